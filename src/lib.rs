@@ -1,0 +1,7 @@
+//! mailcanary: an end-to-end email deliverability probe.
+//!
+//! The pipeline, one module per job:
+//! schedule → send → fetch → judge → record → export.
+
+pub mod inspect;
+pub mod verdict;

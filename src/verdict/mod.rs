@@ -1,0 +1,1 @@
+//! Reads a received message and says what the receiver decided about it.
