@@ -3,5 +3,6 @@
 //! The pipeline, one module per job:
 //! schedule → send → fetch → judge → record → export.
 
+pub mod dns_audit;
 pub mod inspect;
 pub mod verdict;

@@ -15,11 +15,14 @@ struct Cli {
 enum Command {
     /// Explain a received message: authentication results, SPF, spam-filter verdict.
     Inspect(mailcanary::inspect::InspectArgs),
+    /// Audit the DNS behind the verdicts: rDNS, SPF, DKIM, DMARC, blocklists, MX, MTA-STS.
+    CheckDns(mailcanary::dns_audit::CheckDnsArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Inspect(args) => mailcanary::inspect::run(&args),
+        Command::CheckDns(args) => mailcanary::dns_audit::run(&args),
     }
 }
