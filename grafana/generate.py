@@ -1,0 +1,834 @@
+#!/usr/bin/env python3
+"""Generate the mailcanary Grafana dashboards into grafana/dashboards/.
+
+    python3 grafana/generate.py           # (re)write the JSON files
+    python3 grafana/generate.py --check   # exit 1 if a committed file differs
+
+The JSON is committed so Grafana can provision it as is; tests/dashboards.rs runs
+`--check` so that the files never drift from this script. Standard library only.
+
+Every panel and query uses the `datasource` template variable, and every rate() or
+increase() uses $__rate_interval. Probe events are sparse (one probe per route and seed
+per round, 5 minutes by default), so panels that turn counters into shares or
+percentiles set a 15-minute minimum interval: $__rate_interval then spans at least
+three rounds.
+"""
+import json
+import pathlib
+import sys
+
+OUT_DIR = pathlib.Path(__file__).resolve().parent / "dashboards"
+DS = {"type": "prometheus", "uid": "${datasource}"}
+RI = "[$__rate_interval]"
+SPARSE_INTERVAL = "15m"
+
+PLACEMENT_CODES = [
+    # (code, placement label, text, color); 0 = no probe judged yet (pre-initialised).
+    (1, "inbox", "Inbox", "green"),
+    (2, "other", "Other folder", "yellow"),
+    (3, "spam", "Spam", "orange"),
+    (4, "missing", "Missing", "red"),
+    (5, "unknown", "Unknown", "purple"),
+]
+
+
+def matchers(*parts):
+    return "{" + ", ".join(p for p in parts if p) + "}"
+
+
+class Sel:
+    """Label matchers of one dashboard: multi-value (=~) or a single route and seed."""
+
+    def __init__(self, multi):
+        op = "=~" if multi else "="
+        self.route = 'route%s"$route"' % op
+        self.seed = 'seed%s"$seed"' % op
+
+    def rs(self, *extra):
+        return matchers(self.route, self.seed, *extra)
+
+    def r(self, *extra):
+        return matchers(self.route, *extra)
+
+    def s(self, *extra):
+        return matchers(self.seed, *extra)
+
+
+# ---------------------------------------------------------------------------------------
+# PromQL pieces
+
+
+def outcomes(sel, by):
+    """Probes judged in the window: read back (any folder), missing or unreadable."""
+    return " + ".join(
+        "sum by (%s) (increase(%s%s%s))" % (by, metric, sel.rs(), RI)
+        for metric in (
+            "mailcanary_probes_received_total",
+            "mailcanary_probes_missing_total",
+            "mailcanary_probes_unknown_total",
+        )
+    )
+
+
+def share(sel, numerator_metric, extra, by="route, seed"):
+    return "sum by (%s) (increase(%s%s%s))\n/\n(%s)" % (
+        by,
+        numerator_metric,
+        sel.rs(*extra),
+        RI,
+        outcomes(sel, by),
+    )
+
+
+def placement_code(sel):
+    """The latest placement as one number per route and seed (see PLACEMENT_CODES)."""
+    terms = "\n  or ".join(
+        'mailcanary_last_placement%s * %d' % (sel.rs('placement="%s"' % name), code)
+        for code, name, _, _ in PLACEMENT_CODES
+    )
+    return "max by (route, seed) (\n  %s\n)" % terms
+
+
+def quantile(q, metric, sel_str, by):
+    return "histogram_quantile(%s, sum by (%s) (rate(%s_bucket%s%s)))" % (
+        q,
+        ", ".join(by + ["le"]),
+        metric,
+        sel_str,
+        RI,
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Panel JSON
+
+
+def target(expr, legend="", ref="A", instant=False, fmt="time_series"):
+    return {
+        "datasource": DS,
+        "editorMode": "code",
+        "expr": expr,
+        "format": fmt,
+        "instant": instant,
+        "legendFormat": legend,
+        "range": not instant,
+        "refId": ref,
+    }
+
+
+def targets(*pairs, **kw):
+    return [
+        target(expr, legend, ref=chr(ord("A") + i), **kw)
+        for i, (expr, legend) in enumerate(pairs)
+    ]
+
+
+def thresholds(*steps):
+    """steps: (color, from-value) pairs; the first one is the base (value None)."""
+    return {
+        "mode": "absolute",
+        "steps": [{"color": color, "value": value} for color, value in steps],
+    }
+
+
+def value_map(entries):
+    return [
+        {
+            "type": "value",
+            "options": {
+                str(value): {"text": text, "color": color, "index": i}
+                for i, (value, text, color) in enumerate(entries)
+            },
+        }
+    ]
+
+
+PLACEMENT_MAP = value_map(
+    [(0, "No probe yet", "text")] + [(c, t, col) for c, _, t, col in PLACEMENT_CODES]
+)
+PASS_MAP = value_map([(0, "Fail", "red"), (1, "Pass", "green")])
+CHECK_MAP = value_map([(0, "Failing", "red"), (1, "OK", "green")])
+LISTED_MAP = value_map([(0, "Not listed", "green"), (1, "Listed", "red")])
+
+
+def panel(kind, title, description, tgts, w, h, unit=None, **extra):
+    defaults = {}
+    if unit:
+        defaults["unit"] = unit
+    p = {
+        "type": kind,
+        "title": title,
+        "description": description,
+        "datasource": DS,
+        "targets": tgts,
+        "fieldConfig": {"defaults": defaults, "overrides": []},
+        "options": {},
+        "_size": (w, h),
+    }
+    for key, value in extra.items():
+        if key in ("min", "max", "mappings", "thresholds", "decimals", "custom", "color", "links"):
+            defaults[key] = value
+        elif key == "overrides":
+            p["fieldConfig"]["overrides"] = value
+        else:
+            p[key] = value
+    return p
+
+
+LEGEND_TABLE = {"displayMode": "table", "placement": "right", "showLegend": True, "calcs": ["lastNotNull"]}
+LEGEND_LIST = {"displayMode": "list", "placement": "bottom", "showLegend": True, "calcs": []}
+
+
+def timeseries(title, description, tgts, w=12, h=8, unit=None, bars=False, stack=False,
+               legend=LEGEND_LIST, **extra):
+    custom = {
+        "drawStyle": "bars" if bars else "line",
+        "fillOpacity": 80 if bars else 10,
+        "lineWidth": 1,
+        "pointSize": 4,
+        "showPoints": "never" if bars else "auto",
+        "spanNulls": False,
+        "stacking": {"mode": "normal" if stack else "none", "group": "A"},
+    }
+    p = panel("timeseries", title, description, tgts, w, h, unit, custom=custom, **extra)
+    p["options"] = {"legend": legend, "tooltip": {"mode": "multi", "sort": "desc"}}
+    return p
+
+
+def stat(title, description, tgts, w=6, h=4, unit=None, text_mode="auto", color_mode="background",
+         **extra):
+    p = panel("stat", title, description, tgts, w, h, unit, **extra)
+    p["options"] = {
+        "colorMode": color_mode,
+        "graphMode": "none",
+        "justifyMode": "auto",
+        "orientation": "auto",
+        "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+        "textMode": text_mode,
+    }
+    return p
+
+
+def state_timeline(title, description, tgts, mappings, w=24, h=8, **extra):
+    p = panel("state-timeline", title, description, tgts, w, h, mappings=mappings,
+              color={"mode": "thresholds"}, thresholds=thresholds(("text", None)), **extra)
+    p["options"] = {
+        "alignValue": "left",
+        "legend": {"displayMode": "list", "placement": "bottom", "showLegend": False},
+        "mergeValues": True,
+        "rowHeight": 0.9,
+        "showValue": "never",
+        "tooltip": {"mode": "single", "sort": "none"},
+    }
+    return p
+
+
+def table(title, description, tgts, columns, w=12, h=8, **extra):
+    keep = set(columns)
+    p = panel("table", title, description, tgts, w, h, **extra)
+    p["options"] = {"cellHeight": "sm", "showHeader": True, "footer": {"show": False}}
+    p["transformations"] = [
+        {
+            "id": "organize",
+            "options": {
+                "excludeByName": {
+                    name: True
+                    for name in ("Time", "Value", "__name__", "job", "instance")
+                    if name not in keep
+                },
+                "indexByName": {name: i for i, name in enumerate(columns)},
+                "renameByName": {},
+            },
+        },
+    ]
+    return p
+
+
+def bargauge(title, description, tgts, w=12, h=8, unit=None, **extra):
+    p = panel("bargauge", title, description, tgts, w, h, unit, **extra)
+    p["options"] = {
+        "displayMode": "gradient",
+        "orientation": "horizontal",
+        "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+        "showUnfilled": True,
+        "valueMode": "color",
+    }
+    return p
+
+
+def heatmap(title, description, expr, w=12, h=8):
+    p = panel("heatmap", title, description,
+              [target(expr, "{{le}}", fmt="heatmap")], w, h, interval=SPARSE_INTERVAL)
+    p["options"] = {
+        "calculate": False,
+        "cellGap": 1,
+        "color": {"mode": "scheme", "scheme": "Oranges", "fill": "dark", "scale": "exponential",
+                  "exponent": 0.5, "steps": 64, "reverse": False},
+        "filterValues": {"le": 1e-09},
+        "legend": {"show": True},
+        "rowsFrame": {"layout": "auto"},
+        "tooltip": {"mode": "single", "yHistogram": False},
+        "yAxis": {"axisPlacement": "left", "unit": "s", "reverse": False},
+    }
+    return p
+
+
+def row(title):
+    return {"type": "row", "title": title, "collapsed": False, "panels": [], "_size": (24, 1)}
+
+
+# ---------------------------------------------------------------------------------------
+# Dashboard assembly
+
+
+def layout(items):
+    """Place panels left to right, wrapping at 24 columns; rows start a new line."""
+    x = y = line_h = 0
+    out = []
+    for pid, item in enumerate(items, start=1):
+        w, h = item.pop("_size")
+        if item["type"] == "row" or x + w > 24:
+            x, y = 0, y + line_h
+            line_h = 0
+        item["gridPos"] = {"h": h, "w": w, "x": x, "y": y}
+        item["id"] = pid
+        x += w
+        line_h = max(line_h, h)
+        if item["type"] == "row":
+            x, y, line_h = 0, y + h, 0
+        out.append(item)
+    return out
+
+
+def datasource_var():
+    return {
+        "name": "datasource",
+        "label": "Data source",
+        "type": "datasource",
+        "query": "prometheus",
+        "current": {},
+        "hide": 0,
+        "includeAll": False,
+        "multi": False,
+        "options": [],
+        "refresh": 1,
+        "regex": "",
+        "skipUrlSync": False,
+    }
+
+
+def query_var(name, label, query, multi):
+    v = {
+        "name": name,
+        "label": label,
+        "type": "query",
+        "datasource": DS,
+        "definition": query,
+        "query": {"query": query, "refId": "PrometheusVariableQueryEditor-VariableQuery"},
+        "current": {},
+        "hide": 0,
+        "includeAll": multi,
+        "multi": multi,
+        "options": [],
+        "refresh": 2,
+        "regex": "",
+        "skipUrlSync": False,
+        "sort": 1,
+    }
+    if multi:
+        v["allValue"] = ".*"
+    return v
+
+
+def dashboard(uid, title, description, variables, items):
+    return {
+        "uid": uid,
+        "title": title,
+        "description": description,
+        "tags": ["mailcanary"],
+        "editable": False,
+        "graphTooltip": 1,
+        "schemaVersion": 39,
+        "version": 1,
+        "time": {"from": "now-24h", "to": "now"},
+        "timezone": "",
+        "refresh": "1m",
+        "timepicker": {},
+        "fiscalYearStartMonth": 0,
+        "liveNow": False,
+        "weekStart": "",
+        "links": [
+            {
+                "title": "mailcanary dashboards",
+                "type": "dashboards",
+                "tags": ["mailcanary"],
+                "asDropdown": False,
+                "includeVars": True,
+                "keepTime": True,
+                "icon": "external link",
+                "targetBlank": False,
+                "tooltip": "",
+                "url": "",
+            }
+        ],
+        "annotations": {
+            "list": [
+                {
+                    "name": "mailcanary alerts",
+                    "datasource": DS,
+                    "enable": True,
+                    "hide": False,
+                    "iconColor": "red",
+                    "expr": 'ALERTS{alertname=~"Mailcanary.*", alertstate="firing"}',
+                    "step": "60s",
+                    "titleFormat": "{{alertname}}",
+                    "textFormat": "{{route}} {{seed}} ({{severity}})",
+                    "tagKeys": "severity",
+                    "useValueForTime": False,
+                }
+            ]
+        },
+        "templating": {"list": [datasource_var()] + variables},
+        "panels": layout(items),
+    }
+
+
+PROBE_LINK = [
+    {
+        "title": "Open the probe dashboard for ${__data.fields.route} / ${__data.fields.seed}",
+        "url": "/d/mailcanary-probe/mailcanary-probe?var-route=${__data.fields.route}"
+        "&var-seed=${__data.fields.seed}&${datasource:queryparam}&${__url_time_range}",
+    }
+]
+
+
+# ---------------------------------------------------------------------------------------
+# Shared panel groups
+
+
+def auth_panels(sel, by_legend):
+    pass_rate = (
+        "sum by (method) (increase(mailcanary_auth_results_total%s%s))\n/\n"
+        "sum by (method) (increase(mailcanary_auth_results_total%s%s))"
+        % (sel.rs('result="pass"'), RI, sel.rs(), RI)
+    )
+    return [
+        timeseries(
+            "Authentication pass rate by method",
+            "Share of probes read back whose receiver reported pass, per method "
+            "(Authentication-Results, RFC 8601).",
+            targets((pass_rate, "{{method}}")),
+            unit="percentunit", min=0, max=1, interval=SPARSE_INTERVAL,
+        ),
+        timeseries(
+            "Non-pass authentication results",
+            "Results other than pass, by method and result.",
+            targets((
+                "sum by (method, result) (increase(mailcanary_auth_results_total%s%s))"
+                % (sel.rs('result!="pass"'), RI),
+                "{{method}} {{result}}",
+            )),
+            unit="short", bars=True, stack=True,
+        ),
+        state_timeline(
+            "Latest SPF / DKIM / DMARC verdict",
+            "mailcanary_last_auth_pass: 1 if the latest probe got pass for the method.",
+            targets(("mailcanary_last_auth_pass%s" % sel.rs(), by_legend + " {{method}}")),
+            PASS_MAP,
+        ),
+    ]
+
+
+def latency_panels(sel, by, legend):
+    metric = "mailcanary_delivery_duration_seconds"
+    return [
+        timeseries(
+            "Delivery latency percentiles",
+            "Time from SMTP submission to the probe being visible over IMAP.",
+            targets(
+                (quantile("0.5", metric, sel.rs(), by), ("p50 " + legend).strip()),
+                (quantile("0.9", metric, sel.rs(), by), ("p90 " + legend).strip()),
+                (quantile("0.99", metric, sel.rs(), by), ("p99 " + legend).strip()),
+            ),
+            unit="s", interval=SPARSE_INTERVAL,
+        ),
+        heatmap(
+            "Delivery latency heatmap",
+            "Probes per delivery-time bucket.",
+            "sum by (le) (increase(%s_bucket%s%s))" % (metric, sel.rs(), RI),
+        ),
+        timeseries(
+            "SMTP submission time",
+            "Time for the submission server to accept a probe, by route.",
+            targets(
+                (quantile("0.5", "mailcanary_smtp_send_duration_seconds", sel.r(), ["route"]),
+                 "p50 {{route}}"),
+                (quantile("0.9", "mailcanary_smtp_send_duration_seconds", sel.r(), ["route"]),
+                 "p90 {{route}}"),
+            ),
+            unit="s", interval=SPARSE_INTERVAL,
+        ),
+        timeseries(
+            "Send failures by reason",
+            "Probes the submission server did not accept, by route and fixed reason.",
+            targets((
+                "sum by (route, reason) (increase(mailcanary_send_failures_total%s%s))"
+                % (sel.r(), RI),
+                "{{route}} {{reason}}",
+            )),
+            unit="short", bars=True, stack=True,
+        ),
+    ]
+
+
+def dns_panels(sel):
+    return [
+        state_timeline(
+            "DNS audit checks",
+            "mailcanary_dns_check_ok per route and check (ptr, fcrdns, spf, dkim, dmarc, "
+            "dnsbl, mx, mta_sts, tls_rpt). mta_sts and tls_rpt are optional and do not alert.",
+            targets(("mailcanary_dns_check_ok%s" % sel.r(), "{{route}} {{check}}")),
+            CHECK_MAP, w=12, h=10,
+        ),
+        state_timeline(
+            "DNS blocklist listings",
+            "mailcanary_dnsbl_listed: the sending IP of the route on each blocklist zone.",
+            targets(("mailcanary_dnsbl_listed%s" % sel.r(), "{{route}} {{zone}}")),
+            LISTED_MAP, w=12, h=10,
+        ),
+        stat(
+            "DKIM key size",
+            "Bits of the published DKIM key. RFC 8301 §3.2: under 1024 is ignored, 2048 "
+            "is recommended.",
+            targets(("mailcanary_dkim_key_bits%s" % sel.r(), "{{route}}")),
+            w=12, unit="none",
+            thresholds=thresholds(("red", None), ("orange", 1024), ("green", 2048)),
+        ),
+        stat(
+            "SPF DNS lookups",
+            "DNS lookups needed to evaluate the SPF record. RFC 7208 §4.6.4: more than 10 is "
+            "a permerror.",
+            targets(("mailcanary_spf_dns_lookups%s" % sel.r(), "{{route}}")),
+            w=12, unit="none",
+            thresholds=thresholds(("green", None), ("orange", 9), ("red", 11)),
+        ),
+    ]
+
+
+# ---------------------------------------------------------------------------------------
+# Dashboards
+
+
+def overview():
+    sel = Sel(multi=True)
+    rs = "{{route}} → {{seed}}"
+    items = [
+        row("Status"),
+        stat(
+            "Since last completed round",
+            "Time since mailcanary finished its last probe round.",
+            targets(("time() - max(mailcanary_last_round_timestamp_seconds)", "")),
+            unit="s", color_mode="none",
+        ),
+        stat(
+            "Round age in intervals",
+            "Time since the last round divided by the configured interval. "
+            "MailcanaryProbeStale fires above 2.",
+            targets((
+                "(time() - max(mailcanary_last_round_timestamp_seconds))\n"
+                "/ max(mailcanary_round_interval_seconds)",
+                "",
+            )),
+            unit="none", decimals=1,
+            thresholds=thresholds(("green", None), ("orange", 1.5), ("red", 2)),
+        ),
+        stat(
+            "Exporter up",
+            'up{job="mailcanary"} for each scraped instance.',
+            targets(('up{job="mailcanary"}', "{{instance}}")),
+            mappings=value_map([(0, "Down", "red"), (1, "Up", "green")]),
+        ),
+        stat(
+            "Firing mailcanary alerts",
+            "Alerts in state firing, by severity.",
+            targets(
+                ('count(ALERTS{alertname=~"Mailcanary.*", alertstate="firing", '
+                 'severity="critical"}) or vector(0)', "critical"),
+                ('count(ALERTS{alertname=~"Mailcanary.*", alertstate="firing", '
+                 'severity="warning"}) or vector(0)', "warning"),
+            ),
+            thresholds=thresholds(("green", None), ("red", 1)),
+        ),
+        table(
+            "Latest placement",
+            "Where the latest probe of each route and seed ended up. Click a seed to open "
+            "the probe dashboard.",
+            targets(("mailcanary_last_placement%s == 1" % sel.rs(), ""), instant=True, fmt="table"),
+            ["route", "seed", "placement"],
+            overrides=[{"matcher": {"id": "byName", "options": "seed"},
+                        "properties": [{"id": "links", "value": PROBE_LINK}]}],
+        ),
+        bargauge(
+            "Since last good probe",
+            "Time since the probe last landed in the inbox with SPF, DKIM and DMARC pass. "
+            "Colours assume the default 5-minute schedule.",
+            targets(("time() - mailcanary_last_success_timestamp_seconds%s" % sel.rs(), rs)),
+            unit="s",
+            thresholds=thresholds(("green", None), ("orange", 900), ("red", 1800)),
+        ),
+        row("Placement"),
+        state_timeline(
+            "Placement history",
+            "Latest placement per route and seed over time.",
+            targets((placement_code(sel), rs)),
+            PLACEMENT_MAP,
+        ),
+        timeseries(
+            "Inbox share",
+            "Share of judged probes (read back, missing or unreadable) that landed in the inbox.",
+            targets((share(sel, "mailcanary_probes_received_total", ['placement="inbox"']), rs)),
+            w=8, unit="percentunit", min=0, max=1, interval=SPARSE_INTERVAL,
+        ),
+        timeseries(
+            "Spam share",
+            "Share of judged probes that landed in the spam folder.",
+            targets((share(sel, "mailcanary_probes_received_total", ['placement="spam"']), rs)),
+            w=8, unit="percentunit", min=0, max=1, interval=SPARSE_INTERVAL,
+        ),
+        timeseries(
+            "Missing share",
+            "Share of judged probes that never arrived before the deadline.",
+            targets((share(sel, "mailcanary_probes_missing_total", []), rs)),
+            w=8, unit="percentunit", min=0, max=1, interval=SPARSE_INTERVAL,
+        ),
+        timeseries(
+            "Probes sent",
+            "Probes accepted by the submission server.",
+            targets((
+                "sum by (route, seed) (increase(mailcanary_probes_sent_total%s%s))"
+                % (sel.rs(), RI),
+                rs,
+            )),
+            w=8, unit="short", bars=True, stack=True,
+        ),
+        timeseries(
+            "Late and unknown probes",
+            "Late: arrived after being counted missing. Unknown: the seed mailbox could not "
+            "be read.",
+            targets(
+                ("sum by (route, seed) (increase(mailcanary_probes_late_total%s%s))"
+                 % (sel.rs(), RI), "late " + rs),
+                ("sum by (route, seed) (increase(mailcanary_probes_unknown_total%s%s))"
+                 % (sel.rs(), RI), "unknown " + rs),
+            ),
+            w=8, unit="short", bars=True, stack=True,
+        ),
+        timeseries(
+            "Spam score",
+            "Spam score the receiver gave the latest probe (scale depends on the receiver's "
+            "filter).",
+            targets(("mailcanary_spam_score%s" % sel.rs(), rs)),
+            w=8, unit="none",
+        ),
+        row("Authentication"),
+        *auth_panels(sel, rs),
+        row("Delivery and sending"),
+        *latency_panels(sel, ["route", "seed"], rs),
+        row("Seed mailboxes"),
+        timeseries(
+            "IMAP errors by reason",
+            "Errors reading the seed mailboxes, by seed and fixed reason.",
+            targets((
+                "sum by (seed, reason) (increase(mailcanary_imap_errors_total%s%s))"
+                % (sel.s(), RI),
+                "{{seed}} {{reason}}",
+            )),
+            unit="short", bars=True, stack=True,
+        ),
+        timeseries(
+            "Forged probes",
+            "Mail carrying a probe tag whose signature does not verify.",
+            targets((
+                "sum by (seed) (increase(mailcanary_forged_probes_total%s%s))" % (sel.s(), RI),
+                "{{seed}}",
+            )),
+            unit="short", bars=True,
+        ),
+        row("DNS audit and diagnosis"),
+        *dns_panels(sel),
+        table(
+            "Current diagnosis",
+            "The diagnosed cause for each failing probe (mailcanary_diagnosis == 1).",
+            targets(("mailcanary_diagnosis%s == 1" % sel.rs(), ""), instant=True, fmt="table"),
+            ["route", "seed", "cause"],
+            overrides=[{"matcher": {"id": "byName", "options": "seed"},
+                        "properties": [{"id": "links", "value": PROBE_LINK}]}],
+        ),
+        timeseries(
+            "Diagnosed causes over time",
+            "Number of route and seed pairs with each diagnosed cause.",
+            targets(("count by (cause) (mailcanary_diagnosis%s == 1)" % sel.rs(), "{{cause}}")),
+            unit="short", bars=True, stack=True,
+        ),
+        row("Exporter"),
+        stat(
+            "Version",
+            "mailcanary_build_info.",
+            targets(("mailcanary_build_info", "{{version}}")),
+            w=8, text_mode="name", color_mode="none",
+        ),
+        timeseries(
+            "Resident memory",
+            "process_resident_memory_bytes of mailcanary.",
+            targets(('process_resident_memory_bytes{job="mailcanary"}', "{{instance}}")),
+            w=8, unit="bytes",
+        ),
+        timeseries(
+            "CPU",
+            "CPU seconds per second used by mailcanary.",
+            targets(('rate(process_cpu_seconds_total{job="mailcanary"}%s)' % RI, "{{instance}}")),
+            w=8, unit="percentunit",
+        ),
+    ]
+    return dashboard(
+        "mailcanary-overview",
+        "mailcanary / Overview",
+        "Inbox placement, authentication, latency and DNS audit of every route and seed.",
+        [
+            query_var("route", "Route", "label_values(mailcanary_probes_sent_total, route)", True),
+            query_var("seed", "Seed", 'label_values(mailcanary_probes_sent_total{route=~"$route"}, seed)', True),
+        ],
+        items,
+    )
+
+
+def probe():
+    sel = Sel(multi=False)
+    items = [
+        row("Now"),
+        stat(
+            "Latest placement",
+            "Where the latest probe ended up.",
+            targets((placement_code(sel), "")),
+            mappings=PLACEMENT_MAP,
+            thresholds=thresholds(("text", None)),
+        ),
+        stat(
+            "Since last good probe",
+            "Time since the probe last landed in the inbox with SPF, DKIM and DMARC pass.",
+            targets(("time() - mailcanary_last_success_timestamp_seconds%s" % sel.rs(), "")),
+            unit="s", color_mode="none",
+        ),
+        stat(
+            "Latest SPF / DKIM / DMARC",
+            "mailcanary_last_auth_pass of the latest probe.",
+            targets(("mailcanary_last_auth_pass%s" % sel.rs(), "{{method}}")),
+            mappings=PASS_MAP,
+        ),
+        stat(
+            "Spam score",
+            "Spam score the receiver gave the latest probe.",
+            targets(("mailcanary_spam_score%s" % sel.rs(), "")),
+            color_mode="none",
+        ),
+        table(
+            "Current diagnosis",
+            "The diagnosed cause if the latest probe failed (mailcanary_diagnosis == 1). "
+            "Run `mailcanary check-dns` and `mailcanary inspect` as in docs/runbook.md.",
+            targets(("mailcanary_diagnosis%s == 1" % sel.rs(), ""), instant=True, fmt="table"),
+            ["cause"], w=24, h=4,
+        ),
+        row("History"),
+        state_timeline(
+            "Placement history",
+            "Latest placement over time.",
+            targets((placement_code(sel), "placement")),
+            PLACEMENT_MAP, h=4,
+        ),
+        timeseries(
+            "Probe outcomes",
+            "Probes read back by folder, missing, late and unreadable.",
+            targets(
+                ("sum by (placement) (increase(mailcanary_probes_received_total%s%s))"
+                 % (sel.rs(), RI), "{{placement}}"),
+                ("sum(increase(mailcanary_probes_missing_total%s%s))" % (sel.rs(), RI), "missing"),
+                ("sum(increase(mailcanary_probes_late_total%s%s))" % (sel.rs(), RI), "late"),
+                ("sum(increase(mailcanary_probes_unknown_total%s%s))" % (sel.rs(), RI), "unknown"),
+            ),
+            unit="short", bars=True, stack=True,
+        ),
+        timeseries(
+            "Spam score",
+            "Spam score of the latest probe over time.",
+            targets(("mailcanary_spam_score%s" % sel.rs(), "score")),
+            unit="none",
+        ),
+        row("Authentication"),
+        *auth_panels(sel, "latest"),
+        row("Delivery and sending"),
+        *latency_panels(sel, [], ""),
+        row("Seed mailbox"),
+        timeseries(
+            "IMAP errors by reason",
+            "Errors reading this seed's mailbox.",
+            targets((
+                "sum by (reason) (increase(mailcanary_imap_errors_total%s%s))" % (sel.s(), RI),
+                "{{reason}}",
+            )),
+            unit="short", bars=True, stack=True,
+        ),
+        timeseries(
+            "Forged probes",
+            "Mail in this seed carrying a probe tag whose signature does not verify.",
+            targets((
+                "sum(increase(mailcanary_forged_probes_total%s%s))" % (sel.s(), RI),
+                "forged",
+            )),
+            unit="short", bars=True,
+        ),
+        row("DNS audit of the route"),
+        *dns_panels(sel),
+    ]
+    return dashboard(
+        "mailcanary-probe",
+        "mailcanary / Probe",
+        "One route and seed: placement, authentication, latency, diagnosis and the route's "
+        "DNS audit.",
+        [
+            query_var("route", "Route", "label_values(mailcanary_probes_sent_total, route)", False),
+            query_var("seed", "Seed", 'label_values(mailcanary_probes_sent_total{route="$route"}, seed)', False),
+        ],
+        items,
+    )
+
+
+DASHBOARDS = {"overview.json": overview, "probe.json": probe}
+
+
+def render(build):
+    return json.dumps(build(), indent=2, ensure_ascii=False) + "\n"
+
+
+def main(argv):
+    check = argv[1:] == ["--check"]
+    if argv[1:] and not check:
+        print(__doc__, file=sys.stderr)
+        return 2
+    stale = []
+    for name, build in DASHBOARDS.items():
+        path = OUT_DIR / name
+        text = render(build)
+        if check:
+            if not path.exists() or path.read_text(encoding="utf-8") != text:
+                stale.append(str(path))
+        else:
+            path.write_text(text, encoding="utf-8")
+    if stale:
+        print("out of date, run `python3 grafana/generate.py`: " + ", ".join(stale),
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
