@@ -1,0 +1,52 @@
+# mailcanary container image.
+#
+#   docker build -t mailcanary:local .
+#   docker run --rm -p 127.0.0.1:9925:9925 \
+#     -v "$PWD/config.toml:/etc/mailcanary/config.toml:ro" mailcanary:local
+#
+# In a container, configure mailcanary to listen on the container's interface (not only
+# 127.0.0.1) and publish the port on the host's loopback as above.
+
+FROM rust:1.95-bookworm AS builder
+WORKDIR /build
+
+# Dependency layer: build the locked dependency set against stub sources, so that a change
+# under src/ rebuilds only mailcanary itself. benches/verdict.rs must exist because
+# Cargo.toml declares the bench target.
+COPY Cargo.toml Cargo.lock ./
+RUN mkdir -p src benches \
+    && echo 'fn main() {}' > src/main.rs \
+    && touch src/lib.rs \
+    && echo 'fn main() {}' > benches/verdict.rs \
+    && cargo build --release --locked --bin mailcanary \
+    && rm -rf src benches
+
+COPY src ./src
+COPY benches ./benches
+# COPY keeps the sources' modification times, which may be older than the stub build:
+# touch the crate roots so that cargo rebuilds mailcanary.
+RUN touch src/main.rs src/lib.rs \
+    && cargo build --release --locked --bin mailcanary
+
+
+FROM debian:bookworm-slim
+
+# ca-certificates: SMTP and IMAP over TLS verify the servers against the system roots.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ca-certificates \
+    && rm -rf /var/lib/apt/lists/*
+
+# Fixed numeric ids, so that volume ownership and `runAsNonRoot` checks are predictable.
+RUN groupadd --system --gid 10001 mailcanary \
+    && useradd --system --uid 10001 --gid mailcanary --home-dir /var/lib/mailcanary \
+        --no-create-home --shell /usr/sbin/nologin mailcanary \
+    && install -d -o mailcanary -g mailcanary -m 0750 /var/lib/mailcanary \
+    && install -d -m 0755 /etc/mailcanary
+
+COPY --from=builder /build/target/release/mailcanary /usr/local/bin/mailcanary
+
+USER 10001:10001
+WORKDIR /var/lib/mailcanary
+EXPOSE 9925
+ENTRYPOINT ["mailcanary"]
+CMD ["run", "--config", "/etc/mailcanary/config.toml"]
