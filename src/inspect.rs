@@ -1,6 +1,14 @@
 //! `mailcanary inspect`: the verdict reader as a command.
+//!
+//! A thin edge around [`crate::verdict::inspect`]: read the file (or standard input), judge
+//! it, print either the JSON contract or a short explanation for a person.
 
+use std::fmt::Write as _;
+use std::io::{self, Read, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
+
+use crate::verdict::{self, Inspection, Method, MethodResult, SpamReport};
 
 /// Arguments of `mailcanary inspect`.
 #[derive(Debug, clap::Args)]
@@ -16,8 +24,366 @@ pub struct InspectArgs {
     pub input: String,
 }
 
+/// Exit code when the input could not be read as a message.
+const EXIT_UNREADABLE: u8 = 2;
+
+/// Why the command could not read its input.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    /// The file (or standard input) could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The path as given (`-` for standard input).
+        path: String,
+        /// The operating system's error.
+        #[source]
+        source: io::Error,
+    },
+    /// The bytes were read but are not a message.
+    #[error("{path}: {source}")]
+    NotAMessage {
+        /// The path as given (`-` for standard input).
+        path: String,
+        /// What was wrong with the bytes.
+        #[source]
+        source: verdict::InspectError,
+    },
+}
+
+impl InputError {
+    /// A fixed label for metrics and logs.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            InputError::Io { .. } => "io",
+            InputError::NotAMessage { source, .. } => source.reason(),
+        }
+    }
+}
+
 /// Runs the command; exit 0 when the message was read, 2 when the input was unreadable.
-pub fn run(_args: &InspectArgs) -> ExitCode {
-    eprintln!("mailcanary inspect: not implemented yet");
-    ExitCode::from(2)
+pub fn run(args: &InspectArgs) -> ExitCode {
+    let inspection = match read(&args.input, &args.authserv_ids) {
+        Ok(inspection) => inspection,
+        Err(err) => {
+            eprintln!("mailcanary inspect: {err}");
+            return ExitCode::from(EXIT_UNREADABLE);
+        }
+    };
+    let text = if args.json {
+        match verdict::to_json(&inspection) {
+            Ok(json) => json + "\n",
+            Err(err) => {
+                eprintln!("mailcanary inspect: cannot render JSON: {err}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        explain(&inspection, &args.authserv_ids)
+    };
+    // A closed pipe (`| head`) is not an error worth a panic or a message.
+    let _ = io::stdout().lock().write_all(text.as_bytes());
+    ExitCode::SUCCESS
+}
+
+/// Reads `input` (a path, or `-` for standard input) and judges it.
+pub fn read(input: &str, trusted_authserv_ids: &[String]) -> Result<Inspection, InputError> {
+    let mut raw = Vec::new();
+    let io_error = |source| InputError::Io {
+        path: input.to_string(),
+        source,
+    };
+    if input == "-" {
+        io::stdin().lock().read_to_end(&mut raw).map_err(io_error)?;
+    } else {
+        raw = std::fs::read(PathBuf::from(input)).map_err(io_error)?;
+    }
+    verdict::inspect(&raw, trusted_authserv_ids).map_err(|source| InputError::NotAMessage {
+        path: input.to_string(),
+        source,
+    })
+}
+
+/// The explanation for a person: who judged, what passed, what failed and why, the spam
+/// filter's score and rules, and what else was in the message but not believed.
+pub fn explain(inspection: &Inspection, trusted_authserv_ids: &[String]) -> String {
+    let mut out = String::new();
+    let verdict = &inspection.verdict;
+    let trusted = inspection
+        .authentication_results
+        .iter()
+        .find(|header| header.trusted);
+
+    // Who judged.
+    match trusted {
+        Some(header) => {
+            let id = header
+                .authserv_id
+                .as_deref()
+                .map_or_else(|| "a server that gives no authserv-id".to_string(), clean);
+            let why = if trusted_authserv_ids.is_empty() {
+                "the top-most Authentication-Results header; use --authserv-id to choose"
+            } else {
+                "trusted by --authserv-id"
+            };
+            let _ = writeln!(out, "Judged by: {id} ({why})");
+        }
+        None if inspection.authentication_results.is_empty() => {
+            let _ = writeln!(out, "Judged by: nobody (no Authentication-Results header)");
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "Judged by: nobody (no Authentication-Results header from {})",
+                list(trusted_authserv_ids)
+            );
+        }
+    }
+    out.push('\n');
+
+    // Each method: its result, the details the receiver gave, and why when it did not pass.
+    for method in Method::ALL {
+        let result = verdict.get(method);
+        let _ = write!(out, "  {:<6} {:<10}", method.as_str(), result.as_str());
+        match inspection.decided_by(method) {
+            Some(decided) => {
+                out.push_str(&describe(decided));
+                out.push('\n');
+                let others: Vec<&MethodResult> = inspection
+                    .results_for(method)
+                    .filter(|other| !std::ptr::eq(*other, decided))
+                    .collect();
+                for other in others {
+                    let _ = writeln!(
+                        out,
+                        "  {:<6} {:<10}also: {} {}",
+                        "",
+                        "",
+                        other.result,
+                        describe(other)
+                    );
+                }
+            }
+            None => match inspection.spf_from_received_spf() {
+                Some(spf) if method == Method::Spf => {
+                    let mut detail = String::from("from Received-SPF");
+                    if let Some(ip) = &spf.client_ip {
+                        let _ = write!(detail, " client-ip={}", clean(ip));
+                    }
+                    if let Some(from) = &spf.envelope_from {
+                        let _ = write!(detail, " envelope-from={}", clean(from));
+                    }
+                    if let Some(comment) = &spf.comment {
+                        let _ = write!(detail, " ({})", clean(comment));
+                    }
+                    let _ = writeln!(out, "{detail}");
+                }
+                _ => {
+                    let _ = writeln!(out, "not reported");
+                }
+            },
+        }
+    }
+    out.push('\n');
+
+    // The spam filter.
+    out.push_str(&spam_line(&inspection.spam));
+
+    // What was there but not believed.
+    let untrusted: Vec<String> = inspection
+        .authentication_results
+        .iter()
+        .filter(|header| !header.trusted)
+        .map(|header| {
+            format!(
+                "  Authentication-Results from {}: {}",
+                header
+                    .authserv_id
+                    .as_deref()
+                    .map_or_else(|| "(no authserv-id)".to_string(), clean),
+                summary(&header.results)
+            )
+        })
+        .chain(inspection.arc_authentication_results.iter().map(|header| {
+            format!(
+                "  ARC-Authentication-Results i={} from {}: {}",
+                header
+                    .instance
+                    .map_or_else(|| "?".to_string(), |i| i.to_string()),
+                header
+                    .authserv_id
+                    .as_deref()
+                    .map_or_else(|| "(no authserv-id)".to_string(), clean),
+                summary(&header.results)
+            )
+        }))
+        .collect();
+    if !untrusted.is_empty() {
+        out.push_str("\nAlso in the message, not used for the verdict:\n");
+        for line in untrusted {
+            out.push_str(&line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// One result's details: properties (minus the signature fragment), reason, comment.
+fn describe(result: &MethodResult) -> String {
+    let mut parts: Vec<String> = result
+        .properties
+        .iter()
+        // `header.b` is a few characters of the signature: noise to a person.
+        .filter(|(key, _)| key.as_str() != "header.b")
+        .map(|(key, value)| format!("{}={}", clean(key), clean(value)))
+        .collect();
+    if let Some(reason) = &result.reason {
+        parts.push(format!("reason: {}", clean(reason)));
+    }
+    if let Some(comment) = &result.comment {
+        parts.push(format!("({})", clean(comment)));
+    }
+    parts.join(" ")
+}
+
+fn summary(results: &[MethodResult]) -> String {
+    if results.is_empty() {
+        return "none".to_string();
+    }
+    results
+        .iter()
+        .map(|result| format!("{}={}", clean(&result.method), clean(result.result.as_str())))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn spam_line(spam: &SpamReport) -> String {
+    let Some(source) = spam.source else {
+        return "Spam filter: no spam-filter headers\n".to_string();
+    };
+    let mut out = format!(
+        "Spam filter: {} says {}",
+        source.as_str(),
+        if spam.flagged { "SPAM" } else { "not spam" }
+    );
+    match (spam.score, spam.threshold) {
+        (Some(score), Some(threshold)) => {
+            let _ = write!(out, ", score {score} (spam at {threshold})");
+        }
+        (Some(score), None) => {
+            let _ = write!(out, ", score {score}");
+        }
+        (None, Some(threshold)) => {
+            let _ = write!(out, ", no score (spam at {threshold})");
+        }
+        (None, None) => {}
+    }
+    out.push('\n');
+    if !spam.rules.is_empty() {
+        let rules: Vec<String> = spam.rules.iter().map(|rule| clean(rule)).collect();
+        let _ = writeln!(out, "  rules: {}", rules.join(", "));
+    }
+    out
+}
+
+fn list(ids: &[String]) -> String {
+    ids.iter()
+        .map(|id| {
+            if id.trim().is_empty() {
+                "(no authserv-id)".to_string()
+            } else {
+                clean(id.trim())
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Header text comes from whoever sent the message: escape control characters so that it
+/// cannot move the cursor, recolour or retitle the reader's terminal.
+fn clean(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for ch in text.chars() {
+        if ch.is_control() {
+            out.extend(ch.escape_default());
+        } else {
+            out.push(ch);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn explain_raw(raw: &str, ids: &[&str]) -> String {
+        let ids: Vec<String> = ids.iter().map(|id| id.to_string()).collect();
+        let inspection = verdict::inspect(raw.as_bytes(), &ids).expect("message");
+        explain(&inspection, &ids)
+    }
+
+    #[test]
+    fn explains_who_judged_and_why_things_failed() {
+        let text = explain_raw(
+            "Authentication-Results: mx.example.net;\n dkim=fail reason=\"signature verification failed\" header.d=a.example header.b=XyZ;\n dkim=pass header.d=esp.example;\n spf=softfail (mx.example.net: 192.0.2.1 is not permitted) smtp.mailfrom=a.example;\n dmarc=fail (p=REJECT) header.from=a.example\nAuthentication-Results: evil.example; dmarc=pass\nX-Spam-Status: Yes, score=7.2 required=5.0 tests=SPF_SOFTFAIL,DMARC_REJECT autolearn=no\n\nbody\n",
+            &[],
+        );
+        assert_eq!(
+            text,
+            "Judged by: mx.example.net (the top-most Authentication-Results header; use --authserv-id to choose)\n\
+             \n  spf    softfail  smtp.mailfrom=a.example (mx.example.net: 192.0.2.1 is not permitted)\
+             \n  dkim   pass      header.d=esp.example\
+             \n                   also: fail header.d=a.example reason: signature verification failed\
+             \n  dmarc  fail      header.from=a.example (p=REJECT)\
+             \n  arc    none      not reported\
+             \n  iprev  none      not reported\
+             \n\nSpam filter: spamassassin says SPAM, score 7.2 (spam at 5)\
+             \n  rules: SPF_SOFTFAIL, DMARC_REJECT\
+             \n\nAlso in the message, not used for the verdict:\
+             \n  Authentication-Results from evil.example: dmarc=pass\n"
+        );
+    }
+
+    #[test]
+    fn explains_fallbacks_and_absences() {
+        let text = explain_raw(
+            "Received-SPF: pass (mx: ok) client-ip=192.0.2.1; envelope-from=a@b.example\nARC-Authentication-Results: i=1; mx.example.net; arc=none\nSubject: x\n",
+            &["mx.example.net"],
+        );
+        assert!(text.starts_with("Judged by: nobody (no Authentication-Results header)\n"), "{text}");
+        assert!(text.contains("  spf    pass      from Received-SPF client-ip=192.0.2.1 envelope-from=a@b.example (mx: ok)\n"), "{text}");
+        assert!(text.contains("Spam filter: no spam-filter headers\n"), "{text}");
+        assert!(text.contains("  ARC-Authentication-Results i=1 from mx.example.net: arc=none\n"), "{text}");
+
+        let text = explain_raw("Authentication-Results: other.example; spf=pass\n", &["", "mx.example.net"]);
+        assert!(text.starts_with("Judged by: nobody (no Authentication-Results header from (no authserv-id), mx.example.net)\n"), "{text}");
+        let text = explain_raw("Authentication-Results: spf=pass smtp.mailfrom=a\n", &[]);
+        assert!(text.starts_with("Judged by: a server that gives no authserv-id"), "{text}");
+    }
+
+    #[test]
+    fn control_characters_are_escaped() {
+        let text = explain_raw(
+            "Authentication-Results: mx\x1b[2J; spf=fail (\x1b]0;pwned\x07) smtp.mailfrom=a\n",
+            &[],
+        );
+        assert!(!text.contains('\x1b'), "{text:?}");
+        assert!(!text.contains('\x07'), "{text:?}");
+        assert!(text.contains("\\u{1b}"), "{text:?}");
+    }
+
+    #[test]
+    fn unreadable_input_names_path_and_cause() {
+        let err = read("/nonexistent/mail.eml", &[]).expect_err("missing file");
+        assert_eq!(err.reason(), "io");
+        assert!(err.to_string().starts_with("cannot read /nonexistent/mail.eml: "), "{err}");
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let empty = dir.path().join("empty.eml");
+        std::fs::write(&empty, b"").expect("write");
+        let path = empty.display().to_string();
+        let err = read(&path, &[]).expect_err("empty");
+        assert_eq!(err.to_string(), format!("{path}: the input is empty"));
+        assert_eq!(err.reason(), "empty");
+    }
 }
