@@ -5,7 +5,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "mailcanary", version, about = "End-to-end email deliverability probe")]
+#[command(
+    name = "mailcanary",
+    version,
+    about = "End-to-end email deliverability probe"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
