@@ -1,0 +1,434 @@
+//! Spam-filter header fields: SpamAssassin (and amavis), rspamd, Microsoft 365.
+//!
+//! None of these is standardised; the formats read here are what the filters write:
+//!
+//! - SpamAssassin: `X-Spam-Flag: YES`, `X-Spam-Status: Yes, score=7.2 required=5.0
+//!   tests=A,B autolearn=no ...`; amavis writes `tests=[A=1.2, B=-0.1]` and `X-Spam-Score`.
+//! - rspamd (milter_headers): `X-Spamd-Result: default: False [3.40 / 15.00]; SYMBOL(0.10)[opts];
+//!   ...`, `X-Rspamd-Score: 3.40`, `X-Spam: Yes`, `X-Rspamd-Action: no action`, and
+//!   `X-Spam-Status: No, score=3.40`.
+//! - Microsoft: `X-Forefront-Antispam-Report: ...;SCL:1;...;SFV:NSPM;...;CAT:NONE;...` and
+//!   `X-MS-Exchange-Organization-SCL: 1`. SCL 5 and above is spam; `SFV:SPM` (and `SKS`, `SKB`,
+//!   `BLK`) says the filter judged it spam.
+//!
+//! Fields are read top-most first, like trace fields: the receiver's own filter adds its
+//! fields at the top, above anything a sender (or a sender's outbound filter) wrote. The
+//! source of the top-most spam field wins, and each value is taken from the top-most field
+//! of its name.
+
+use super::headers::Field;
+use super::{SpamReport, SpamSource};
+
+/// Names only SpamAssassin (or amavis) writes.
+const SPAMASSASSIN: &[&str] = &["X-Spam-Flag", "X-Spam-Checker-Version"];
+/// Names only rspamd writes.
+const RSPAMD: &[&str] = &[
+    "X-Spamd-Result",
+    "X-Rspamd-Score",
+    "X-Rspamd-Action",
+    "X-Spam",
+    "X-Spamd-Bar",
+];
+/// Names only Microsoft writes. (`X-Forefront-Antispam-Report-Untrusted` is the *sender's*
+/// tenant's report, and deliberately not here.)
+const MICROSOFT: &[&str] = &[
+    "X-Forefront-Antispam-Report",
+    "X-MS-Exchange-Organization-SCL",
+];
+/// Microsoft's spam confidence level at and above which a message is spam.
+const MICROSOFT_SCL_SPAM: f64 = 5.0;
+
+/// Reads the spam verdict of the filter whose field is top-most.
+pub(crate) fn report(fields: &[Field<'_>]) -> SpamReport {
+    match source(fields) {
+        Some(SpamSource::SpamAssassin) => spamassassin(fields),
+        Some(SpamSource::Rspamd) => rspamd(fields),
+        Some(SpamSource::Microsoft) => microsoft(fields),
+        None => SpamReport::default(),
+    }
+}
+
+fn source(fields: &[Field<'_>]) -> Option<SpamSource> {
+    let named = |field: &Field<'_>, names: &[&str]| names.iter().any(|name| field.is(name));
+    for field in fields {
+        if named(field, SPAMASSASSIN) {
+            return Some(SpamSource::SpamAssassin);
+        }
+        if named(field, RSPAMD) {
+            return Some(SpamSource::Rspamd);
+        }
+        if named(field, MICROSOFT) {
+            return Some(SpamSource::Microsoft);
+        }
+        if field.is("X-Spam-Status") {
+            // Both filters write X-Spam-Status; rspamd also writes fields of its own.
+            let rspamd = fields.iter().any(|field| named(field, RSPAMD));
+            return Some(if rspamd {
+                SpamSource::Rspamd
+            } else {
+                SpamSource::SpamAssassin
+            });
+        }
+    }
+    None
+}
+
+/// The value of the top-most field called `name`.
+fn first(fields: &[Field<'_>], name: &str) -> Option<String> {
+    fields
+        .iter()
+        .find(|field| field.is(name))
+        .map(|field| field.value())
+}
+
+fn spamassassin(fields: &[Field<'_>]) -> SpamReport {
+    let status = first(fields, "X-Spam-Status").map(|value| Status::parse(&value));
+    let status = status.unwrap_or_default();
+    let flag = first(fields, "X-Spam-Flag").and_then(|value| yes_no(&value));
+    SpamReport {
+        flagged: flag.or(status.flagged).unwrap_or(false),
+        score: status
+            .score
+            .or_else(|| first(fields, "X-Spam-Score").and_then(|value| number(&value))),
+        threshold: status.threshold,
+        rules: status.rules,
+        source: Some(SpamSource::SpamAssassin),
+    }
+}
+
+fn rspamd(fields: &[Field<'_>]) -> SpamReport {
+    let result = first(fields, "X-Spamd-Result").map(|value| SpamdResult::parse(&value));
+    let result = result.unwrap_or_default();
+    let status = first(fields, "X-Spam-Status").map(|value| Status::parse(&value));
+    let status = status.unwrap_or_default();
+    let spam = first(fields, "X-Spam").and_then(|value| yes_no(&value));
+    // rspamd's actions that deliver the message marked as spam, or refuse it.
+    let action = first(fields, "X-Rspamd-Action").map(|value| {
+        let action = value.trim().to_ascii_lowercase();
+        matches!(action.as_str(), "add header" | "rewrite subject" | "reject")
+    });
+    SpamReport {
+        flagged: spam
+            .or(action)
+            .or(result.is_spam)
+            .or(status.flagged)
+            .unwrap_or(false),
+        score: result
+            .score
+            .or_else(|| first(fields, "X-Rspamd-Score").and_then(|value| number(&value)))
+            .or(status.score),
+        threshold: result.threshold.or(status.threshold),
+        rules: result.symbols,
+        source: Some(SpamSource::Rspamd),
+    }
+}
+
+fn microsoft(fields: &[Field<'_>]) -> SpamReport {
+    let mut scl = None;
+    let mut rules = Vec::new();
+    let mut spam_verdict = false;
+    if let Some(report) = first(fields, "X-Forefront-Antispam-Report") {
+        for item in report.split(';') {
+            let Some((key, value)) = item.split_once(':') else {
+                continue;
+            };
+            let key = key.trim().to_ascii_uppercase();
+            let value = value.trim();
+            match key.as_str() {
+                "SCL" => scl = scl.or_else(|| number(value)),
+                "SFV" => {
+                    // Microsoft's spam filtering verdicts that mean "spam".
+                    spam_verdict |= matches!(
+                        value.to_ascii_uppercase().as_str(),
+                        "SPM" | "SKS" | "SKB" | "BLK"
+                    );
+                    rules.push(format!("SFV:{value}"));
+                }
+                "CAT" => rules.push(format!("CAT:{value}")),
+                _ => {}
+            }
+        }
+    }
+    let scl = scl.or_else(|| {
+        first(fields, "X-MS-Exchange-Organization-SCL").and_then(|value| number(&value))
+    });
+    SpamReport {
+        flagged: spam_verdict || scl.is_some_and(|scl| scl >= MICROSOFT_SCL_SPAM),
+        score: scl,
+        threshold: Some(MICROSOFT_SCL_SPAM),
+        rules,
+        source: Some(SpamSource::Microsoft),
+    }
+}
+
+/// `Yes`/`No` (any case, surrounding white space ignored).
+fn yes_no(value: &str) -> Option<bool> {
+    let word = value.trim().trim_end_matches([',', ';']);
+    if word.eq_ignore_ascii_case("yes") || word.eq_ignore_ascii_case("true") {
+        Some(true)
+    } else if word.eq_ignore_ascii_case("no") || word.eq_ignore_ascii_case("false") {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// A finite number; `NaN` and infinities are not scores.
+fn number(value: &str) -> Option<f64> {
+    let value = value.trim().trim_end_matches([',', ';']);
+    value
+        .parse::<f64>()
+        .ok()
+        .filter(|number| number.is_finite())
+}
+
+/// `X-Spam-Status`, as SpamAssassin, amavis and rspamd write it.
+#[derive(Default)]
+struct Status {
+    flagged: Option<bool>,
+    score: Option<f64>,
+    threshold: Option<f64>,
+    rules: Vec<String>,
+}
+
+impl Status {
+    fn parse(value: &str) -> Status {
+        let mut status = Status::default();
+        let value = value.trim();
+        let head_end = value
+            .find(|ch: char| ch == ',' || ch.is_whitespace())
+            .unwrap_or(value.len());
+        status.flagged = yes_no(&value[..head_end]);
+        let rest = &value[head_end..];
+        for token in rest.split(|ch: char| ch == ',' || ch.is_whitespace()) {
+            if let Some(score) = token.strip_prefix("score=") {
+                status.score = status.score.or_else(|| number(score));
+            } else if let Some(required) = token
+                .strip_prefix("required=")
+                .or_else(|| token.strip_prefix("required_score="))
+            {
+                status.threshold = status.threshold.or_else(|| number(required));
+            }
+        }
+        if let Some(at) = rest.find("tests=") {
+            status.rules = tests(&rest[at + "tests=".len()..]);
+        }
+        status
+    }
+}
+
+/// The rule names after `tests=`: `A,B,\n\tC autolearn=...` (SpamAssassin) or
+/// `[A=1.2, B=-0.1]` (amavis). `none` means no rule fired.
+fn tests(text: &str) -> Vec<String> {
+    let mut rules = Vec::new();
+    if let Some(bracketed) = text.strip_prefix('[') {
+        let inner = bracketed.split(']').next().unwrap_or("");
+        for item in inner.split(',') {
+            let name = item.split('=').next().unwrap_or("").trim();
+            if !name.is_empty() {
+                rules.push(name.to_string());
+            }
+        }
+        return rules;
+    }
+    for token in text.split_whitespace() {
+        // The list ends at the next `key=value` (`autolearn=ham`).
+        if token.contains('=') {
+            break;
+        }
+        for name in token.split(',') {
+            let name = name.trim();
+            if !name.is_empty() && name != "none" {
+                rules.push(name.to_string());
+            }
+        }
+    }
+    rules
+}
+
+/// `X-Spamd-Result: default: False [3.40 / 15.00]; SYMBOL(0.10)[options]; ...`
+#[derive(Default)]
+struct SpamdResult {
+    is_spam: Option<bool>,
+    score: Option<f64>,
+    threshold: Option<f64>,
+    symbols: Vec<String>,
+}
+
+impl SpamdResult {
+    fn parse(value: &str) -> SpamdResult {
+        let mut result = SpamdResult::default();
+        let mut items = split_outside_brackets(value).into_iter();
+        if let Some(metric) = items.next() {
+            // `default: False [3.40 / 15.00]`
+            let after_name = metric.split_once(':').map_or(metric, |(_, rest)| rest);
+            let (word, scores) = after_name.split_once('[').unwrap_or((after_name, ""));
+            result.is_spam = yes_no(word);
+            let scores = scores.split(']').next().unwrap_or("");
+            let (score, threshold) = scores.split_once('/').unwrap_or((scores, ""));
+            result.score = number(score);
+            result.threshold = number(threshold);
+        }
+        for item in items {
+            let name = item.split(['(', '[']).next().unwrap_or("").trim();
+            if !name.is_empty() {
+                result.symbols.push(name.to_string());
+            }
+        }
+        result
+    }
+}
+
+/// Splits at `;` that are not inside `[...]` or `(...)` (symbol options may hold `;`).
+fn split_outside_brackets(value: &str) -> Vec<&str> {
+    let mut items = Vec::new();
+    let mut depth = 0usize;
+    let mut start = 0;
+    for (at, ch) in value.char_indices() {
+        match ch {
+            '[' | '(' => depth += 1,
+            ']' | ')' => depth = depth.saturating_sub(1),
+            ';' if depth == 0 => {
+                items.push(&value[start..at]);
+                start = at + 1;
+            }
+            _ => {}
+        }
+    }
+    items.push(&value[start..]);
+    items
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verdict::headers::split;
+
+    fn spam(raw: &str) -> SpamReport {
+        report(&split(raw.as_bytes()).expect("headers"))
+    }
+
+    #[test]
+    fn no_spam_headers() {
+        assert_eq!(spam("Subject: hi\n"), SpamReport::default());
+    }
+
+    #[test]
+    fn spamassassin_ham_and_spam() {
+        let got = spam(
+            "X-Spam-Checker-Version: SpamAssassin 3.4.6 (2021-04-09) on mx.example.net\nX-Spam-Level: \nX-Spam-Status: No, score=-0.1 required=5.0 tests=DKIM_SIGNED,DKIM_VALID,\n\tDKIM_VALID_AU,SPF_PASS autolearn=ham autolearn_force=no version=3.4.6\n",
+        );
+        assert_eq!(
+            got,
+            SpamReport {
+                flagged: false,
+                score: Some(-0.1),
+                threshold: Some(5.0),
+                rules: vec![
+                    "DKIM_SIGNED".into(),
+                    "DKIM_VALID".into(),
+                    "DKIM_VALID_AU".into(),
+                    "SPF_PASS".into()
+                ],
+                source: Some(SpamSource::SpamAssassin),
+            }
+        );
+        let got = spam(
+            "X-Spam-Flag: YES\nX-Spam-Status: Yes, score=7.2 required=5.0 tests=none\n  autolearn=no\n",
+        );
+        assert!(got.flagged);
+        assert_eq!((got.score, got.threshold), (Some(7.2), Some(5.0)));
+        assert!(got.rules.is_empty());
+    }
+
+    #[test]
+    fn amavis_form() {
+        let got = spam(
+            "X-Spam-Flag: NO\nX-Spam-Score: -1.9\nX-Spam-Status: No, score=-1.9 tagged_above=-999 required=6.31\n\ttests=[BAYES_00=-1.9, DKIM_SIGNED=0.1, DKIM_VALID=-0.1] autolearn=ham\n",
+        );
+        assert!(!got.flagged);
+        assert_eq!((got.score, got.threshold), (Some(-1.9), Some(6.31)));
+        assert_eq!(got.rules, vec!["BAYES_00", "DKIM_SIGNED", "DKIM_VALID"]);
+    }
+
+    #[test]
+    fn rspamd_fields() {
+        let got = spam(
+            "X-Spamd-Result: default: False [3.40 / 15.00];\n\tR_SPF_ALLOW(-0.20)[+ip4:192.0.2.0/24];\n\tDKIM_TRACE(0.00)[example.com:+];\n\tMIME_GOOD(-0.10)[text/plain; charset=utf-8]\nX-Rspamd-Score: 3.40\nX-Spam-Status: No, score=3.40\nX-Rspamd-Action: no action\n",
+        );
+        assert_eq!(
+            got,
+            SpamReport {
+                flagged: false,
+                score: Some(3.4),
+                threshold: Some(15.0),
+                rules: vec![
+                    "R_SPF_ALLOW".into(),
+                    "DKIM_TRACE".into(),
+                    "MIME_GOOD".into()
+                ],
+                source: Some(SpamSource::Rspamd),
+            }
+        );
+        let got = spam("X-Spam-Status: Yes, score=9.10\nX-Spam: Yes\nX-Rspamd-Score: 9.1\n");
+        assert_eq!(got.source, Some(SpamSource::Rspamd));
+        assert!(got.flagged);
+        assert_eq!((got.score, got.threshold), (Some(9.1), None));
+        let got =
+            spam("X-Rspamd-Action: add header\nX-Spamd-Result: default: True [7.00 / 15.00]\n");
+        assert!(got.flagged);
+    }
+
+    #[test]
+    fn microsoft_fields() {
+        let got = spam(
+            "X-Forefront-Antispam-Report: CIP:192.0.2.1;CTRY:US;LANG:en;SCL:1;SRV:;IPV:NLI;SFV:NSPM;H:mail.example.com;PTR:mail.example.com;CAT:NONE;SFS:(13230040)(4636009);DIR:INB;\nX-MS-Exchange-Organization-SCL: 1\n",
+        );
+        assert_eq!(
+            got,
+            SpamReport {
+                flagged: false,
+                score: Some(1.0),
+                threshold: Some(5.0),
+                rules: vec!["SFV:NSPM".into(), "CAT:NONE".into()],
+                source: Some(SpamSource::Microsoft),
+            }
+        );
+        let got = spam("X-MS-Exchange-Organization-SCL: 5\n");
+        assert!(got.flagged);
+        assert_eq!(got.score, Some(5.0));
+        let got = spam("X-Forefront-Antispam-Report: SFV:SPM;SCL:1\n");
+        assert!(got.flagged);
+        let got = spam("X-Forefront-Antispam-Report: SCL:-1;SFV:SKN\n");
+        assert!(!got.flagged);
+        assert_eq!(got.score, Some(-1.0));
+    }
+
+    #[test]
+    fn top_most_source_wins() {
+        let got = spam(
+            "X-Forefront-Antispam-Report: SFV:NSPM;SCL:1\nX-Spam-Flag: YES\nX-Spam-Status: Yes, score=20 required=5\n",
+        );
+        assert_eq!(got.source, Some(SpamSource::Microsoft));
+        assert!(!got.flagged);
+        // The top-most field of a name wins: a sender's lower X-Spam-Status cannot clear a flag.
+        let got = spam(
+            "X-Spam-Status: Yes, score=8.0 required=5.0 tests=X\nX-Spam-Status: No, score=-9 required=5.0\n",
+        );
+        assert!(got.flagged);
+        assert_eq!(got.score, Some(8.0));
+    }
+
+    #[test]
+    fn garbage_values_give_no_numbers() {
+        let got = spam("X-Spam-Status: maybe, score=NaN required=inf tests=\nX-Spam-Score: ???\n");
+        assert_eq!(got.source, Some(SpamSource::SpamAssassin));
+        assert!(!got.flagged);
+        assert_eq!((got.score, got.threshold), (None, None));
+        let got = spam("X-Spamd-Result: [[[;;(((\nX-Forefront-Antispam-Report: ::::\n");
+        assert_eq!(got.source, Some(SpamSource::Rspamd));
+        assert_eq!(got.score, None);
+        let got = spam("X-Spamd-Result: \n");
+        assert_eq!(got.rules, Vec::<String>::new());
+    }
+}
