@@ -1,0 +1,79 @@
+//! Provider presets for seed mailboxes: IMAP endpoint, spam folder and the receiver's authserv-id.
+
+/// Defaults a `provider = "..."` seed starts from; every field can be overridden.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Preset {
+    pub name: &'static str,
+    pub host: Option<&'static str>,
+    pub port: u16,
+    /// The spam folder when the server does not advertise SPECIAL-USE `\Junk` (RFC 6154).
+    pub spam_folder: Option<&'static str>,
+    /// The authserv-ids the provider writes in Authentication-Results. Empty: trust the top-most
+    /// header (Microsoft writes none; Yahoo's varies per cluster).
+    pub authserv_ids: &'static [&'static str],
+    /// Shortest pause between mailbox checks while a message is expected: polite to big providers.
+    pub poll_interval_ms: u64,
+}
+
+pub const PRESETS: &[Preset] = &[
+    Preset {
+        name: "generic",
+        host: None,
+        port: 993,
+        spam_folder: None,
+        authserv_ids: &[],
+        poll_interval_ms: 250,
+    },
+    Preset {
+        name: "gmail",
+        host: Some("imap.gmail.com"),
+        port: 993,
+        spam_folder: Some("[Gmail]/Spam"),
+        authserv_ids: &["mx.google.com"],
+        poll_interval_ms: 2000,
+    },
+    Preset {
+        name: "outlook",
+        host: Some("outlook.office365.com"),
+        port: 993,
+        spam_folder: Some("Junk"),
+        authserv_ids: &[],
+        poll_interval_ms: 2000,
+    },
+    Preset {
+        name: "yahoo",
+        host: Some("imap.mail.yahoo.com"),
+        port: 993,
+        spam_folder: Some("Bulk"),
+        authserv_ids: &[],
+        poll_interval_ms: 2000,
+    },
+    Preset {
+        name: "icloud",
+        host: Some("imap.mail.me.com"),
+        port: 993,
+        spam_folder: Some("Junk"),
+        authserv_ids: &[],
+        poll_interval_ms: 2000,
+    },
+    Preset {
+        name: "fastmail",
+        host: Some("imap.fastmail.com"),
+        port: 993,
+        spam_folder: Some("Spam"),
+        authserv_ids: &[],
+        poll_interval_ms: 1000,
+    },
+];
+
+pub fn preset(name: &str) -> Option<&'static Preset> {
+    PRESETS.iter().find(|p| p.name == name)
+}
+
+pub fn names() -> String {
+    PRESETS
+        .iter()
+        .map(|p| p.name)
+        .collect::<Vec<_>>()
+        .join(", ")
+}

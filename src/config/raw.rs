@@ -1,0 +1,117 @@
+//! The config file as written (TOML). Every table rejects unknown keys; meaning and defaults are
+//! applied by `validate`, which turns this into a [`super::Config`].
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub probe: RawProbe,
+    #[serde(default)]
+    pub routes: BTreeMap<String, RawRoute>,
+    #[serde(default)]
+    pub seeds: BTreeMap<String, RawSeed>,
+    #[serde(default)]
+    pub dns_audit: RawDnsAudit,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProbe {
+    /// Cron expression (5 fields, or 6 with seconds first).
+    pub schedule: Option<String>,
+    /// Random delay before each round, a humantime duration ("30s").
+    pub jitter: Option<String>,
+    /// When an absent message counts as missing ("10m").
+    pub timeout: Option<String>,
+    /// How long a missing message is still watched for ("2h").
+    pub late_window: Option<String>,
+    /// `delete`, `keep` or `move:<folder>`.
+    pub cleanup: Option<String>,
+    /// HTTP listen address for /metrics, /api/results and the status page.
+    pub listen: Option<String>,
+    /// SQLite state file.
+    pub state: Option<PathBuf>,
+    /// How long results are kept ("30d").
+    pub retention: Option<String>,
+    /// Probe-token HMAC key.
+    pub token_key_env: Option<String>,
+    pub token_key_file: Option<PathBuf>,
+    /// How many route × seed probes run at once.
+    pub concurrency: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRoute {
+    pub host: Option<String>,
+    pub port: Option<i64>,
+    pub tls: Option<String>,
+    pub ca_file: Option<PathBuf>,
+    pub username: Option<String>,
+    pub password_env: Option<String>,
+    pub password_file: Option<PathBuf>,
+    pub from: Option<String>,
+    pub envelope_from: Option<String>,
+    pub helo: Option<String>,
+    pub timeout: Option<String>,
+    /// The addresses this route's mail leaves from (for the DNS audit).
+    #[serde(default)]
+    pub sending_ips: Vec<String>,
+    /// The DKIM selector the sending server signs with (for the DNS audit).
+    pub dkim_selector: Option<String>,
+    pub dkim: Option<RawDkim>,
+    #[serde(default)]
+    pub message: RawMessage,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDkim {
+    pub domain: Option<String>,
+    pub selector: Option<String>,
+    pub key_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMessage {
+    pub subject: Option<String>,
+    pub text: Option<String>,
+    pub html: Option<String>,
+    pub list_unsubscribe: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSeed {
+    pub provider: Option<String>,
+    /// The mailbox address probes are sent to.
+    pub address: Option<String>,
+    pub host: Option<String>,
+    pub port: Option<i64>,
+    pub tls: Option<String>,
+    pub ca_file: Option<PathBuf>,
+    pub username: Option<String>,
+    pub password_env: Option<String>,
+    pub password_file: Option<PathBuf>,
+    pub authserv_ids: Option<Vec<String>>,
+    pub inbox_folder: Option<String>,
+    pub spam_folder: Option<String>,
+    /// Shortest pause between checks while a message is expected ("50ms").
+    pub poll_interval: Option<String>,
+    /// Routes that send to this seed (default: all).
+    pub routes: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDnsAudit {
+    pub schedule: Option<String>,
+    pub nameserver: Option<String>,
+    pub dnsbl_zones: Option<Vec<String>>,
+}

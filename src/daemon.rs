@@ -1,0 +1,120 @@
+//! `mailcanary run`: the scheduler plus the HTTP server. One round at start-up (which also
+//! resumes probes a previous process left unresolved), then one per cron tick.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tokio_cron_scheduler::{Job, JobScheduler};
+
+use crate::config::Config;
+use crate::http::{self, AppState};
+use crate::metrics::Metrics;
+use crate::round::Prober;
+use crate::state::Store;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("scheduler: {0}")]
+    Scheduler(String),
+    #[error("HTTP server: {0}")]
+    Http(std::io::Error),
+}
+
+/// Runs until SIGINT or SIGTERM.
+pub async fn run(
+    config: Arc<Config>,
+    store: Arc<Store>,
+    metrics: Arc<Metrics>,
+    prober: Arc<Prober>,
+) -> Result<(), DaemonError> {
+    if let Ok(Some(t)) = store.last_round_finished() {
+        metrics.last_round.set(t);
+    }
+    let state = Arc::new(AppState {
+        store: store.clone(),
+        metrics: metrics.clone(),
+        ready: Default::default(),
+        diagnose: Box::new(|_r: &crate::state::ProbeRecord| Vec::new()),
+    });
+    let listener = tokio::net::TcpListener::bind(config.probe.listen)
+        .await
+        .map_err(|source| DaemonError::Listen {
+            addr: config.probe.listen.to_string(),
+            source,
+        })?;
+    tracing::info!(listen = %config.probe.listen, schedule = %config.probe.schedule, "mailcanary running");
+
+    let scheduler = JobScheduler::new()
+        .await
+        .map_err(|e| DaemonError::Scheduler(e.to_string()))?;
+    let jitter = config.probe.jitter;
+    let job_prober = prober.clone();
+    let job_state = state.clone();
+    let job = Job::new_async(config.probe.schedule.as_str(), move |_id, _sched| {
+        let prober = job_prober.clone();
+        let state = job_state.clone();
+        Box::pin(async move {
+            if !jitter.is_zero() {
+                let ms = rand::random::<u64>() % (jitter.as_millis() as u64).max(1);
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+            }
+            run_round(&prober, &state).await;
+        })
+    })
+    .map_err(|e| DaemonError::Scheduler(format!("schedule {:?}: {e}", config.probe.schedule)))?;
+    scheduler
+        .add(job)
+        .await
+        .map_err(|e| DaemonError::Scheduler(e.to_string()))?;
+    scheduler
+        .start()
+        .await
+        .map_err(|e| DaemonError::Scheduler(e.to_string()))?;
+
+    let first_prober = prober.clone();
+    let first_state = state.clone();
+    tokio::spawn(async move { run_round(&first_prober, &first_state).await });
+
+    axum::serve(listener, http::router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(DaemonError::Http)?;
+    tracing::info!("shutting down");
+    prober.close().await;
+    Ok(())
+}
+
+async fn run_round(prober: &Prober, state: &AppState) {
+    match prober.round().await {
+        Ok(records) => tracing::debug!(probes = records.len(), "round recorded"),
+        Err(e) => tracing::error!(error = %e, "round failed"),
+    }
+    state.ready.store(true, Ordering::Relaxed);
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

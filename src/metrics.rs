@@ -1,0 +1,421 @@
+//! Every metric mailcanary exports, in one place. Labels are only config names (`route`, `seed`)
+//! and fixed enums; never addresses, subjects, ids or error text. Probes run on their own
+//! schedule: a scrape only reads what the last rounds recorded.
+
+use prometheus::{
+    Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts,
+    Registry, TextEncoder,
+};
+
+use crate::config::Config;
+use crate::judge::{Judgement, Placement};
+use crate::verdict::AuthResult;
+
+/// Authentication methods exported per probe.
+pub const METHODS: [&str; 5] = ["spf", "dkim", "dmarc", "arc", "iprev"];
+/// Result values of `mailcanary_auth_results_total` (anything else counts as `other`).
+pub const RESULTS: [&str; 9] = [
+    "pass",
+    "fail",
+    "softfail",
+    "neutral",
+    "none",
+    "temperror",
+    "permerror",
+    "policy",
+    "other",
+];
+pub const SEND_REASONS: [&str; 8] = [
+    "smtp_transient",
+    "smtp_permanent",
+    "tls",
+    "auth",
+    "network",
+    "timeout",
+    "config",
+    "dkim_sign",
+];
+pub const IMAP_REASONS: [&str; 5] = ["network", "tls", "auth", "timeout", "protocol"];
+/// Delivery buckets: 0.1 s … 30 min.
+const DELIVERY_BUCKETS: [f64; 16] = [
+    0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1200.0, 1500.0,
+    1800.0,
+];
+const SMTP_BUCKETS: [f64; 10] = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+
+pub struct Metrics {
+    pub registry: Registry,
+    pub probes_sent: IntCounterVec,
+    pub send_failures: IntCounterVec,
+    pub probes_received: IntCounterVec,
+    pub probes_missing: IntCounterVec,
+    pub probes_late: IntCounterVec,
+    pub probes_unknown: IntCounterVec,
+    pub auth_results: IntCounterVec,
+    pub delivery_duration: HistogramVec,
+    pub smtp_send_duration: HistogramVec,
+    pub last_placement: IntGaugeVec,
+    pub last_auth_pass: IntGaugeVec,
+    pub spam_score: GaugeVec,
+    pub last_success: GaugeVec,
+    pub last_round: Gauge,
+    pub round_interval: Gauge,
+    pub imap_errors: IntCounterVec,
+    pub forged_probes: IntCounterVec,
+    pub build_info: IntGaugeVec,
+    pub diagnosis: IntGaugeVec,
+    pub dns_check_ok: IntGaugeVec,
+    pub dnsbl_listed: IntGaugeVec,
+    pub dkim_key_bits: IntGaugeVec,
+    pub spf_dns_lookups: IntGaugeVec,
+}
+
+fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let c = IntCounterVec::new(Opts::new(name, help), labels)
+        .unwrap_or_else(|e| panic!("metric {name}: {e}"));
+    r.register(Box::new(c.clone()))
+        .unwrap_or_else(|e| panic!("metric {name}: {e}"));
+    c
+}
+
+fn int_gauge(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    let g = IntGaugeVec::new(Opts::new(name, help), labels)
+        .unwrap_or_else(|e| panic!("metric {name}: {e}"));
+    r.register(Box::new(g.clone()))
+        .unwrap_or_else(|e| panic!("metric {name}: {e}"));
+    g
+}
+
+fn gauge(r: &Registry, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
+    let g = GaugeVec::new(Opts::new(name, help), labels)
+        .unwrap_or_else(|e| panic!("metric {name}: {e}"));
+    r.register(Box::new(g.clone()))
+        .unwrap_or_else(|e| panic!("metric {name}: {e}"));
+    g
+}
+
+fn histogram(
+    r: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+    buckets: &[f64],
+) -> HistogramVec {
+    let h = HistogramVec::new(
+        HistogramOpts::new(name, help).buckets(buckets.to_vec()),
+        labels,
+    )
+    .unwrap_or_else(|e| panic!("metric {name}: {e}"));
+    r.register(Box::new(h.clone()))
+        .unwrap_or_else(|e| panic!("metric {name}: {e}"));
+    h
+}
+
+/// The label value for an authentication result (a fixed set).
+pub fn result_label(r: &AuthResult) -> &'static str {
+    let s = r.as_str();
+    RESULTS.iter().copied().find(|x| *x == s).unwrap_or("other")
+}
+
+impl Metrics {
+    /// Builds the registry. Metric definitions are static, so a failure here is a programming
+    /// error caught by the tests, not a runtime condition.
+    pub fn new() -> Metrics {
+        let r = Registry::new();
+        let m = Metrics {
+            probes_sent: counter(
+                &r,
+                "mailcanary_probes_sent_total",
+                "Probe messages accepted by the route's SMTP server.",
+                &["route", "seed"],
+            ),
+            send_failures: counter(
+                &r,
+                "mailcanary_send_failures_total",
+                "Probe messages the route's SMTP server did not accept, by fixed reason.",
+                &["route", "reason"],
+            ),
+            probes_received: counter(
+                &r,
+                "mailcanary_probes_received_total",
+                "Probe messages found in the seed mailbox, by placement (inbox, spam, other).",
+                &["route", "seed", "placement"],
+            ),
+            probes_missing: counter(
+                &r,
+                "mailcanary_probes_missing_total",
+                "Probes not found before the timeout while the mailbox was readable.",
+                &["route", "seed"],
+            ),
+            probes_late: counter(
+                &r,
+                "mailcanary_probes_late_total",
+                "Probes found after the timeout but within the late window.",
+                &["route", "seed"],
+            ),
+            probes_unknown: counter(
+                &r,
+                "mailcanary_probes_unknown_total",
+                "Probes whose mailbox could not be read before the timeout (placement unknown, not missing).",
+                &["route", "seed"],
+            ),
+            auth_results: counter(
+                &r,
+                "mailcanary_auth_results_total",
+                "Receiver verdicts of found probes, per method and result.",
+                &["route", "seed", "method", "result"],
+            ),
+            delivery_duration: histogram(
+                &r,
+                "mailcanary_delivery_duration_seconds",
+                "Time from SMTP acceptance to the probe being seen in the seed mailbox.",
+                &["route", "seed"],
+                &DELIVERY_BUCKETS,
+            ),
+            smtp_send_duration: histogram(
+                &r,
+                "mailcanary_smtp_send_duration_seconds",
+                "Time the SMTP transaction took, connect to final reply.",
+                &["route"],
+                &SMTP_BUCKETS,
+            ),
+            last_placement: int_gauge(
+                &r,
+                "mailcanary_last_placement",
+                "1 for the placement of the latest probe of this route and seed, 0 for the others.",
+                &["route", "seed", "placement"],
+            ),
+            last_auth_pass: int_gauge(
+                &r,
+                "mailcanary_last_auth_pass",
+                "1 if the latest found probe passed this method at the receiver, else 0.",
+                &["route", "seed", "method"],
+            ),
+            spam_score: gauge(
+                &r,
+                "mailcanary_spam_score",
+                "The receiver's spam score of the latest found probe (NaN when the receiver writes none).",
+                &["route", "seed"],
+            ),
+            last_success: gauge(
+                &r,
+                "mailcanary_last_success_timestamp_seconds",
+                "When a probe last landed in the inbox with SPF, DKIM and DMARC passing (Unix time).",
+                &["route", "seed"],
+            ),
+            last_round: gauge_plain(
+                &r,
+                "mailcanary_last_round_timestamp_seconds",
+                "When the last probe round finished (Unix time).",
+            ),
+            round_interval: gauge_plain(
+                &r,
+                "mailcanary_round_interval_seconds",
+                "The configured interval between probe rounds.",
+            ),
+            imap_errors: counter(
+                &r,
+                "mailcanary_imap_errors_total",
+                "Errors reading a seed mailbox, by fixed reason.",
+                &["seed", "reason"],
+            ),
+            forged_probes: counter(
+                &r,
+                "mailcanary_forged_probes_total",
+                "Messages carrying a probe token that does not verify or was already used; never touched.",
+                &["seed"],
+            ),
+            build_info: int_gauge(
+                &r,
+                "mailcanary_build_info",
+                "Always 1; the version label says which build runs.",
+                &["version"],
+            ),
+            diagnosis: int_gauge(
+                &r,
+                "mailcanary_diagnosis",
+                "1 when the latest probe of this route and seed has this diagnosed cause.",
+                &["route", "seed", "cause"],
+            ),
+            dns_check_ok: int_gauge(
+                &r,
+                "mailcanary_dns_check_ok",
+                "1 when the DNS audit check passed for the route, 0 when it failed.",
+                &["route", "check"],
+            ),
+            dnsbl_listed: int_gauge(
+                &r,
+                "mailcanary_dnsbl_listed",
+                "1 when a sending IP of the route is listed in this DNS blocklist zone.",
+                &["route", "zone"],
+            ),
+            dkim_key_bits: int_gauge(
+                &r,
+                "mailcanary_dkim_key_bits",
+                "Size of the route's published DKIM key in bits.",
+                &["route"],
+            ),
+            spf_dns_lookups: int_gauge(
+                &r,
+                "mailcanary_spf_dns_lookups",
+                "DNS lookups the route's SPF record needs (RFC 7208 limit: 10).",
+                &["route"],
+            ),
+            registry: r,
+        };
+        m.build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
+        if let Ok(pc) =
+            std::panic::catch_unwind(|| prometheus::process_collector::ProcessCollector::for_self())
+        {
+            let _ = m.registry.register(Box::new(pc));
+        }
+        m
+    }
+
+    /// Creates every known series at 0, so dashboards and `rate()` see them from the start.
+    pub fn preset(&self, config: &Config) {
+        self.round_interval.set(config.probe.interval.as_secs_f64());
+        for (route, seed) in config.pairs() {
+            let (r, s) = (route.name.as_str(), seed.name.as_str());
+            self.probes_sent.with_label_values(&[r, s]);
+            self.probes_missing.with_label_values(&[r, s]);
+            self.probes_late.with_label_values(&[r, s]);
+            self.probes_unknown.with_label_values(&[r, s]);
+            for p in ["inbox", "spam", "other"] {
+                self.probes_received.with_label_values(&[r, s, p]);
+            }
+            for method in ["spf", "dkim", "dmarc"] {
+                for result in ["pass", "fail"] {
+                    self.auth_results.with_label_values(&[r, s, method, result]);
+                }
+            }
+            self.delivery_duration.with_label_values(&[r, s]);
+        }
+        for route in &config.routes {
+            for reason in SEND_REASONS {
+                self.send_failures.with_label_values(&[&route.name, reason]);
+            }
+            self.smtp_send_duration.with_label_values(&[&route.name]);
+        }
+        for seed in &config.seeds {
+            for reason in IMAP_REASONS {
+                self.imap_errors.with_label_values(&[&seed.name, reason]);
+            }
+            self.forged_probes.with_label_values(&[&seed.name]);
+        }
+    }
+
+    pub fn set_last_placement(&self, route: &str, seed: &str, placement: Placement) {
+        for p in Placement::ALL {
+            self.last_placement
+                .with_label_values(&[route, seed, p.as_str()])
+                .set(i64::from(p == placement));
+        }
+    }
+
+    /// Records a found probe.
+    pub fn record_found(
+        &self,
+        route: &str,
+        seed: &str,
+        placement: Placement,
+        j: &Judgement,
+        delivery: Option<f64>,
+        late: bool,
+        now: f64,
+    ) {
+        self.probes_received
+            .with_label_values(&[route, seed, placement.as_str()])
+            .inc();
+        if late {
+            self.probes_late.with_label_values(&[route, seed]).inc();
+        }
+        if let Some(d) = delivery {
+            self.delivery_duration
+                .with_label_values(&[route, seed])
+                .observe(d);
+        }
+        let v = &j.verdict;
+        for (method, result) in [
+            ("spf", &v.spf),
+            ("dkim", &v.dkim),
+            ("dmarc", &v.dmarc),
+            ("arc", &v.arc),
+            ("iprev", &v.iprev),
+        ] {
+            self.auth_results
+                .with_label_values(&[route, seed, method, result_label(result)])
+                .inc();
+        }
+        for (method, result) in [("spf", &v.spf), ("dkim", &v.dkim), ("dmarc", &v.dmarc)] {
+            self.last_auth_pass
+                .with_label_values(&[route, seed, method])
+                .set(i64::from(result.is_pass()));
+        }
+        self.spam_score
+            .with_label_values(&[route, seed])
+            .set(j.spam.score.unwrap_or(f64::NAN));
+        self.set_last_placement(route, seed, placement);
+        if placement == Placement::Inbox && v.spf.is_pass() && v.dkim.is_pass() && v.dmarc.is_pass()
+        {
+            self.last_success.with_label_values(&[route, seed]).set(now);
+        }
+    }
+
+    /// Replaces the diagnosed causes of a route × seed pair.
+    pub fn set_diagnosis(&self, route: &str, seed: &str, all_causes: &[&str], current: &[&str]) {
+        for cause in all_causes {
+            self.diagnosis
+                .with_label_values(&[route, seed, cause])
+                .set(i64::from(current.contains(cause)));
+        }
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        if TextEncoder::new()
+            .encode(&self.registry.gather(), &mut buf)
+            .is_err()
+        {
+            return String::new();
+        }
+        String::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+fn gauge_plain(r: &Registry, name: &str, help: &str) -> Gauge {
+    let g = Gauge::new(name, help).unwrap_or_else(|e| panic!("metric {name}: {e}"));
+    r.register(Box::new(g.clone()))
+        .unwrap_or_else(|e| panic!("metric {name}: {e}"));
+    g
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_builds_and_renders() {
+        let m = Metrics::new();
+        m.probes_sent.with_label_values(&["good", "seed1"]).inc();
+        let text = m.render();
+        assert!(text.contains("mailcanary_probes_sent_total{route=\"good\",seed=\"seed1\"} 1"));
+        assert!(text.contains("# HELP mailcanary_last_round_timestamp_seconds"));
+        assert!(text.contains("mailcanary_build_info{version="));
+    }
+
+    #[test]
+    fn unknown_results_are_other() {
+        assert_eq!(result_label(&AuthResult::parse("bestguesspass")), "other");
+        assert_eq!(result_label(&AuthResult::Pass), "pass");
+    }
+}

@@ -1,0 +1,170 @@
+//! What a round says to people and tools: the `once --json` / `/api/results` contract and the
+//! readable report.
+//!
+//! JSON contract (stable; fields may be added, never renamed):
+//! ```json
+//! {"status": "ok|warning|critical|unknown",
+//!  "results": [{"route": "good", "seed": "seed1", "probe_id": "…",
+//!               "placement": "inbox|spam|other|missing|unknown", "folder": "INBOX",
+//!               "verdict": {"spf": "pass", "dkim": "pass", "dmarc": "pass", "arc": "none",
+//!                           "iprev": "none", "authserv_id": "mx.seed.test"},
+//!               "spam": {"flagged": false, "score": 0.1, "threshold": 15.0, "rules": [], "source": "rspamd"},
+//!               "smtp": {"code": 250, "queue_id": "4BC1D2", "duration_seconds": 0.05},
+//!               "delivery_seconds": 0.8, "late": false,
+//!               "status": "ok", "diagnosis": [{"cause": "ptr_missing", "fix": "…"}],
+//!               "error": null, "error_reason": null, "sent_at": 1795840266.1}]}
+//! ```
+//! `placement` is `null` for a probe that was never sent (`smtp` then holds the refusal code when
+//! there was one, and `error` says why); `verdict` and `spam` are `null` until the probe is found.
+
+use serde::Serialize;
+
+use crate::judge::{Placement, Status, probe_status};
+use crate::send::SendOutcome;
+use crate::state::{ProbeRecord, ProbeState};
+use crate::verdict::{SpamReport, Verdict};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Diagnosis {
+    pub cause: String,
+    pub fix: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ProbeResult {
+    pub route: String,
+    pub seed: String,
+    pub probe_id: String,
+    pub placement: Option<Placement>,
+    pub folder: Option<String>,
+    pub verdict: Option<Verdict>,
+    pub spam: Option<SpamReport>,
+    pub smtp: Option<SendOutcome>,
+    pub delivery_seconds: Option<f64>,
+    pub late: bool,
+    pub status: Status,
+    pub diagnosis: Vec<Diagnosis>,
+    pub error: Option<String>,
+    pub error_reason: Option<String>,
+    pub sent_at: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub status: Status,
+    pub results: Vec<ProbeResult>,
+}
+
+/// Turns stored records into results; `diagnose` supplies the causes for each.
+pub fn build(records: &[ProbeRecord], diagnose: impl Fn(&ProbeRecord) -> Vec<Diagnosis>) -> Report {
+    let results: Vec<ProbeResult> = records
+        .iter()
+        .map(|r| {
+            let diagnosis = diagnose(r);
+            let send_failed = r.state == ProbeState::SendFailed;
+            let placement = if send_failed {
+                None
+            } else {
+                r.placement.or(match r.state {
+                    ProbeState::Sending | ProbeState::Sent => None,
+                    ProbeState::Missing => Some(Placement::Missing),
+                    _ => Some(Placement::Unknown),
+                })
+            };
+            let verdict = r.judgement.as_ref().map(|j| j.verdict.clone());
+            let status = probe_status(
+                placement,
+                verdict.as_ref(),
+                send_failed,
+                !diagnosis.is_empty(),
+            );
+            ProbeResult {
+                route: r.route.clone(),
+                seed: r.seed.clone(),
+                probe_id: r.probe_id.clone(),
+                placement,
+                folder: r.folder.clone(),
+                verdict,
+                spam: r.judgement.as_ref().map(|j| j.spam.clone()),
+                smtp: r.smtp.clone(),
+                delivery_seconds: r.delivery_seconds,
+                late: r.late,
+                status,
+                diagnosis,
+                error: r.error.clone(),
+                error_reason: r.error_reason.clone(),
+                sent_at: r.sent_at,
+            }
+        })
+        .collect();
+    let status = results
+        .iter()
+        .map(|r| r.status)
+        .max()
+        .unwrap_or(Status::Unknown);
+    Report { status, results }
+}
+
+fn mark(ok: bool) -> &'static str {
+    if ok { "✓" } else { "✗" }
+}
+
+/// The readable report of `once`.
+pub fn render_text(report: &Report) -> String {
+    let mut out = String::new();
+    for r in &report.results {
+        let placement = r.placement.map(|p| p.as_str()).unwrap_or("not sent");
+        out.push_str(&format!(
+            "{:<8} {:<12} → {:<10} {:<8}",
+            status_word(r.status),
+            format!("{}/{}", r.route, r.seed),
+            placement,
+            r.folder.as_deref().unwrap_or("")
+        ));
+        if let Some(v) = &r.verdict {
+            out.push_str(&format!(
+                " spf={} {} dkim={} {} dmarc={} {}",
+                v.spf.as_str(),
+                mark(v.spf.is_pass()),
+                v.dkim.as_str(),
+                mark(v.dkim.is_pass()),
+                v.dmarc.as_str(),
+                mark(v.dmarc.is_pass())
+            ));
+        }
+        if let Some(s) = r.spam.as_ref().and_then(|s| s.score) {
+            out.push_str(&format!(" spam={s:.2}"));
+        }
+        if let Some(d) = r.delivery_seconds {
+            out.push_str(&format!(" in {d:.2}s"));
+        }
+        if r.late {
+            out.push_str(" (late)");
+        }
+        out.push('\n');
+        if let Some(e) = &r.error {
+            out.push_str(&format!("         error: {e}\n"));
+        }
+        if let Some(spam) = &r.spam
+            && spam.flagged
+            && !spam.rules.is_empty()
+        {
+            let top: Vec<&str> = spam.rules.iter().take(6).map(String::as_str).collect();
+            out.push_str(&format!("         spam rules: {}\n", top.join(", ")));
+        }
+        for d in &r.diagnosis {
+            out.push_str(&format!("         cause: {} — {}\n", d.cause, d.fix));
+        }
+    }
+    out.push_str(&format!("status: {}\n", status_word(report.status)));
+    out
+}
+
+pub fn status_word(s: Status) -> &'static str {
+    match s {
+        Status::Ok => "OK",
+        Status::Warning => "WARNING",
+        Status::Critical => "CRITICAL",
+        Status::Unknown => "UNKNOWN",
+    }
+}

@@ -1,0 +1,465 @@
+//! Records every probe from send to verdict in SQLite (WAL). A probe that was sent and not yet
+//! resolved survives a restart, even `kill -9`, and is watched again; it is never sent twice.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+
+use crate::judge::{Judgement, Placement};
+use crate::send::SendOutcome;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("state database {path}: {source}")]
+    Open {
+        path: String,
+        source: rusqlite::Error,
+    },
+    #[error("state database: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("state database: stored JSON is unreadable: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+impl StateError {
+    pub fn reason(&self) -> &'static str {
+        "state"
+    }
+}
+
+/// Where a probe is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProbeState {
+    /// Recorded before SMTP; if we crash here we cannot know whether it left, so it is watched.
+    Sending,
+    Sent,
+    SendFailed,
+    Resolved,
+    Missing,
+    Unknown,
+}
+
+impl ProbeState {
+    fn as_str(self) -> &'static str {
+        match self {
+            ProbeState::Sending => "sending",
+            ProbeState::Sent => "sent",
+            ProbeState::SendFailed => "send_failed",
+            ProbeState::Resolved => "resolved",
+            ProbeState::Missing => "missing",
+            ProbeState::Unknown => "unknown",
+        }
+    }
+
+    fn parse(s: &str) -> ProbeState {
+        match s {
+            "sending" => ProbeState::Sending,
+            "sent" => ProbeState::Sent,
+            "send_failed" => ProbeState::SendFailed,
+            "resolved" => ProbeState::Resolved,
+            "missing" => ProbeState::Missing,
+            _ => ProbeState::Unknown,
+        }
+    }
+}
+
+/// One probe as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProbeRecord {
+    pub probe_id: String,
+    pub round_id: i64,
+    pub route: String,
+    pub seed: String,
+    pub message_id: String,
+    pub state: ProbeState,
+    pub created_at: f64,
+    pub sent_at: Option<f64>,
+    pub smtp: Option<SendOutcome>,
+    pub placement: Option<Placement>,
+    pub folder: Option<String>,
+    pub judgement: Option<Judgement>,
+    pub delivery_seconds: Option<f64>,
+    pub late: bool,
+    pub error: Option<String>,
+    pub error_reason: Option<String>,
+    pub resolved_at: Option<f64>,
+}
+
+pub struct Store {
+    conn: Mutex<Connection>,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS rounds (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    started_at REAL NOT NULL,
+    finished_at REAL
+);
+CREATE TABLE IF NOT EXISTS probes (
+    probe_id TEXT PRIMARY KEY,
+    round_id INTEGER NOT NULL,
+    route TEXT NOT NULL,
+    seed TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    sent_at REAL,
+    smtp_json TEXT,
+    placement TEXT,
+    folder TEXT,
+    judgement_json TEXT,
+    delivery_seconds REAL,
+    late INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    error_reason TEXT,
+    resolved_at REAL
+);
+CREATE INDEX IF NOT EXISTS probes_state ON probes(state, created_at);
+CREATE INDEX IF NOT EXISTS probes_pair ON probes(route, seed, created_at);
+";
+
+const COLUMNS: &str = "probe_id, round_id, route, seed, message_id, state, created_at, sent_at, smtp_json, \
+     placement, folder, judgement_json, delivery_seconds, late, error, error_reason, resolved_at";
+
+pub fn now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+impl Store {
+    pub fn open(path: &Path) -> Result<Store, StateError> {
+        let open_err = |source| StateError::Open {
+            path: path.display().to_string(),
+            source,
+        };
+        if let Some(dir) = path.parent()
+            && !dir.as_os_str().is_empty()
+        {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let conn = Connection::open(path).map_err(open_err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(open_err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(open_err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(open_err)?;
+        conn.execute_batch(SCHEMA).map_err(open_err)?;
+        Ok(Store {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave SQLite inconsistent; keep going.
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn start_round(&self) -> Result<i64, StateError> {
+        let c = self.conn();
+        c.execute(
+            "INSERT INTO rounds (started_at) VALUES (?1)",
+            params![now()],
+        )?;
+        Ok(c.last_insert_rowid())
+    }
+
+    pub fn finish_round(&self, id: i64) -> Result<(), StateError> {
+        self.conn().execute(
+            "UPDATE rounds SET finished_at = ?2 WHERE id = ?1",
+            params![id, now()],
+        )?;
+        Ok(())
+    }
+
+    pub fn last_round_finished(&self) -> Result<Option<f64>, StateError> {
+        Ok(self
+            .conn()
+            .query_row("SELECT MAX(finished_at) FROM rounds", [], |r| {
+                r.get::<_, Option<f64>>(0)
+            })?)
+    }
+
+    /// Records a probe before it is sent.
+    pub fn insert_sending(
+        &self,
+        round_id: i64,
+        probe_id: &str,
+        route: &str,
+        seed: &str,
+        message_id: &str,
+        created_at: f64,
+    ) -> Result<(), StateError> {
+        self.conn().execute(
+            "INSERT INTO probes (probe_id, round_id, route, seed, message_id, state, created_at) VALUES (?1, ?2, ?3, ?4, ?5, 'sending', ?6)",
+            params![probe_id, round_id, route, seed, message_id, created_at],
+        )?;
+        Ok(())
+    }
+
+    pub fn mark_sent(
+        &self,
+        probe_id: &str,
+        outcome: &SendOutcome,
+        sent_at: f64,
+    ) -> Result<(), StateError> {
+        self.conn().execute(
+            "UPDATE probes SET state = 'sent', sent_at = ?2, smtp_json = ?3 WHERE probe_id = ?1",
+            params![probe_id, sent_at, serde_json::to_string(outcome)?],
+        )?;
+        Ok(())
+    }
+
+    pub fn mark_send_failed(
+        &self,
+        probe_id: &str,
+        error: &str,
+        reason: &str,
+        code: Option<u16>,
+    ) -> Result<(), StateError> {
+        let smtp = code.map(|c| {
+            serde_json::json!({"code": c, "queue_id": null, "duration_seconds": 0.0}).to_string()
+        });
+        self.conn().execute(
+            "UPDATE probes SET state = 'send_failed', error = ?2, error_reason = ?3, smtp_json = ?4, resolved_at = ?5 WHERE probe_id = ?1",
+            params![probe_id, error, reason, smtp, now()],
+        )?;
+        Ok(())
+    }
+
+    /// Records where a probe was found. Returns false when it was already resolved (a second
+    /// copy of a resolved probe is not ours to judge again).
+    pub fn resolve(
+        &self,
+        probe_id: &str,
+        placement: Placement,
+        folder: &str,
+        judgement: &Judgement,
+        delivery_seconds: Option<f64>,
+    ) -> Result<bool, StateError> {
+        let changed = self.conn().execute(
+            "UPDATE probes SET late = CASE WHEN state IN ('missing', 'unknown') THEN 1 ELSE 0 END, \
+             state = 'resolved', placement = ?2, folder = ?3, judgement_json = ?4, delivery_seconds = ?5, resolved_at = ?6, error = NULL, error_reason = NULL \
+             WHERE probe_id = ?1 AND state IN ('sending', 'sent', 'missing', 'unknown')",
+            params![probe_id, placement.as_str(), folder, serde_json::to_string(judgement)?, delivery_seconds, now()],
+        )?;
+        Ok(changed == 1)
+    }
+
+    /// Marks a probe that the deadline passed: missing (mailbox readable) or unknown (not).
+    pub fn expire(
+        &self,
+        probe_id: &str,
+        placement: Placement,
+        error: Option<&str>,
+        reason: Option<&str>,
+    ) -> Result<(), StateError> {
+        let state = if placement == Placement::Unknown {
+            ProbeState::Unknown
+        } else {
+            ProbeState::Missing
+        };
+        self.conn().execute(
+            "UPDATE probes SET state = ?2, placement = ?3, error = ?4, error_reason = ?5 WHERE probe_id = ?1 AND state IN ('sending', 'sent', 'missing', 'unknown')",
+            params![probe_id, state.as_str(), placement.as_str(), error, reason],
+        )?;
+        Ok(())
+    }
+
+    pub fn get(&self, probe_id: &str) -> Result<Option<ProbeRecord>, StateError> {
+        let c = self.conn();
+        let mut stmt = c.prepare(&format!("SELECT {COLUMNS} FROM probes WHERE probe_id = ?1"))?;
+        let row = stmt.query_row(params![probe_id], row_to_raw).optional()?;
+        row.map(RawRow::into_record).transpose()
+    }
+
+    /// Probes still to watch: sent (or possibly sent) and not resolved, newer than `since`.
+    pub fn unresolved_since(&self, since: f64) -> Result<Vec<ProbeRecord>, StateError> {
+        self.query(
+            &format!("SELECT {COLUMNS} FROM probes WHERE state IN ('sending', 'sent', 'missing', 'unknown') AND created_at >= ?1 ORDER BY created_at"),
+            params![since],
+        )
+    }
+
+    pub fn round(&self, round_id: i64) -> Result<Vec<ProbeRecord>, StateError> {
+        self.query(
+            &format!("SELECT {COLUMNS} FROM probes WHERE round_id = ?1 ORDER BY seed, route"),
+            params![round_id],
+        )
+    }
+
+    /// The newest probe of every route × seed pair.
+    pub fn latest_per_pair(&self) -> Result<Vec<ProbeRecord>, StateError> {
+        self.query(
+            &format!(
+                "SELECT {COLUMNS} FROM probes p WHERE created_at = (SELECT MAX(created_at) FROM probes q WHERE q.route = p.route AND q.seed = p.seed) ORDER BY seed, route"
+            ),
+            [],
+        )
+    }
+
+    /// The most recent failing results, newest first.
+    pub fn recent_failures(&self, limit: u32) -> Result<Vec<ProbeRecord>, StateError> {
+        self.query(
+            &format!(
+                "SELECT {COLUMNS} FROM probes WHERE state IN ('send_failed', 'missing', 'unknown') OR placement IN ('spam', 'other') ORDER BY created_at DESC LIMIT ?1"
+            ),
+            params![limit],
+        )
+    }
+
+    /// Deletes history older than the retention.
+    pub fn prune(&self, older_than: f64) -> Result<usize, StateError> {
+        let c = self.conn();
+        let n = c.execute(
+            "DELETE FROM probes WHERE created_at < ?1 AND state IN ('resolved', 'send_failed', 'missing', 'unknown')",
+            params![older_than],
+        )?;
+        c.execute(
+            "DELETE FROM rounds WHERE started_at < ?1",
+            params![older_than],
+        )?;
+        Ok(n)
+    }
+
+    pub fn count(&self) -> Result<i64, StateError> {
+        Ok(self
+            .conn()
+            .query_row("SELECT COUNT(*) FROM probes", [], |r| r.get(0))?)
+    }
+
+    fn query(&self, sql: &str, p: impl rusqlite::Params) -> Result<Vec<ProbeRecord>, StateError> {
+        let c = self.conn();
+        let mut stmt = c.prepare(sql)?;
+        let rows = stmt
+            .query_map(p, row_to_raw)?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter().map(RawRow::into_record).collect()
+    }
+}
+
+struct RawRow {
+    probe_id: String,
+    round_id: i64,
+    route: String,
+    seed: String,
+    message_id: String,
+    state: String,
+    created_at: f64,
+    sent_at: Option<f64>,
+    smtp_json: Option<String>,
+    placement: Option<String>,
+    folder: Option<String>,
+    judgement_json: Option<String>,
+    delivery_seconds: Option<f64>,
+    late: bool,
+    error: Option<String>,
+    error_reason: Option<String>,
+    resolved_at: Option<f64>,
+}
+
+fn row_to_raw(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRow> {
+    Ok(RawRow {
+        probe_id: r.get(0)?,
+        round_id: r.get(1)?,
+        route: r.get(2)?,
+        seed: r.get(3)?,
+        message_id: r.get(4)?,
+        state: r.get(5)?,
+        created_at: r.get(6)?,
+        sent_at: r.get(7)?,
+        smtp_json: r.get(8)?,
+        placement: r.get(9)?,
+        folder: r.get(10)?,
+        judgement_json: r.get(11)?,
+        delivery_seconds: r.get(12)?,
+        late: r.get::<_, i64>(13)? != 0,
+        error: r.get(14)?,
+        error_reason: r.get(15)?,
+        resolved_at: r.get(16)?,
+    })
+}
+
+impl RawRow {
+    fn into_record(self) -> Result<ProbeRecord, StateError> {
+        Ok(ProbeRecord {
+            probe_id: self.probe_id,
+            round_id: self.round_id,
+            route: self.route,
+            seed: self.seed,
+            message_id: self.message_id,
+            state: ProbeState::parse(&self.state),
+            created_at: self.created_at,
+            sent_at: self.sent_at,
+            smtp: self
+                .smtp_json
+                .as_deref()
+                .map(serde_json::from_str)
+                .transpose()?,
+            placement: self.placement.as_deref().and_then(Placement::parse),
+            folder: self.folder,
+            judgement: self
+                .judgement_json
+                .as_deref()
+                .map(serde_json::from_str)
+                .transpose()?,
+            delivery_seconds: self.delivery_seconds,
+            late: self.late,
+            error: self.error,
+            error_reason: self.error_reason,
+            resolved_at: self.resolved_at,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::judge::judge;
+
+    #[test]
+    fn life_of_a_probe_survives_reopen() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("s.sqlite");
+        {
+            let s = Store::open(&path).expect("open");
+            let r = s.start_round().expect("round");
+            s.insert_sending(r, "p1", "good", "seed1", "<m@x>", 100.0)
+                .expect("insert");
+            s.mark_sent(
+                "p1",
+                &SendOutcome {
+                    code: 250,
+                    queue_id: Some("Q1".into()),
+                    duration_seconds: 0.1,
+                },
+                100.1,
+            )
+            .expect("sent");
+        }
+        let s = Store::open(&path).expect("reopen");
+        let pending = s.unresolved_since(0.0).expect("query");
+        assert_eq!(pending.len(), 1);
+        assert_eq!(pending[0].state, ProbeState::Sent);
+        s.expire("p1", Placement::Missing, None, None)
+            .expect("expire");
+        let j = judge(b"Subject: x\r\n\r\nbody", &[]);
+        assert!(
+            s.resolve("p1", Placement::Inbox, "INBOX", &j, Some(3.0))
+                .expect("resolve")
+        );
+        assert!(
+            !s.resolve("p1", Placement::Inbox, "INBOX", &j, Some(3.0))
+                .expect("again")
+        );
+        let rec = s.get("p1").expect("get").expect("exists");
+        assert!(rec.late, "found after the timeout counts as late");
+        assert_eq!(rec.placement, Some(Placement::Inbox));
+        assert_eq!(rec.smtp.and_then(|o| o.queue_id).as_deref(), Some("Q1"));
+    }
+}
