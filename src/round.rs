@@ -347,7 +347,11 @@ async fn watch_seed(
         if now >= fast_until {
             pause = (pause.mul_f64(1.5)).min(SLOW_CHECK);
         }
-        let wait = pause.min(deadline.saturating_duration_since(now));
+        let mut wait = pause.min(deadline.saturating_duration_since(now));
+        if mb.last_error.is_some() {
+            // A failing server is retried gently, not hammered.
+            wait = wait.max(Duration::from_secs(1)).min(deadline.saturating_duration_since(now));
+        }
         if wait >= IDLE_FROM && mb.inbox.is_connected() {
             // The long tail: let the server tell us (IDLE) instead of polling it.
             if let Err(e) = mb.inbox.idle(wait).await {

@@ -1,0 +1,82 @@
+//! Shared helpers for the end-to-end tests against the loopback mail lab (lab/mailstack).
+#![allow(dead_code)]
+
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub const LAB_DIR: &str = "/var/lib/mailcanary-lab";
+
+/// Fails the test (never skips) when the lab is not running, saying how to start it.
+pub fn require_lab() {
+    for addr in ["127.0.0.2:587", "127.0.0.3:993", "127.0.0.3:25", "127.0.53.53:53"] {
+        let sock = addr.parse().expect("static address");
+        if addr.ends_with(":53") {
+            continue; // UDP; checked by the DNS tests
+        }
+        if TcpStream::connect_timeout(&sock, Duration::from_secs(2)).is_err() {
+            panic!("the mail lab is not running (nothing answers on {addr}): start it with `sudo lab/mailstack up`");
+        }
+    }
+}
+
+pub fn lab_path(rel: &str) -> PathBuf {
+    Path::new(LAB_DIR).join(rel)
+}
+
+/// One `[routes.X]` table of config/lab.toml's kind.
+pub fn route(name: &str, from: &str, extra: &str) -> String {
+    format!(
+        "[routes.{name}]\nhost = \"127.0.0.2\"\nport = 587\ntls = \"starttls\"\nca_file = \"{LAB_DIR}/ca/ca.pem\"\n\
+         username = \"submit\"\npassword_file = \"{LAB_DIR}/secrets/submit-password\"\nfrom = \"{from}\"\n{extra}\n"
+    )
+}
+
+/// A seed table for lab user `user`, reading IMAP at `host:port` with implicit TLS.
+pub fn seed_at(name: &str, user: &str, host: &str, port: u16) -> String {
+    format!(
+        "[seeds.{name}]\naddress = \"{user}@seed.test\"\nhost = \"{host}\"\nport = {port}\ntls = \"tls\"\n\
+         ca_file = \"{LAB_DIR}/ca/ca.pem\"\nusername = \"{user}\"\npassword_file = \"{LAB_DIR}/secrets/imap-password\"\n\
+         authserv_ids = [\"mx.seed.test\"]\npoll_interval = \"20ms\"\n"
+    )
+}
+
+pub fn seed(name: &str, user: &str) -> String {
+    seed_at(name, user, "127.0.0.3", 993)
+}
+
+/// All six lab routes, as in config/lab.toml.
+pub fn all_routes() -> String {
+    [
+        route("good", "probe <probe@sender.test>", ""),
+        route(
+            "spam",
+            "probe <probe@sender.test>",
+            "message.text = \"Hello,\\n\\nYJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X\\n\"",
+        ),
+        route("spf-fail", "probe <probe@spf-fail.test>", ""),
+        route("dkim-fail", "probe <probe@dkim-fail.test>", ""),
+        route("dmarc-fail", "probe <probe@dmarc-fail.test>", "envelope_from = \"bounce@sender.test\""),
+        route("no-ptr", "probe <probe@no-ptr.test>", ""),
+    ]
+    .concat()
+}
+
+/// A `[probe]` table with its state in `dir`.
+pub fn probe_section(dir: &Path, timeout: &str, extra: &str) -> String {
+    format!(
+        "[probe]\nschedule = \"*/5 * * * *\"\ntimeout = \"{timeout}\"\nlate_window = \"10m\"\nlisten = \"127.0.0.1:0\"\n\
+         state = \"{}\"\ntoken_key_file = \"{LAB_DIR}/secrets/probe-key\"\n{extra}\n",
+        dir.join("state.sqlite").display()
+    )
+}
+
+pub fn write_config(dir: &Path, text: &str) -> PathBuf {
+    let p = dir.join("mailcanary.toml");
+    std::fs::write(&p, text).expect("write config");
+    p
+}
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_mailcanary")
+}

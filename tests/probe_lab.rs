@@ -1,0 +1,151 @@
+//! End-to-end: `mailcanary once` against the real loopback mail lab (Postfix, rspamd,
+//! policyd-spf, Dovecot, NSD). Each test reads its own seed mailbox.
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+use serde_json::Value;
+
+fn once(config: &std::path::Path) -> (i32, Value) {
+    let out = Command::new(bin())
+        .args(["once", "--json", "--config"])
+        .arg(config)
+        .output()
+        .expect("run mailcanary once");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let json: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+        panic!("once --json printed no JSON ({e}); stdout: {stdout}\nstderr: {}", String::from_utf8_lossy(&out.stderr))
+    });
+    (out.status.code().unwrap_or(-1), json)
+}
+
+fn result<'a>(json: &'a Value, route: &str) -> &'a Value {
+    json["results"]
+        .as_array()
+        .and_then(|a| a.iter().find(|r| r["route"] == route))
+        .unwrap_or_else(|| panic!("no result for route {route} in {json:#}"))
+}
+
+#[test]
+fn once_reports_every_fault_route_of_the_lab() {
+    require_lab();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(dir.path(), &format!("{}{}{}", probe_section(dir.path(), "30s", ""), all_routes(), seed("s3", "seed3")));
+    let (code, json) = once(&config);
+    assert_eq!(json["results"].as_array().map(Vec::len), Some(6), "{json:#}");
+
+    let good = result(&json, "good");
+    assert_eq!(good["placement"], "inbox", "{good:#}");
+    assert_eq!(good["folder"], "INBOX");
+    for m in ["spf", "dkim", "dmarc"] {
+        assert_eq!(good["verdict"][m], "pass", "good: {m} {good:#}");
+    }
+    assert_eq!(good["verdict"]["authserv_id"], "mx.seed.test");
+    assert_eq!(good["smtp"]["code"], 250);
+    assert!(good["smtp"]["queue_id"].is_string(), "Postfix names its queue id: {good:#}");
+    assert!(good["delivery_seconds"].as_f64().is_some_and(|d| d > 0.0 && d < 30.0));
+    assert_eq!(good["status"], "ok");
+
+    let spam = result(&json, "spam");
+    assert_eq!(spam["placement"], "spam", "{spam:#}");
+    assert_eq!(spam["folder"], "Junk");
+
+    assert_eq!(result(&json, "spf-fail")["verdict"]["spf"], "fail");
+    assert_eq!(result(&json, "dkim-fail")["verdict"]["dkim"], "fail");
+    assert_eq!(result(&json, "dmarc-fail")["verdict"]["dmarc"], "fail");
+
+    // rspamd reports no iprev: the missing PTR shows as its rDNS rules instead.
+    let no_ptr = result(&json, "no-ptr");
+    let iprev = no_ptr["verdict"]["iprev"].as_str().unwrap_or("none");
+    let rules: Vec<&str> = no_ptr["spam"]["rules"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    assert!(
+        (iprev != "none" && iprev != "pass") || rules.iter().any(|r| r.starts_with("RDNS_NONE") || r.starts_with("HFILTER_HOSTNAME_UNKNOWN")),
+        "no-ptr must show the missing rDNS: {no_ptr:#}"
+    );
+    assert_eq!(no_ptr["status"], "warning", "{no_ptr:#}");
+
+    assert_eq!(json["status"], "warning");
+    assert_eq!(code, 1, "exit code 1 (warning): spam and auth failures, nothing missing");
+}
+
+#[test]
+fn a_probe_pending_at_sigkill_is_resolved_after_restart_and_never_resent() {
+    require_lab();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let probe = probe_section(dir.path(), "60s", "");
+    let good = route("good", "probe <probe@sender.test>", "");
+    // First life: the mailbox is unreadable (nothing listens on that port), so the probe stays
+    // pending until we kill the process.
+    let broken = write_config(dir.path(), &format!("{probe}{good}{}", seed_at("s5", "seed5", "127.0.0.3", 9)));
+    let mut child = Command::new(bin())
+        .args(["once", "--json", "--config"])
+        .arg(&broken)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let db = dir.path().join("state.sqlite");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let sent_id = loop {
+        assert!(std::time::Instant::now() < deadline, "the probe was never recorded as sent");
+        if let Ok(conn) = rusqlite::Connection::open(&db)
+            && let Ok(id) = conn.query_row("SELECT probe_id FROM probes WHERE state = 'sent'", [], |r| r.get::<_, String>(0))
+        {
+            break id;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+
+    // Second life: the mailbox is readable again.
+    let fixed = write_config(dir.path(), &format!("{probe}{good}{}", seed("s5", "seed5")));
+    let (_code, _json) = once(&fixed);
+    let conn = rusqlite::Connection::open(&db).expect("open state");
+    let (state, placement): (String, String) = conn
+        .query_row("SELECT state, placement FROM probes WHERE probe_id = ?1", [&sent_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .expect("the killed probe is still recorded");
+    assert_eq!((state.as_str(), placement.as_str()), ("resolved", "inbox"));
+    let rows: i64 = conn
+        .query_row("SELECT COUNT(*) FROM probes WHERE probe_id = ?1", [&sent_id], |r| r.get(0))
+        .expect("count");
+    assert_eq!(rows, 1, "a probe id is recorded (and sent) once");
+    let rounds: i64 = conn.query_row("SELECT COUNT(*) FROM probes", [], |r| r.get(0)).expect("count");
+    assert_eq!(rounds, 2, "one probe per life: the pending one was watched, not resent");
+}
+
+#[test]
+fn an_unreadable_mailbox_is_unknown_not_missing() {
+    require_lab();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "{}{}{}",
+            probe_section(dir.path(), "3s", ""),
+            route("good", "probe <probe@sender.test>", ""),
+            seed_at("s6", "seed6", "127.0.0.3", 9)
+        ),
+    );
+    let (code, json) = once(&config);
+    let r = result(&json, "good");
+    assert_eq!(r["placement"], "unknown", "{r:#}");
+    assert_eq!(r["error_reason"], "network", "{r:#}");
+    assert_eq!(code, 3, "unknown, not critical");
+    // The message did arrive: a later round with a readable mailbox finds it (late).
+    let config = write_config(
+        dir.path(),
+        &format!("{}{}{}", probe_section(dir.path(), "10s", ""), route("good", "probe <probe@sender.test>", ""), seed("s6", "seed6")),
+    );
+    let (_, _) = once(&config);
+    let conn = rusqlite::Connection::open(dir.path().join("state.sqlite")).expect("open");
+    let late: i64 = conn
+        .query_row("SELECT COUNT(*) FROM probes WHERE state = 'resolved' AND late = 1", [], |r| r.get(0))
+        .expect("count");
+    assert_eq!(late, 1, "the probe that was unknown is recorded as late once found");
+}
