@@ -251,7 +251,13 @@ fn summary(results: &[MethodResult]) -> String {
     }
     results
         .iter()
-        .map(|result| format!("{}={}", clean(&result.method), clean(result.result.as_str())))
+        .map(|result| {
+            format!(
+                "{}={}",
+                clean(&result.method),
+                clean(result.result.as_str())
+            )
+        })
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -350,15 +356,30 @@ mod tests {
             "Received-SPF: pass (mx: ok) client-ip=192.0.2.1; envelope-from=a@b.example\nARC-Authentication-Results: i=1; mx.example.net; arc=none\nSubject: x\n",
             &["mx.example.net"],
         );
-        assert!(text.starts_with("Judged by: nobody (no Authentication-Results header)\n"), "{text}");
+        assert!(
+            text.starts_with("Judged by: nobody (no Authentication-Results header)\n"),
+            "{text}"
+        );
         assert!(text.contains("  spf    pass      from Received-SPF client-ip=192.0.2.1 envelope-from=a@b.example (mx: ok)\n"), "{text}");
-        assert!(text.contains("Spam filter: no spam-filter headers\n"), "{text}");
-        assert!(text.contains("  ARC-Authentication-Results i=1 from mx.example.net: arc=none\n"), "{text}");
+        assert!(
+            text.contains("Spam filter: no spam-filter headers\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  ARC-Authentication-Results i=1 from mx.example.net: arc=none\n"),
+            "{text}"
+        );
 
-        let text = explain_raw("Authentication-Results: other.example; spf=pass\n", &["", "mx.example.net"]);
+        let text = explain_raw(
+            "Authentication-Results: other.example; spf=pass\n",
+            &["", "mx.example.net"],
+        );
         assert!(text.starts_with("Judged by: nobody (no Authentication-Results header from (no authserv-id), mx.example.net)\n"), "{text}");
         let text = explain_raw("Authentication-Results: spf=pass smtp.mailfrom=a\n", &[]);
-        assert!(text.starts_with("Judged by: a server that gives no authserv-id"), "{text}");
+        assert!(
+            text.starts_with("Judged by: a server that gives no authserv-id"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -376,7 +397,11 @@ mod tests {
     fn unreadable_input_names_path_and_cause() {
         let err = read("/nonexistent/mail.eml", &[]).expect_err("missing file");
         assert_eq!(err.reason(), "io");
-        assert!(err.to_string().starts_with("cannot read /nonexistent/mail.eml: "), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("cannot read /nonexistent/mail.eml: "),
+            "{err}"
+        );
 
         let dir = tempfile::tempdir().expect("tempdir");
         let empty = dir.path().join("empty.eml");

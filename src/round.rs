@@ -350,7 +350,9 @@ async fn watch_seed(
         let mut wait = pause.min(deadline.saturating_duration_since(now));
         if mb.last_error.is_some() {
             // A failing server is retried gently, not hammered.
-            wait = wait.max(Duration::from_secs(1)).min(deadline.saturating_duration_since(now));
+            wait = wait
+                .max(Duration::from_secs(1))
+                .min(deadline.saturating_duration_since(now));
         }
         if wait >= IDLE_FROM && mb.inbox.is_connected() {
             // The long tail: let the server tell us (IDLE) instead of polling it.

@@ -16,7 +16,10 @@ fn once(config: &std::path::Path) -> (i32, Value) {
         .expect("run mailcanary once");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let json: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
-        panic!("once --json printed no JSON ({e}); stdout: {stdout}\nstderr: {}", String::from_utf8_lossy(&out.stderr))
+        panic!(
+            "once --json printed no JSON ({e}); stdout: {stdout}\nstderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
     });
     (out.status.code().unwrap_or(-1), json)
 }
@@ -32,9 +35,21 @@ fn result<'a>(json: &'a Value, route: &str) -> &'a Value {
 fn once_reports_every_fault_route_of_the_lab() {
     require_lab();
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = write_config(dir.path(), &format!("{}{}{}", probe_section(dir.path(), "30s", ""), all_routes(), seed("s3", "seed3")));
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "{}{}{}",
+            probe_section(dir.path(), "30s", ""),
+            all_routes(),
+            seed("s3", "seed3")
+        ),
+    );
     let (code, json) = once(&config);
-    assert_eq!(json["results"].as_array().map(Vec::len), Some(6), "{json:#}");
+    assert_eq!(
+        json["results"].as_array().map(Vec::len),
+        Some(6),
+        "{json:#}"
+    );
 
     let good = result(&json, "good");
     assert_eq!(good["placement"], "inbox", "{good:#}");
@@ -44,8 +59,15 @@ fn once_reports_every_fault_route_of_the_lab() {
     }
     assert_eq!(good["verdict"]["authserv_id"], "mx.seed.test");
     assert_eq!(good["smtp"]["code"], 250);
-    assert!(good["smtp"]["queue_id"].is_string(), "Postfix names its queue id: {good:#}");
-    assert!(good["delivery_seconds"].as_f64().is_some_and(|d| d > 0.0 && d < 30.0));
+    assert!(
+        good["smtp"]["queue_id"].is_string(),
+        "Postfix names its queue id: {good:#}"
+    );
+    assert!(
+        good["delivery_seconds"]
+            .as_f64()
+            .is_some_and(|d| d > 0.0 && d < 30.0)
+    );
     assert_eq!(good["status"], "ok");
 
     let spam = result(&json, "spam");
@@ -64,13 +86,19 @@ fn once_reports_every_fault_route_of_the_lab() {
         .map(|a| a.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
     assert!(
-        (iprev != "none" && iprev != "pass") || rules.iter().any(|r| r.starts_with("RDNS_NONE") || r.starts_with("HFILTER_HOSTNAME_UNKNOWN")),
+        (iprev != "none" && iprev != "pass")
+            || rules
+                .iter()
+                .any(|r| r.starts_with("RDNS_NONE") || r.starts_with("HFILTER_HOSTNAME_UNKNOWN")),
         "no-ptr must show the missing rDNS: {no_ptr:#}"
     );
     assert_eq!(no_ptr["status"], "warning", "{no_ptr:#}");
 
     assert_eq!(json["status"], "warning");
-    assert_eq!(code, 1, "exit code 1 (warning): spam and auth failures, nothing missing");
+    assert_eq!(
+        code, 1,
+        "exit code 1 (warning): spam and auth failures, nothing missing"
+    );
 }
 
 #[test]
@@ -81,7 +109,10 @@ fn a_probe_pending_at_sigkill_is_resolved_after_restart_and_never_resent() {
     let good = route("good", "probe <probe@sender.test>", "");
     // First life: the mailbox is unreadable (nothing listens on that port), so the probe stays
     // pending until we kill the process.
-    let broken = write_config(dir.path(), &format!("{probe}{good}{}", seed_at("s5", "seed5", "127.0.0.3", 9)));
+    let broken = write_config(
+        dir.path(),
+        &format!("{probe}{good}{}", seed_at("s5", "seed5", "127.0.0.3", 9)),
+    );
     let mut child = Command::new(bin())
         .args(["once", "--json", "--config"])
         .arg(&broken)
@@ -92,9 +123,16 @@ fn a_probe_pending_at_sigkill_is_resolved_after_restart_and_never_resent() {
     let db = dir.path().join("state.sqlite");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     let sent_id = loop {
-        assert!(std::time::Instant::now() < deadline, "the probe was never recorded as sent");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the probe was never recorded as sent"
+        );
         if let Ok(conn) = rusqlite::Connection::open(&db)
-            && let Ok(id) = conn.query_row("SELECT probe_id FROM probes WHERE state = 'sent'", [], |r| r.get::<_, String>(0))
+            && let Ok(id) = conn.query_row(
+                "SELECT probe_id FROM probes WHERE state = 'sent'",
+                [],
+                |r| r.get::<_, String>(0),
+            )
         {
             break id;
         }
@@ -108,15 +146,28 @@ fn a_probe_pending_at_sigkill_is_resolved_after_restart_and_never_resent() {
     let (_code, _json) = once(&fixed);
     let conn = rusqlite::Connection::open(&db).expect("open state");
     let (state, placement): (String, String) = conn
-        .query_row("SELECT state, placement FROM probes WHERE probe_id = ?1", [&sent_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row(
+            "SELECT state, placement FROM probes WHERE probe_id = ?1",
+            [&sent_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .expect("the killed probe is still recorded");
     assert_eq!((state.as_str(), placement.as_str()), ("resolved", "inbox"));
     let rows: i64 = conn
-        .query_row("SELECT COUNT(*) FROM probes WHERE probe_id = ?1", [&sent_id], |r| r.get(0))
+        .query_row(
+            "SELECT COUNT(*) FROM probes WHERE probe_id = ?1",
+            [&sent_id],
+            |r| r.get(0),
+        )
         .expect("count");
     assert_eq!(rows, 1, "a probe id is recorded (and sent) once");
-    let rounds: i64 = conn.query_row("SELECT COUNT(*) FROM probes", [], |r| r.get(0)).expect("count");
-    assert_eq!(rounds, 2, "one probe per life: the pending one was watched, not resent");
+    let rounds: i64 = conn
+        .query_row("SELECT COUNT(*) FROM probes", [], |r| r.get(0))
+        .expect("count");
+    assert_eq!(
+        rounds, 2,
+        "one probe per life: the pending one was watched, not resent"
+    );
 }
 
 #[test]
@@ -140,12 +191,24 @@ fn an_unreadable_mailbox_is_unknown_not_missing() {
     // The message did arrive: a later round with a readable mailbox finds it (late).
     let config = write_config(
         dir.path(),
-        &format!("{}{}{}", probe_section(dir.path(), "10s", ""), route("good", "probe <probe@sender.test>", ""), seed("s6", "seed6")),
+        &format!(
+            "{}{}{}",
+            probe_section(dir.path(), "10s", ""),
+            route("good", "probe <probe@sender.test>", ""),
+            seed("s6", "seed6")
+        ),
     );
     let (_, _) = once(&config);
     let conn = rusqlite::Connection::open(dir.path().join("state.sqlite")).expect("open");
     let late: i64 = conn
-        .query_row("SELECT COUNT(*) FROM probes WHERE state = 'resolved' AND late = 1", [], |r| r.get(0))
+        .query_row(
+            "SELECT COUNT(*) FROM probes WHERE state = 'resolved' AND late = 1",
+            [],
+            |r| r.get(0),
+        )
         .expect("count");
-    assert_eq!(late, 1, "the probe that was unknown is recorded as late once found");
+    assert_eq!(
+        late, 1,
+        "the probe that was unknown is recorded as late once found"
+    );
 }

@@ -12,7 +12,12 @@ use futures::TryStreamExt;
 fn seed_config(dir: &std::path::Path) -> std::path::PathBuf {
     write_config(
         dir,
-        &format!("{}{}{}", probe_section(dir, "20s", ""), route("good", "probe <probe@sender.test>", ""), seed("s7", "seed7")),
+        &format!(
+            "{}{}{}",
+            probe_section(dir, "20s", ""),
+            route("good", "probe <probe@sender.test>", ""),
+            seed("s7", "seed7")
+        ),
     )
 }
 
@@ -69,10 +74,17 @@ fn ordinary_and_forged_messages_are_never_touched() {
     assert_eq!(before.len(), 21);
 
     for _ in 0..2 {
-        let out = Command::new(bin()).args(["once", "--json", "--config"]).arg(&path).output().expect("once");
+        let out = Command::new(bin())
+            .args(["once", "--json", "--config"])
+            .arg(&path)
+            .output()
+            .expect("once");
         let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
         assert_eq!(json["results"][0]["placement"], "inbox", "{json:#}");
     }
     let after = rt.block_on(snapshot(&seed));
-    assert_eq!(after, before, "every message we did not send is still there, byte for byte (and our probes were cleaned up)");
+    assert_eq!(
+        after, before,
+        "every message we did not send is still there, byte for byte (and our probes were cleaned up)"
+    );
 }

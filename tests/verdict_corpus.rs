@@ -76,7 +76,11 @@ fn golden_corpus_lf_and_crlf() {
         let got_lf = run_case(&lf, &ids);
         let got_crlf = run_case(&crlf, &ids);
 
-        let expected_path = if err_path.exists() { err_path } else { json_path };
+        let expected_path = if err_path.exists() {
+            err_path
+        } else {
+            json_path
+        };
         if bless && got_lf == got_crlf {
             fs::write(&expected_path, &got_lf).expect("write expected output");
         }
@@ -94,7 +98,10 @@ fn golden_corpus_lf_and_crlf() {
         ran += 1;
     }
     println!("verdict corpus: {ran} cases ran, each in LF and CRLF form");
-    assert!(ran > 0, "no verdict corpus case ran: is tests/fixtures/verdict empty?");
+    assert!(
+        ran > 0,
+        "no verdict corpus case ran: is tests/fixtures/verdict empty?"
+    );
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 

@@ -319,7 +319,8 @@ fn validate_probe(raw: &RawConfig, base: &Path, errs: &mut Errors) -> Option<Pro
             .clone()
             .unwrap_or_else(|| PathBuf::from("mailcanary.sqlite")),
     );
-    let token_key = match SecretSource::from_pair(&p.token_key_env, &p.token_key_file) {
+    let token_key_file = p.token_key_file.clone().map(|f| resolve(base, f));
+    let token_key = match SecretSource::from_pair(&p.token_key_env, &token_key_file) {
         Ok(Some(src)) => match src.load() {
             Ok(k) if k.expose().len() >= 16 => Some(k),
             Ok(_) => {

@@ -9,13 +9,20 @@ pub const LAB_DIR: &str = "/var/lib/mailcanary-lab";
 
 /// Fails the test (never skips) when the lab is not running, saying how to start it.
 pub fn require_lab() {
-    for addr in ["127.0.0.2:587", "127.0.0.3:993", "127.0.0.3:25", "127.0.53.53:53"] {
+    for addr in [
+        "127.0.0.2:587",
+        "127.0.0.3:993",
+        "127.0.0.3:25",
+        "127.0.53.53:53",
+    ] {
         let sock = addr.parse().expect("static address");
         if addr.ends_with(":53") {
             continue; // UDP; checked by the DNS tests
         }
         if TcpStream::connect_timeout(&sock, Duration::from_secs(2)).is_err() {
-            panic!("the mail lab is not running (nothing answers on {addr}): start it with `sudo lab/mailstack up`");
+            panic!(
+                "the mail lab is not running (nothing answers on {addr}): start it with `sudo lab/mailstack up`"
+            );
         }
     }
 }

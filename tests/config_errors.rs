@@ -1,0 +1,78 @@
+//! One invalid config file per error (tests/fixtures/config/invalid-*.toml), each with its exact
+//! message (`.err`) and exit code 3, in the style of blackbox_exporter's testdata.
+
+use std::path::Path;
+use std::process::Command;
+
+const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/config");
+
+fn check_config(file: &str) -> (i32, String, String) {
+    // Run from the fixture directory so messages name the file as given, not an absolute path.
+    let out = Command::new(env!("CARGO_BIN_EXE_mailcanary"))
+        .args(["check-config", "--config", file])
+        .current_dir(DIR)
+        .output()
+        .expect("run mailcanary");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn every_invalid_config_gives_its_exact_message_and_exit_3() {
+    let mut cases = 0;
+    let mut entries: Vec<_> = std::fs::read_dir(DIR)
+        .expect("fixture dir")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    entries.sort();
+    for path in entries {
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_string();
+        if !(name.starts_with("invalid-") && name.ends_with(".toml")) {
+            continue;
+        }
+        let expected = std::fs::read_to_string(Path::new(DIR).join(name.replace(".toml", ".err")))
+            .unwrap_or_else(|e| panic!("{name}: missing .err file: {e}"));
+        let (code, _, stderr) = check_config(&name);
+        assert_eq!(code, 3, "{name}: exit code");
+        assert_eq!(stderr, expected, "{name}: message");
+        cases += 1;
+    }
+    assert!(cases >= 10, "only {cases} invalid config cases ran");
+}
+
+#[test]
+fn the_minimal_valid_config_passes() {
+    let (code, stdout, stderr) = check_config("valid-minimal.toml");
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        stdout,
+        "valid-minimal.toml: ok (1 routes, 1 seeds, 1 probes per round, every 5m)\n"
+    );
+}
+
+#[test]
+fn shipped_configs_are_valid_where_their_files_exist() {
+    // config/example.toml must parse (its secrets come from env vars set here).
+    let out = Command::new(env!("CARGO_BIN_EXE_mailcanary"))
+        .args(["check-config", "--config", "config/example.toml"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("MAILCANARY_TOKEN_KEY", "example-token-key-0123456789")
+        .env("SMTP_PASSWORD", "x")
+        .env("GMAIL_APP_PASSWORD", "x")
+        .env("OUTLOOK_APP_PASSWORD", "x")
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
