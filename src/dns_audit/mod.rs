@@ -1,5 +1,9 @@
 //! The DNS audit: reverse DNS, SPF, DKIM, DMARC and blocklists behind a route's verdicts.
 
+pub mod diagnosis;
+
+pub use diagnosis::{Cause, Context, Diagnosis, VerdictFacts, diagnose_verdict};
+
 use std::process::ExitCode;
 
 /// Arguments of `mailcanary check-dns`.

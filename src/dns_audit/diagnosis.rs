@@ -1,0 +1,648 @@
+//! Why a probe or a DNS check failed, and what to change: a fixed set of causes, each with a
+//! one-sentence fix that names the record (or the setting) to change.
+//!
+//! The DNS audit attaches a [`Cause`] to every failing or warning check; the prober attaches
+//! them to failing probe results through [`diagnose_verdict`], which takes plain strings so it
+//! depends on nobody's types. [`Cause::as_str`] is the stable snake_case name used in JSON and
+//! as a metric label value; the set only grows, names are never changed.
+
+use std::net::IpAddr;
+
+use serde::Serialize;
+
+/// The fixed set of failure causes (serialized snake_case, see [`Cause::as_str`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cause {
+    /// The sending IP has no PTR record.
+    PtrMissing,
+    /// The PTR name of the sending IP does not resolve back to it (FCrDNS, RFC 8601 §3 "iprev").
+    FcrdnsMismatch,
+    /// The HELO name does not resolve to the sending IP, or is not in the PTR name's domain.
+    HeloMismatch,
+    /// The envelope domain publishes no SPF record.
+    SpfMissing,
+    /// SPF does not authorize the sending IP (fail, softfail, neutral or none for it).
+    SpfIpNotAuthorized,
+    /// The SPF record is broken: syntax, several records, an include without a record
+    /// (RFC 7208 §4.5, §5.2): receivers return permerror.
+    SpfPermerror,
+    /// The SPF record needs more than 10 DNS lookups (RFC 7208 §4.6.4): permerror.
+    SpfTooManyLookups,
+    /// The SPF record makes more than 2 lookups that find nothing (RFC 7208 §4.6.4): permerror.
+    SpfVoidLookups,
+    /// The SPF record ends in `+all` or `?all` and so vouches for any server.
+    SpfPermissive,
+    /// No DKIM key is published at the selector (or it is revoked: empty `p=`).
+    DkimKeyMissing,
+    /// The record at the selector is not a usable DKIM key record.
+    DkimKeyInvalid,
+    /// The published DKIM key is not the key the server signs with.
+    DkimKeyMismatch,
+    /// The receiver computed a different body hash: the body changed after signing.
+    DkimBodyHash,
+    /// The DKIM key is shorter than 2048 bits (RFC 8301 §3.2: 1024 is the minimum).
+    DkimWeakKey,
+    /// The DKIM key record carries `t=y`: receivers treat the mail as unsigned (RFC 6376 §3.6.1).
+    DkimTesting,
+    /// The From domain publishes no DMARC record.
+    DmarcMissing,
+    /// The DMARC record does not parse.
+    DmarcInvalid,
+    /// Neither SPF nor DKIM passes for a domain aligned with the From domain (RFC 7489 §3.1).
+    DmarcNotAligned,
+    /// The spam filter scored the content as spam.
+    ContentSpam,
+    /// The sending IP is listed on a DNS blocklist (RFC 5782).
+    Blocklisted,
+    /// The SMTP server refused the message.
+    SmtpRejected,
+    /// The message never arrived.
+    NotDelivered,
+    /// A seed domain has no usable MX.
+    MxMissing,
+    /// A seed domain publishes no (valid) MTA-STS TXT record (RFC 8461 §3.1).
+    MtaStsMissing,
+    /// A seed domain publishes no (valid) TLS-RPT TXT record (RFC 8460 §3).
+    TlsRptMissing,
+    /// The DNS did not answer (timeout, SERVFAIL, REFUSED): nothing could be concluded.
+    DnsError,
+}
+
+impl Cause {
+    /// Every cause, in declaration order (for pre-initialising metrics and for docs).
+    pub const ALL: [Cause; 26] = [
+        Cause::PtrMissing,
+        Cause::FcrdnsMismatch,
+        Cause::HeloMismatch,
+        Cause::SpfMissing,
+        Cause::SpfIpNotAuthorized,
+        Cause::SpfPermerror,
+        Cause::SpfTooManyLookups,
+        Cause::SpfVoidLookups,
+        Cause::SpfPermissive,
+        Cause::DkimKeyMissing,
+        Cause::DkimKeyInvalid,
+        Cause::DkimKeyMismatch,
+        Cause::DkimBodyHash,
+        Cause::DkimWeakKey,
+        Cause::DkimTesting,
+        Cause::DmarcMissing,
+        Cause::DmarcInvalid,
+        Cause::DmarcNotAligned,
+        Cause::ContentSpam,
+        Cause::Blocklisted,
+        Cause::SmtpRejected,
+        Cause::NotDelivered,
+        Cause::MxMissing,
+        Cause::MtaStsMissing,
+        Cause::TlsRptMissing,
+        Cause::DnsError,
+    ];
+
+    /// The stable snake_case name (the serde name).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cause::PtrMissing => "ptr_missing",
+            Cause::FcrdnsMismatch => "fcrdns_mismatch",
+            Cause::HeloMismatch => "helo_mismatch",
+            Cause::SpfMissing => "spf_missing",
+            Cause::SpfIpNotAuthorized => "spf_ip_not_authorized",
+            Cause::SpfPermerror => "spf_permerror",
+            Cause::SpfTooManyLookups => "spf_too_many_lookups",
+            Cause::SpfVoidLookups => "spf_void_lookups",
+            Cause::SpfPermissive => "spf_permissive",
+            Cause::DkimKeyMissing => "dkim_key_missing",
+            Cause::DkimKeyInvalid => "dkim_key_invalid",
+            Cause::DkimKeyMismatch => "dkim_key_mismatch",
+            Cause::DkimBodyHash => "dkim_body_hash",
+            Cause::DkimWeakKey => "dkim_weak_key",
+            Cause::DkimTesting => "dkim_testing",
+            Cause::DmarcMissing => "dmarc_missing",
+            Cause::DmarcInvalid => "dmarc_invalid",
+            Cause::DmarcNotAligned => "dmarc_not_aligned",
+            Cause::ContentSpam => "content_spam",
+            Cause::Blocklisted => "blocklisted",
+            Cause::SmtpRejected => "smtp_rejected",
+            Cause::NotDelivered => "not_delivered",
+            Cause::MxMissing => "mx_missing",
+            Cause::MtaStsMissing => "mta_sts_missing",
+            Cause::TlsRptMissing => "tls_rpt_missing",
+            Cause::DnsError => "dns_error",
+        }
+    }
+
+    /// One sentence saying what to change, naming the record. Fields of `ctx` that are
+    /// `None` are replaced by a generic wording ("the sending IP", "your domain").
+    pub fn fix(self, ctx: &Context<'_>) -> String {
+        let domain = ctx.domain.unwrap_or("your domain");
+        let ip = ctx
+            .ip
+            .map_or_else(|| "the sending IP".to_string(), |ip| ip.to_string());
+        let reverse_zone = ctx
+            .ip
+            .map_or_else(|| "its reverse zone".to_string(), reverse_zone);
+        let selector = ctx.selector.unwrap_or("<selector>");
+        let dkim_domain = ctx.dkim_domain.or(ctx.domain).unwrap_or("your domain");
+        let dkim_name = format!("{selector}._domainkey.{dkim_domain}");
+        match self {
+            Cause::PtrMissing => format!(
+                "Publish a PTR record for {ip} (in {reverse_zone}) naming a host whose A record \
+                 points back to it, and use that name as the HELO."
+            ),
+            Cause::FcrdnsMismatch => {
+                let ptr = ctx.ptr_name.unwrap_or("the PTR name");
+                format!(
+                    "Make {ptr} resolve to {ip} (its A/AAAA record), or change the PTR record of \
+                     {ip} (in {reverse_zone}) to a name that does."
+                )
+            }
+            Cause::HeloMismatch => {
+                let target = ctx.ptr_name.unwrap_or("a name in your domain");
+                format!(
+                    "Set the HELO name of the server sending from {ip} to {target}, with an A \
+                     record pointing to {ip}."
+                )
+            }
+            Cause::SpfMissing => format!(
+                "Publish one TXT record at {domain} such as \"v=spf1 {} -all\" listing every \
+                 address that sends its mail.",
+                spf_term(ctx.ip)
+            ),
+            Cause::SpfIpNotAuthorized => format!(
+                "Add {} (or the include: of the provider sending from it) to the SPF record (TXT \
+                 at {domain}).",
+                spf_term(ctx.ip)
+            ),
+            Cause::SpfPermerror => format!(
+                "Fix the SPF record (TXT at {domain}): publish exactly one valid \"v=spf1 ...\" \
+                 record whose include:s all have records (RFC 7208 §4.5, §5.2)."
+            ),
+            Cause::SpfTooManyLookups => format!(
+                "Flatten the SPF record (TXT at {domain}): replace include:, a, mx, ptr and \
+                 exists terms with ip4:/ip6: ranges until it needs at most 10 DNS lookups \
+                 (RFC 7208 §4.6.4)."
+            ),
+            Cause::SpfVoidLookups => format!(
+                "Remove the include:, a, mx and exists terms of the SPF record (TXT at {domain}) \
+                 that name domains without records: more than 2 is a permanent error \
+                 (RFC 7208 §4.6.4)."
+            ),
+            Cause::SpfPermissive => format!(
+                "End the SPF record (TXT at {domain}) with -all (or ~all) instead of +all/?all, \
+                 so it stops vouching for every server on the internet."
+            ),
+            Cause::DkimKeyMissing => format!(
+                "Publish the DKIM public key as a TXT record at {dkim_name} \
+                 (\"v=DKIM1; k=rsa; p=<base64 public key>\")."
+            ),
+            Cause::DkimKeyInvalid => format!(
+                "Republish the TXT record at {dkim_name} as a valid DKIM key record \
+                 (\"v=DKIM1; k=rsa; p=<base64 public key>\", RFC 6376 §3.6.1)."
+            ),
+            Cause::DkimKeyMismatch => format!(
+                "Publish the public half of the key the server signs with at {dkim_name}, or \
+                 configure the signer to use the key published there."
+            ),
+            Cause::DkimBodyHash => "Stop changing the message body after it is signed (footers, \
+                 disclaimers, line-ending or transfer-encoding rewrites between the signer and \
+                 the receiver), or sign after the last change."
+                .to_string(),
+            Cause::DkimWeakKey => format!(
+                "Generate a 2048-bit RSA key, publish it under a new selector (TXT at \
+                 <new-selector>._domainkey.{dkim_domain}) and sign with it, then retire \
+                 {dkim_name}."
+            ),
+            Cause::DkimTesting => format!(
+                "Remove t=y from the DKIM record at {dkim_name}: receivers treat mail signed with \
+                 a testing key as unsigned (RFC 6376 §3.6.1)."
+            ),
+            Cause::DmarcMissing => format!(
+                "Publish a TXT record at _dmarc.{domain} such as \"v=DMARC1; p=none; \
+                 rua=mailto:dmarc-reports@{domain}\", and raise p= once the reports show your \
+                 mail aligned."
+            ),
+            Cause::DmarcInvalid => format!(
+                "Fix the TXT record at _dmarc.{domain}: it must start with v=DMARC1 and use \
+                 valid tags (RFC 7489 §6.3)."
+            ),
+            Cause::DmarcNotAligned => format!(
+                "Sign with DKIM as d={domain} (publish its key under \
+                 <selector>._domainkey.{domain}) or send with an envelope sender in {domain} \
+                 that SPF authorizes, so SPF or DKIM passes for the From domain \
+                 (RFC 7489 §3.1)."
+            ),
+            Cause::ContentSpam => {
+                if ctx.spam_rules.is_empty() {
+                    "Rework the message content the spam filter objected to (wording, links, \
+                     images-to-text ratio, missing plain-text part)."
+                        .to_string()
+                } else {
+                    format!(
+                        "Rework the message content the spam filter objected to (top rules: {}).",
+                        ctx.spam_rules.join(", ")
+                    )
+                }
+            }
+            Cause::Blocklisted => {
+                let zone = ctx.dnsbl_zone.unwrap_or("the blocklist");
+                format!(
+                    "Find and stop what got {ip} listed, then ask {zone} to delist it (its TXT \
+                     record at the listing name usually links the removal form)."
+                )
+            }
+            Cause::SmtpRejected => match ctx.smtp_reply {
+                Some(reply) => format!(
+                    "Fix what the SMTP server's reply names (\"{}\"): credentials, relay \
+                     permission, sender address or the policy check it cites.",
+                    one_line(reply)
+                ),
+                None => "Fix what the SMTP server's reply names: credentials, relay permission, \
+                         sender address or the policy check it cites."
+                    .to_string(),
+            },
+            Cause::NotDelivered => "Look for the message in the sending server's queue and log \
+                 and in the seed's quarantine: it was accepted but never reached the mailbox."
+                .to_string(),
+            Cause::MxMissing => format!(
+                "Publish an MX record for {domain} naming a host that has an A/AAAA record and \
+                 accepts mail on port 25."
+            ),
+            Cause::MtaStsMissing => format!(
+                "Publish TXT \"v=STSv1; id=<policy id>\" at _mta-sts.{domain} and the policy at \
+                 https://mta-sts.{domain}/.well-known/mta-sts.txt (RFC 8461 §3)."
+            ),
+            Cause::TlsRptMissing => format!(
+                "Publish TXT \"v=TLSRPTv1; rua=mailto:tls-reports@{domain}\" at \
+                 _smtp._tls.{domain} (RFC 8460 §3)."
+            ),
+            Cause::DnsError => format!(
+                "Make sure the DNS servers for {domain} answer (a timeout, SERVFAIL or REFUSED \
+                 is not a missing record), then run the audit again."
+            ),
+        }
+    }
+}
+
+impl std::fmt::Display for Cause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What the fix sentences may name. Every field is optional; fill what you know.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Context<'a> {
+    /// The domain whose record must change (From / envelope / seed domain).
+    pub domain: Option<&'a str>,
+    /// The DKIM signing domain (`d=`), when it differs from `domain`.
+    pub dkim_domain: Option<&'a str>,
+    /// The sending IP.
+    pub ip: Option<IpAddr>,
+    /// The PTR name of the sending IP.
+    pub ptr_name: Option<&'a str>,
+    /// The HELO name the server uses.
+    pub helo: Option<&'a str>,
+    /// The DKIM selector.
+    pub selector: Option<&'a str>,
+    /// The DNS blocklist zone.
+    pub dnsbl_zone: Option<&'a str>,
+    /// The spam filter's top rules, most significant first.
+    pub spam_rules: &'a [String],
+    /// The SMTP reply of a refused submission.
+    pub smtp_reply: Option<&'a str>,
+}
+
+/// A cause with its fix sentence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Diagnosis {
+    /// The cause.
+    pub cause: Cause,
+    /// One sentence naming the record or setting to change.
+    pub fix: String,
+}
+
+impl Diagnosis {
+    /// The cause with its fix for `ctx`.
+    pub fn new(cause: Cause, ctx: &Context<'_>) -> Self {
+        Diagnosis {
+            cause,
+            fix: cause.fix(ctx),
+        }
+    }
+}
+
+/// What a receiver (or the sender) said about one probe message, as plain strings.
+///
+/// Result strings are the RFC 8601 result keywords, compared case-insensitively:
+/// SPF `pass|fail|softfail|neutral|none|temperror|permerror`, DKIM
+/// `pass|fail|neutral|none|policy|temperror|permerror`, DMARC `pass|fail|none|...`.
+/// `None` means "not reported".
+#[derive(Debug, Clone, Copy, Default)]
+pub struct VerdictFacts<'a> {
+    /// The SPF result the receiver reported.
+    pub spf: Option<&'a str>,
+    /// The DKIM result the receiver reported.
+    pub dkim: Option<&'a str>,
+    /// The receiver's reason text for the DKIM result (e.g. "body hash did not verify").
+    pub dkim_reason: Option<&'a str>,
+    /// The DMARC result the receiver reported.
+    pub dmarc: Option<&'a str>,
+    /// Whether the receiver's spam filter flagged the message.
+    pub spam: bool,
+    /// Where the message landed: `inbox`, `junk` (or `spam`), `missing` (or `not_delivered`).
+    pub placement: Option<&'a str>,
+    /// The error of a failed submission (SMTP reply or transport error), if sending failed.
+    pub send_error: Option<&'a str>,
+}
+
+/// The causes behind one probe's verdict, most fundamental first, each with its fix.
+///
+/// Rules (one cause per problem, no consequences reported twice):
+/// - a send error yields only `smtp_rejected`; a message that never arrived only `not_delivered`;
+/// - SPF `fail|softfail|neutral` → `spf_ip_not_authorized`, `permerror` → `spf_permerror`,
+///   `none` → `spf_missing`;
+/// - DKIM `fail|permerror` whose reason mentions the body hash → `dkim_body_hash`, a reason
+///   saying the key is missing (no key / NXDOMAIN / key not found) → `dkim_key_missing`, any other
+///   failure → `dkim_key_mismatch` (the signature does not verify against the published key).
+///   DKIM `none` alone is no cause: unsigned mail is DMARC's business;
+/// - DMARC `fail` → `dmarc_not_aligned` only when no SPF or DKIM cause explains it;
+///   DMARC `none` → `dmarc_missing`;
+/// - spam flagged or junk placement → `content_spam` only when no authentication cause explains
+///   it (receivers score failing authentication too).
+///
+/// `ctx.spam_rules` names the spam rules in the `content_spam` fix.
+pub fn diagnose_verdict(facts: &VerdictFacts<'_>, ctx: &Context<'_>) -> Vec<Diagnosis> {
+    let is = |value: Option<&str>, words: &[&str]| {
+        value.is_some_and(|v| words.iter().any(|w| v.trim().eq_ignore_ascii_case(w)))
+    };
+    if facts.send_error.is_some() {
+        let ctx = Context {
+            smtp_reply: facts.send_error,
+            ..*ctx
+        };
+        return vec![Diagnosis::new(Cause::SmtpRejected, &ctx)];
+    }
+    if is(facts.placement, &["missing", "not_delivered", "lost"]) {
+        return vec![Diagnosis::new(Cause::NotDelivered, ctx)];
+    }
+    let mut causes = Vec::new();
+    if is(facts.spf, &["fail", "softfail", "neutral"]) {
+        causes.push(Cause::SpfIpNotAuthorized);
+    } else if is(facts.spf, &["permerror"]) {
+        causes.push(Cause::SpfPermerror);
+    } else if is(facts.spf, &["none"]) {
+        causes.push(Cause::SpfMissing);
+    }
+    if is(facts.dkim, &["fail", "permerror"]) {
+        let reason = facts.dkim_reason.unwrap_or("").to_ascii_lowercase();
+        if reason.contains("body hash") || reason.contains("bodyhash") {
+            causes.push(Cause::DkimBodyHash);
+        } else if reason.contains("no key")
+            || reason.contains("key not found")
+            || reason.contains("nxdomain")
+            || reason.contains("no public key")
+        {
+            causes.push(Cause::DkimKeyMissing);
+        } else {
+            causes.push(Cause::DkimKeyMismatch);
+        }
+    }
+    if is(facts.dmarc, &["fail"]) && causes.is_empty() {
+        causes.push(Cause::DmarcNotAligned);
+    } else if is(facts.dmarc, &["none"]) {
+        causes.push(Cause::DmarcMissing);
+    }
+    let junk = is(facts.placement, &["junk", "spam"]);
+    if (facts.spam || junk) && causes.is_empty() {
+        causes.push(Cause::ContentSpam);
+    }
+    causes
+        .into_iter()
+        .map(|cause| Diagnosis::new(cause, ctx))
+        .collect()
+}
+
+/// The conventional reverse zone holding the PTR of `ip`: the /24 for IPv4
+/// (`0.0.127.in-addr.arpa`), the /64 for IPv6.
+pub fn reverse_zone(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, c, _] = v4.octets();
+            format!("{c}.{b}.{a}.in-addr.arpa")
+        }
+        IpAddr::V6(v6) => {
+            let nibbles: Vec<String> = v6.octets()[..8]
+                .iter()
+                .flat_map(|byte| [byte >> 4, byte & 0x0f])
+                .rev()
+                .map(|n| format!("{n:x}"))
+                .collect();
+            format!("{}.ip6.arpa", nibbles.join("."))
+        }
+    }
+}
+
+fn spf_term(ip: Option<IpAddr>) -> String {
+    match ip {
+        Some(IpAddr::V4(v4)) => format!("ip4:{v4}"),
+        Some(IpAddr::V6(v6)) => format!("ip6:{v6}"),
+        None => "ip4:<sending IP>".to_string(),
+    }
+}
+
+fn one_line(text: &str) -> String {
+    let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() > 160 {
+        let cut: String = flat.chars().take(160).collect();
+        format!("{cut}…")
+    } else {
+        flat
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn causes(facts: VerdictFacts<'_>) -> Vec<Cause> {
+        diagnose_verdict(&facts, &Context::default())
+            .into_iter()
+            .map(|d| d.cause)
+            .collect()
+    }
+
+    #[test]
+    fn serde_names_match_as_str() {
+        for cause in Cause::ALL {
+            let json = serde_json::to_string(&cause).expect("serializes");
+            assert_eq!(json, format!("\"{}\"", cause.as_str()));
+        }
+    }
+
+    #[test]
+    fn every_fix_is_one_sentence_and_names_the_record() {
+        let ip: IpAddr = "127.0.0.5".parse().expect("ip");
+        let ctx = Context {
+            domain: Some("example.test"),
+            ip: Some(ip),
+            selector: Some("lab"),
+            ..Context::default()
+        };
+        for cause in Cause::ALL {
+            let fix = cause.fix(&ctx);
+            assert!(fix.ends_with('.') || fix.ends_with(".)"), "{cause}: {fix}");
+            assert!(!fix.contains('\n'), "{cause}: {fix}");
+            assert!(!fix.contains("  "), "{cause}: double space in {fix}");
+        }
+        assert_eq!(
+            Cause::PtrMissing.fix(&ctx),
+            "Publish a PTR record for 127.0.0.5 (in 0.0.127.in-addr.arpa) naming a host whose A \
+             record points back to it, and use that name as the HELO."
+        );
+        assert!(
+            Cause::DkimKeyMissing
+                .fix(&ctx)
+                .contains("lab._domainkey.example.test")
+        );
+        assert!(
+            Cause::DmarcMissing
+                .fix(&ctx)
+                .contains("_dmarc.example.test")
+        );
+        assert!(
+            Cause::SpfIpNotAuthorized
+                .fix(&ctx)
+                .contains("ip4:127.0.0.5")
+        );
+    }
+
+    #[test]
+    fn reverse_zones() {
+        assert_eq!(
+            reverse_zone("192.0.2.1".parse().expect("ip")),
+            "2.0.192.in-addr.arpa"
+        );
+        assert_eq!(
+            reverse_zone("2001:db8::1".parse().expect("ip")),
+            "0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa"
+        );
+    }
+
+    #[test]
+    fn lab_routes_yield_exactly_their_cause() {
+        // good: everything passes.
+        assert!(
+            causes(VerdictFacts {
+                spf: Some("pass"),
+                dkim: Some("pass"),
+                dmarc: Some("pass"),
+                placement: Some("inbox"),
+                ..Default::default()
+            })
+            .is_empty()
+        );
+        // spf-fail: SPF fails, DKIM aligned so DMARC passes, still filed as junk.
+        assert_eq!(
+            causes(VerdictFacts {
+                spf: Some("fail"),
+                dkim: Some("pass"),
+                dmarc: Some("pass"),
+                spam: true,
+                placement: Some("junk"),
+                ..Default::default()
+            }),
+            [Cause::SpfIpNotAuthorized]
+        );
+        // dkim-fail: the signature does not verify.
+        assert_eq!(
+            causes(VerdictFacts {
+                spf: Some("pass"),
+                dkim: Some("fail"),
+                dkim_reason: Some("headers rsa verify failed"),
+                dmarc: Some("pass"),
+                ..Default::default()
+            }),
+            [Cause::DkimKeyMismatch]
+        );
+        // dmarc-fail: SPF passes for another domain, no DKIM.
+        assert_eq!(
+            causes(VerdictFacts {
+                spf: Some("PASS"),
+                dkim: Some("none"),
+                dmarc: Some("fail"),
+                spam: true,
+                ..Default::default()
+            }),
+            [Cause::DmarcNotAligned]
+        );
+        // spam: content only.
+        assert_eq!(
+            causes(VerdictFacts {
+                spf: Some("pass"),
+                dkim: Some("pass"),
+                dmarc: Some("pass"),
+                spam: true,
+                placement: Some("junk"),
+                ..Default::default()
+            }),
+            [Cause::ContentSpam]
+        );
+    }
+
+    #[test]
+    fn body_hash_and_missing_key_reasons() {
+        let facts = |reason| VerdictFacts {
+            dkim: Some("fail"),
+            dkim_reason: Some(reason),
+            ..Default::default()
+        };
+        assert_eq!(
+            causes(facts("body hash did not verify")),
+            [Cause::DkimBodyHash]
+        );
+        assert_eq!(
+            causes(facts("No key for signature")),
+            [Cause::DkimKeyMissing]
+        );
+    }
+
+    #[test]
+    fn send_errors_and_missing_messages_stand_alone() {
+        let found = diagnose_verdict(
+            &VerdictFacts {
+                send_error: Some("554 5.7.1 <probe@sender.test>: Sender address rejected"),
+                spf: Some("fail"),
+                ..Default::default()
+            },
+            &Context::default(),
+        );
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].cause, Cause::SmtpRejected);
+        assert!(found[0].fix.contains("554 5.7.1"));
+        assert_eq!(
+            causes(VerdictFacts {
+                placement: Some("missing"),
+                ..Default::default()
+            }),
+            [Cause::NotDelivered]
+        );
+    }
+
+    #[test]
+    fn spam_fix_names_the_rules() {
+        let rules = vec!["BAYES_SPAM".to_string(), "R_SUSPICIOUS_URL".to_string()];
+        let found = diagnose_verdict(
+            &VerdictFacts {
+                spam: true,
+                ..Default::default()
+            },
+            &Context {
+                spam_rules: &rules,
+                ..Context::default()
+            },
+        );
+        assert_eq!(found[0].cause, Cause::ContentSpam);
+        assert!(found[0].fix.contains("BAYES_SPAM, R_SUSPICIOUS_URL"));
+    }
+}
