@@ -1,6 +1,8 @@
 //! The DNS audit: reverse DNS, SPF, DKIM, DMARC and blocklists behind a route's verdicts.
 
 pub mod diagnosis;
+pub mod keys;
+pub mod tags;
 
 pub use diagnosis::{Cause, Context, Diagnosis, VerdictFacts, diagnose_verdict};
 
