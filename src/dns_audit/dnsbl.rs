@@ -1,0 +1,214 @@
+//! DNS blocklists (RFC 5782): an IP is listed in ZONE when `<reversed IP>.ZONE` has an A record
+//! in 127.0.0.0/8 (§2.1, §2.3). Two guards keep a broken answer from reading as "not listed"
+//! or "listed":
+//!
+//! - before the route's IPs, each zone is asked for its test entry 127.0.0.2, which every DNSBL
+//!   must list (§5). A zone that does not list it is not answering as a blocklist (wrong zone
+//!   name, or the blocklist refuses our resolver) and all its results are errors;
+//! - answers in 127.255.255.0/24 are error codes, not listings (Spamhaus: .252 typing error in
+//!   the zone name, .254 query through a public resolver, .255 excessive queries); answers outside
+//!   127.0.0.0/8 come from resolvers that rewrite NXDOMAIN. Both are errors.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use super::diagnosis::{Cause, Context};
+use super::dns::{Answer, Dns, Lookups};
+use super::report::{Check, CheckResult, DnsblZoneResult};
+
+/// The zones `check-dns` queries when none is given.
+pub const DEFAULT_ZONES: [&str; 3] = [
+    "zen.spamhaus.org",
+    "bl.spamcop.net",
+    "b.barracudacentral.org",
+];
+
+/// The name to query for `ip` in `zone`: reversed octets (IPv4) or nibbles (IPv6, §2.4).
+pub fn query_name(ip: IpAddr, zone: &str) -> String {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, c, d] = v4.octets();
+            format!("{d}.{c}.{b}.{a}.{zone}")
+        }
+        IpAddr::V6(v6) => {
+            let nibbles: Vec<String> = v6
+                .octets()
+                .iter()
+                .flat_map(|byte| [byte >> 4, byte & 0x0f])
+                .rev()
+                .map(|n| format!("{n:x}"))
+                .collect();
+            format!("{}.{zone}", nibbles.join("."))
+        }
+    }
+}
+
+/// What an A answer means.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Listing {
+    /// Listed, with the return codes.
+    Listed(Vec<Ipv4Addr>),
+    /// Not listed (NXDOMAIN / NODATA).
+    NotListed,
+    /// An answer that is not a listing: an error code or a rewritten NXDOMAIN.
+    Bogus(String),
+}
+
+/// Reads an A answer of a DNSBL (RFC 5782 §2.3).
+pub fn interpret(answer: &Answer<Ipv4Addr>) -> Listing {
+    let codes = answer.records();
+    if codes.is_empty() {
+        return Listing::NotListed;
+    }
+    if let Some(code) = codes.iter().find(|c| c.octets()[..3] == [127, 255, 255]) {
+        return Listing::Bogus(format!(
+            "return code {code} is an error code of the blocklist (it refuses the query: \
+             public resolver, rate limit or wrong zone name)"
+        ));
+    }
+    if let Some(code) = codes.iter().find(|c| c.octets()[0] != 127) {
+        return Listing::Bogus(format!(
+            "answer {code} is outside 127.0.0.0/8: the resolver rewrites NXDOMAIN"
+        ));
+    }
+    Listing::Listed(codes.to_vec())
+}
+
+/// Checks every IP against every zone: one result per (IP, zone), and one summary per zone.
+pub(crate) async fn check(
+    dns: &Dns,
+    ips: &[IpAddr],
+    zones: &[String],
+) -> (Vec<CheckResult>, Vec<DnsblZoneResult>) {
+    let mut results = Vec::new();
+    let mut summaries = Vec::new();
+    for zone in zones {
+        let mut listed_ips = Vec::new();
+        let mut any_error = false;
+        let broken = zone_health(dns, zone).await;
+        for ip in ips {
+            let subject = format!("{ip} in {zone}");
+            let ctx = Context {
+                ip: Some(*ip),
+                dnsbl_zone: Some(zone),
+                ..Context::default()
+            };
+            if let Some(problem) = &broken {
+                results.push(CheckResult::error_detail(
+                    Check::Dnsbl,
+                    subject,
+                    problem.clone(),
+                    &ctx,
+                ));
+                any_error = true;
+                continue;
+            }
+            let name = query_name(*ip, zone);
+            let result = match dns.a(&name).await {
+                Err(err) => {
+                    any_error = true;
+                    CheckResult::error(Check::Dnsbl, subject, &err, &ctx)
+                }
+                Ok(answer) => match interpret(&answer) {
+                    Listing::NotListed => {
+                        CheckResult::ok(Check::Dnsbl, subject, format!("not listed ({name})"))
+                    }
+                    Listing::Bogus(why) => {
+                        any_error = true;
+                        CheckResult::error_detail(Check::Dnsbl, subject, why, &ctx)
+                    }
+                    Listing::Listed(codes) => {
+                        listed_ips.push(*ip);
+                        let reason = listing_reason(dns, &name).await;
+                        let codes: Vec<String> = codes.iter().map(Ipv4Addr::to_string).collect();
+                        CheckResult::failing(
+                            Check::Dnsbl,
+                            subject,
+                            format!("listed: {name} → {}{reason}", codes.join(", ")),
+                            Cause::Blocklisted,
+                            &ctx,
+                        )
+                    }
+                },
+            };
+            results.push(result);
+        }
+        let listed = if !listed_ips.is_empty() {
+            Some(true)
+        } else if any_error {
+            None
+        } else {
+            Some(false)
+        };
+        summaries.push(DnsblZoneResult {
+            zone: zone.clone(),
+            listed,
+            listed_ips,
+        });
+    }
+    (results, summaries)
+}
+
+/// `None` when the zone lists its RFC 5782 §5 test entry 127.0.0.2, else what is wrong.
+async fn zone_health(dns: &Dns, zone: &str) -> Option<String> {
+    let name = query_name(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)), zone);
+    match dns.a(&name).await {
+        Err(err) => Some(format!("the zone's test entry could not be queried: {err}")),
+        Ok(answer) => match interpret(&answer) {
+            Listing::Listed(_) => None,
+            Listing::NotListed => Some(format!(
+                "{zone} does not list its RFC 5782 §5 test entry 127.0.0.2 ({name}): it is not \
+                 answering as a blocklist (zone name, or the blocklist refuses this resolver)"
+            )),
+            Listing::Bogus(why) => Some(format!("test entry {name}: {why}")),
+        },
+    }
+}
+
+/// The listing's TXT record (the reason and removal link), best effort.
+async fn listing_reason(dns: &Dns, name: &str) -> String {
+    match dns.txt(name).await {
+        Ok(Answer::Found(texts)) => {
+            let texts: Vec<String> = texts
+                .iter()
+                .map(|t| String::from_utf8_lossy(t).into_owned())
+                .collect();
+            format!(" (\"{}\")", texts.join("\" \""))
+        }
+        Ok(_) | Err(_) => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_names() {
+        assert_eq!(
+            query_name("192.0.2.99".parse().expect("ip"), "dnsbl.test"),
+            "99.2.0.192.dnsbl.test"
+        );
+        // RFC 5782 §2.4 example.
+        assert_eq!(
+            query_name(
+                "2001:db8:1:2:3:4:567:89ab".parse().expect("ip"),
+                "ugly.example.com"
+            ),
+            "b.a.9.8.7.6.5.0.4.0.0.0.3.0.0.0.2.0.0.0.1.0.0.0.8.b.d.0.1.0.0.2.ugly.example.com"
+        );
+    }
+
+    #[test]
+    fn answers() {
+        let a = |s: &str| Answer::Found(vec![s.parse::<Ipv4Addr>().expect("ip")]);
+        assert_eq!(interpret(&Answer::NxDomain), Listing::NotListed);
+        assert_eq!(interpret(&Answer::NoData), Listing::NotListed);
+        assert!(matches!(interpret(&a("127.0.0.2")), Listing::Listed(_)));
+        assert!(matches!(interpret(&a("127.0.0.11")), Listing::Listed(_)));
+        assert!(matches!(
+            interpret(&a("127.255.255.254")),
+            Listing::Bogus(_)
+        ));
+        assert!(matches!(interpret(&a("198.51.100.7")), Listing::Bogus(_)));
+    }
+}

@@ -1,0 +1,210 @@
+//! Reverse DNS of a sending IP: a PTR record exists (`ptr`), its name resolves back to the IP
+//! (`fcrdns`, "iprev" in RFC 8601 §3), and the HELO name resolves to the IP and belongs to the
+//! PTR name's organizational domain (`helo`).
+//!
+//! A missing PTR fails both `ptr` and `fcrdns` (the latter cannot be confirmed), with the one
+//! root cause `ptr_missing`: one problem, one fix. `fcrdns_mismatch` is reserved for a PTR name
+//! that does not point back. Alignment of the PTR name with the From domain is reported in the
+//! `helo` detail but never fails it: receivers do not require it (mail from providers is sent
+//! by their hosts, under the customers' From domains).
+
+use std::net::IpAddr;
+
+use super::diagnosis::{Cause, Context};
+use super::dmarc::aligned;
+use super::dns::{Answer, Dns, Lookups};
+use super::report::{Check, CheckResult};
+
+/// Checks `ptr`, `fcrdns` and (when a HELO name is given) `helo` for one sending IP.
+pub(crate) async fn check(
+    dns: &Dns,
+    ip: IpAddr,
+    helo: Option<&str>,
+    from_domain: &str,
+) -> Vec<CheckResult> {
+    let subject = ip.to_string();
+    let ptr_query = hickory_resolver::proto::rr::Name::from(ip)
+        .to_ascii()
+        .trim_end_matches('.')
+        .to_string();
+    let ctx = Context {
+        ip: Some(ip),
+        helo,
+        domain: Some(from_domain),
+        ..Context::default()
+    };
+    let mut results = Vec::with_capacity(3);
+
+    let names = match dns.ptr(ip).await {
+        Err(err) => {
+            results.push(CheckResult::error(Check::Ptr, &subject, &err, &ctx));
+            results.push(CheckResult::error_detail(
+                Check::Fcrdns,
+                &subject,
+                format!("cannot be checked: the PTR lookup failed ({err})"),
+                &ctx,
+            ));
+            Vec::new()
+        }
+        Ok(answer @ (Answer::NxDomain | Answer::NoData)) => {
+            results.push(CheckResult::failing(
+                Check::Ptr,
+                &subject,
+                format!("no PTR record ({ptr_query}: {})", answer.missing_word()),
+                Cause::PtrMissing,
+                &ctx,
+            ));
+            results.push(CheckResult::failing(
+                Check::Fcrdns,
+                &subject,
+                "cannot be forward-confirmed without a PTR record",
+                Cause::PtrMissing,
+                &ctx,
+            ));
+            Vec::new()
+        }
+        Ok(Answer::Found(names)) => {
+            let note = if names.len() > 1 {
+                " (several PTR records: receivers may pick any)"
+            } else {
+                ""
+            };
+            results.push(CheckResult::ok(
+                Check::Ptr,
+                &subject,
+                format!("PTR {}{note}", names.join(", ")),
+            ));
+            names
+        }
+    };
+
+    // FCrDNS: at least one PTR name has an address record equal to the IP.
+    let mut confirmed: Option<String> = None;
+    if !names.is_empty() {
+        let mut seen = Vec::new();
+        let mut error = None;
+        for name in &names {
+            match dns.addresses(name, ip.is_ipv6()).await {
+                Ok(answer) => {
+                    if answer.records().contains(&ip) {
+                        confirmed = Some(name.clone());
+                        break;
+                    }
+                    let found = if answer.records().is_empty() {
+                        answer.missing_word().to_string()
+                    } else {
+                        answer
+                            .records()
+                            .iter()
+                            .map(IpAddr::to_string)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    };
+                    seen.push(format!("{name} → {found}"));
+                }
+                Err(err) => error = Some(err),
+            }
+        }
+        let ptr_ctx = Context {
+            ptr_name: names.first().map(String::as_str),
+            ..ctx
+        };
+        results.push(match (&confirmed, error) {
+            (Some(name), _) => CheckResult::ok(
+                Check::Fcrdns,
+                &subject,
+                format!("{name} resolves back to {ip}"),
+            ),
+            (None, Some(err)) => CheckResult::error(Check::Fcrdns, &subject, &err, &ptr_ctx),
+            (None, None) => CheckResult::failing(
+                Check::Fcrdns,
+                &subject,
+                format!(
+                    "the PTR name does not resolve back to {ip}: {}",
+                    seen.join("; ")
+                ),
+                Cause::FcrdnsMismatch,
+                &ptr_ctx,
+            ),
+        });
+    }
+
+    if let Some(helo) = helo {
+        results.push(check_helo(dns, ip, helo, &names, confirmed.as_deref(), from_domain).await);
+    }
+    results
+}
+
+async fn check_helo(
+    dns: &Dns,
+    ip: IpAddr,
+    helo: &str,
+    names: &[String],
+    confirmed: Option<&str>,
+    from_domain: &str,
+) -> CheckResult {
+    let subject = ip.to_string();
+    let ptr_name = confirmed.or(names.first().map(String::as_str));
+    let ctx = Context {
+        ip: Some(ip),
+        helo: Some(helo),
+        ptr_name,
+        domain: Some(from_domain),
+        ..Context::default()
+    };
+    if !helo.contains('.') || helo.parse::<IpAddr>().is_ok() || helo.starts_with('[') {
+        return CheckResult::warning(
+            Check::Helo,
+            subject,
+            format!("HELO {helo} is not a fully qualified domain name (RFC 5321 §4.1.1.1)"),
+            Cause::HeloMismatch,
+            &ctx,
+        );
+    }
+    let resolves = match dns.addresses(helo, ip.is_ipv6()).await {
+        Ok(answer) => answer.records().contains(&ip),
+        Err(err) => return CheckResult::error(Check::Helo, subject, &err, &ctx),
+    };
+    if !resolves {
+        return CheckResult::warning(
+            Check::Helo,
+            subject,
+            format!("HELO {helo} does not resolve to {ip}"),
+            Cause::HeloMismatch,
+            &ctx,
+        );
+    }
+    let Some(ptr_name) = ptr_name else {
+        return CheckResult::ok(
+            Check::Helo,
+            subject,
+            format!("HELO {helo} resolves to {ip} (no PTR name to compare: see ptr)"),
+        );
+    };
+    if !aligned(dns, ptr_name, helo, false).await {
+        return CheckResult::warning(
+            Check::Helo,
+            subject,
+            format!(
+                "HELO {helo} resolves to {ip} but is not in the domain of its PTR name {ptr_name}"
+            ),
+            Cause::HeloMismatch,
+            &ctx,
+        );
+    }
+    let from_note = if aligned(dns, ptr_name, from_domain, false).await {
+        format!("; {ptr_name} is in the organizational domain of {from_domain}")
+    } else {
+        format!("; {ptr_name} is not in {from_domain}'s domain (informational)")
+    };
+    let relation = if ptr_name.eq_ignore_ascii_case(helo) {
+        "equals the PTR name"
+    } else {
+        "shares the PTR name's organizational domain"
+    };
+    CheckResult::ok(
+        Check::Helo,
+        subject,
+        format!("HELO {helo} resolves to {ip} and {relation}{from_note}"),
+    )
+}
