@@ -7,11 +7,8 @@ use std::time::Duration;
 
 use tokio_cron_scheduler::{Job, JobScheduler};
 
-use crate::config::Config;
 use crate::http::{self, AppState};
-use crate::metrics::Metrics;
 use crate::round::Prober;
-use crate::state::Store;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -27,12 +24,12 @@ pub enum DaemonError {
 }
 
 /// Runs until SIGINT or SIGTERM.
-pub async fn run(
-    config: Arc<Config>,
-    store: Arc<Store>,
-    metrics: Arc<Metrics>,
-    prober: Arc<Prober>,
-) -> Result<(), DaemonError> {
+pub async fn run(prober: Arc<Prober>) -> Result<(), DaemonError> {
+    let (config, store, metrics) = (
+        prober.config.clone(),
+        prober.store.clone(),
+        prober.metrics.clone(),
+    );
     if let Ok(Some(t)) = store.last_round_finished() {
         metrics.last_round.set(t);
     }
@@ -40,7 +37,12 @@ pub async fn run(
         store: store.clone(),
         metrics: metrics.clone(),
         ready: Default::default(),
-        diagnose: Box::new(|_r: &crate::state::ProbeRecord| Vec::new()),
+        diagnose: {
+            let config = config.clone();
+            Box::new(move |r: &crate::state::ProbeRecord| {
+                crate::diagnose::for_record(r, Some(&config))
+            })
+        },
     });
     let listener = tokio::net::TcpListener::bind(config.probe.listen)
         .await
@@ -72,6 +74,9 @@ pub async fn run(
         .add(job)
         .await
         .map_err(|e| DaemonError::Scheduler(e.to_string()))?;
+    crate::audit::schedule(&scheduler, config.clone(), metrics.clone())
+        .await
+        .map_err(DaemonError::Scheduler)?;
     scheduler
         .start()
         .await
@@ -80,6 +85,10 @@ pub async fn run(
     let first_prober = prober.clone();
     let first_state = state.clone();
     tokio::spawn(async move { run_round(&first_prober, &first_state).await });
+
+    let audit_config = config.clone();
+    let audit_metrics = metrics.clone();
+    tokio::spawn(async move { crate::audit::run_once(&audit_config, &audit_metrics).await });
 
     axum::serve(listener, http::router(state))
         .with_graceful_shutdown(shutdown_signal())

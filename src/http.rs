@@ -15,13 +15,16 @@ use crate::report::{self, Report};
 use crate::state::{ProbeRecord, Store};
 use crate::status_page;
 
+/// Names the causes of a stored probe (see `diagnose`).
+pub type DiagnoseFn = Box<dyn Fn(&ProbeRecord) -> Vec<report::Diagnosis> + Send + Sync>;
+
 /// What the handlers share.
 pub struct AppState {
     pub store: Arc<Store>,
     pub metrics: Arc<Metrics>,
     /// Set once the first round has finished (or resumed state was loaded).
     pub ready: AtomicBool,
-    pub diagnose: Box<dyn Fn(&ProbeRecord) -> Vec<report::Diagnosis> + Send + Sync>,
+    pub diagnose: DiagnoseFn,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {

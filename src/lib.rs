@@ -3,9 +3,11 @@
 //! The pipeline, one module per job:
 //! schedule → send → fetch → judge → record → export.
 
+pub mod audit;
 pub mod compose;
 pub mod config;
 pub mod daemon;
+pub mod diagnose;
 pub mod dns_audit;
 pub mod http;
 pub mod imap;

@@ -78,7 +78,8 @@ fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
         })
 }
 
-fn setup(config: Config) -> Result<(Arc<Config>, Arc<Store>, Arc<Metrics>, Arc<Prober>), ExitCode> {
+/// Opens the state and builds the prober (which holds config, state and metrics).
+fn setup(config: Config) -> Result<Arc<Prober>, ExitCode> {
     let config = Arc::new(config);
     let store = Store::open(&config.probe.state).map_err(|e| {
         eprintln!("mailcanary: {e}");
@@ -90,14 +91,25 @@ fn setup(config: Config) -> Result<(Arc<Config>, Arc<Store>, Arc<Metrics>, Arc<P
         eprintln!("mailcanary: {e}");
         ExitCode::from(EXIT_UNKNOWN)
     })?;
-    Ok((config, store, metrics, Arc::new(prober)))
+    Ok(Arc::new(prober))
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // Usage errors exit 3 ("unknown"), not clap's 2, which means "critical" here.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_UNKNOWN } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
     let result = match cli.command {
         Command::Inspect(args) => return mailcanary::inspect::run(&args),
-        Command::CheckDns(args) => return mailcanary::dns_audit::run(&args),
+        Command::CheckDns(args) => match &args.config {
+            Some(path) => load(path).map(|c| mailcanary::audit::check_config_routes(&c, args.json)),
+            None => return mailcanary::dns_audit::run(&args),
+        },
         Command::CheckConfig { config } => load(&config).map(|c| {
             println!(
                 "{}: ok ({} routes, {} seeds, {} probes per round, every {})",
@@ -123,14 +135,17 @@ fn main() -> ExitCode {
 
 fn once(config: Config, json: bool) -> Result<ExitCode, ExitCode> {
     let rt = runtime()?;
-    let (_config, _store, _metrics, prober) = setup(config)?;
+    let prober = setup(config)?;
+    let config = prober.config.clone();
     rt.block_on(async move {
         let records = prober.round().await.map_err(|e| {
             eprintln!("mailcanary: {e}");
             ExitCode::from(EXIT_UNKNOWN)
         })?;
         prober.close().await;
-        let report = report::build(&records, |_r| Vec::new());
+        let report = report::build(&records, |r| {
+            mailcanary::diagnose::for_record(r, Some(&config))
+        });
         if json {
             match serde_json::to_string_pretty(&report) {
                 Ok(s) => println!("{s}"),
@@ -148,8 +163,8 @@ fn once(config: Config, json: bool) -> Result<ExitCode, ExitCode> {
 
 fn run(config: Config) -> Result<ExitCode, ExitCode> {
     let rt = runtime()?;
-    let (config, store, metrics, prober) = setup(config)?;
-    rt.block_on(mailcanary::daemon::run(config, store, metrics, prober))
+    let prober = setup(config)?;
+    rt.block_on(mailcanary::daemon::run(prober))
         .map(|()| ExitCode::SUCCESS)
         .map_err(|e| {
             eprintln!("mailcanary: {e}");

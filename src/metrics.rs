@@ -267,7 +267,7 @@ impl Metrics {
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
         if let Ok(pc) =
-            std::panic::catch_unwind(|| prometheus::process_collector::ProcessCollector::for_self())
+            std::panic::catch_unwind(prometheus::process_collector::ProcessCollector::for_self)
         {
             let _ = m.registry.register(Box::new(pc));
         }
@@ -324,7 +324,6 @@ impl Metrics {
         j: &Judgement,
         delivery: Option<f64>,
         late: bool,
-        now: f64,
     ) {
         self.probes_received
             .with_label_values(&[route, seed, placement.as_str()])
@@ -360,7 +359,9 @@ impl Metrics {
         self.set_last_placement(route, seed, placement);
         if placement == Placement::Inbox && v.spf.is_pass() && v.dkim.is_pass() && v.dmarc.is_pass()
         {
-            self.last_success.with_label_values(&[route, seed]).set(now);
+            self.last_success
+                .with_label_values(&[route, seed])
+                .set(crate::state::now());
         }
     }
 

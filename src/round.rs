@@ -243,6 +243,16 @@ impl Prober {
         self.store.finish_round(round_id)?;
         self.metrics.last_round.set(state::now());
         let records = self.store.round(round_id)?;
+        let causes = crate::diagnose::all_causes();
+        for r in &records {
+            let current: Vec<String> = crate::diagnose::for_record(r, Some(cfg))
+                .into_iter()
+                .map(|d| d.cause)
+                .collect();
+            let current: Vec<&str> = current.iter().map(String::as_str).collect();
+            self.metrics
+                .set_diagnosis(&r.route, &r.seed, &causes, &current);
+        }
         let retention_cut = state::now() - cfg.probe.retention.as_secs_f64();
         if let Err(e) = self.store.prune(retention_cut) {
             tracing::warn!(error = %e, "pruning old results failed");
@@ -429,10 +439,9 @@ async fn check_mailbox(
             for f in found {
                 if let Some(cleanup) =
                     handle_message(ctx, &mb.seed, watched, &f.raw, FolderRole::Inbox, &folder)?
+                    && let Err(e) = mb.inbox.cleanup(f.uid, &cleanup).await
                 {
-                    if let Err(e) = mb.inbox.cleanup(f.uid, &cleanup).await {
-                        tracing::warn!(seed = %mb.seed.name, error = %e, "cleanup failed");
-                    }
+                    tracing::warn!(seed = %mb.seed.name, error = %e, "cleanup failed");
                 }
             }
         }
@@ -460,10 +469,9 @@ async fn check_mailbox(
                 for f in found {
                     if let Some(cleanup) =
                         handle_message(ctx, &mb.seed, watched, &f.raw, FolderRole::Spam, &folder)?
+                        && let Err(e) = spam.cleanup(f.uid, &cleanup).await
                     {
-                        if let Err(e) = spam.cleanup(f.uid, &cleanup).await {
-                            tracing::warn!(seed = %mb.seed.name, error = %e, "cleanup failed");
-                        }
+                        tracing::warn!(seed = %mb.seed.name, error = %e, "cleanup failed");
                     }
                 }
             }
@@ -570,7 +578,6 @@ fn handle_message(
         &judgement,
         delivery,
         late,
-        seen_at,
     );
     watched.remove(&record.probe_id);
     tracing::info!(

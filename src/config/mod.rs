@@ -87,6 +87,10 @@ pub struct Route {
     pub helo: Option<String>,
     pub timeout: Duration,
     pub sending_ips: Vec<IpAddr>,
+    /// The server's signing key, for the audit's published-key comparison.
+    pub dkim_key_file: Option<PathBuf>,
+    /// DNSBL zones for this route's audit; `None`: `dns_audit.dnsbl_zones`.
+    pub dnsbl_zones: Option<Vec<String>>,
     pub dkim_selector: Option<String>,
     pub dkim: Option<DkimSigning>,
     pub message: MessageTemplate,
@@ -642,6 +646,8 @@ fn validate_route(name: &str, r: &RawRoute, base: &Path, errs: &mut Errors) -> O
         helo: r.helo.clone(),
         timeout: timeout?,
         sending_ips,
+        dnsbl_zones: r.dnsbl_zones.clone(),
+        dkim_key_file: r.dkim_key_file.clone().map(|k| resolve(base, k)),
         dkim_selector: r
             .dkim_selector
             .clone()

@@ -62,6 +62,11 @@ pub struct RawRoute {
     /// The addresses this route's mail leaves from (for the DNS audit).
     #[serde(default)]
     pub sending_ips: Vec<String>,
+    /// The private key the sending server signs with (PEM), so the DNS audit can compare it
+    /// with the published key. Not needed when mailcanary signs itself (`[dkim]`).
+    pub dkim_key_file: Option<PathBuf>,
+    /// DNSBL zones for this route's audit, instead of `dns_audit.dnsbl_zones`.
+    pub dnsbl_zones: Option<Vec<String>>,
     /// The DKIM selector the sending server signs with (for the DNS audit).
     pub dkim_selector: Option<String>,
     pub dkim: Option<RawDkim>,

@@ -61,10 +61,10 @@ pub fn all_routes() -> String {
             "probe <probe@sender.test>",
             "message.text = \"Hello,\\n\\nYJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X\\n\"",
         ),
-        route("spf-fail", "probe <probe@spf-fail.test>", ""),
+        route("spf-fail", "probe <probe@spf-fail.test>", "sending_ips = [\"127.0.0.4\"]"),
         route("dkim-fail", "probe <probe@dkim-fail.test>", ""),
         route("dmarc-fail", "probe <probe@dmarc-fail.test>", "envelope_from = \"bounce@sender.test\""),
-        route("no-ptr", "probe <probe@no-ptr.test>", ""),
+        route("no-ptr", "probe <probe@no-ptr.test>", "sending_ips = [\"127.0.0.5\"]"),
     ]
     .concat()
 }

@@ -1,0 +1,49 @@
+//! `check-dns --config config/lab.toml` against the lab DNS: every lab fault route yields exactly
+//! its cause, and the good routes none.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::process::Command;
+
+#[test]
+fn every_lab_route_gets_exactly_its_cause() {
+    common::require_lab();
+    let out = Command::new(common::bin())
+        .args(["check-dns", "--json", "--config", "config/lab.toml"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run check-dns");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("no JSON ({e}): {}", String::from_utf8_lossy(&out.stderr)));
+    let got: BTreeMap<String, Vec<String>> = json
+        .as_array()
+        .expect("one report per route")
+        .iter()
+        .map(|r| {
+            let causes = r["causes"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|c| c.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default();
+            (r["route"].as_str().unwrap_or_default().to_string(), causes)
+        })
+        .collect();
+    let want: BTreeMap<String, Vec<String>> = [
+        ("good", vec![]),
+        ("spam", vec![]),
+        ("spf-fail", vec!["spf_ip_not_authorized"]),
+        ("dkim-fail", vec!["dkim_key_mismatch"]),
+        ("dmarc-fail", vec!["dmarc_not_aligned"]),
+        ("no-ptr", vec!["ptr_missing"]),
+        ("listed", vec!["blocklisted"]),
+    ]
+    .into_iter()
+    .map(|(r, c)| (r.to_string(), c.into_iter().map(str::to_string).collect()))
+    .collect();
+    assert_eq!(got, want);
+    assert_eq!(out.status.code(), Some(2), "failing checks are critical");
+}
