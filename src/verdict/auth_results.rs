@@ -135,7 +135,7 @@ fn results(cursor: &mut Cursor<'_>) -> Vec<MethodResult> {
 /// Reads one `resinfo` after its `;`, up to (not including) the next `;`. `None` for the
 /// `none` of a no-result header, and for anything that is not `method=result`.
 fn resinfo(cursor: &mut Cursor<'_>) -> Option<MethodResult> {
-    let mut comments = Vec::new();
+    let mut comments = String::new();
     let method = cursor.keyword();
     if method.is_empty() {
         cursor.skip_to_semicolon();
@@ -175,13 +175,14 @@ fn resinfo(cursor: &mut Cursor<'_>) -> Option<MethodResult> {
             continue;
         }
         cursor.skip_cfws(&mut comments);
-        let mut key = ptype.to_ascii_lowercase();
+        let mut key = ptype.to_string();
         if cursor.eat(b'.') {
             cursor.skip_cfws(&mut comments);
             key.push('.');
-            key.push_str(&cursor.keyword().to_ascii_lowercase());
+            key.push_str(cursor.keyword());
             cursor.skip_cfws(&mut comments);
         }
+        key.make_ascii_lowercase();
         if !cursor.eat(b'=') {
             // A word without a value carries nothing we can report.
             continue;
@@ -201,7 +202,7 @@ fn resinfo(cursor: &mut Cursor<'_>) -> Option<MethodResult> {
         result: AuthResult::parse(result),
         reason,
         properties,
-        comment: (!comments.is_empty()).then(|| comments.join(" ")),
+        comment: (!comments.is_empty()).then_some(comments),
         method_version,
     })
 }

@@ -55,17 +55,14 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    /// Skips white space and comments (RFC 5322 `CFWS`), handing each comment's text to
-    /// `comments`. CR and LF count as white space: a value only keeps them when they were
-    /// not a proper line end, and they separate nothing else.
-    pub(crate) fn skip_cfws(&mut self, comments: &mut Vec<String>) {
+    /// Skips white space and comments (RFC 5322 `CFWS`), appending each comment's text to
+    /// `comments`, separated by a space. CR and LF count as white space: a value only keeps
+    /// them when they were not a proper line end, and they separate nothing else.
+    pub(crate) fn skip_cfws(&mut self, comments: &mut String) {
         loop {
             self.skip_ws();
             if self.peek() == Some(b'(') {
-                let comment = self.comment();
-                if !comment.is_empty() {
-                    comments.push(comment);
-                }
+                self.comment(comments);
             } else {
                 return;
             }
@@ -91,16 +88,21 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    /// Reads a comment starting at `(` (RFC 5322 §3.2.2: nested comments, quoted pairs).
-    /// Returns its text without the outer parentheses, white space collapsed.
-    fn comment(&mut self) -> String {
+    /// Reads a comment starting at `(` (RFC 5322 §3.2.2: nested comments, quoted pairs) and
+    /// appends its text, without the outer parentheses and with white space collapsed, to
+    /// `out` (after a space when `out` already holds text).
+    fn comment(&mut self, out: &mut String) {
         let start = self.pos;
         let terminated = self.skip_comment();
         let end = self.pos;
         let inner_start = (start + 1).min(end);
         let inner_end = if terminated { end - 1 } else { end };
-        let mut out = String::new();
         let inner = self.text.get(inner_start..inner_end).unwrap_or("");
+        let before = out.len();
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        let text_start = out.len();
         let mut chars = inner.chars();
         while let Some(ch) = chars.next() {
             // A quoted pair stands for the character after the backslash.
@@ -109,10 +111,19 @@ impl<'a> Cursor<'a> {
             } else {
                 ch
             };
-            push_collapsed(&mut out, ch);
+            if ch.is_whitespace() {
+                if out.len() > text_start && !out.ends_with(' ') {
+                    out.push(' ');
+                }
+            } else {
+                out.push(ch);
+            }
         }
-        out.truncate(out.trim_end().len());
-        out
+        out.truncate(out.trim_end().len().max(text_start));
+        if out.len() == text_start {
+            // An empty comment adds nothing, not even the separator.
+            out.truncate(before);
+        }
     }
 
     /// Skips a comment starting at `(`, counting nesting instead of recursing. Returns whether

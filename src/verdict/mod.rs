@@ -350,18 +350,22 @@ pub enum AuthResult {
 impl AuthResult {
     /// Reads a result keyword, case-insensitively.
     pub fn parse(keyword: &str) -> AuthResult {
-        let lower = keyword.to_ascii_lowercase();
-        match lower.as_str() {
-            "pass" => AuthResult::Pass,
-            "fail" => AuthResult::Fail,
-            "softfail" => AuthResult::SoftFail,
-            "neutral" => AuthResult::Neutral,
-            "none" => AuthResult::None,
-            "temperror" => AuthResult::TempError,
-            "permerror" => AuthResult::PermError,
-            "policy" => AuthResult::Policy,
-            _ => AuthResult::Other(lower),
+        const KNOWN: [(&str, AuthResult); 8] = [
+            ("pass", AuthResult::Pass),
+            ("fail", AuthResult::Fail),
+            ("softfail", AuthResult::SoftFail),
+            ("neutral", AuthResult::Neutral),
+            ("none", AuthResult::None),
+            ("temperror", AuthResult::TempError),
+            ("permerror", AuthResult::PermError),
+            ("policy", AuthResult::Policy),
+        ];
+        for (name, result) in KNOWN {
+            if keyword.eq_ignore_ascii_case(name) {
+                return result;
+            }
         }
+        AuthResult::Other(keyword.to_ascii_lowercase())
     }
 
     /// The lower-case keyword.
@@ -463,5 +467,118 @@ impl InspectError {
             InspectError::Empty => "empty",
             InspectError::NoHeaders { .. } => "parse",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn result_keywords_round_trip_lower_case() {
+        for keyword in [
+            "pass",
+            "fail",
+            "softfail",
+            "neutral",
+            "none",
+            "temperror",
+            "permerror",
+            "policy",
+            "perm_fail",
+        ] {
+            let result = AuthResult::parse(&keyword.to_ascii_uppercase());
+            assert_eq!(result.as_str(), keyword);
+            let json = serde_json::to_string(&result).expect("serialise");
+            assert_eq!(json, format!("\"{keyword}\""));
+            let back: AuthResult = serde_json::from_str(&json).expect("deserialise");
+            assert_eq!(back, result);
+        }
+        assert!(AuthResult::parse("PASS").is_pass());
+        assert!(!AuthResult::parse("bestguesspass").is_pass());
+        assert_eq!(AuthResult::default(), AuthResult::None);
+        assert_eq!(AuthResult::SoftFail.to_string(), "softfail");
+    }
+
+    #[test]
+    fn json_round_trips_and_keeps_the_contract_keys() {
+        let raw = b"Authentication-Results: mx.example.net; spf=pass smtp.mailfrom=example.com;\n dkim=fail reason=\"bad\" header.d=a.example; dkim=pass header.d=b.example\nReceived-SPF: pass client-ip=192.0.2.1; envelope-from=s@example.com\nARC-Authentication-Results: i=1; mx.example.net; arc=none\nX-Spam-Status: No, score=-0.1 required=5.0 tests=DKIM_VALID autolearn=ham\n\nbody\n";
+        let inspection = inspect(raw, &[]).expect("message");
+        let json = to_json(&inspection).expect("json");
+        let back: Inspection = serde_json::from_str(&json).expect("deserialise");
+        assert_eq!(back, inspection);
+
+        let value: serde_json::Value = serde_json::from_str(&json).expect("value");
+        let keys = |v: &serde_json::Value| -> Vec<String> {
+            v.as_object().expect("object").keys().cloned().collect()
+        };
+        let mut top = keys(&value);
+        top.sort();
+        assert_eq!(
+            top,
+            [
+                "arc_authentication_results",
+                "authentication_results",
+                "received_spf",
+                "spam",
+                "verdict"
+            ]
+        );
+        let mut verdict = keys(&value["verdict"]);
+        verdict.sort();
+        assert_eq!(
+            verdict,
+            ["arc", "authserv_id", "dkim", "dmarc", "iprev", "spf"]
+        );
+        assert_eq!(value["verdict"]["dkim"], "pass");
+        assert_eq!(value["spam"]["source"], "spamassassin");
+        assert_eq!(value["spam"]["score"], -0.1);
+        assert_eq!(value["arc_authentication_results"][0]["instance"], 1);
+        assert_eq!(
+            value["authentication_results"][0]["results"][0]["properties"]["smtp.mailfrom"],
+            "example.com"
+        );
+
+        let no_spam = inspect(b"Subject: x\n", &[]).expect("message");
+        let value: serde_json::Value =
+            serde_json::from_str(&to_json(&no_spam).expect("json")).expect("value");
+        assert_eq!(
+            value["spam"],
+            serde_json::json!({"flagged": false, "score": null, "threshold": null, "rules": [], "source": null})
+        );
+    }
+
+    #[test]
+    fn evidence_for_later_diagnosis() {
+        let raw = b"Authentication-Results: mx.example.net;\n dkim=fail reason=\"signature verification failed\" header.d=a.example header.s=s1;\n dkim=neutral header.d=b.example\nReceived-SPF: softfail client-ip=192.0.2.1\n";
+        let inspection = inspect(raw, &[]).expect("message");
+        let dkim = inspection.decided_by(Method::Dkim).expect("dkim reported");
+        assert_eq!(
+            dkim.reason.as_deref(),
+            Some("signature verification failed")
+        );
+        assert_eq!(dkim.property("header.d"), Some("a.example"));
+        let all: Vec<_> = inspection
+            .results_for(Method::Dkim)
+            .map(|r| r.property("header.d"))
+            .collect();
+        assert_eq!(all, [Some("a.example"), Some("b.example")]);
+        assert!(inspection.decided_by(Method::Spf).is_none());
+        let spf = inspection.spf_from_received_spf().expect("fallback");
+        assert_eq!(spf.client_ip.as_deref(), Some("192.0.2.1"));
+        assert_eq!(inspection.verdict.get(Method::Spf), &AuthResult::SoftFail);
+        assert_eq!(inspection.results_for(Method::Arc).count(), 0);
+    }
+
+    #[test]
+    fn errors_have_fixed_reasons() {
+        assert_eq!(inspect(b"", &[]), Err(InspectError::Empty));
+        assert_eq!(InspectError::Empty.reason(), "empty");
+        let err = inspect(b"\x00\x01\x02", &[]).expect_err("junk");
+        assert_eq!(err.reason(), "parse");
+        assert_eq!(
+            err.to_string(),
+            "no header section: the first line \"\\0\\u{1}\\u{2}\" is not a header field (`Name: value`)"
+        );
     }
 }

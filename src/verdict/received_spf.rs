@@ -20,7 +20,7 @@ use super::{AuthResult, ReceivedSpf};
 /// Parses the value of a `Received-SPF` header field. Never fails.
 pub(crate) fn parse(value: &str) -> ReceivedSpf {
     let mut cursor = Cursor::new(value);
-    let mut comments = Vec::new();
+    let mut comments = String::new();
     cursor.skip_cfws(&mut comments);
     // A field with no result keyword says nothing: read it as `none`.
     let keyword = cursor.keyword();
@@ -78,7 +78,7 @@ pub(crate) fn parse(value: &str) -> ReceivedSpf {
         // A key written twice keeps its first value, as for Authentication-Results.
         slot.get_or_insert(value);
     }
-    spf.comment = (!comments.is_empty()).then(|| comments.join(" "));
+    spf.comment = (!comments.is_empty()).then_some(comments);
     spf
 }
 

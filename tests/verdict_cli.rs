@@ -1,0 +1,125 @@
+//! `mailcanary inspect` end to end: the real binary, its output and its exit codes.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/verdict")
+        .join(name)
+}
+
+fn mailcanary(args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mailcanary"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run mailcanary");
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input)
+            .expect("write stdin");
+    } else {
+        drop(child.stdin.take());
+    }
+    child.wait_with_output().expect("wait for mailcanary")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn json_output_is_the_golden_file() {
+    for case in ["microsoft365-pass", "gmail-forwarded-arc", "rspamd-spam"] {
+        let eml = fixture(&format!("{case}.eml"));
+        let out = mailcanary(
+            &["inspect", "--json", eml.to_str().expect("utf-8 path")],
+            None,
+        );
+        assert_eq!(out.status.code(), Some(0), "{case}: {}", text(&out.stderr));
+        let expected = std::fs::read_to_string(fixture(&format!("{case}.json"))).expect("json");
+        assert_eq!(text(&out.stdout), expected, "{case}");
+    }
+}
+
+#[test]
+fn authserv_ids_on_the_command_line() {
+    let eml = fixture("icloud-trusted-ids.eml");
+    let mut args = vec!["inspect", "--json"];
+    for id in [
+        "arc.icloud.com",
+        "dmarc.icloud.com",
+        "dkim-verifier.icloud.com",
+        "spf.icloud.com",
+    ] {
+        args.extend(["--authserv-id", id]);
+    }
+    args.push(eml.to_str().expect("utf-8 path"));
+    let out = mailcanary(&args, None);
+    assert_eq!(out.status.code(), Some(0));
+    let expected = std::fs::read_to_string(fixture("icloud-trusted-ids.json")).expect("json");
+    assert_eq!(text(&out.stdout), expected);
+}
+
+#[test]
+fn human_output_explains() {
+    let eml = fixture("gmail-fail.eml");
+    let out = mailcanary(&["inspect", eml.to_str().expect("utf-8 path")], None);
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = text(&out.stdout);
+    assert!(stdout.starts_with("Judged by: mx.google.com "), "{stdout}");
+    assert!(stdout.contains("  dkim   neutral   header.i=@canary.example header.s=mc2024 (body hash did not verify)\n"), "{stdout}");
+    assert!(
+        stdout
+            .contains("  dmarc  fail      header.from=canary.example (p=NONE sp=NONE dis=NONE)\n"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn standard_input() {
+    let raw = std::fs::read(fixture("rspamd-spam.eml")).expect("eml");
+    let out = mailcanary(&["inspect", "--json", "-"], Some(&raw));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let expected = std::fs::read_to_string(fixture("rspamd-spam.json")).expect("json");
+    assert_eq!(text(&out.stdout), expected);
+}
+
+#[test]
+fn unreadable_input_exits_2_and_names_path_and_cause() {
+    let missing = mailcanary(&["inspect", "/nonexistent/probe.eml"], None);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(
+        text(&missing.stderr)
+            .starts_with("mailcanary inspect: cannot read /nonexistent/probe.eml: ")
+    );
+    assert!(missing.stdout.is_empty());
+
+    let empty = mailcanary(&["inspect", "--json", "-"], Some(b""));
+    assert_eq!(empty.status.code(), Some(2));
+    assert_eq!(
+        text(&empty.stderr),
+        "mailcanary inspect: -: the input is empty\n"
+    );
+
+    let junk = fixture("error-not-a-message.eml");
+    let junk_path = junk.to_str().expect("utf-8 path");
+    let out = mailcanary(&["inspect", junk_path], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stderr),
+        format!(
+            "mailcanary inspect: {junk_path}: no header section: the first line \"Hello Bob,\" is not a header field (`Name: value`)\n"
+        )
+    );
+
+    let dir = mailcanary(&["inspect", env!("CARGO_MANIFEST_DIR")], None);
+    assert_eq!(dir.status.code(), Some(2));
+}
