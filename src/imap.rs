@@ -97,6 +97,22 @@ impl AsyncWrite for ImapStream {
 
 type ImapSession = Session<ImapStream>;
 
+/// Maps an async-imap error to our kinds: a dropped connection is `network`, a server that
+/// answered NO/BAD or something unparsable is `protocol`.
+fn classify(server: &str, context: &str, e: async_imap::error::Error) -> ImapError {
+    use async_imap::error::Error as E;
+    match e {
+        E::Io(_) | E::ConnectionLost => ImapError::Network {
+            server: server.to_string(),
+            detail: format!("{context}: {e}"),
+        },
+        other => ImapError::Protocol {
+            server: server.to_string(),
+            detail: format!("{context}: {other}"),
+        },
+    }
+}
+
 /// How long one IMAP command may take before the connection counts as broken.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -171,7 +187,13 @@ impl FolderConn {
         let mailbox = tokio::time::timeout(COMMAND_TIMEOUT, session.select(&self.folder))
             .await
             .map_err(|_| self.timeout_err())?
-            .map_err(|e| self.protocol(format!("cannot select folder {:?}: {e}", self.folder)))?;
+            .map_err(|e| {
+                classify(
+                    &self.server,
+                    &format!("cannot select folder {:?}", self.folder),
+                    e,
+                )
+            })?;
         self.commands += 4;
         if mailbox.uid_validity != self.uid_validity {
             // A new UIDVALIDITY means old UIDs mean nothing (RFC 3501 §2.3.1.1).
@@ -213,10 +235,7 @@ impl FolderConn {
         };
         let timeout = self.timeout_err();
         let server = self.server.clone();
-        let err = |e: async_imap::error::Error| ImapError::Protocol {
-            server: server.clone(),
-            detail: e.to_string(),
-        };
+        let err = |e: async_imap::error::Error| classify(&server, "search", e);
         let session = self.session.as_mut().ok_or_else(|| timeout.clone())?;
         if noop {
             // NOOP lets the server announce what arrived since the last command (RFC 3501 §6.1.2).
@@ -288,10 +307,7 @@ impl FolderConn {
         };
         let mut handle = session.idle();
         let server = self.server.clone();
-        let proto = |e: async_imap::error::Error| ImapError::Protocol {
-            server: server.clone(),
-            detail: format!("IDLE: {e}"),
-        };
+        let proto = |e: async_imap::error::Error| classify(&server, "IDLE", e);
         handle.init().await.map_err(proto)?;
         let (wait, _stop) = handle.wait_with_timeout(max);
         wait.await.map_err(proto)?;
@@ -445,7 +461,22 @@ async fn tls_wrap(seed: &Seed, server: &str, tcp: TcpStream) -> Result<ImapStrea
     let stream = TlsConnector::from(config)
         .connect(name, tcp)
         .await
-        .map_err(|e| tls_err(e.to_string()))?;
+        .map_err(|e| {
+            // A peer that hangs up during the handshake is a network problem, not a TLS one.
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::UnexpectedEof
+                    | std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::BrokenPipe
+            ) {
+                ImapError::Network {
+                    server: server.to_string(),
+                    detail: format!("connection closed during the TLS handshake: {e}"),
+                }
+            } else {
+                tls_err(e.to_string())
+            }
+        })?;
     Ok(ImapStream::Tls(Box::new(stream)))
 }
 
@@ -483,10 +514,13 @@ pub async fn login(seed: &Seed) -> Result<ImapSession, ImapError> {
     client
         .login(&seed.username, seed.password.expose())
         .await
-        .map_err(|(e, _)| ImapError::Auth {
-            server: server.clone(),
-            user: seed.username.clone(),
-            detail: e.to_string(),
+        .map_err(|(e, _)| match e {
+            async_imap::error::Error::No(_) | async_imap::error::Error::Bad(_) => ImapError::Auth {
+                server: server.clone(),
+                user: seed.username.clone(),
+                detail: e.to_string(),
+            },
+            other => classify(&server, "login", other),
         })
 }
 

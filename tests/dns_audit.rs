@@ -462,13 +462,17 @@ fn cli_end_to_end_no_ptr() {
 }
 
 #[test]
-fn cli_config_mode_is_not_wired_yet() {
+fn cli_config_mode_with_a_missing_file_is_unknown() {
+    // Config mode itself is tested against the lab in tests/audit_lab.rs.
     let output = Command::new(env!("CARGO_BIN_EXE_mailcanary"))
-        .args(["check-dns", "--config", "mailcanary.toml"])
+        .args(["check-dns", "--config", "no-such-mailcanary.toml"])
         .output()
         .expect("run mailcanary");
     assert_eq!(output.status.code(), Some(3));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("not yet wired"));
+    assert!(
+        String::from_utf8_lossy(&output.stderr)
+            .contains("cannot read config file no-such-mailcanary.toml")
+    );
 }
 
 #[test]

@@ -169,15 +169,9 @@ fn valid_domain(domain: &str) -> bool {
         })
 }
 
-/// Runs the command; exit codes as `once` (0 ok, 1 warning, 2 critical, 3 unknown).
+/// Runs the ad hoc command (`--config` is handled by `crate::audit`, which knows the config);
+/// exit codes as `once` (0 ok, 1 warning, 2 critical, 3 unknown).
 pub fn run(args: &CheckDnsArgs) -> ExitCode {
-    if args.config.is_some() {
-        eprintln!(
-            "mailcanary check-dns: --config is not yet wired (it arrives with config mode); \
-             audit ad hoc with --domain D --ip IP"
-        );
-        return ExitCode::from(3);
-    }
     let Some(domain) = args.domain.as_deref() else {
         eprintln!("mailcanary check-dns: give --domain D --ip IP (or --config FILE)");
         return ExitCode::from(3);

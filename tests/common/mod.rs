@@ -55,7 +55,7 @@ pub fn seed(name: &str, user: &str) -> String {
 /// All six lab routes, as in config/lab.toml.
 pub fn all_routes() -> String {
     [
-        route("good", "probe <probe@sender.test>", ""),
+        route("good", "probe <probe@sender.test>", "sending_ips = [\"127.0.0.2\"]\ndkim_selector = \"lab\""),
         route(
             "spam",
             "probe <probe@sender.test>",
