@@ -16,7 +16,10 @@ pub struct InspectArgs {
     /// Print the stable JSON contract instead of the human explanation.
     #[arg(long)]
     pub json: bool,
-    /// Trust only Authentication-Results headers from this authserv-id (repeatable).
+    /// Trust only Authentication-Results headers from this authserv-id (repeatable; case
+    /// does not matter). An empty ID ("") trusts headers that carry no authserv-id, as
+    /// Microsoft 365 and Outlook.com write them. Without it, the top-most header's
+    /// authserv-id is trusted.
     #[arg(long = "authserv-id", value_name = "ID")]
     pub authserv_ids: Vec<String>,
     /// The message to read (RFC 5322), or `-` for standard input.
