@@ -123,10 +123,6 @@ pub struct Fetched {
     pub raw: Vec<u8>,
 }
 
-/// Counts IMAP round trips, for the benchmark's "commands per probe" figure.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct CommandCount(pub u64);
-
 /// One connection with one folder selected.
 pub struct FolderConn {
     seed: Seed,
@@ -162,13 +158,6 @@ impl FolderConn {
         ImapError::Timeout {
             server: self.server.clone(),
             seconds: COMMAND_TIMEOUT.as_secs(),
-        }
-    }
-
-    fn protocol(&self, e: impl std::fmt::Display) -> ImapError {
-        ImapError::Protocol {
-            server: self.server.clone(),
-            detail: e.to_string(),
         }
     }
 
@@ -374,7 +363,7 @@ impl FolderConn {
         })
         .await
         .map_err(|_| timeout)?
-        .map_err(|e| self.protocol(e))?;
+        .map_err(|e| classify(&self.server, "LIST", e))?;
         self.commands += 1;
         if let Some(n) = names
             .iter()

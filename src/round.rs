@@ -32,7 +32,6 @@ pub struct SeedMailbox {
     pub spam: Option<FolderConn>,
     /// The last error reading this mailbox, cleared by a fully successful check.
     pub last_error: Option<ImapError>,
-    pub commands_total: u64,
 }
 
 impl SeedMailbox {
@@ -42,7 +41,6 @@ impl SeedMailbox {
             inbox: FolderConn::new(seed, &seed.inbox_folder),
             spam: None,
             last_error: None,
-            commands_total: 0,
         }
     }
 

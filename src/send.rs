@@ -1,6 +1,6 @@
 //! Sends a probe through the route's real SMTP server (lettre) and records what it answered.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use lettre::address::Envelope;
 use lettre::transport::smtp::AsyncSmtpTransport;
@@ -153,11 +153,11 @@ impl Sender {
                     duration_seconds: started.elapsed().as_secs_f64(),
                 })
             }
-            Err(e) => Err(self.classify(e, started.elapsed())),
+            Err(e) => Err(self.classify(e)),
         }
     }
 
-    fn classify(&self, e: lettre::transport::smtp::Error, _elapsed: Duration) -> SendError {
+    fn classify(&self, e: lettre::transport::smtp::Error) -> SendError {
         let server = self.server.clone();
         let detail = error_chain(&e);
         let code = e.status().and_then(|c| code_of(&c.to_string()));
