@@ -3,8 +3,8 @@
 //! `mailcanary` tag, `$__rate_interval` in every range, known metric names only, valid
 //! PromQL, and JSON that matches its generator `grafana/generate.py`.
 //!
-//! [`all_promql_exprs`] collects every PromQL expression of every panel, variable,
-//! annotation and alert rule, for tests that run them against a live Prometheus.
+//! The expressions come from `fixtures/monitoring/exprs.rs` (`all_promql_exprs`), shared
+//! with `tests/live_monitoring.rs`, which runs them against a live Prometheus.
 //!
 //! Needs python3 (generator check) and promtool/prometheus (PromQL parse, alert rules):
 //! `apt-get install prometheus`. Run with `cargo nextest run --test dashboards`.
@@ -13,12 +13,19 @@
 #[allow(dead_code)]
 mod support;
 
+#[path = "fixtures/monitoring/exprs.rs"]
+#[allow(dead_code)]
+mod exprs;
+
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 use std::process::Command;
 
+use exprs::{
+    Dashboard, ExprSource, all_promql_exprs, dashboard_exprs, dashboards, panels,
+    substitute_grafana_vars,
+};
 use serde_json::Value;
-use support::{files_ending, find_tool, read, repo, require_tool, run_ok};
+use support::{find_tool, read, repo, require_tool, run_ok};
 
 /// The dashboards' uids: links and bookmarks depend on them, so they never change.
 const EXPECTED_UIDS: &[&str] = &["mailcanary-overview", "mailcanary-probe"];
@@ -29,191 +36,6 @@ const JUSTIFIED_RANGES: &[(&str, &str, &str, &str)] = &[];
 
 fn datasource_ref() -> Value {
     serde_json::json!({ "type": "prometheus", "uid": "${datasource}" })
-}
-
-struct Dashboard {
-    file: PathBuf,
-    json: Value,
-}
-
-impl Dashboard {
-    fn uid(&self) -> &str {
-        self.json["uid"].as_str().unwrap_or_default()
-    }
-    fn name(&self) -> String {
-        self.file
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .into_owned()
-    }
-}
-
-fn dashboards() -> Vec<Dashboard> {
-    files_ending("grafana/dashboards", ".json")
-        .into_iter()
-        .map(|file| {
-            let json = serde_json::from_str(&read(&file))
-                .unwrap_or_else(|e| panic!("{}: invalid JSON: {e}", file.display()));
-            Dashboard { file, json }
-        })
-        .collect()
-}
-
-/// Every panel, rows' nested panels included.
-fn panels(dashboard: &Value) -> Vec<&Value> {
-    let mut out = Vec::new();
-    for panel in dashboard["panels"].as_array().into_iter().flatten() {
-        out.push(panel);
-        for nested in panel["panels"].as_array().into_iter().flatten() {
-            out.push(nested);
-        }
-    }
-    out
-}
-
-/// Where an expression comes from, for messages and for live-query tests.
-#[derive(Debug, Clone)]
-pub enum ExprSource {
-    Panel {
-        dashboard: String,
-        panel: String,
-        ref_id: String,
-    },
-    Variable {
-        dashboard: String,
-        variable: String,
-    },
-    Annotation {
-        dashboard: String,
-        name: String,
-    },
-    AlertRule {
-        group: String,
-        alert: String,
-    },
-}
-
-#[derive(Debug, Clone)]
-pub struct PromExpr {
-    pub source: ExprSource,
-    /// As written, Grafana variables (`$route`, `$__rate_interval`) included.
-    pub expr: String,
-}
-
-impl PromExpr {
-    pub fn is_dashboard(&self) -> bool {
-        !matches!(self.source, ExprSource::AlertRule { .. })
-    }
-}
-
-/// The expression with Grafana's variables replaced, ready for Prometheus' query API:
-/// `$route`/`$seed` match anything, `$__rate_interval` becomes `rate_interval` (e.g. "2m").
-pub fn substitute_grafana_vars(expr: &str, rate_interval: &str) -> String {
-    expr.replace("$__rate_interval", rate_interval)
-        .replace("=~\"$route\"", "=~\".*\"")
-        .replace("=~\"$seed\"", "=~\".*\"")
-        .replace("=\"$route\"", "=~\".*\"")
-        .replace("=\"$seed\"", "=~\".*\"")
-}
-
-/// The selector inside a Grafana `label_values(selector, label)` variable query.
-fn label_values_selector(query: &str) -> Option<&str> {
-    let inner = query
-        .trim()
-        .strip_prefix("label_values(")?
-        .strip_suffix(')')?;
-    Some(inner.rsplit_once(',')?.0.trim())
-}
-
-/// Every PromQL expression of every dashboard panel target, variable query (its series
-/// selector), annotation, and alerting rule (as Prometheus loaded it from
-/// `prometheus/rules/`). Starts a loopback Prometheus for the rules.
-pub fn all_promql_exprs() -> Vec<PromExpr> {
-    let mut exprs = dashboard_exprs();
-    let (alerts, records) = support::loaded_rules();
-    for alert in alerts {
-        exprs.push(PromExpr {
-            source: ExprSource::AlertRule {
-                group: alert.group,
-                alert: alert.name,
-            },
-            expr: alert.expr,
-        });
-    }
-    for record in records {
-        exprs.push(PromExpr {
-            source: ExprSource::AlertRule {
-                group: record.group,
-                alert: record.name,
-            },
-            expr: record.expr,
-        });
-    }
-    exprs
-}
-
-/// The dashboard part of [`all_promql_exprs`] (no Prometheus needed).
-pub fn dashboard_exprs() -> Vec<PromExpr> {
-    let mut exprs = Vec::new();
-    for d in dashboards() {
-        let dashboard = d.uid().to_string();
-        for panel in panels(&d.json) {
-            for target in panel["targets"].as_array().into_iter().flatten() {
-                if let Some(expr) = target["expr"].as_str() {
-                    exprs.push(PromExpr {
-                        source: ExprSource::Panel {
-                            dashboard: dashboard.clone(),
-                            panel: panel["title"].as_str().unwrap_or_default().to_string(),
-                            ref_id: target["refId"].as_str().unwrap_or_default().to_string(),
-                        },
-                        expr: expr.to_string(),
-                    });
-                }
-            }
-        }
-        for var in d.json["templating"]["list"]
-            .as_array()
-            .into_iter()
-            .flatten()
-        {
-            if var["type"] == "query" {
-                let query = var["definition"].as_str().unwrap_or_default();
-                let selector = label_values_selector(query).unwrap_or_else(|| {
-                    panic!(
-                        "{dashboard}: variable query {query:?} is not label_values(selector, label)"
-                    )
-                });
-                exprs.push(PromExpr {
-                    source: ExprSource::Variable {
-                        dashboard: dashboard.clone(),
-                        variable: var["name"].as_str().unwrap_or_default().to_string(),
-                    },
-                    expr: selector.to_string(),
-                });
-            }
-        }
-        for annotation in d.json["annotations"]["list"]
-            .as_array()
-            .into_iter()
-            .flatten()
-        {
-            if let Some(expr) = annotation["expr"].as_str() {
-                exprs.push(PromExpr {
-                    source: ExprSource::Annotation {
-                        dashboard: dashboard.clone(),
-                        name: annotation["name"].as_str().unwrap_or_default().to_string(),
-                    },
-                    expr: expr.to_string(),
-                });
-            }
-        }
-    }
-    assert!(
-        !exprs.is_empty(),
-        "no PromQL expression found in any dashboard"
-    );
-    exprs
 }
 
 #[test]
