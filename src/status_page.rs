@@ -1,10 +1,16 @@
-//! The built-in status page: the latest result per route × seed as a grid, and the last failures
-//! with their causes. Server-rendered HTML, no JavaScript, readable on a phone.
+//! The built-in status page: the latest result per route × seed as a grid, what is failing now
+//! with its causes, and the last failed deliveries. Server-rendered HTML, no JavaScript, readable
+//! on a phone (the route column stays put while a wide grid scrolls sideways).
+//!
+//! Every cell carries `data-route`, `data-seed` and `data-placement` attributes so tests (and
+//! scrapers that insist on HTML) can find it without depending on the layout.
 
+use std::cmp::Ordering;
 use std::collections::BTreeSet;
 
-use crate::judge::Status;
+use crate::judge::{Placement, Status};
 use crate::report::{ProbeResult, Report};
+use crate::verdict::AuthResult;
 
 /// Escapes text for HTML (every value shown may come from a config or a server reply).
 pub fn esc(s: &str) -> String {
@@ -31,43 +37,176 @@ fn class(s: Status) -> &'static str {
     }
 }
 
-fn auth_cell(name: &str, r: Option<&crate::verdict::AuthResult>) -> String {
-    match r {
-        Some(r) => format!(
-            "<span class=\"auth {}\">{name}={}</span>",
-            if r.is_pass() { "pass" } else { "fail" },
-            esc(r.as_str())
-        ),
-        None => format!("<span class=\"auth none\">{name}=–</span>"),
+/// Compares names with their trailing number as a number, so `seed9` sorts before `seed10`.
+fn natural_cmp(a: &str, b: &str) -> Ordering {
+    fn split(s: &str) -> (&str, Option<u64>) {
+        let stem = s.trim_end_matches(|c: char| c.is_ascii_digit());
+        (stem, s[stem.len()..].parse().ok())
+    }
+    let (sa, na) = split(a);
+    let (sb, nb) = split(b);
+    sa.cmp(sb).then(na.cmp(&nb)).then(a.cmp(b))
+}
+
+/// What the placement column says. A result without a placement is either a probe that was
+/// never sent (it carries the error) or one still in flight in the current round.
+fn placement_word(r: &ProbeResult) -> &'static str {
+    match r.placement {
+        Some(p) => p.as_str(),
+        None if r.error.is_some() => "not sent",
+        None if r.smtp.is_some() => "waiting",
+        None => "sending",
     }
 }
 
+fn in_flight(r: &ProbeResult) -> bool {
+    r.placement.is_none() && r.error.is_none()
+}
+
+fn auth_line(name: &str, r: Option<&AuthResult>) -> String {
+    match r {
+        Some(r) if r.is_pass() => format!("<span class=\"auth pass\">✓ {name}</span>"),
+        Some(r) => format!(
+            "<span class=\"auth fail\">✗ {name} {}</span>",
+            esc(r.as_str())
+        ),
+        None => format!("<span class=\"auth none\">– {name}</span>"),
+    }
+}
+
+fn seconds(d: f64) -> String {
+    if d < 10.0 {
+        format!("{d:.1} s")
+    } else if d < 120.0 {
+        format!("{d:.0} s")
+    } else {
+        format!("{:.1} min", d / 60.0)
+    }
+}
+
+fn spam_score(r: &ProbeResult) -> Option<String> {
+    let spam = r.spam.as_ref()?;
+    let score = spam.score?;
+    Some(match spam.threshold {
+        Some(t) => format!("spam {score:.1}/{t:.0}"),
+        None => format!("spam {score:.1}"),
+    })
+}
+
+/// Why a result is not OK, in words: the diagnosed causes first (with their fix), then what the
+/// probe itself saw (placement, failing authentication, spam filter, errors).
+/// With `fixes`, each diagnosed cause carries its fix; without, only its name (for lists that
+/// repeat the same causes).
+pub fn causes(r: &ProbeResult, fixes: bool) -> Vec<String> {
+    let mut out: Vec<String> = r
+        .diagnosis
+        .iter()
+        .map(|d| {
+            if fixes {
+                format!("{}: {}", d.cause, d.fix)
+            } else {
+                d.cause.clone()
+            }
+        })
+        .collect();
+    let folder = r
+        .folder
+        .as_deref()
+        .map(|f| format!(" ({f})"))
+        .unwrap_or_default();
+    match r.placement {
+        Some(Placement::Inbox) => {}
+        Some(Placement::Spam) => out.push(format!("filed as spam{folder}")),
+        Some(Placement::Other) => out.push(format!(
+            "delivered outside the inbox and the spam folder{folder}"
+        )),
+        Some(Placement::Missing) => out.push("not found in the mailbox before the timeout".into()),
+        Some(Placement::Unknown) => {
+            out.push("the seed mailbox could not be read: placement unknown".into())
+        }
+        None if r.error.is_some() => match r.smtp.as_ref() {
+            Some(s) => out.push(format!("not accepted for sending (SMTP {})", s.code)),
+            None => out.push("not sent".into()),
+        },
+        None => out.push("still in flight in the current round".into()),
+    }
+    if let Some(v) = &r.verdict {
+        for (name, result) in [("SPF", &v.spf), ("DKIM", &v.dkim), ("DMARC", &v.dmarc)] {
+            if !result.is_pass() {
+                out.push(format!("{name} {}", result.as_str()));
+            }
+        }
+        // iprev counts only when the receiver reports it (see judge::probe_status).
+        if !v.iprev.is_pass() && v.iprev != AuthResult::None {
+            out.push(format!("iprev {}", v.iprev.as_str()));
+        }
+    }
+    if let Some(spam) = r.spam.as_ref().filter(|s| s.flagged) {
+        let by = spam
+            .source
+            .map(|s| format!(" ({})", s.as_str()))
+            .unwrap_or_default();
+        let mut s = format!("spam filter flagged it{by}");
+        if let Some(score) = spam_score(r) {
+            s.push_str(&format!(", {score}"));
+        }
+        if !spam.rules.is_empty() {
+            let top: Vec<&str> = spam.rules.iter().take(6).map(String::as_str).collect();
+            s.push_str(&format!(", rules {}", top.join(" ")));
+        }
+        out.push(s);
+    }
+    if r.late {
+        out.push("arrived after the timeout (late)".into());
+    }
+    if let Some(e) = &r.error {
+        match &r.error_reason {
+            Some(reason) => out.push(format!("{reason}: {e}")),
+            None => out.push(e.clone()),
+        }
+    }
+    out
+}
+
 fn cell(r: &ProbeResult) -> String {
-    let placement = r.placement.map(|p| p.as_str()).unwrap_or("not sent");
+    let placement = placement_word(r);
     let v = r.verdict.as_ref();
     let mut s = format!(
-        "<td class=\"{}\"><div class=\"placement\">{}</div><div>{} {} {}</div>",
-        class(r.status),
+        "<td class=\"{}\" data-route=\"{}\" data-seed=\"{}\" data-placement=\"{}\">\
+<div class=\"placement\">{}</div><div class=\"auths\">{}{}{}</div>",
+        if in_flight(r) {
+            "pending"
+        } else {
+            class(r.status)
+        },
+        esc(&r.route),
+        esc(&r.seed),
         esc(placement),
-        auth_cell("spf", v.map(|v| &v.spf)),
-        auth_cell("dkim", v.map(|v| &v.dkim)),
-        auth_cell("dmarc", v.map(|v| &v.dmarc)),
+        esc(placement),
+        auth_line("spf", v.map(|v| &v.spf)),
+        auth_line("dkim", v.map(|v| &v.dkim)),
+        auth_line("dmarc", v.map(|v| &v.dmarc)),
     );
     let mut facts = Vec::new();
     if let Some(d) = r.delivery_seconds {
-        facts.push(format!("{d:.1} s"));
+        facts.push(seconds(d));
     }
-    if let Some(score) = r.spam.as_ref().and_then(|s| s.score) {
-        facts.push(format!("spam {score:.1}"));
+    if let Some(score) = spam_score(r) {
+        facts.push(score);
     }
     if !facts.is_empty() {
-        s.push_str(&format!(
-            "<div class=\"facts\">{}</div>",
-            esc(&facts.join(" · "))
-        ));
+        let spans: Vec<String> = facts
+            .iter()
+            .map(|f| format!("<span>{}</span>", esc(f)))
+            .collect();
+        s.push_str(&format!("<div class=\"facts\">{}</div>", spans.concat()));
     }
     for d in &r.diagnosis {
-        s.push_str(&format!("<div class=\"cause\">{}</div>", esc(&d.cause)));
+        // Let long cause names break at their underscores on narrow screens.
+        s.push_str(&format!(
+            "<div class=\"cause\">{}</div>",
+            esc(&d.cause).replace('_', "_<wbr>")
+        ));
     }
     s.push_str("</td>");
     s
@@ -81,45 +220,130 @@ fn ago(now: f64, t: Option<f64>) -> String {
                 format!("{s} s ago")
             } else if s < 7200 {
                 format!("{} min ago", s / 60)
-            } else {
+            } else if s < 172_800 {
                 format!("{} h ago", s / 3600)
+            } else {
+                format!("{} days ago", s / 86_400)
             }
         }
         None => "–".to_string(),
     }
 }
 
+fn utc(t: f64) -> String {
+    chrono::DateTime::<chrono::Utc>::from_timestamp(t as i64, 0)
+        .map(|d| d.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+        .unwrap_or_default()
+}
+
+/// Phone first: one column, the grid scrolls sideways under a fixed route column when there are
+/// many seeds. From 64rem on, what is failing sits beside the grid.
+const STYLE: &str = "\
+*{box-sizing:border-box}\
+body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:0;padding:.8rem;color:#1f1f1f;background:#fff;line-height:1.35}\
+main{max-width:80rem;margin:0 auto}\
+h1{font-size:1.35rem;margin:0 .5rem 0 0;display:inline-block;vertical-align:middle}\
+h2{font-size:1.05rem;margin:1.1rem 0 .4rem}\
+.badge{display:inline-block;padding:.15rem .55rem;border-radius:1rem;font-weight:600;font-size:.85rem;vertical-align:middle}\
+.summary{margin:.4rem 0 .2rem;font-size:.9rem;color:#444}\
+.wrap{overflow-x:auto;margin:.4rem 0}\
+table{border-collapse:collapse}\
+th,td{border:1px solid #d0d0d0;padding:.4rem .5rem;vertical-align:top;font-size:.85rem;text-align:left}\
+th{background:#f3f3f3}tbody th{white-space:nowrap;position:sticky;left:0}\
+td{min-width:7.5rem}\
+.ok{background:#e6f4ea}.warn{background:#fff3d1}.crit{background:#fddcda}.unknown,.pending{background:#ececec}\
+.placement{font-weight:700;text-transform:uppercase;letter-spacing:.03em;font-size:.8rem;margin-bottom:.15rem}\
+.auths{display:flex;flex-direction:column}\
+.auth{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.8rem;white-space:nowrap}\
+.auth.pass{color:#137333}.auth.fail{color:#b3261e;font-weight:700}.auth.none{color:#666}\
+.facts{display:flex;flex-wrap:wrap;column-gap:.6rem;color:#444;font-size:.78rem;margin-top:.15rem}\
+.facts span{white-space:nowrap}\
+.cause{color:#b3261e;font-size:.78rem;overflow-wrap:anywhere}\
+ul.failing,ul.history{list-style:none;padding:0;margin:0}\
+ul.failing>li{border-left:.3rem solid #999;padding:.35rem .5rem;margin:.35rem 0;font-size:.88rem}\
+ul.failing>li.crit{border-color:#b3261e;background:#fdeceb}ul.failing>li.warn{border-color:#e0a800;background:#fff8e1}\
+ul.failing>li.unknown{border-color:#888;background:#f4f4f4}\
+ul.causes{margin:.2rem 0 0;padding-left:1.1rem}ul.causes li{margin:.1rem 0;overflow-wrap:anywhere}\
+ul.history li{padding:.3rem 0;border-bottom:1px solid #eee;font-size:.85rem;overflow-wrap:anywhere}\
+.when{color:#666;white-space:nowrap}\
+footer{margin-top:1.2rem;color:#666;font-size:.8rem}a{color:#0b57d0}\
+@media (min-width:64rem){main{display:grid;grid-template-columns:auto minmax(0,1fr);column-gap:2.5rem}\
+header,footer,.history-section{grid-column:1/-1}}";
+
 /// Renders the page.
 pub fn render(latest: &Report, failures: &Report, now: f64) -> String {
-    let routes: BTreeSet<&str> = latest.results.iter().map(|r| r.route.as_str()).collect();
-    let seeds: BTreeSet<&str> = latest.results.iter().map(|r| r.seed.as_str()).collect();
-    let mut html = String::from(
+    let mut routes: Vec<&str> = latest
+        .results
+        .iter()
+        .map(|r| r.route.as_str())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    routes.sort_by(|a, b| natural_cmp(a, b));
+    let mut seeds: Vec<&str> = latest
+        .results
+        .iter()
+        .map(|r| r.seed.as_str())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    seeds.sort_by(|a, b| natural_cmp(a, b));
+
+    let mut html = format!(
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-<meta http-equiv=\"refresh\" content=\"60\"><title>mailcanary</title><style>\
-body{font-family:system-ui,sans-serif;margin:1rem;color:#222}\
-h1{font-size:1.3rem;margin:0 0 .5rem}\
-.overall{display:inline-block;padding:.2rem .6rem;border-radius:.3rem;font-weight:bold}\
-.wrap{overflow-x:auto}table{border-collapse:collapse;margin:.5rem 0}\
-th,td{border:1px solid #ccc;padding:.4rem;vertical-align:top;font-size:.9rem}\
-th{background:#f4f4f4;text-align:left}\
-.ok{background:#e6f4ea}.warn{background:#fff4d6}.crit{background:#fde2e1}.unknown{background:#eee}\
-.placement{font-weight:bold;text-transform:uppercase;font-size:.8rem}\
-.auth{display:inline-block;margin-right:.3rem;font-family:monospace;font-size:.8rem}\
-.auth.pass{color:#137333}.auth.fail{color:#b3261e;font-weight:bold}\
-.facts{color:#555;font-size:.8rem}.cause{color:#b3261e;font-size:.8rem}\
-ul{padding-left:1.2rem}li{margin:.3rem 0;font-size:.9rem}\
-</style></head><body>",
+<meta http-equiv=\"refresh\" content=\"60\"><title>mailcanary: {}</title><style>{STYLE}</style>\
+</head><body><main>",
+        crate::report::status_word(latest.status)
     );
     html.push_str(&format!(
-        "<h1>mailcanary</h1><p>Overall: <span class=\"overall {}\">{}</span></p>",
+        "<header><h1>mailcanary</h1><span class=\"badge {}\">{}</span>",
         class(latest.status),
         crate::report::status_word(latest.status)
     ));
+    let count = |s: Status| {
+        latest
+            .results
+            .iter()
+            .filter(|r| !in_flight(r) && r.status == s)
+            .count()
+    };
+    let mut summary = vec![format!("{} probes", latest.results.len())];
+    for (s, word) in [
+        (Status::Ok, "ok"),
+        (Status::Warning, "warning"),
+        (Status::Critical, "critical"),
+        (Status::Unknown, "unknown"),
+    ] {
+        let n = count(s);
+        if n > 0 {
+            summary.push(format!("{n} {word}"));
+        }
+    }
+    let pending = latest.results.iter().filter(|r| in_flight(r)).count();
+    if pending > 0 {
+        summary.push(format!("{pending} in flight"));
+    }
+    let newest = latest
+        .results
+        .iter()
+        .filter_map(|r| r.sent_at)
+        .fold(None, |m: Option<f64>, t| Some(m.map_or(t, |m| m.max(t))));
+    if newest.is_some() {
+        summary.push(format!("latest probe sent {}", ago(now, newest)));
+    }
+    html.push_str(&format!(
+        "<p class=\"summary\">{}</p></header>",
+        esc(&summary.join(" · "))
+    ));
+
     if latest.results.is_empty() {
         html.push_str("<p>No probe has run yet.</p>");
     } else {
-        html.push_str("<div class=\"wrap\"><table><thead><tr><th>route \\ seed</th>");
+        html.push_str(
+            "<section><h2>Latest result per route and seed</h2><div class=\"wrap\"><table>\
+<thead><tr><th>route \\ seed</th>",
+        );
         for s in &seeds {
             html.push_str(&format!("<th>{}</th>", esc(s)));
         }
@@ -133,34 +357,102 @@ ul{padding-left:1.2rem}li{margin:.3rem 0;font-size:.9rem}\
                     .find(|x| x.route == *r && x.seed == *s)
                 {
                     Some(res) => html.push_str(&cell(res)),
-                    None => html.push_str("<td>–</td>"),
+                    None => html.push_str("<td class=\"unknown\">–</td>"),
                 }
             }
             html.push_str("</tr>");
         }
-        html.push_str("</tbody></table></div>");
+        html.push_str("</tbody></table></div></section>");
     }
-    html.push_str("<h2>Last failures</h2>");
-    if failures.results.is_empty() {
-        html.push_str("<p>None.</p>");
-    } else {
-        html.push_str("<ul>");
-        for f in &failures.results {
-            let what = f.placement.map(|p| p.as_str()).unwrap_or("not sent");
-            let mut why: Vec<String> = f
-                .diagnosis
-                .iter()
-                .map(|d| format!("{}: {}", d.cause, d.fix))
-                .collect();
-            if let Some(e) = &f.error {
-                why.push(e.clone());
+
+    // What is wrong right now, worst first, each with its causes.
+    let mut failing: Vec<&ProbeResult> = latest
+        .results
+        .iter()
+        .filter(|r| r.status != Status::Ok && !in_flight(r))
+        .collect();
+    failing.sort_by(|a, b| {
+        b.status
+            .cmp(&a.status)
+            .then(natural_cmp(&a.route, &b.route))
+            .then(natural_cmp(&a.seed, &b.seed))
+    });
+    // Seeds that report the same failure of a route are one entry: the cause is the route's.
+    struct Group<'a> {
+        first: &'a ProbeResult,
+        seeds: Vec<&'a str>,
+        causes: Vec<String>,
+        sent_at: Option<f64>,
+    }
+    let mut groups: Vec<Group> = Vec::new();
+    for r in failing {
+        let c = causes(r, true);
+        let same = groups.iter_mut().find(|g| {
+            g.first.route == r.route
+                && g.first.status == r.status
+                && placement_word(g.first) == placement_word(r)
+                && g.causes == c
+        });
+        match same {
+            Some(g) => {
+                g.seeds.push(&r.seed);
+                g.sent_at = match (g.sent_at, r.sent_at) {
+                    (Some(a), Some(b)) => Some(a.max(b)),
+                    (a, b) => a.or(b),
+                };
             }
+            None => groups.push(Group {
+                first: r,
+                seeds: vec![&r.seed],
+                causes: c,
+                sent_at: r.sent_at,
+            }),
+        }
+    }
+    html.push_str("<section><h2>Failing now</h2>");
+    if groups.is_empty() {
+        if !latest.results.is_empty() {
+            html.push_str("<p>Every probe passed.</p>");
+        } else {
+            html.push_str("<p>Nothing yet.</p>");
+        }
+    } else {
+        html.push_str("<ul class=\"failing\">");
+        for g in groups {
+            let r = g.first;
             html.push_str(&format!(
-                "<li><b>{}/{}</b> {} ({}){}</li>",
+                "<li class=\"{}\" data-route=\"{}\" data-seeds=\"{}\"><b>{}</b> → {} · {} · {} <span class=\"when\">({})</span><ul class=\"causes\">",
+                class(r.status),
+                esc(&r.route),
+                esc(&g.seeds.join(" ")),
+                esc(&r.route),
+                esc(&g.seeds.join(", ")),
+                crate::report::status_word(r.status),
+                esc(placement_word(r)),
+                esc(&ago(now, g.sent_at)),
+            ));
+            for c in &g.causes {
+                html.push_str(&format!("<li>{}</li>", esc(c)));
+            }
+            html.push_str("</ul></li>");
+        }
+        html.push_str("</ul>");
+    }
+    html.push_str("</section>");
+
+    html.push_str("<section class=\"history-section\"><h2>Last failed deliveries</h2>");
+    if failures.results.is_empty() {
+        html.push_str("<p>None recorded.</p>");
+    } else {
+        html.push_str("<ul class=\"history\">");
+        for f in &failures.results {
+            let why = causes(f, false);
+            html.push_str(&format!(
+                "<li><span class=\"when\">{}</span> <b>{}/{}</b> {}{}</li>",
+                esc(&ago(now, f.sent_at)),
                 esc(&f.route),
                 esc(&f.seed),
-                esc(what),
-                esc(&ago(now, f.sent_at)),
+                esc(placement_word(f)),
                 if why.is_empty() {
                     String::new()
                 } else {
@@ -170,13 +462,58 @@ ul{padding-left:1.2rem}li{margin:.3rem 0;font-size:.9rem}\
         }
         html.push_str("</ul>");
     }
-    html.push_str("<p class=\"facts\">Probes run on their schedule; this page shows recorded results. JSON: <a href=\"/api/results\">/api/results</a> · <a href=\"/metrics\">/metrics</a></p></body></html>\n");
+    html.push_str("</section>");
+    html.push_str(&format!(
+        "<footer><p>Probes run on their own schedule; this page only shows recorded results \
+(rendered {}, reloads every minute). <a href=\"/api/results\">/api/results</a> · \
+<a href=\"/metrics\">/metrics</a></p></footer></main></body></html>\n",
+        esc(&utc(now))
+    ));
     html
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::Diagnosis;
+    use crate::verdict::{SpamReport, Verdict};
+
+    fn result(
+        route: &str,
+        seed: &str,
+        placement: Option<Placement>,
+        status: Status,
+    ) -> ProbeResult {
+        ProbeResult {
+            route: route.into(),
+            seed: seed.into(),
+            probe_id: "p".into(),
+            placement,
+            folder: placement.map(|p| {
+                if p == Placement::Spam {
+                    "Junk"
+                } else {
+                    "INBOX"
+                }
+                .into()
+            }),
+            verdict: placement.map(|_| Verdict {
+                spf: AuthResult::Pass,
+                dkim: AuthResult::Pass,
+                dmarc: AuthResult::Pass,
+                ..Verdict::default()
+            }),
+            spam: None,
+            smtp: None,
+            delivery_seconds: Some(0.2),
+            late: false,
+            status,
+            diagnosis: vec![],
+            error: None,
+            error_reason: None,
+            sent_at: Some(100.0),
+        }
+    }
 
     #[test]
     fn escapes_everything_shown() {
@@ -191,5 +528,94 @@ mod tests {
         };
         let html = render(&r, &r, 0.0);
         assert!(html.contains("No probe has run yet."));
+        assert!(!html.contains("<script"));
+    }
+
+    #[test]
+    fn seeds_sort_by_their_number() {
+        let mut seeds = vec!["seed10", "seed9", "gmail", "seed1"];
+        seeds.sort_by(|a, b| natural_cmp(a, b));
+        assert_eq!(seeds, ["gmail", "seed1", "seed9", "seed10"]);
+    }
+
+    #[test]
+    fn grid_cells_carry_route_seed_and_placement() {
+        let latest = Report {
+            status: Status::Warning,
+            results: vec![
+                result("good", "seed10", Some(Placement::Inbox), Status::Ok),
+                result("good", "seed9", Some(Placement::Inbox), Status::Ok),
+                result("spam", "seed9", Some(Placement::Spam), Status::Warning),
+            ],
+        };
+        let html = render(&latest, &latest, 110.0);
+        assert!(html.contains("data-route=\"good\" data-seed=\"seed9\" data-placement=\"inbox\""));
+        assert!(html.find("<th>seed9</th>") < html.find("<th>seed10</th>"));
+        // The missing spam/seed10 cell is shown as such, not left out.
+        assert!(html.contains("<td class=\"unknown\">–</td>"));
+        assert!(html.contains("filed as spam (Junk)"));
+    }
+
+    #[test]
+    fn causes_name_what_failed() {
+        let mut r = result("dkim-fail", "seed9", Some(Placement::Spam), Status::Warning);
+        if let Some(v) = r.verdict.as_mut() {
+            v.dkim = AuthResult::Fail;
+        }
+        r.spam = Some(SpamReport {
+            flagged: true,
+            score: Some(16.5),
+            threshold: Some(15.0),
+            rules: vec!["R_DKIM_REJECT".into()],
+            source: None,
+        });
+        r.diagnosis = vec![Diagnosis {
+            cause: "dkim_key_mismatch".into(),
+            fix: "publish the signing key".into(),
+        }];
+        let c = causes(&r, true);
+        assert_eq!(c[0], "dkim_key_mismatch: publish the signing key");
+        assert!(c.contains(&"filed as spam (Junk)".to_string()));
+        assert!(c.contains(&"DKIM fail".to_string()));
+        assert!(
+            c.iter()
+                .any(|s| s.contains("spam 16.5/15") && s.contains("R_DKIM_REJECT"))
+        );
+    }
+
+    #[test]
+    fn seeds_with_the_same_failure_are_one_entry() {
+        let mut a = result("spf-fail", "seed9", Some(Placement::Inbox), Status::Warning);
+        if let Some(v) = a.verdict.as_mut() {
+            v.spf = AuthResult::Fail;
+        }
+        let mut b = a.clone();
+        b.seed = "seed10".into();
+        let mut c = a.clone();
+        c.seed = "seed11".into();
+        c.placement = Some(Placement::Spam);
+        let latest = Report {
+            status: Status::Warning,
+            results: vec![b, a, c],
+        };
+        let html = render(&latest, &latest, 110.0);
+        assert!(html.contains("data-route=\"spf-fail\" data-seeds=\"seed9 seed10\""));
+        assert!(html.contains("data-route=\"spf-fail\" data-seeds=\"seed11\""));
+    }
+
+    #[test]
+    fn in_flight_probes_are_not_reported_as_not_sent() {
+        let mut r = result("good", "seed9", None, Status::Unknown);
+        r.verdict = None;
+        assert_eq!(placement_word(&r), "sending");
+        r.error = Some("554 rejected".into());
+        assert_eq!(placement_word(&r), "not sent");
+        let latest = Report {
+            status: Status::Unknown,
+            results: vec![result("good", "seed9", None, Status::Unknown)],
+        };
+        let html = render(&latest, &latest, 100.0);
+        assert!(html.contains("1 in flight"));
+        assert!(!html.contains("<ul class=\"failing\">"));
     }
 }
