@@ -270,24 +270,25 @@ footer{margin-top:1.2rem;color:#666;font-size:.8rem}a{color:#0b57d0}\
 @media (min-width:64rem){main{display:grid;grid-template-columns:auto minmax(0,1fr);column-gap:2.5rem}\
 header,footer,.history-section{grid-column:1/-1}}";
 
+/// The distinct values of one field of the results, in natural order.
+fn distinct<'a>(
+    results: &'a [ProbeResult],
+    field: impl Fn(&'a ProbeResult) -> &'a str,
+) -> Vec<&'a str> {
+    let mut names: Vec<&str> = results
+        .iter()
+        .map(field)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    names.sort_by(|a, b| natural_cmp(a, b));
+    names
+}
+
 /// Renders the page.
 pub fn render(latest: &Report, failures: &Report, now: f64) -> String {
-    let mut routes: Vec<&str> = latest
-        .results
-        .iter()
-        .map(|r| r.route.as_str())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    routes.sort_by(|a, b| natural_cmp(a, b));
-    let mut seeds: Vec<&str> = latest
-        .results
-        .iter()
-        .map(|r| r.seed.as_str())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    seeds.sort_by(|a, b| natural_cmp(a, b));
+    let routes = distinct(&latest.results, |r| &r.route);
+    let seeds = distinct(&latest.results, |r| &r.seed);
 
     let mut html = format!(
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
