@@ -365,12 +365,18 @@ impl Metrics {
         }
     }
 
-    /// Replaces the diagnosed causes of a route × seed pair.
+    /// Replaces the diagnosed causes of a route × seed pair: a series per current cause (1);
+    /// causes that no longer apply are removed, so the series count stays at what is wrong now
+    /// rather than every cause × every pair.
     pub fn set_diagnosis(&self, route: &str, seed: &str, all_causes: &[&str], current: &[&str]) {
         for cause in all_causes {
-            self.diagnosis
-                .with_label_values(&[route, seed, cause])
-                .set(i64::from(current.contains(cause)));
+            if current.contains(cause) {
+                self.diagnosis
+                    .with_label_values(&[route, seed, cause])
+                    .set(1);
+            } else {
+                let _ = self.diagnosis.remove_label_values(&[route, seed, cause]);
+            }
         }
     }
 

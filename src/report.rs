@@ -4,7 +4,7 @@
 //! JSON contract (stable; fields may be added, never renamed):
 //! ```json
 //! {"status": "ok|warning|critical|unknown",
-//!  "results": [{"route": "good", "seed": "seed1", "probe_id": "…",
+//!  "results": [{"route": "good", "seed": "seed1", "probe_id": "…", "state": "resolved",
 //!               "placement": "inbox|spam|other|missing|unknown", "folder": "INBOX",
 //!               "verdict": {"spf": "pass", "dkim": "pass", "dmarc": "pass", "arc": "none",
 //!                           "iprev": "none", "authserv_id": "mx.seed.test"},
@@ -14,7 +14,8 @@
 //!               "status": "ok", "diagnosis": [{"cause": "ptr_missing", "fix": "…"}],
 //!               "error": null, "error_reason": null, "sent_at": 1795840266.1}]}
 //! ```
-//! `placement` is `null` for a probe that was never sent (`smtp` then holds the refusal code when
+//! `state` is `sending`/`sent` while a probe is in flight (then `placement` is `null`),
+//! `resolved`, `missing`, `unknown` or `send_failed`. `placement` is `null` for a probe that was never sent (`smtp` then holds the refusal code when
 //! there was one, and `error` says why); `verdict` and `spam` are `null` until the probe is found.
 
 use serde::Serialize;
@@ -35,6 +36,9 @@ pub struct ProbeResult {
     pub route: String,
     pub seed: String,
     pub probe_id: String,
+    /// Where the probe is in its life: `sending`, `sent` (in flight), `resolved`, `missing`,
+    /// `unknown`, `send_failed`.
+    pub state: ProbeState,
     pub placement: Option<Placement>,
     pub folder: Option<String>,
     pub verdict: Option<Verdict>,
@@ -82,6 +86,7 @@ pub fn build(records: &[ProbeRecord], diagnose: impl Fn(&ProbeRecord) -> Vec<Dia
                 route: r.route.clone(),
                 seed: r.seed.clone(),
                 probe_id: r.probe_id.clone(),
+                state: r.state,
                 placement,
                 folder: r.folder.clone(),
                 verdict,

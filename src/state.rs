@@ -293,11 +293,14 @@ impl Store {
         )
     }
 
-    /// The newest probe of every route × seed pair.
+    /// The newest finished probe (found, missing, unknown or not sent) of every route × seed
+    /// pair: probes still in flight are not results yet.
     pub fn latest_per_pair(&self) -> Result<Vec<ProbeRecord>, StateError> {
         self.query(
             &format!(
-                "SELECT {COLUMNS} FROM probes p WHERE created_at = (SELECT MAX(created_at) FROM probes q WHERE q.route = p.route AND q.seed = p.seed) ORDER BY seed, route"
+                "SELECT {COLUMNS} FROM probes p WHERE state NOT IN ('sending', 'sent') AND created_at = \
+                 (SELECT MAX(created_at) FROM probes q WHERE q.route = p.route AND q.seed = p.seed AND q.state NOT IN ('sending', 'sent')) \
+                 ORDER BY seed, route"
             ),
             [],
         )
@@ -307,7 +310,11 @@ impl Store {
     pub fn recent_failures(&self, limit: u32) -> Result<Vec<ProbeRecord>, StateError> {
         self.query(
             &format!(
-                "SELECT {COLUMNS} FROM probes WHERE state IN ('send_failed', 'missing', 'unknown') OR placement IN ('spam', 'other') ORDER BY created_at DESC LIMIT ?1"
+                "SELECT {COLUMNS} FROM probes WHERE state IN ('send_failed', 'missing', 'unknown') OR placement IN ('spam', 'other') \
+                 OR json_extract(judgement_json, '$.verdict.spf') != 'pass' \
+                 OR json_extract(judgement_json, '$.verdict.dkim') != 'pass' \
+                 OR json_extract(judgement_json, '$.verdict.dmarc') != 'pass' \
+                 ORDER BY created_at DESC LIMIT ?1"
             ),
             params![limit],
         )

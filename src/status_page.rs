@@ -489,6 +489,12 @@ mod tests {
             route: route.into(),
             seed: seed.into(),
             probe_id: "p".into(),
+            state: match placement {
+                Some(Placement::Missing) => crate::state::ProbeState::Missing,
+                Some(Placement::Unknown) => crate::state::ProbeState::Unknown,
+                Some(_) => crate::state::ProbeState::Resolved,
+                None => crate::state::ProbeState::Sent,
+            },
             placement,
             folder: placement.map(|p| {
                 if p == Placement::Spam {

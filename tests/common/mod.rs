@@ -55,16 +55,32 @@ pub fn seed(name: &str, user: &str) -> String {
 /// All six lab routes, as in config/lab.toml.
 pub fn all_routes() -> String {
     [
-        route("good", "probe <probe@sender.test>", "sending_ips = [\"127.0.0.2\"]\ndkim_selector = \"lab\""),
+        route(
+            "good",
+            "probe <probe@sender.test>",
+            "sending_ips = [\"127.0.0.2\"]\ndkim_selector = \"lab\"",
+        ),
         route(
             "spam",
             "probe <probe@sender.test>",
-            "message.text = \"Hello,\\n\\nYJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X\\n\"",
+            "message.text = \"Hello,\\n\\nAct now: mailcanary-lab-spam-phrase. Limited offer!\\n\"",
         ),
-        route("spf-fail", "probe <probe@spf-fail.test>", "sending_ips = [\"127.0.0.4\"]"),
+        route(
+            "spf-fail",
+            "probe <probe@spf-fail.test>",
+            "sending_ips = [\"127.0.0.4\"]",
+        ),
         route("dkim-fail", "probe <probe@dkim-fail.test>", ""),
-        route("dmarc-fail", "probe <probe@dmarc-fail.test>", "envelope_from = \"bounce@sender.test\""),
-        route("no-ptr", "probe <probe@no-ptr.test>", "sending_ips = [\"127.0.0.5\"]"),
+        route(
+            "dmarc-fail",
+            "probe <probe@dmarc-fail.test>",
+            "envelope_from = \"bounce@sender.test\"",
+        ),
+        route(
+            "no-ptr",
+            "probe <probe@no-ptr.test>",
+            "sending_ips = [\"127.0.0.5\"]",
+        ),
     ]
     .concat()
 }
