@@ -1,23 +1,26 @@
 //! mailcanary: an end-to-end email deliverability probe.
 //!
-//! The pipeline, one module per job:
-//! schedule → send → fetch → judge → record → export.
+//! The application, by layer:
+//! - [`cli`]: one file per subcommand (arguments, what it runs, its exit code);
+//! - [`config`]: the strict config, provider presets, secrets;
+//! - [`probe`]: the pipeline of one round — compose → send → fetch → judge → record
+//!   ([`probe::round`] runs it, [`probe::store`] records it);
+//! - [`serve`]: `run` — the scheduler, HTTP endpoints, the status page, the scheduled DNS audit;
+//! - [`report`] (the result of a round as people and scripts read it) and [`metrics`] (every
+//!   Prometheus series, set only through `Metrics` methods).
+//!
+//! Libraries that import nothing of the application: [`verdict`] (reads receivers' headers),
+//! [`dns_audit`] (checks the DNS behind the verdicts), [`diagnosis`] (the fixed cause list and
+//! its fix sentences, shared by the probe and the audit) and [`status`] (the one status word
+//! and exit-code table).
 
-pub mod audit;
-pub mod compose;
+pub mod cli;
 pub mod config;
-pub mod daemon;
-pub mod diagnose;
+pub mod diagnosis;
 pub mod dns_audit;
-pub mod http;
-pub mod imap;
-pub mod inspect;
-pub mod judge;
 pub mod metrics;
+pub mod probe;
 pub mod report;
-pub mod round;
-pub mod send;
-pub mod state;
-pub mod status_page;
-pub mod token;
+pub mod serve;
+pub mod status;
 pub mod verdict;

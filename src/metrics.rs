@@ -8,23 +8,12 @@ use prometheus::{
 };
 
 use crate::config::Config;
-use crate::judge::{Judgement, Placement};
-use crate::verdict::AuthResult;
+use crate::dns_audit::{AuditReport, Check};
+use crate::probe::imap::ImapError;
+use crate::probe::outcome::{Judgement, Placement};
+use crate::probe::send::SendOutcome;
+use crate::verdict::Method;
 
-/// Authentication methods exported per probe.
-pub const METHODS: [&str; 5] = ["spf", "dkim", "dmarc", "arc", "iprev"];
-/// Result values of `mailcanary_auth_results_total` (anything else counts as `other`).
-pub const RESULTS: [&str; 9] = [
-    "pass",
-    "fail",
-    "softfail",
-    "neutral",
-    "none",
-    "temperror",
-    "permerror",
-    "policy",
-    "other",
-];
 pub const SEND_REASONS: [&str; 8] = [
     "smtp_transient",
     "smtp_permanent",
@@ -109,12 +98,6 @@ fn histogram(
     r.register(Box::new(h.clone()))
         .unwrap_or_else(|e| panic!("metric {name}: {e}"));
     h
-}
-
-/// The label value for an authentication result (a fixed set).
-pub fn result_label(r: &AuthResult) -> &'static str {
-    let s = r.as_str();
-    RESULTS.iter().copied().find(|x| *x == s).unwrap_or("other")
 }
 
 impl Metrics {
@@ -315,16 +298,30 @@ impl Metrics {
         }
     }
 
-    /// Records a found probe.
-    pub fn record_found(
+    /// Records a found probe (and logs it).
+    #[allow(clippy::too_many_arguments)]
+    pub fn probe_found(
         &self,
         route: &str,
         seed: &str,
+        folder: &str,
         placement: Placement,
         j: &Judgement,
         delivery: Option<f64>,
         late: bool,
     ) {
+        tracing::info!(
+            route,
+            seed,
+            placement = placement.as_str(),
+            folder,
+            spf = j.verdict.spf.as_str(),
+            dkim = j.verdict.dkim.as_str(),
+            dmarc = j.verdict.dmarc.as_str(),
+            delivery_seconds = delivery.unwrap_or(f64::NAN),
+            late,
+            "probe found"
+        );
         self.probes_received
             .with_label_values(&[route, seed, placement.as_str()])
             .inc();
@@ -337,18 +334,15 @@ impl Metrics {
                 .observe(d);
         }
         let v = &j.verdict;
-        for (method, result) in [
-            ("spf", &v.spf),
-            ("dkim", &v.dkim),
-            ("dmarc", &v.dmarc),
-            ("arc", &v.arc),
-            ("iprev", &v.iprev),
-        ] {
+        for method in Method::ALL {
+            let result = v.get(method);
+            let method = method.as_str();
             self.auth_results
-                .with_label_values(&[route, seed, method, result_label(result)])
+                .with_label_values(&[route, seed, method, result.label()])
                 .inc();
         }
-        for (method, result) in [("spf", &v.spf), ("dkim", &v.dkim), ("dmarc", &v.dmarc)] {
+        for method in [Method::Spf, Method::Dkim, Method::Dmarc] {
+            let (result, method) = (v.get(method), method.as_str());
             self.last_auth_pass
                 .with_label_values(&[route, seed, method])
                 .set(i64::from(result.is_pass()));
@@ -361,7 +355,122 @@ impl Metrics {
         {
             self.last_success
                 .with_label_values(&[route, seed])
-                .set(crate::state::now());
+                .set(crate::probe::store::now());
+        }
+    }
+
+    /// Records a probe the SMTP server accepted (and logs it).
+    pub fn probe_sent(&self, route: &str, seed: &str, outcome: &SendOutcome) {
+        self.probes_sent.with_label_values(&[route, seed]).inc();
+        self.smtp_send_duration
+            .with_label_values(&[route])
+            .observe(outcome.duration_seconds);
+        tracing::info!(
+            route,
+            seed,
+            code = outcome.code,
+            queue_id = outcome.queue_id.as_deref().unwrap_or("-"),
+            "probe sent"
+        );
+    }
+
+    /// Records a probe that could not be sent (and logs why): the pair's last placement is
+    /// `missing`, since no probe can arrive.
+    pub fn send_failed(
+        &self,
+        route: &str,
+        seed: &str,
+        reason: &'static str,
+        error: &dyn std::fmt::Display,
+    ) {
+        tracing::warn!(route, seed, reason, error = %error, "probe not sent");
+        self.send_failures.with_label_values(&[route, reason]).inc();
+        self.set_last_placement(route, seed, Placement::Missing);
+    }
+
+    /// Records a probe that could not even be composed (a config problem; logged).
+    pub fn compose_failed(
+        &self,
+        route: &str,
+        seed: &str,
+        reason: &'static str,
+        error: &dyn std::fmt::Display,
+    ) {
+        tracing::error!(route, seed, reason, error = %error, "cannot compose probe");
+        self.send_failures.with_label_values(&[route, reason]).inc();
+    }
+
+    /// Records an IMAP error of a seed mailbox (and logs it).
+    pub fn imap_error(&self, seed: &str, error: &ImapError) {
+        tracing::warn!(seed, reason = error.reason(), error = %error, "IMAP error");
+        self.imap_errors
+            .with_label_values(&[seed, error.reason()])
+            .inc();
+    }
+
+    /// Records a message that carries a probe header but is not a probe of ours (logged).
+    pub fn forged_probe(&self, seed: &str, folder: &str, why: &str) {
+        tracing::warn!(
+            seed,
+            folder,
+            why,
+            "ignoring a message with a probe header that is not ours"
+        );
+        self.forged_probes.with_label_values(&[seed]).inc();
+    }
+
+    /// Records a probe that was not found before its timeout: `missing`, or `unknown` when the
+    /// mailbox could not be read. `first_time` is false when an earlier round already expired
+    /// it (it is then not counted again).
+    pub fn probe_expired(&self, route: &str, seed: &str, placement: Placement, first_time: bool) {
+        tracing::warn!(
+            route,
+            seed,
+            placement = placement.as_str(),
+            "probe not found before the timeout"
+        );
+        if first_time {
+            let counter = if placement == Placement::Unknown {
+                &self.probes_unknown
+            } else {
+                &self.probes_missing
+            };
+            counter.with_label_values(&[route, seed]).inc();
+        }
+        self.set_last_placement(route, seed, placement);
+    }
+
+    /// Records the end of a round (Unix time).
+    pub fn round_finished(&self, at: f64) {
+        self.last_round.set(at);
+    }
+
+    /// Exports one route's DNS audit (and logs its status).
+    pub fn record_audit(&self, report: &AuditReport) {
+        tracing::info!(route = %report.route, status = report.status().as_str(), "DNS audit");
+        for check in Check::ALL {
+            if let Some(ok) = report.check_ok(check) {
+                self.dns_check_ok
+                    .with_label_values(&[&report.route, check.as_str()])
+                    .set(i64::from(ok));
+            }
+        }
+        for z in &report.dnsbl {
+            if let Some(listed) = z.listed {
+                self.dnsbl_listed
+                    .with_label_values(&[&report.route, &z.zone])
+                    .set(i64::from(listed));
+            }
+        }
+        if let Some(bits) = report.dkim_key_bits {
+            self.dkim_key_bits
+                .with_label_values(&[&report.route])
+                .set(i64::from(bits));
+        }
+        if let Some(n) = report.spf_dns_lookups {
+            self.spf_dns_lookups
+                .with_label_values(&[&report.route])
+                .set(i64::from(n));
         }
     }
 
@@ -422,7 +531,9 @@ mod tests {
 
     #[test]
     fn unknown_results_are_other() {
-        assert_eq!(result_label(&AuthResult::parse("bestguesspass")), "other");
-        assert_eq!(result_label(&AuthResult::Pass), "pass");
+        use crate::verdict::AuthResult;
+        assert_eq!(AuthResult::parse("bestguesspass").label(), "other");
+        assert_eq!(AuthResult::Pass.label(), "pass");
+        assert!(AuthResult::LABELS.contains(&AuthResult::parse("PermError").label()));
     }
 }

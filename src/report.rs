@@ -20,16 +20,12 @@
 
 use serde::Serialize;
 
-use crate::judge::{Placement, Status, probe_status};
-use crate::send::SendOutcome;
-use crate::state::{ProbeRecord, ProbeState};
+use crate::diagnosis::Diagnosis;
+use crate::probe::outcome::{Placement, probe_status};
+use crate::status::Status;
+use crate::probe::send::SendOutcome;
+use crate::probe::store::{ProbeRecord, ProbeState};
 use crate::verdict::{SpamReport, Verdict};
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Diagnosis {
-    pub cause: String,
-    pub fix: String,
-}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ProbeResult {

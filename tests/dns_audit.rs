@@ -8,9 +8,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use mailcanary::dns_audit::dns::{Answer, Dns};
-use mailcanary::dns_audit::{
-    AuditReport, AuditTarget, Auditor, Cause, Check, OverallStatus, Status,
-};
+use mailcanary::diagnosis::Cause;
+use mailcanary::dns_audit::{AuditReport, AuditTarget, Auditor, Check, CheckStatus};
+use mailcanary::status::Status;
 
 const LAB_DNS: &str = "127.0.53.53:53";
 
@@ -75,7 +75,7 @@ async fn audit(t: &AuditTarget) -> AuditReport {
     let errors: Vec<_> = report
         .checks
         .iter()
-        .filter(|c| c.status == Status::Error)
+        .filter(|c| c.status == CheckStatus::Error)
         .collect();
     assert!(
         errors.is_empty(),
@@ -103,7 +103,7 @@ async fn good_route_has_no_cause() {
     assert_eq!(report.causes(), [], "{}", report.render_text());
     assert_eq!(
         report.status(),
-        OverallStatus::Ok,
+        Status::Ok,
         "{}",
         report.render_text()
     );
@@ -143,9 +143,9 @@ async fn no_ptr_is_ptr_missing_for_ptr_and_fcrdns() {
         "{}",
         report.render_text()
     );
-    assert_eq!(report.status(), OverallStatus::Critical);
+    assert_eq!(report.status(), Status::Critical);
     let ptr = check(&report, Check::Ptr);
-    assert_eq!(ptr.status, Status::Fail);
+    assert_eq!(ptr.status, CheckStatus::Fail);
     assert!(
         ptr.detail.contains("5.0.0.127.in-addr.arpa: NXDOMAIN"),
         "{}",
@@ -161,9 +161,9 @@ async fn no_ptr_is_ptr_missing_for_ptr_and_fcrdns() {
     let fcrdns = check(&report, Check::Fcrdns);
     assert_eq!(
         (fcrdns.status, fcrdns.cause),
-        (Status::Fail, Some(Cause::PtrMissing))
+        (CheckStatus::Fail, Some(Cause::PtrMissing))
     );
-    assert_eq!(check(&report, Check::Helo).status, Status::Ok);
+    assert_eq!(check(&report, Check::Helo).status, CheckStatus::Ok);
     assert_eq!(report.dnsbl[0].listed, Some(false));
 }
 
@@ -183,7 +183,7 @@ async fn spf_fail_is_ip_not_authorized() {
     assert!(spf.detail.contains("127.0.0.4 fail"), "{}", spf.detail);
     assert!(spf.fix.as_deref().unwrap_or("").contains("ip4:127.0.0.4"));
     // DKIM is aligned, so DMARC passes: one problem, one cause.
-    assert_eq!(check(&report, Check::Dmarc).status, Status::Ok);
+    assert_eq!(check(&report, Check::Dmarc).status, CheckStatus::Ok);
 }
 
 #[tokio::test]
@@ -203,7 +203,7 @@ async fn dkim_fail_with_the_signing_key_is_key_mismatch() {
         "{}",
         report.render_text()
     );
-    assert_eq!(check(&report, Check::Dkim).status, Status::Fail);
+    assert_eq!(check(&report, Check::Dkim).status, CheckStatus::Fail);
 
     // Without the signing key the published key looks fine: DNS alone cannot tell.
     t.signing_key = None;
@@ -257,9 +257,9 @@ async fn weak_dkim_is_weak_key() {
         "{}",
         report.render_text()
     );
-    assert_eq!(check(&report, Check::Dkim).status, Status::Warn);
+    assert_eq!(check(&report, Check::Dkim).status, CheckStatus::Warn);
     assert_eq!(report.dkim_key_bits, Some(1024));
-    assert_eq!(report.status(), OverallStatus::Warning);
+    assert_eq!(report.status(), Status::Warning);
 }
 
 #[tokio::test]
@@ -289,7 +289,7 @@ async fn spf_lookups_is_too_many_lookups() {
     let dmarc = check(&report, Check::Dmarc);
     assert_eq!(
         (dmarc.status, dmarc.cause),
-        (Status::Fail, Some(Cause::SpfTooManyLookups))
+        (CheckStatus::Fail, Some(Cause::SpfTooManyLookups))
     );
 }
 
@@ -340,7 +340,7 @@ async fn a_zone_without_its_test_entry_is_an_error_not_a_clean_bill() {
     t.dnsbl_zones = vec!["sender.test".into()];
     let report = lab_auditor().await.audit(&t).await;
     let listing = check(&report, Check::Dnsbl);
-    assert_eq!(listing.status, Status::Error, "{listing:?}");
+    assert_eq!(listing.status, CheckStatus::Error, "{listing:?}");
     assert!(listing.detail.contains("test entry"), "{}", listing.detail);
     assert_eq!(report.dnsbl[0].listed, None);
 }
@@ -353,7 +353,7 @@ async fn refused_is_an_error_not_a_missing_record() {
     let report = lab_auditor().await.audit(&t).await;
     for which in [Check::Spf, Check::Dkim, Check::Dmarc] {
         let c = check(&report, which);
-        assert_eq!(c.status, Status::Error, "{c:?}");
+        assert_eq!(c.status, CheckStatus::Error, "{c:?}");
         assert_eq!(c.cause, Some(Cause::DnsError));
         assert!(c.detail.contains("REFUSED"), "{}", c.detail);
     }
@@ -380,10 +380,10 @@ async fn a_silent_nameserver_is_an_error_not_a_missing_record() {
     );
     assert!(!report.checks.is_empty());
     for c in &report.checks {
-        assert_eq!(c.status, Status::Error, "{c:?}");
+        assert_eq!(c.status, CheckStatus::Error, "{c:?}");
     }
     assert_eq!(report.causes(), []);
-    assert_eq!(report.status(), OverallStatus::Unknown);
+    assert_eq!(report.status(), Status::Unknown);
     assert_eq!(report.dnsbl[0].listed, None);
     drop(silent);
 }

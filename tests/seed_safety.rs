@@ -22,7 +22,7 @@ fn seed_config(dir: &std::path::Path) -> std::path::PathBuf {
 }
 
 async fn snapshot(seed: &mailcanary::config::Seed) -> BTreeMap<u32, Vec<u8>> {
-    let mut s = mailcanary::imap::login(seed).await.expect("login");
+    let mut s = mailcanary::probe::imap::login(seed).await.expect("login");
     s.select("INBOX").await.expect("select");
     let fetched: Vec<_> = s
         .uid_fetch("1:*", "(UID BODY.PEEK[])")
@@ -50,7 +50,7 @@ fn ordinary_and_forged_messages_are_never_touched() {
     let seed = config.seeds[0].clone();
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let before = rt.block_on(async {
-        let mut s = mailcanary::imap::login(&seed).await.expect("login");
+        let mut s = mailcanary::probe::imap::login(&seed).await.expect("login");
         s.select("INBOX").await.expect("select");
         // Start from an empty test mailbox (this test's own seed7).
         let _: Vec<_> = s.uid_store("1:*", "+FLAGS.SILENT (\\Deleted)").await.expect("store").try_collect().await.expect("store");

@@ -4,6 +4,7 @@
 //! fills defaults. Secrets are loaded during validation, so a missing password file is a config
 //! error at start-up, not a failed probe at 3 a.m.
 
+mod audit_targets;
 mod provider;
 mod raw;
 pub mod secret;
@@ -14,6 +15,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use audit_targets::audit_targets;
 pub use provider::{PRESETS, Preset};
 pub use secret::{Secret, SecretSource};
 

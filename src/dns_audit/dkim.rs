@@ -8,10 +8,10 @@ use std::path::Path;
 use mail_auth::common::parse::TxtRecordParser;
 use mail_auth::common::verify::DomainKey;
 
-use super::diagnosis::{Cause, Context};
+use crate::diagnosis::{Cause, Context};
 use super::dns::Lookups;
 use super::keys::{self, PublicKey};
-use super::report::{Check, CheckResult};
+use super::findings::{Check, CheckResult};
 use super::tags;
 
 /// Keys under this many bits fail.
@@ -195,7 +195,7 @@ fn shorten(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dns_audit::report::Status;
+    use crate::dns_audit::findings::CheckStatus;
     use crate::dns_audit::testdns::FakeDns;
 
     fn fixture(name: &str) -> String {
@@ -248,16 +248,16 @@ mod tests {
     #[tokio::test]
     async fn key_strength_and_testing() {
         let strong = run("strong", None).await;
-        assert_eq!(strong.check.status, Status::Ok, "{:?}", strong.check);
+        assert_eq!(strong.check.status, CheckStatus::Ok, "{:?}", strong.check);
         assert_eq!(strong.bits, Some(2048));
         let weak = run("weak", None).await;
-        assert_eq!(weak.check.status, Status::Warn);
+        assert_eq!(weak.check.status, CheckStatus::Warn);
         assert_eq!(weak.check.cause, Some(Cause::DkimWeakKey));
         assert_eq!(weak.bits, Some(1024));
         let testing = run("test", None).await;
         assert_eq!(testing.check.cause, Some(Cause::DkimTesting));
         let ed = run("ed", None).await;
-        assert_eq!(ed.check.status, Status::Ok, "{:?}", ed.check);
+        assert_eq!(ed.check.status, CheckStatus::Ok, "{:?}", ed.check);
         assert_eq!(ed.bits, None);
     }
 
@@ -294,9 +294,9 @@ mod tests {
         let other = run("strong", Some("rsa1024.pkcs8.pem")).await;
         assert_eq!(other.check.cause, Some(Cause::DkimKeyMismatch));
         let ed = run("ed", Some("ed25519.pem")).await;
-        assert_eq!(ed.check.status, Status::Ok, "{:?}", ed.check);
+        assert_eq!(ed.check.status, CheckStatus::Ok, "{:?}", ed.check);
         let unreadable = run("strong", Some("no-such-key.pem")).await;
-        assert_eq!(unreadable.check.status, Status::Error);
+        assert_eq!(unreadable.check.status, CheckStatus::Error);
         assert_eq!(unreadable.check.cause, None);
     }
 }

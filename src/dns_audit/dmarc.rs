@@ -10,9 +10,9 @@
 use mail_auth::common::parse::TxtRecordParser;
 use mail_auth::dmarc::{Alignment, Dmarc, Policy, Psd};
 
-use super::diagnosis::{Cause, Context};
+use crate::diagnosis::{Cause, Context};
 use super::dns::{DnsError, Lookups};
-use super::report::{Check, CheckResult};
+use super::findings::{Check, CheckResult};
 use super::tags;
 
 /// The names whose `_dmarc` records are consulted for `domain`, longest first, TLD excluded.
@@ -294,7 +294,7 @@ pub(crate) async fn check<L: Lookups>(dns: &L, from: &str, ids: &Identifiers<'_>
     for (is_aligned, check) in aligned_but_failing {
         if let (true, Some(check)) = (is_aligned, check) {
             match (check.status, check.cause) {
-                (crate::dns_audit::report::Status::Error, _) => {
+                (crate::dns_audit::findings::CheckStatus::Error, _) => {
                     return CheckResult::error_detail(
                         Check::Dmarc,
                         subject,
@@ -407,7 +407,7 @@ mod tests {
         assert!(!aligned(&dns, "example.test", "other.test", false).await);
     }
 
-    fn spf(status: crate::dns_audit::report::Status, cause: Option<Cause>) -> CheckResult {
+    fn spf(status: crate::dns_audit::findings::CheckStatus, cause: Option<Cause>) -> CheckResult {
         CheckResult {
             check: Check::Spf,
             subject: "x".into(),
@@ -420,9 +420,9 @@ mod tests {
 
     #[tokio::test]
     async fn alignment_outcomes() {
-        use crate::dns_audit::report::Status;
+        use crate::dns_audit::findings::CheckStatus;
         let dns = dns();
-        let passing = spf(Status::Ok, None);
+        let passing = spf(CheckStatus::Ok, None);
         let ids = Identifiers {
             spf_domain: "mail.example.test",
             spf_passes: true,
@@ -431,7 +431,7 @@ mod tests {
             dkim_check: None,
         };
         let ok = check(&dns, "example.test", &ids).await;
-        assert_eq!(ok.status, Status::Ok, "{ok:?}");
+        assert_eq!(ok.status, CheckStatus::Ok, "{ok:?}");
         assert!(ok.detail.contains("p=reject, pct=50"), "{}", ok.detail);
 
         let foreign = Identifiers {
@@ -442,19 +442,19 @@ mod tests {
         assert_eq!(not_aligned.cause, Some(Cause::DmarcNotAligned));
 
         // SPF aligned but failing its own check: its cause is the root cause.
-        let failing = spf(Status::Fail, Some(Cause::SpfTooManyLookups));
+        let failing = spf(CheckStatus::Fail, Some(Cause::SpfTooManyLookups));
         let root = Identifiers {
             spf_passes: false,
             spf_check: Some(&failing),
             ..ids
         };
         let rooted = check(&dns, "example.test", &root).await;
-        assert_eq!(rooted.status, Status::Fail);
+        assert_eq!(rooted.status, CheckStatus::Fail);
         assert_eq!(rooted.cause, Some(Cause::SpfTooManyLookups));
 
         let missing = check(&dns, "nodmarc.test", &ids).await;
         assert_eq!(missing.cause, Some(Cause::DmarcMissing));
         let errored = check(&dns, "broken.test", &ids).await;
-        assert_eq!(errored.status, Status::Error);
+        assert_eq!(errored.status, CheckStatus::Error);
     }
 }

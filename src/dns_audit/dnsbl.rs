@@ -11,9 +11,9 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use super::diagnosis::{Cause, Context};
+use crate::diagnosis::{Cause, Context};
 use super::dns::{Answer, Dns, Lookups};
-use super::report::{Check, CheckResult, DnsblZoneResult};
+use super::findings::{Check, CheckResult, DnsblZoneResult};
 
 /// The zones `check-dns` queries when none is given.
 pub const DEFAULT_ZONES: [&str; 3] = [

@@ -10,10 +10,10 @@
 
 use std::net::IpAddr;
 
-use super::diagnosis::{Cause, Context};
+use crate::diagnosis::{Cause, Context};
 use super::dmarc::aligned;
 use super::dns::{Answer, Dns, Lookups};
-use super::report::{Check, CheckResult};
+use super::findings::{Check, CheckResult};
 
 /// Checks `ptr`, `fcrdns` and (when a HELO name is given) `helo` for one sending IP.
 pub(crate) async fn check(

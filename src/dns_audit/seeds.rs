@@ -5,9 +5,9 @@
 use mail_auth::common::parse::TxtRecordParser;
 use mail_auth::mta_sts::{MtaSts, ReportUri, TlsRpt};
 
-use super::diagnosis::{Cause, Context};
+use crate::diagnosis::{Cause, Context};
 use super::dns::{Answer, Lookups};
-use super::report::{Check, CheckResult};
+use super::findings::{Check, CheckResult};
 
 /// `mx`, `mta_sts` and `tls_rpt` for one seed domain.
 pub(crate) async fn check<L: Lookups>(dns: &L, domain: &str) -> Vec<CheckResult> {
@@ -204,7 +204,7 @@ async fn check_tls_rpt<L: Lookups>(dns: &L, domain: &str) -> CheckResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dns_audit::report::Status;
+    use crate::dns_audit::findings::CheckStatus;
     use crate::dns_audit::testdns::FakeDns;
 
     fn dns() -> FakeDns {
@@ -226,7 +226,7 @@ mod tests {
     async fn seed_records() {
         let dns = dns();
         let good = check(&dns, "good.test").await;
-        assert!(good.iter().all(|c| c.status == Status::Ok), "{good:?}");
+        assert!(good.iter().all(|c| c.status == CheckStatus::Ok), "{good:?}");
         assert_eq!(good[2].detail, "rua=mailto:tls@good.test");
         let null = check_mx(&dns, "null.test").await;
         assert_eq!(null.cause, Some(Cause::MxMissing));
@@ -238,7 +238,7 @@ mod tests {
         let bad = check(&dns, "bad.test").await;
         assert_eq!(bad[0].cause, Some(Cause::MxMissing));
         assert_eq!(bad[1].cause, Some(Cause::MtaStsMissing));
-        assert_eq!(bad[1].status, Status::Warn);
+        assert_eq!(bad[1].status, CheckStatus::Warn);
         assert_eq!(bad[2].cause, Some(Cause::TlsRptMissing));
     }
 }

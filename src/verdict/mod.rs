@@ -117,7 +117,7 @@
 
 mod auth_results;
 mod headers;
-mod judge;
+mod trust;
 mod lexer;
 mod received_spf;
 mod spam;
@@ -127,7 +127,7 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-pub use judge::Method;
+pub use trust::Method;
 
 /// Reads a raw RFC 5322 message and judges it.
 ///
@@ -153,8 +153,8 @@ pub fn inspect(raw: &[u8], trusted_authserv_ids: &[String]) -> Result<Inspection
         }
     }
 
-    judge::mark_trusted(&mut authentication_results, trusted_authserv_ids);
-    let verdict = judge::verdict(&authentication_results, &received_spf);
+    trust::mark_trusted(&mut authentication_results, trusted_authserv_ids);
+    let verdict = trust::verdict(&authentication_results, &received_spf);
     let spam = spam::report(&fields);
 
     Ok(Inspection {
@@ -192,13 +192,13 @@ impl Inspection {
     /// `reason` and `header.d`). `None` when the method was not reported, and for SPF when the
     /// verdict fell back to `Received-SPF` (see [`Inspection::spf_from_received_spf`]).
     pub fn decided_by(&self, method: Method) -> Option<&MethodResult> {
-        judge::pick(&self.authentication_results, method).map(|(_, result)| result)
+        trust::pick(&self.authentication_results, method).map(|(_, result)| result)
     }
 
     /// Every result for `method` in the trusted header the verdict was taken from (all DKIM
     /// signatures, say), in the order written.
     pub fn results_for(&self, method: Method) -> impl Iterator<Item = &MethodResult> {
-        let header = judge::pick(&self.authentication_results, method).map(|(header, _)| header);
+        let header = trust::pick(&self.authentication_results, method).map(|(header, _)| header);
         header
             .into_iter()
             .flat_map(|header| header.results.iter())
@@ -208,7 +208,7 @@ impl Inspection {
     /// The `Received-SPF` field the SPF verdict was taken from, when no trusted
     /// `Authentication-Results` header reported SPF.
     pub fn spf_from_received_spf(&self) -> Option<&ReceivedSpf> {
-        if judge::pick(&self.authentication_results, Method::Spf).is_some() {
+        if trust::pick(&self.authentication_results, Method::Spf).is_some() {
             return None;
         }
         self.received_spf.first()
@@ -348,6 +348,35 @@ pub enum AuthResult {
 }
 
 impl AuthResult {
+    /// The fixed words of [`AuthResult::label`]: the RFC 8601 keywords, then `other`.
+    pub const LABELS: [&'static str; 9] = [
+        "pass",
+        "fail",
+        "softfail",
+        "neutral",
+        "none",
+        "temperror",
+        "permerror",
+        "policy",
+        "other",
+    ];
+
+    /// The keyword, or `other` for any keyword outside RFC 8601's set: a bounded word for
+    /// metric labels.
+    pub fn label(&self) -> &'static str {
+        match self {
+            AuthResult::Pass => "pass",
+            AuthResult::Fail => "fail",
+            AuthResult::SoftFail => "softfail",
+            AuthResult::Neutral => "neutral",
+            AuthResult::None => "none",
+            AuthResult::TempError => "temperror",
+            AuthResult::PermError => "permerror",
+            AuthResult::Policy => "policy",
+            AuthResult::Other(_) => "other",
+        }
+    }
+
     /// Reads a result keyword, case-insensitively.
     pub fn parse(keyword: &str) -> AuthResult {
         const KNOWN: [(&str, AuthResult); 8] = [

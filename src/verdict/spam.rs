@@ -82,7 +82,7 @@ fn first(fields: &[Field<'_>], name: &str) -> Option<String> {
 }
 
 fn spamassassin(fields: &[Field<'_>]) -> SpamReport {
-    let status = first(fields, "X-Spam-Status").map(|value| Status::parse(&value));
+    let status = first(fields, "X-Spam-Status").map(|value| SpamStatusField::parse(&value));
     let status = status.unwrap_or_default();
     let flag = first(fields, "X-Spam-Flag").and_then(|value| yes_no(&value));
     SpamReport {
@@ -99,7 +99,7 @@ fn spamassassin(fields: &[Field<'_>]) -> SpamReport {
 fn rspamd(fields: &[Field<'_>]) -> SpamReport {
     let result = first(fields, "X-Spamd-Result").map(|value| SpamdResult::parse(&value));
     let result = result.unwrap_or_default();
-    let status = first(fields, "X-Spam-Status").map(|value| Status::parse(&value));
+    let status = first(fields, "X-Spam-Status").map(|value| SpamStatusField::parse(&value));
     let status = status.unwrap_or_default();
     let spam = first(fields, "X-Spam").and_then(|value| yes_no(&value));
     // rspamd's actions that deliver the message marked as spam, or refuse it.
@@ -184,16 +184,16 @@ fn number(value: &str) -> Option<f64> {
 
 /// `X-Spam-Status`, as SpamAssassin, amavis and rspamd write it.
 #[derive(Default)]
-struct Status {
+struct SpamStatusField {
     flagged: Option<bool>,
     score: Option<f64>,
     threshold: Option<f64>,
     rules: Vec<String>,
 }
 
-impl Status {
-    fn parse(value: &str) -> Status {
-        let mut status = Status::default();
+impl SpamStatusField {
+    fn parse(value: &str) -> SpamStatusField {
+        let mut status = SpamStatusField::default();
         let value = value.trim();
         let head_end = value
             .find(|ch: char| ch == ',' || ch.is_whitespace())

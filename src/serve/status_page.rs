@@ -8,7 +8,8 @@
 use std::cmp::Ordering;
 use std::collections::BTreeSet;
 
-use crate::judge::{Placement, Status};
+use crate::probe::outcome::Placement;
+use crate::status::Status;
 use crate::report::{ProbeResult, Report};
 use crate::verdict::AuthResult;
 
@@ -103,9 +104,9 @@ pub fn causes(r: &ProbeResult, fixes: bool) -> Vec<String> {
         .iter()
         .map(|d| {
             if fixes {
-                format!("{}: {}", d.cause, d.fix)
+                format!("{}: {}", d.cause.as_str(), d.fix)
             } else {
-                d.cause.clone()
+                d.cause.as_str().to_string()
             }
         })
         .collect();
@@ -205,7 +206,7 @@ fn cell(r: &ProbeResult) -> String {
         // Let long cause names break at their underscores on narrow screens.
         s.push_str(&format!(
             "<div class=\"cause\">{}</div>",
-            esc(&d.cause).replace('_', "_<wbr>")
+            esc(d.cause.as_str()).replace('_', "_<wbr>")
         ));
     }
     s.push_str("</td>");
@@ -476,7 +477,7 @@ pub fn render(latest: &Report, failures: &Report, now: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::Diagnosis;
+    use crate::diagnosis::Diagnosis;
     use crate::verdict::{SpamReport, Verdict};
 
     fn result(
@@ -490,10 +491,10 @@ mod tests {
             seed: seed.into(),
             probe_id: "p".into(),
             state: match placement {
-                Some(Placement::Missing) => crate::state::ProbeState::Missing,
-                Some(Placement::Unknown) => crate::state::ProbeState::Unknown,
-                Some(_) => crate::state::ProbeState::Resolved,
-                None => crate::state::ProbeState::Sent,
+                Some(Placement::Missing) => crate::probe::store::ProbeState::Missing,
+                Some(Placement::Unknown) => crate::probe::store::ProbeState::Unknown,
+                Some(_) => crate::probe::store::ProbeState::Resolved,
+                None => crate::probe::store::ProbeState::Sent,
             },
             placement,
             folder: placement.map(|p| {
@@ -577,7 +578,7 @@ mod tests {
             source: None,
         });
         r.diagnosis = vec![Diagnosis {
-            cause: "dkim_key_mismatch".into(),
+            cause: crate::diagnosis::Cause::DkimKeyMismatch,
             fix: "publish the signing key".into(),
         }];
         let c = causes(&r, true);

@@ -1,11 +1,10 @@
-//! Names the cause (from the fixed list in `dns_audit::diagnosis`) and the fix of a failing
+//! Names the cause (from the fixed list in [`crate::diagnosis`]) and the fix of a failing
 //! probe result, from what the receiver said about it.
 
 use crate::config::Config;
-use crate::dns_audit::{Cause, Context, VerdictFacts, diagnose_verdict};
-use crate::judge::Placement;
-use crate::report::Diagnosis;
-use crate::state::{ProbeRecord, ProbeState};
+use super::{Cause, Context, Diagnosis, VerdictFacts, diagnose_verdict};
+use crate::probe::outcome::Placement;
+use crate::probe::store::{ProbeRecord, ProbeState};
 use crate::verdict::AuthResult;
 
 /// Spam-filter rules that mean "the sending IP has no (matching) reverse DNS": rspamd's
@@ -44,7 +43,7 @@ pub fn for_record(record: &ProbeRecord, config: Option<&Config>) -> Vec<Diagnosi
             ),
             ..VerdictFacts::default()
         };
-        return convert(diagnose_verdict(&facts, &ctx));
+        return diagnose_verdict(&facts, &ctx);
     }
     let placement = record.placement.or(match record.state {
         ProbeState::Missing => Some(Placement::Missing),
@@ -61,7 +60,7 @@ pub fn for_record(record: &ProbeRecord, config: Option<&Config>) -> Vec<Diagnosi
             placement: Some(placement.as_str()),
             ..VerdictFacts::default()
         };
-        return convert(diagnose_verdict(&facts, &ctx));
+        return diagnose_verdict(&facts, &ctx);
     };
     let v = &j.verdict;
     let reported = |r: &AuthResult| (*r != AuthResult::None).then(|| r.as_str().to_string());
@@ -103,19 +102,7 @@ pub fn for_record(record: &ProbeRecord, config: Option<&Config>) -> Vec<Diagnosi
     }
     causes
         .into_iter()
-        .map(|c| Diagnosis {
-            cause: c.as_str().to_string(),
-            fix: c.fix(&ctx),
-        })
-        .collect()
-}
-
-fn convert(list: Vec<crate::dns_audit::Diagnosis>) -> Vec<Diagnosis> {
-    list.into_iter()
-        .map(|d| Diagnosis {
-            cause: d.cause.as_str().to_string(),
-            fix: d.fix,
-        })
+        .map(|c| Diagnosis::new(c, &ctx))
         .collect()
 }
 

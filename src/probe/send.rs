@@ -9,7 +9,7 @@ use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
 use lettre::{AsyncTransport, Tokio1Executor};
 
-use crate::compose::ProbeMessage;
+use crate::probe::compose::ProbeMessage;
 use crate::config::{Route, TlsMode};
 
 /// What the SMTP server said when it accepted the message.

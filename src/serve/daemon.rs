@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use tokio_cron_scheduler::{Job, JobScheduler};
 
-use crate::http::{self, AppState};
-use crate::round::Prober;
+use crate::serve::http::{self, AppState};
+use crate::probe::round::Prober;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -31,7 +31,7 @@ pub async fn run(prober: Arc<Prober>) -> Result<(), DaemonError> {
         prober.metrics.clone(),
     );
     if let Ok(Some(t)) = store.last_round_finished() {
-        metrics.last_round.set(t);
+        metrics.round_finished(t);
     }
     let state = Arc::new(AppState {
         store: store.clone(),
@@ -39,8 +39,8 @@ pub async fn run(prober: Arc<Prober>) -> Result<(), DaemonError> {
         ready: Default::default(),
         diagnose: {
             let config = config.clone();
-            Box::new(move |r: &crate::state::ProbeRecord| {
-                crate::diagnose::for_record(r, Some(&config))
+            Box::new(move |r: &crate::probe::store::ProbeRecord| {
+                crate::diagnosis::for_record(r, Some(&config))
             })
         },
     });
@@ -74,9 +74,9 @@ pub async fn run(prober: Arc<Prober>) -> Result<(), DaemonError> {
         .add(job)
         .await
         .map_err(|e| DaemonError::Scheduler(e.to_string()))?;
-    crate::audit::schedule(&scheduler, config.clone(), metrics.clone())
+    crate::serve::audit_job::schedule(&scheduler, config.clone(), metrics.clone())
         .await
-        .map_err(DaemonError::Scheduler)?;
+        .map_err(|e| DaemonError::Scheduler(format!("dns_audit.schedule: {e}")))?;
     scheduler
         .start()
         .await
@@ -88,7 +88,7 @@ pub async fn run(prober: Arc<Prober>) -> Result<(), DaemonError> {
 
     let audit_config = config.clone();
     let audit_metrics = metrics.clone();
-    tokio::spawn(async move { crate::audit::run_once(&audit_config, &audit_metrics).await });
+    tokio::spawn(async move { crate::serve::audit_job::run_once(&audit_config, &audit_metrics).await });
 
     axum::serve(listener, http::router(state))
         .with_graceful_shutdown(shutdown_signal())

@@ -9,14 +9,14 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{Mutex as AsyncMutex, Semaphore};
 
-use crate::compose::{self, ProbeMessage};
+use crate::probe::compose::{self, ProbeMessage};
 use crate::config::{Config, Seed};
-use crate::imap::{FolderConn, ImapError};
-use crate::judge::{self, FolderRole, Placement};
+use crate::probe::imap::{FolderConn, ImapError};
+use crate::probe::outcome::{self, FolderRole, Placement};
 use crate::metrics::Metrics;
-use crate::send::Sender;
-use crate::state::{self, ProbeRecord, ProbeState, StateError, Store};
-use crate::token::{self, Token};
+use crate::probe::send::Sender;
+use crate::probe::store::{self, ProbeRecord, ProbeState, StateError, Store};
+use crate::probe::token::{self, Token};
 
 /// Shortest pause between checks after the fast window; long waits use IDLE instead.
 const SLOW_CHECK: Duration = Duration::from_secs(30);
@@ -85,7 +85,7 @@ impl Prober {
         config: Arc<Config>,
         store: Arc<Store>,
         metrics: Arc<Metrics>,
-    ) -> Result<Prober, crate::send::SendError> {
+    ) -> Result<Prober, crate::probe::send::SendError> {
         let mut senders = HashMap::new();
         for route in &config.routes {
             senders.insert(route.name.clone(), Arc::new(Sender::new(route)?));
@@ -130,7 +130,7 @@ impl Prober {
         };
         let cfg = &self.config;
         let round_id = self.store.start_round()?;
-        let started = state::now();
+        let started = store::now();
         tracing::info!(round_id, pairs = cfg.pairs().len(), "round started");
 
         // 1. Compose and record every probe before anything leaves.
@@ -151,7 +151,8 @@ impl Prober {
                     messages.push((route.name.clone(), seed.name.clone(), m));
                 }
                 Err(e) => {
-                    tracing::error!(route = %route.name, seed = %seed.name, error = %e, "cannot compose probe");
+                    self.metrics
+                        .compose_failed(&route.name, &seed.name, e.reason(), &e);
                     self.store.insert_sending(
                         round_id,
                         &probe_id,
@@ -162,10 +163,6 @@ impl Prober {
                     )?;
                     self.store
                         .mark_send_failed(&probe_id, &e.to_string(), e.reason(), None)?;
-                    self.metrics
-                        .send_failures
-                        .with_label_values(&[&route.name, e.reason()])
-                        .inc();
                 }
             }
         }
@@ -244,23 +241,22 @@ impl Prober {
             }
         }
         self.store.finish_round(round_id)?;
-        self.metrics.last_round.set(state::now());
+        self.metrics.round_finished(store::now());
         let records = self.store.round(round_id)?;
-        let causes = crate::diagnose::all_causes();
+        let causes = crate::diagnosis::all_causes();
         for r in &records {
-            let current: Vec<String> = crate::diagnose::for_record(r, Some(cfg))
+            let current: Vec<&str> = crate::diagnosis::for_record(r, Some(cfg))
                 .into_iter()
-                .map(|d| d.cause)
+                .map(|d| d.cause.as_str())
                 .collect();
-            let current: Vec<&str> = current.iter().map(String::as_str).collect();
             self.metrics
                 .set_diagnosis(&r.route, &r.seed, &causes, &current);
         }
-        let retention_cut = state::now() - cfg.probe.retention.as_secs_f64();
+        let retention_cut = store::now() - cfg.probe.retention.as_secs_f64();
         if let Err(e) = self.store.prune(retention_cut) {
             tracing::warn!(error = %e, "pruning old results failed");
         }
-        tracing::info!(round_id, seconds = state::now() - started, "round finished");
+        tracing::info!(round_id, seconds = store::now() - started, "round finished");
         Ok(records)
     }
 
@@ -289,15 +285,10 @@ async fn send_one(
     let mut b = board.lock().unwrap_or_else(|e| e.into_inner());
     match result {
         Ok(outcome) => {
-            let at = state::now();
+            let at = store::now();
             b.accepted.insert(message.probe_id.clone(), Accepted { at });
             drop(b);
-            metrics.probes_sent.with_label_values(&[route, seed]).inc();
-            metrics
-                .smtp_send_duration
-                .with_label_values(&[route])
-                .observe(outcome.duration_seconds);
-            tracing::info!(route, seed, code = outcome.code, queue_id = ?outcome.queue_id, "probe sent");
+            metrics.probe_sent(route, seed, &outcome);
             if let Err(e) = store.mark_sent(&message.probe_id, &outcome, at) {
                 tracing::error!(error = %e, "cannot record a sent probe");
             }
@@ -305,12 +296,7 @@ async fn send_one(
         Err(e) => {
             b.failed.insert(message.probe_id.clone());
             drop(b);
-            tracing::warn!(route, seed, reason = e.reason(), error = %e, "probe not sent");
-            metrics
-                .send_failures
-                .with_label_values(&[route, e.reason()])
-                .inc();
-            metrics.set_last_placement(route, seed, Placement::Missing);
+            metrics.send_failed(route, seed, e.reason(), &e);
             if let Err(se) =
                 store.mark_send_failed(&message.probe_id, &e.to_string(), e.reason(), e.code())
             {
@@ -395,17 +381,9 @@ async fn watch_seed(
                 err.as_ref().map(|e| e.to_string()).as_deref(),
                 err.as_ref().map(|e| e.reason()),
             )?;
-            if !matches!(was, ProbeState::Missing | ProbeState::Unknown) {
-                let counter = if placement == Placement::Unknown {
-                    &ctx.metrics.probes_unknown
-                } else {
-                    &ctx.metrics.probes_missing
-                };
-                counter.with_label_values(&[&rec.route, &rec.seed]).inc();
-            }
+            let first_time = !matches!(was, ProbeState::Missing | ProbeState::Unknown);
             ctx.metrics
-                .set_last_placement(&rec.route, &rec.seed, placement);
-            tracing::warn!(route = %rec.route, seed = %rec.seed, placement = placement.as_str(), "probe not found before the timeout");
+                .probe_expired(&rec.route, &rec.seed, placement, first_time);
         }
     }
     Ok(())
@@ -419,11 +397,7 @@ fn is_failed(ctx: &WatchCtx, id: &str) -> bool {
 }
 
 fn note_imap_error(ctx: &WatchCtx, mb: &mut SeedMailbox, e: ImapError) {
-    tracing::warn!(seed = %mb.seed.name, reason = e.reason(), error = %e, "IMAP error");
-    ctx.metrics
-        .imap_errors
-        .with_label_values(&[&mb.seed.name, e.reason()])
-        .inc();
+    ctx.metrics.imap_error(&mb.seed.name, &e);
     mb.last_error = Some(e);
 }
 
@@ -500,7 +474,7 @@ fn handle_message(
     role: FolderRole,
     folder: &str,
 ) -> Result<Option<crate::config::Cleanup>, StateError> {
-    let seen_at = state::now();
+    let seen_at = store::now();
     let parsed = mail_parser::MessageParser::new().parse_headers(raw);
     let (tokens, message_id): (Vec<String>, Option<String>) = match &parsed {
         Some(m) => (
@@ -511,13 +485,7 @@ fn handle_message(
         ),
         None => (Vec::new(), None),
     };
-    let forged = |why: &str| {
-        tracing::warn!(seed = %seed.name, folder, why, "ignoring a message with a probe header that is not ours");
-        ctx.metrics
-            .forged_probes
-            .with_label_values(&[&seed.name])
-            .inc();
-    };
+    let forged = |why: &str| ctx.metrics.forged_probe(&seed.name, folder, why);
     let [value] = tokens.as_slice() else {
         if !tokens.is_empty() {
             forged("several probe headers");
@@ -557,7 +525,7 @@ fn handle_message(
         forged("Message-ID does not match the probe's");
         return Ok(None);
     }
-    let judgement = judge::judge(raw, &seed.authserv_ids);
+    let judgement = outcome::judge(raw, &seed.authserv_ids);
     let placement = role.placement();
     let accepted_at = ctx
         .board
@@ -574,20 +542,15 @@ fn handle_message(
         return Ok(None);
     }
     let late = matches!(record.state, ProbeState::Missing | ProbeState::Unknown);
-    ctx.metrics.record_found(
+    ctx.metrics.probe_found(
         &record.route,
         &record.seed,
+        folder,
         placement,
         &judgement,
         delivery,
         late,
     );
     watched.remove(&record.probe_id);
-    tracing::info!(
-        route = %record.route, seed = %record.seed, placement = placement.as_str(), folder,
-        spf = judgement.verdict.spf.as_str(), dkim = judgement.verdict.dkim.as_str(),
-        dmarc = judgement.verdict.dmarc.as_str(), delivery_seconds = ?delivery, late,
-        "probe found"
-    );
     Ok(Some(ctx.config.probe.cleanup.clone()))
 }

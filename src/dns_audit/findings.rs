@@ -5,8 +5,9 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
-use super::diagnosis::{Cause, Context};
 use super::dns::DnsError;
+use crate::diagnosis::{Cause, Context};
+use crate::status::Status;
 
 /// The checks, with fixed names (the `check` label of `mailcanary_dns_check_ok`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -69,7 +70,7 @@ impl Check {
 /// The outcome of one check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Status {
+pub enum CheckStatus {
     /// As it should be.
     Ok,
     /// Works, but is a deliverability risk.
@@ -81,20 +82,20 @@ pub enum Status {
     Error,
 }
 
-impl Status {
+impl CheckStatus {
     /// `ok`, `warn`, `fail`, `error`.
     pub fn as_str(self) -> &'static str {
         match self {
-            Status::Ok => "ok",
-            Status::Warn => "warn",
-            Status::Fail => "fail",
-            Status::Error => "error",
+            CheckStatus::Ok => "ok",
+            CheckStatus::Warn => "warn",
+            CheckStatus::Fail => "fail",
+            CheckStatus::Error => "error",
         }
     }
 
     /// Ok or Warn: the value of `mailcanary_dns_check_ok` is 1.
     pub fn is_passing(self) -> bool {
-        matches!(self, Status::Ok | Status::Warn)
+        matches!(self, CheckStatus::Ok | CheckStatus::Warn)
     }
 }
 
@@ -106,7 +107,7 @@ pub struct CheckResult {
     /// What was checked: an IP (`127.0.0.5`), a domain, a DKIM record name, `IP in ZONE`.
     pub subject: String,
     /// The outcome.
-    pub status: Status,
+    pub status: CheckStatus,
     /// What was found, in one line.
     pub detail: String,
     /// Why it fails or warns; `dns_error` for DNS errors; `None` when ok, and for errors
@@ -121,7 +122,7 @@ impl CheckResult {
         CheckResult {
             check,
             subject: subject.into(),
-            status: Status::Ok,
+            status: CheckStatus::Ok,
             detail: detail.into(),
             cause: None,
             fix: None,
@@ -131,7 +132,7 @@ impl CheckResult {
     fn with_cause(
         check: Check,
         subject: impl Into<String>,
-        status: Status,
+        status: CheckStatus,
         detail: impl Into<String>,
         cause: Cause,
         ctx: &Context<'_>,
@@ -153,7 +154,7 @@ impl CheckResult {
         cause: Cause,
         ctx: &Context<'_>,
     ) -> Self {
-        Self::with_cause(check, subject, Status::Warn, detail, cause, ctx)
+        Self::with_cause(check, subject, CheckStatus::Warn, detail, cause, ctx)
     }
 
     pub(crate) fn failing(
@@ -163,7 +164,7 @@ impl CheckResult {
         cause: Cause,
         ctx: &Context<'_>,
     ) -> Self {
-        Self::with_cause(check, subject, Status::Fail, detail, cause, ctx)
+        Self::with_cause(check, subject, CheckStatus::Fail, detail, cause, ctx)
     }
 
     /// A DNS error: status `error`, cause `dns_error`.
@@ -182,7 +183,7 @@ impl CheckResult {
         detail: impl Into<String>,
         ctx: &Context<'_>,
     ) -> Self {
-        Self::with_cause(check, subject, Status::Error, detail, Cause::DnsError, ctx)
+        Self::with_cause(check, subject, CheckStatus::Error, detail, Cause::DnsError, ctx)
     }
 
     /// An error that is not the DNS's (no cause, no fix).
@@ -194,46 +195,10 @@ impl CheckResult {
         CheckResult {
             check,
             subject: subject.into(),
-            status: Status::Error,
+            status: CheckStatus::Error,
             detail: detail.into(),
             cause: None,
             fix: None,
-        }
-    }
-}
-
-/// The overall status, as a monitoring plugin reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OverallStatus {
-    /// Every check ok.
-    Ok,
-    /// Some check warns, none fails or errs.
-    Warning,
-    /// Some check fails.
-    Critical,
-    /// No check fails, but some could not be done.
-    Unknown,
-}
-
-impl OverallStatus {
-    /// `ok`, `warning`, `critical`, `unknown`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OverallStatus::Ok => "ok",
-            OverallStatus::Warning => "warning",
-            OverallStatus::Critical => "critical",
-            OverallStatus::Unknown => "unknown",
-        }
-    }
-
-    /// The process exit code: 0 ok, 1 warning, 2 critical, 3 unknown.
-    pub fn exit_code(self) -> u8 {
-        match self {
-            OverallStatus::Ok => 0,
-            OverallStatus::Warning => 1,
-            OverallStatus::Critical => 2,
-            OverallStatus::Unknown => 3,
         }
     }
 }
@@ -271,16 +236,16 @@ pub struct AuditReport {
 
 impl AuditReport {
     /// critical if any check fails, else unknown if any errs, else warning if any warns, else ok.
-    pub fn status(&self) -> OverallStatus {
-        let any = |s: Status| self.checks.iter().any(|c| c.status == s);
-        if any(Status::Fail) {
-            OverallStatus::Critical
-        } else if any(Status::Error) {
-            OverallStatus::Unknown
-        } else if any(Status::Warn) {
-            OverallStatus::Warning
+    pub fn status(&self) -> Status {
+        let any = |s: CheckStatus| self.checks.iter().any(|c| c.status == s);
+        if any(CheckStatus::Fail) {
+            Status::Critical
+        } else if any(CheckStatus::Error) {
+            Status::Unknown
+        } else if any(CheckStatus::Warn) {
+            Status::Warning
         } else {
-            OverallStatus::Ok
+            Status::Ok
         }
     }
 
@@ -289,7 +254,7 @@ impl AuditReport {
     pub fn causes(&self) -> Vec<Cause> {
         let mut causes = Vec::new();
         for check in &self.checks {
-            if let (Status::Fail | Status::Warn, Some(cause)) = (check.status, check.cause)
+            if let (CheckStatus::Fail | CheckStatus::Warn, Some(cause)) = (check.status, check.cause)
                 && !causes.contains(&cause)
             {
                 causes.push(cause);
@@ -306,33 +271,16 @@ impl AuditReport {
         Some(results.all(|c| c.status.is_passing()))
     }
 
-    /// The JSON contract (pretty-printed; see the `dns_audit` module docs).
+    /// The JSON contract as a value (see the `dns_audit` module docs).
+    pub fn to_json_value(&self) -> serde_json::Value {
+        // Plain strings, numbers and enums: serializing cannot fail, but if it ever did, the
+        // value says so instead of panicking.
+        serde_json::to_value(self).unwrap_or_else(|e| serde_json::json!({ "error": e.to_string() }))
+    }
+
+    /// The JSON contract, pretty-printed, keys in contract order.
     pub fn to_json(&self) -> String {
-        #[derive(Serialize)]
-        struct Json<'a> {
-            route: &'a str,
-            from_domain: &'a str,
-            status: OverallStatus,
-            causes: Vec<Cause>,
-            checks: &'a [CheckResult],
-            dkim_key_bits: Option<u32>,
-            spf_dns_lookups: Option<u32>,
-            spf_void_lookups: Option<u32>,
-            dnsbl: &'a [DnsblZoneResult],
-        }
-        let json = Json {
-            route: &self.route,
-            from_domain: &self.from_domain,
-            status: self.status(),
-            causes: self.causes(),
-            checks: &self.checks,
-            dkim_key_bits: self.dkim_key_bits,
-            spf_dns_lookups: self.spf_dns_lookups,
-            spf_void_lookups: self.spf_void_lookups,
-            dnsbl: &self.dnsbl,
-        };
-        // Serializing plain strings, numbers and enums cannot fail.
-        serde_json::to_string_pretty(&json).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
     }
 
     /// The readable report: one line per check (`✓` ok, `!` warn, `✗` fail, `?` error), the fix
@@ -346,10 +294,10 @@ impl AuditReport {
         );
         for check in &self.checks {
             let mark = match check.status {
-                Status::Ok => '✓',
-                Status::Warn => '!',
-                Status::Fail => '✗',
-                Status::Error => '?',
+                CheckStatus::Ok => '✓',
+                CheckStatus::Warn => '!',
+                CheckStatus::Fail => '✗',
+                CheckStatus::Error => '?',
             };
             out.push_str(&format!(
                 "{mark} {:<8} {}: {}\n",
@@ -357,7 +305,7 @@ impl AuditReport {
                 check.subject,
                 check.detail
             ));
-            if matches!(check.status, Status::Fail | Status::Warn)
+            if matches!(check.status, CheckStatus::Fail | CheckStatus::Warn)
                 && let Some(fix) = &check.fix
             {
                 out.push_str(&format!("    fix: {fix}\n"));
@@ -372,11 +320,41 @@ impl AuditReport {
     }
 }
 
+/// The JSON contract of one report: every key always present, in this order.
+impl Serialize for AuditReport {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Json<'a> {
+            route: &'a str,
+            from_domain: &'a str,
+            status: Status,
+            causes: Vec<Cause>,
+            checks: &'a [CheckResult],
+            dkim_key_bits: Option<u32>,
+            spf_dns_lookups: Option<u32>,
+            spf_void_lookups: Option<u32>,
+            dnsbl: &'a [DnsblZoneResult],
+        }
+        Json {
+            route: &self.route,
+            from_domain: &self.from_domain,
+            status: self.status(),
+            causes: self.causes(),
+            checks: &self.checks,
+            dkim_key_bits: self.dkim_key_bits,
+            spf_dns_lookups: self.spf_dns_lookups,
+            spf_void_lookups: self.spf_void_lookups,
+            dnsbl: &self.dnsbl,
+        }
+        .serialize(serializer)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn report(statuses: &[(Check, Status, Option<Cause>)]) -> AuditReport {
+    fn report(statuses: &[(Check, CheckStatus, Option<Cause>)]) -> AuditReport {
         AuditReport {
             route: "r".into(),
             from_domain: "example.test".into(),
@@ -400,11 +378,11 @@ mod tests {
 
     #[test]
     fn overall_status_precedence() {
-        use Status::*;
-        assert_eq!(report(&[]).status(), OverallStatus::Ok);
+        use CheckStatus::*;
+        assert_eq!(report(&[]).status(), Status::Ok);
         assert_eq!(
             report(&[(Check::Spf, Warn, Some(Cause::SpfPermissive))]).status(),
-            OverallStatus::Warning
+            Status::Warning
         );
         assert_eq!(
             report(&[
@@ -412,7 +390,7 @@ mod tests {
                 (Check::Dnsbl, Error, Some(Cause::DnsError))
             ])
             .status(),
-            OverallStatus::Unknown
+            Status::Unknown
         );
         assert_eq!(
             report(&[
@@ -420,14 +398,14 @@ mod tests {
                 (Check::Ptr, Fail, Some(Cause::PtrMissing))
             ])
             .status(),
-            OverallStatus::Critical
+            Status::Critical
         );
-        assert_eq!(OverallStatus::Critical.exit_code(), 2);
+        assert_eq!(Status::Critical.exit_code(), 2);
     }
 
     #[test]
     fn causes_are_distinct_and_skip_errors() {
-        use Status::*;
+        use CheckStatus::*;
         let r = report(&[
             (Check::Ptr, Fail, Some(Cause::PtrMissing)),
             (Check::Fcrdns, Fail, Some(Cause::PtrMissing)),
@@ -443,7 +421,7 @@ mod tests {
 
     #[test]
     fn text_and_json() {
-        use Status::*;
+        use CheckStatus::*;
         let r = report(&[
             (Check::Ptr, Fail, Some(Cause::PtrMissing)),
             (Check::Spf, Ok, None),

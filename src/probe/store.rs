@@ -7,8 +7,8 @@ use std::sync::Mutex;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
-use crate::judge::{Judgement, Placement};
-use crate::send::SendOutcome;
+use crate::probe::outcome::{Judgement, Placement};
+use crate::probe::send::SendOutcome;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
@@ -427,7 +427,7 @@ impl RawRow {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::judge::judge;
+    use crate::probe::outcome::judge;
 
     #[test]
     fn life_of_a_probe_survives_reopen() {

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::status::Status;
 use crate::verdict::{self, AuthResult, SpamReport, Verdict};
 
 /// Where a probe ended up.
@@ -96,28 +97,6 @@ pub fn judge(raw: &[u8], authserv_ids: &[String]) -> Judgement {
     }
 }
 
-/// Overall status, in the monitoring-plugin convention.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    Ok,
-    Unknown,
-    Warning,
-    Critical,
-}
-
-impl Status {
-    /// 0 ok, 1 warning, 2 critical, 3 unknown.
-    pub fn exit_code(self) -> u8 {
-        match self {
-            Status::Ok => 0,
-            Status::Warning => 1,
-            Status::Critical => 2,
-            Status::Unknown => 3,
-        }
-    }
-}
-
 /// The status of one probe result: critical when missing or not sent; warning when in spam or
 /// another folder, when SPF, DKIM or DMARC did not pass, or when a cause was diagnosed; unknown
 /// when the mailbox could not be read.
@@ -196,15 +175,6 @@ mod tests {
             Status::Unknown
         );
         assert_eq!(probe_status(None, None, true, false), Status::Critical);
-    }
-
-    #[test]
-    fn worst_status_wins() {
-        let worst = [Status::Ok, Status::Unknown, Status::Warning]
-            .into_iter()
-            .max();
-        assert_eq!(worst, Some(Status::Warning));
-        assert_eq!(Status::Unknown.exit_code(), 3);
     }
 
     #[test]

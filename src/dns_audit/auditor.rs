@@ -9,7 +9,7 @@ use futures::future::join_all;
 use mail_auth::MessageAuthenticator;
 
 use super::dns::{Dns, ResolverSetupError, normalize_domain};
-use super::report::AuditReport;
+use super::findings::AuditReport;
 use super::{dkim, dmarc, dnsbl, rdns, seeds, spf};
 
 /// The default per-query DNS timeout.

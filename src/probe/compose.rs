@@ -10,7 +10,7 @@ use mail_auth::common::headers::HeaderWriter;
 use mail_auth::dkim::{Canonicalization, DkimSigner};
 
 use crate::config::{DkimSigning, Route, Secret, Seed};
-use crate::token::{self, Token};
+use crate::probe::token::{self, Token};
 
 /// A message ready to hand to SMTP.
 #[derive(Debug, Clone)]

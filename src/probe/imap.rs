@@ -17,7 +17,7 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
 use crate::config::{Cleanup, Seed, TlsMode};
-use crate::token;
+use crate::probe::token;
 
 /// Why reading a mailbox failed. `reason()` is the fixed metric label.
 #[derive(Debug, Clone, thiserror::Error)]

@@ -10,6 +10,10 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
+pub mod probe;
+
+pub use probe::{all_causes, for_record};
+
 /// The fixed set of failure causes (serialized snake_case, see [`Cause::as_str`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -1,0 +1,133 @@
+//! The command line: one file per subcommand (its arguments, what it runs, its exit code).
+//! `main.rs` parses and dispatches; everything else a command needs is here.
+
+pub mod check_config;
+pub mod check_dns;
+pub mod inspect;
+pub mod once;
+pub mod run;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{self, Config};
+use crate::metrics::Metrics;
+use crate::probe::round::Prober;
+use crate::probe::store::Store;
+use crate::status::exit;
+
+#[derive(Parser)]
+#[command(
+    name = "mailcanary",
+    version,
+    about = "End-to-end email deliverability probe"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run continuously: probe rounds on the schedule, HTTP on `probe.listen`.
+    Run {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Run one round now, print the report and exit (0 ok, 1 warning, 2 critical, 3 unknown).
+    Once {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Print the stable JSON contract instead of the readable report.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Validate a config file and exit (0 valid, 3 invalid).
+    CheckConfig {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Explain a received message: authentication results, SPF, spam-filter verdict.
+    Inspect(inspect::InspectArgs),
+    /// Audit the DNS behind the verdicts: rDNS, SPF, DKIM, DMARC, blocklists, MX, MTA-STS.
+    CheckDns(check_dns::CheckDnsArgs),
+}
+
+/// Parses the command line. Usage errors exit 3 ("unknown"), not clap's 2, which means
+/// "critical" here; `--help` and `--version` exit 0.
+pub fn parse() -> Result<Cli, ExitCode> {
+    Cli::try_parse().map_err(|e| {
+        let code = if e.use_stderr() { exit::UNKNOWN } else { exit::OK };
+        let _ = e.print();
+        ExitCode::from(code)
+    })
+}
+
+/// Runs the parsed command and returns its exit code.
+pub fn dispatch(cli: Cli) -> ExitCode {
+    let result = match cli.command {
+        Command::Inspect(args) => Ok(inspect::run(&args)),
+        Command::CheckDns(args) => check_dns::run(&args),
+        Command::CheckConfig { config } => check_config::run(&config),
+        Command::Once { config, json } => once::run(&config, json),
+        Command::Run { config } => run::run(&config),
+    };
+    result.unwrap_or_else(|code| code)
+}
+
+/// Prints `mailcanary: <what>` to standard error and gives the "unknown" exit code.
+pub fn fail(what: impl std::fmt::Display) -> ExitCode {
+    eprintln!("mailcanary: {what}");
+    ExitCode::from(exit::UNKNOWN)
+}
+
+/// Logs to standard error, filtered by `RUST_LOG` (else `default`).
+///
+/// Wire traces of the protocol crates are never turned on, whatever `RUST_LOG` says: at
+/// trace level they print IMAP `LOGIN` and SMTP `AUTH` lines with the password in clear.
+pub fn init_logs(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let filter = WIRE_LOGGERS.iter().fold(filter, |f, target| {
+        match format!("{target}=info").parse() {
+            Ok(directive) => f.add_directive(directive),
+            Err(_) => f,
+        }
+    });
+    // Colours only on a terminal: journald and `docker logs` get plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi)
+        .init();
+}
+
+/// Crates whose debug/trace output contains protocol lines with credentials.
+const WIRE_LOGGERS: [&str; 4] = ["async_imap", "imap_proto", "lettre", "rustls"];
+
+/// Loads and validates a config file (every error at once), or says why not.
+pub fn load_config(path: &Path) -> Result<Config, ExitCode> {
+    config::load(path).map_err(fail)
+}
+
+/// The one async runtime builder of every command.
+pub fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| fail(format_args!("cannot start the async runtime: {e}")))
+}
+
+/// Opens the state and builds the prober (which holds config, state and metrics).
+pub fn prober(config: Config) -> Result<Arc<Prober>, ExitCode> {
+    let config = Arc::new(config);
+    let store = Arc::new(Store::open(&config.probe.state).map_err(fail)?);
+    let metrics = Arc::new(Metrics::new());
+    let prober = Prober::new(config, store, metrics).map_err(fail)?;
+    Ok(Arc::new(prober))
+}

@@ -1,0 +1,56 @@
+//! The scheduled DNS audit of `run`: every route on `dns_audit.schedule`, exported as metrics.
+//! The checks themselves live in [`crate::dns_audit`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_cron_scheduler::{Job, JobScheduler};
+
+use crate::config::{self, Config};
+use crate::dns_audit::{AuditReport, Auditor, DEFAULT_TIMEOUT, ResolverSetupError};
+use crate::metrics::Metrics;
+
+/// How long one scheduled audit of every route may take: audits are cheap but must never pile
+/// up behind a dead resolver.
+const AUDIT_DEADLINE: Duration = Duration::from_secs(300);
+
+/// Audits every route of the config.
+pub async fn audit_all(config: &Config) -> Result<Vec<AuditReport>, ResolverSetupError> {
+    let auditor = Auditor::new(config.dns_audit.nameserver, DEFAULT_TIMEOUT)?;
+    let mut reports = Vec::new();
+    for t in config::audit_targets(config) {
+        reports.push(auditor.audit(&t).await);
+    }
+    Ok(reports)
+}
+
+/// One audit of every route, exported (the daemon's start-up run and its scheduled job).
+pub async fn run_once(config: &Config, metrics: &Metrics) {
+    match tokio::time::timeout(AUDIT_DEADLINE, audit_all(config)).await {
+        Ok(Ok(reports)) => {
+            for r in &reports {
+                metrics.record_audit(r);
+            }
+        }
+        Ok(Err(e)) => tracing::error!(error = %e, "DNS audit could not run"),
+        Err(_) => tracing::error!(
+            deadline_seconds = AUDIT_DEADLINE.as_secs(),
+            "DNS audit did not finish before its deadline; cancelled"
+        ),
+    }
+}
+
+/// Adds the audit to the daemon's scheduler.
+pub async fn schedule(
+    scheduler: &JobScheduler,
+    config: Arc<Config>,
+    metrics: Arc<Metrics>,
+) -> Result<(), tokio_cron_scheduler::JobSchedulerError> {
+    let schedule = config.dns_audit.schedule.clone();
+    let job = Job::new_async(schedule.as_str(), move |_id, _s| {
+        let config = config.clone();
+        let metrics = metrics.clone();
+        Box::pin(async move { run_once(&config, &metrics).await })
+    })?;
+    scheduler.add(job).await.map(|_| ())
+}
