@@ -1,5 +1,11 @@
-//! Shared helpers for the end-to-end tests against the loopback mail lab (lab/mailstack).
+//! Shared helpers of the tests: the loopback mail lab (lab/mailstack) here, the monitoring
+//! tools and daemons in [`support`], the PromQL of dashboards and rules in [`exprs`], a live
+//! Prometheus in [`live`].
 #![allow(dead_code)]
+
+pub mod exprs;
+pub mod live;
+pub mod support;
 
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};

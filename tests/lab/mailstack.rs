@@ -1,7 +1,7 @@
 //! The mail lab itself: everything it runs listens on loopback only, and `status` agrees.
 
-mod common;
 
+use crate::common;
 use std::collections::HashSet;
 
 /// Socket inodes owned by the lab's daemons (found through /proc/<pid>/exe and fd links).

@@ -7,10 +7,8 @@
 //! prometheus-alertmanager`); only the docker-compose check is skipped when its tool is
 //! absent. Run with `cargo nextest run --test monitoring`.
 
-#[path = "fixtures/monitoring/support.rs"]
-#[allow(dead_code)]
-mod support;
 
+use crate::common::support;
 use std::collections::BTreeSet;
 use std::process::Command;
 

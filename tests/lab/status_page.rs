@@ -7,16 +7,12 @@
 //! Needs the lab (`sudo lab/mailstack up`) and Chromium (`apt-get install chromium`).
 //! Takes about 5 s once the seeds are free (the live monitoring test holds them for ~30 s).
 
-#[path = "fixtures/monitoring/support.rs"]
-#[allow(dead_code)]
-mod support;
 
-mod common;
 
-#[path = "fixtures/monitoring/live.rs"]
-#[allow(dead_code)]
-mod live;
 
+use crate::common::support;
+use crate::common;
+use crate::common::live;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

@@ -1,8 +1,8 @@
 //! End-to-end: `mailcanary once` against the real loopback mail lab (Postfix, rspamd,
 //! policyd-spf, Dovecot, NSD). Each test reads its own seed mailbox.
 
-mod common;
 
+use crate::common;
 use std::process::Command;
 
 use common::*;

@@ -1,8 +1,8 @@
 //! A probe must never delete or alter a message it did not send: ordinary mail and a forged
 //! probe message in a seed mailbox survive rounds byte for byte.
 
-mod common;
 
+use crate::common;
 use std::collections::BTreeMap;
 use std::process::Command;
 

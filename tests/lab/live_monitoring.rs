@@ -24,20 +24,14 @@
 //! (`sudo lab/mailstack up`) and `prometheus`/`promtool` (`apt-get install prometheus`).
 //! Takes about 30 s, mostly waiting for the rounds.
 
-#[path = "fixtures/monitoring/support.rs"]
-#[allow(dead_code)]
-mod support;
 
-#[path = "fixtures/monitoring/exprs.rs"]
-#[allow(dead_code)]
-mod exprs;
 
-mod common;
 
-#[path = "fixtures/monitoring/live.rs"]
-#[allow(dead_code)]
-mod live;
 
+use crate::common::support;
+use crate::common::exprs;
+use crate::common;
+use crate::common::live;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::Path;

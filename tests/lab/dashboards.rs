@@ -9,14 +9,10 @@
 //! Needs python3 (generator check) and promtool/prometheus (PromQL parse, alert rules):
 //! `apt-get install prometheus`. Run with `cargo nextest run --test dashboards`.
 
-#[path = "fixtures/monitoring/support.rs"]
-#[allow(dead_code)]
-mod support;
 
-#[path = "fixtures/monitoring/exprs.rs"]
-#[allow(dead_code)]
-mod exprs;
 
+use crate::common::support;
+use crate::common::exprs;
 use std::collections::BTreeSet;
 use std::process::Command;
 

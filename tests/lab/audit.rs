@@ -1,8 +1,8 @@
 //! `check-dns --config config/lab.toml` against the lab DNS: every lab fault route yields exactly
 //! its cause, and the good routes none.
 
-mod common;
 
+use crate::common;
 use std::collections::BTreeMap;
 use std::process::Command;
 

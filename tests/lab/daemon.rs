@@ -1,8 +1,8 @@
 //! `mailcanary run` against the lab for a few rounds: the metrics say what happened, and a seed
 //! whose IMAP server goes away is `unknown` (not missing) and recovers by itself.
 
-mod common;
 
+use crate::common;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};

@@ -1,0 +1,19 @@
+//! Every test that needs what `scripts/test` sets up: the loopback mail lab (`lab/mailstack
+//! up`: Postfix, rspamd, Dovecot, NSD) and the monitoring tools (promtool, amtool, Prometheus,
+//! Alertmanager, Chromium). They fail, never skip, when it is missing, and say how to start it.
+//! Run them alone with `cargo nextest run --test lab`; plain `cargo test` on a fresh clone
+//! runs everything else (unit tests, corpora, config fixtures, the CLI on files).
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod audit;
+mod daemon;
+mod dashboards;
+mod dns_audit;
+mod live_monitoring;
+mod mailstack;
+mod monitoring;
+mod probe;
+mod seed_safety;
+mod status_page;
