@@ -22,9 +22,9 @@ use serde::Serialize;
 
 use crate::diagnosis::Diagnosis;
 use crate::probe::outcome::{Placement, probe_status};
-use crate::status::Status;
 use crate::probe::send::SendOutcome;
 use crate::probe::store::{ProbeRecord, ProbeState};
+use crate::status::Status;
 use crate::verdict::{SpamReport, Verdict};
 
 #[derive(Debug, Clone, Serialize)]

@@ -76,7 +76,10 @@ mod tests {
             Status::worst([Status::Unknown, Status::Critical]),
             Status::Critical
         );
-        assert_eq!(Status::worst([Status::Ok, Status::Unknown]), Status::Unknown);
+        assert_eq!(
+            Status::worst([Status::Ok, Status::Unknown]),
+            Status::Unknown
+        );
         assert_eq!(Status::worst([]), Status::Ok);
         let codes: Vec<u8> = [
             Status::Ok,

@@ -60,7 +60,11 @@ pub enum Command {
 /// "critical" here; `--help` and `--version` exit 0.
 pub fn parse() -> Result<Cli, ExitCode> {
     Cli::try_parse().map_err(|e| {
-        let code = if e.use_stderr() { exit::UNKNOWN } else { exit::OK };
+        let code = if e.use_stderr() {
+            exit::UNKNOWN
+        } else {
+            exit::OK
+        };
         let _ = e.print();
         ExitCode::from(code)
     })
@@ -91,12 +95,13 @@ pub fn fail(what: impl std::fmt::Display) -> ExitCode {
 pub fn init_logs(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let filter = WIRE_LOGGERS.iter().fold(filter, |f, target| {
-        match format!("{target}=info").parse() {
-            Ok(directive) => f.add_directive(directive),
-            Err(_) => f,
-        }
-    });
+    let filter =
+        WIRE_LOGGERS
+            .iter()
+            .fold(filter, |f, target| match format!("{target}=info").parse() {
+                Ok(directive) => f.add_directive(directive),
+                Err(_) => f,
+            });
     // Colours only on a terminal: journald and `docker logs` get plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
         && std::env::var_os("NO_COLOR").is_none();

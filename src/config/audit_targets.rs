@@ -42,4 +42,3 @@ pub fn audit_targets(config: &Config) -> Vec<AuditTarget> {
         })
         .collect()
 }
-

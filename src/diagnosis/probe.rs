@@ -1,8 +1,8 @@
 //! Names the cause (from the fixed list in [`crate::diagnosis`]) and the fix of a failing
 //! probe result, from what the receiver said about it.
 
-use crate::config::Config;
 use super::{Cause, Context, Diagnosis, VerdictFacts, diagnose_verdict};
+use crate::config::Config;
 use crate::probe::outcome::Placement;
 use crate::probe::store::{ProbeRecord, ProbeState};
 use crate::verdict::AuthResult;

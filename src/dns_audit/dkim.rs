@@ -8,11 +8,11 @@ use std::path::Path;
 use mail_auth::common::parse::TxtRecordParser;
 use mail_auth::common::verify::DomainKey;
 
-use crate::diagnosis::{Cause, Context};
 use super::dns::Lookups;
-use super::keys::{self, PublicKey};
 use super::findings::{Check, CheckResult};
+use super::keys::{self, PublicKey};
 use super::tags;
+use crate::diagnosis::{Cause, Context};
 
 /// Keys under this many bits fail.
 pub const MIN_KEY_BITS: u32 = 1024;

@@ -10,10 +10,10 @@
 use mail_auth::common::parse::TxtRecordParser;
 use mail_auth::dmarc::{Alignment, Dmarc, Policy, Psd};
 
-use crate::diagnosis::{Cause, Context};
 use super::dns::{DnsError, Lookups};
 use super::findings::{Check, CheckResult};
 use super::tags;
+use crate::diagnosis::{Cause, Context};
 
 /// The names whose `_dmarc` records are consulted for `domain`, longest first, TLD excluded.
 fn policy_names(domain: &str) -> Vec<&str> {

@@ -11,9 +11,9 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use crate::diagnosis::{Cause, Context};
 use super::dns::{Answer, Dns, Lookups};
 use super::findings::{Check, CheckResult, DnsblZoneResult};
+use crate::diagnosis::{Cause, Context};
 
 /// The zones `check-dns` queries when none is given.
 pub const DEFAULT_ZONES: [&str; 3] = [

@@ -183,7 +183,14 @@ impl CheckResult {
         detail: impl Into<String>,
         ctx: &Context<'_>,
     ) -> Self {
-        Self::with_cause(check, subject, CheckStatus::Error, detail, Cause::DnsError, ctx)
+        Self::with_cause(
+            check,
+            subject,
+            CheckStatus::Error,
+            detail,
+            Cause::DnsError,
+            ctx,
+        )
     }
 
     /// An error that is not the DNS's (no cause, no fix).
@@ -254,7 +261,8 @@ impl AuditReport {
     pub fn causes(&self) -> Vec<Cause> {
         let mut causes = Vec::new();
         for check in &self.checks {
-            if let (CheckStatus::Fail | CheckStatus::Warn, Some(cause)) = (check.status, check.cause)
+            if let (CheckStatus::Fail | CheckStatus::Warn, Some(cause)) =
+                (check.status, check.cause)
                 && !causes.contains(&cause)
             {
                 causes.push(cause);

@@ -10,10 +10,10 @@
 
 use std::net::IpAddr;
 
-use crate::diagnosis::{Cause, Context};
 use super::dmarc::aligned;
 use super::dns::{Answer, Dns, Lookups};
 use super::findings::{Check, CheckResult};
+use crate::diagnosis::{Cause, Context};
 
 /// Checks `ptr`, `fcrdns` and (when a HELO name is given) `helo` for one sending IP.
 pub(crate) async fn check(

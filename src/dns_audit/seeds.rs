@@ -5,9 +5,9 @@
 use mail_auth::common::parse::TxtRecordParser;
 use mail_auth::mta_sts::{MtaSts, ReportUri, TlsRpt};
 
-use crate::diagnosis::{Cause, Context};
 use super::dns::{Answer, Lookups};
 use super::findings::{Check, CheckResult};
+use crate::diagnosis::{Cause, Context};
 
 /// `mx`, `mta_sts` and `tls_rpt` for one seed domain.
 pub(crate) async fn check<L: Lookups>(dns: &L, domain: &str) -> Vec<CheckResult> {

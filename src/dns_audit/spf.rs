@@ -16,9 +16,9 @@ use mail_auth::spf::verify::SpfParameters;
 use mail_auth::spf::{Macro, Mechanism, Qualifier, Spf, Variables};
 use mail_auth::{MessageAuthenticator, SpfResult};
 
-use crate::diagnosis::{Cause, Context};
 use super::dns::{Answer, DnsError, Lookups};
 use super::findings::{Check, CheckResult};
+use crate::diagnosis::{Cause, Context};
 
 /// RFC 7208 §4.6.4: at most 10 terms that cause DNS queries.
 pub const MAX_LOOKUPS: u32 = 10;

@@ -1,12 +1,13 @@
 //! The probe pipeline, one module per step of a round:
 //! [`compose`] a tokened message ([`token`]) → [`send`] it over SMTP → watch the seed's folders
 //! over [`imap`] → judge what arrived ([`outcome`]) → record it ([`store`]). [`round`] runs the
-//! steps for every route × seed.
+//! steps for every route × seed; [`server_text`] caps what servers say before it is kept.
 
 pub mod compose;
 pub mod imap;
 pub mod outcome;
 pub mod round;
 pub mod send;
+pub mod server_text;
 pub mod store;
 pub mod token;

@@ -1,22 +1,29 @@
 //! One probe round: for every route × seed, compose a tokened message, record it, send it,
 //! watch the seed mailbox (inbox and spam folder) until it shows up or times out, judge it,
 //! record the result, clean up. Probes left unresolved by earlier rounds (or a crash) are
-//! watched too, until their late window ends.
+//! watched too, until their late window ends; older ones are expired as orphans.
+//!
+//! Every wait is bounded: a send by its route's timeout, a probe by `probe.timeout` counted
+//! from the moment the SMTP server accepted it (a probe whose send has not resolved is never
+//! `missing`), and the whole round by a deadline past which it is cancelled and says so.
+//! Shutdown cancels a round at once; unresolved probes stay `sent` and are resumed on the next
+//! start.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{Mutex as AsyncMutex, Semaphore};
+use tokio::sync::{Mutex as AsyncMutex, Semaphore, watch};
+use tokio::task::JoinHandle;
 
-use crate::probe::compose::{self, ProbeMessage};
-use crate::config::{Config, Seed};
-use crate::probe::imap::{FolderConn, ImapError};
-use crate::probe::outcome::{self, FolderRole, Placement};
+use crate::config::{Cleanup, Config, Seed};
 use crate::metrics::Metrics;
+use crate::probe::compose::{self, ProbeMessage};
+use crate::probe::imap::{Candidate, FolderConn, ImapError};
+use crate::probe::outcome::{self, FolderRole, Placement};
 use crate::probe::send::Sender;
 use crate::probe::store::{self, ProbeRecord, ProbeState, StateError, Store};
-use crate::probe::token::{self, Token};
+use crate::probe::token::{self, HeaderCheck, Token};
 
 /// Shortest pause between checks after the fast window; long waits use IDLE instead.
 const SLOW_CHECK: Duration = Duration::from_secs(30);
@@ -24,6 +31,8 @@ const SLOW_CHECK: Duration = Duration::from_secs(30);
 const FAST_WINDOW: Duration = Duration::from_secs(20);
 /// Switch from polling to IDLE once the pause would be this long.
 const IDLE_FROM: Duration = Duration::from_secs(5);
+/// How long sending waits for the watchers' first look at their mailboxes.
+const BASELINE_WAIT: Duration = Duration::from_secs(45);
 
 /// A seed mailbox: one connection for the inbox, one for the spam folder. Kept across rounds.
 pub struct SeedMailbox {
@@ -32,6 +41,9 @@ pub struct SeedMailbox {
     pub spam: Option<FolderConn>,
     /// The last error reading this mailbox, cleared by a fully successful check.
     pub last_error: Option<ImapError>,
+    /// Set while a watcher uses the connections; still set at the next round means the last
+    /// watcher was cancelled mid-command, so the connections are in an unknown state.
+    in_use: bool,
 }
 
 impl SeedMailbox {
@@ -41,11 +53,22 @@ impl SeedMailbox {
             inbox: FolderConn::new(seed, &seed.inbox_folder),
             spam: None,
             last_error: None,
+            in_use: false,
         }
     }
 
     pub fn commands(&self) -> u64 {
         self.inbox.commands + self.spam.as_ref().map(|s| s.commands).unwrap_or(0)
+    }
+
+    fn begin(&mut self) {
+        if self.in_use {
+            self.inbox.reset();
+            if let Some(s) = self.spam.as_mut() {
+                s.reset();
+            }
+        }
+        self.in_use = true;
     }
 }
 
@@ -58,26 +81,70 @@ pub struct Prober {
     mailboxes: HashMap<String, Arc<AsyncMutex<SeedMailbox>>>,
     /// One round at a time.
     round_lock: AsyncMutex<()>,
+    /// Set once on shutdown: rounds and watchers stop at once.
+    shutdown: watch::Sender<bool>,
 }
 
-/// Why a round could not run at all.
+/// Why a round could not run, or did not finish.
 #[derive(Debug, thiserror::Error)]
 pub enum RoundError {
+    /// The state database failed.
     #[error(transparent)]
     State(#[from] StateError),
+    /// The process is shutting down; unresolved probes stay `sent` for the next start.
+    #[error("the round was cancelled by shutdown")]
+    Shutdown,
 }
 
-/// Per-probe facts the sender learns and the watcher needs.
-#[derive(Debug, Clone, Copy)]
-struct Accepted {
-    /// Unix time of SMTP acceptance.
-    at: f64,
+/// How a probe's send stands, as the watchers see it.
+enum SendState {
+    /// Not resolved yet: the probe has no deadline yet and can never be `missing`.
+    Pending,
+    /// Accepted by the SMTP server at this Unix time / instant.
+    Accepted { at: f64, instant: Instant },
+    /// Refused or failed: not watched.
+    Failed,
 }
 
+/// What the senders learn and the watchers need.
 #[derive(Default)]
 struct SendBoard {
-    accepted: HashMap<String, Accepted>,
-    failed: std::collections::HashSet<String>,
+    accepted: HashMap<String, (f64, Instant)>,
+    failed: HashSet<String>,
+}
+
+type Board = Arc<Mutex<SendBoard>>;
+
+fn send_state(board: &Board, id: &str) -> SendState {
+    let b = board.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((at, instant)) = b.accepted.get(id) {
+        SendState::Accepted {
+            at: *at,
+            instant: *instant,
+        }
+    } else if b.failed.contains(id) {
+        SendState::Failed
+    } else {
+        SendState::Pending
+    }
+}
+
+/// Aborts the tasks it holds when dropped, so a cancelled round leaves nothing running.
+struct Tasks(Vec<JoinHandle<()>>);
+
+impl Drop for Tasks {
+    fn drop(&mut self) {
+        for t in &self.0 {
+            t.abort();
+        }
+    }
+}
+
+/// A probe composed and recorded, ready to send.
+struct Outgoing {
+    route: String,
+    seed: String,
+    message: ProbeMessage,
 }
 
 impl Prober {
@@ -108,6 +175,7 @@ impl Prober {
             senders,
             mailboxes,
             round_lock: AsyncMutex::new(()),
+            shutdown: watch::Sender::new(false),
         })
     }
 
@@ -120,21 +188,80 @@ impl Prober {
         n
     }
 
-    /// Runs one round and returns its probes as recorded.
+    /// The longest a round may run: the watchers' first look, the slowest send, the probe
+    /// timeout after it, and a margin for the IMAP commands around them.
+    pub fn round_deadline(&self) -> Duration {
+        let slowest_send = self
+            .config
+            .routes
+            .iter()
+            .map(|r| r.timeout)
+            .max()
+            .unwrap_or_default();
+        BASELINE_WAIT
+            + slowest_send
+            + self.config.probe.timeout
+            + 2 * crate::probe::imap::COMMAND_TIMEOUT
+            + Duration::from_secs(30)
+    }
+
+    /// Stops every round and watcher now (SIGTERM).
+    pub fn shut_down(&self) {
+        self.shutdown.send_replace(true);
+    }
+
+    /// Runs one round and returns its probes as recorded. A round still running when the
+    /// next one is due makes that one skip (queued rounds would pile up behind a slow server).
     pub async fn round(&self) -> Result<Vec<ProbeRecord>, RoundError> {
-        // One round at a time: a round still running when the next tick comes makes that tick
-        // skip (queued rounds would pile up behind a slow server).
         let Ok(_one_at_a_time) = self.round_lock.try_lock() else {
             tracing::warn!("previous round still running; skipping this one");
             return Ok(Vec::new());
         };
-        let cfg = &self.config;
         let round_id = self.store.start_round()?;
         let started = store::now();
-        tracing::info!(round_id, pairs = cfg.pairs().len(), "round started");
+        tracing::info!(round_id, pairs = self.config.pairs().len(), "round started");
+        self.expire_orphans(started)?;
+        let outgoing = self.compose_all(round_id, started)?;
+        let mut shutdown = self.shutdown.subscribe();
+        let deadline = self.round_deadline();
+        tokio::select! {
+            done = tokio::time::timeout(deadline, self.send_and_watch(outgoing, started)) => {
+                if done.is_err() {
+                    tracing::error!(
+                        round_id,
+                        deadline_seconds = deadline.as_secs(),
+                        "round cancelled at its deadline; unresolved probes stay in flight for the next round"
+                    );
+                }
+            }
+            _ = shutdown.wait_for(|stop| *stop) => {
+                tracing::info!(round_id, "round cancelled by shutdown");
+                return Err(RoundError::Shutdown);
+            }
+        }
+        self.finish(round_id, started)
+    }
 
-        // 1. Compose and record every probe before anything leaves.
-        let mut messages: Vec<(String, String, ProbeMessage)> = Vec::new();
+    /// Probes that no round watches any more are expired: missing (or unknown).
+    fn expire_orphans(&self, now: f64) -> Result<(), StateError> {
+        let p = &self.config.probe;
+        let before = now - (p.timeout + p.late_window).as_secs_f64();
+        for o in self.store.expire_orphans(before)? {
+            let placement = if o.state == ProbeState::Sending {
+                Placement::Unknown
+            } else {
+                Placement::Missing
+            };
+            self.metrics
+                .probe_expired(&o.route, &o.seed, placement, true);
+        }
+        Ok(())
+    }
+
+    /// Composes and records every probe before anything leaves.
+    fn compose_all(&self, round_id: i64, started: f64) -> Result<Vec<Outgoing>, StateError> {
+        let cfg = &self.config;
+        let mut outgoing = Vec::new();
         for (route, seed) in cfg.pairs() {
             let probe_id = token::new_probe_id();
             let t = Token::new(&probe_id, &route.name, &seed.name, started as i64);
@@ -148,7 +275,11 @@ impl Prober {
                         &m.message_id,
                         started,
                     )?;
-                    messages.push((route.name.clone(), seed.name.clone(), m));
+                    outgoing.push(Outgoing {
+                        route: route.name.clone(),
+                        seed: seed.name.clone(),
+                        message: m,
+                    });
                 }
                 Err(e) => {
                     self.metrics
@@ -166,21 +297,30 @@ impl Prober {
                 }
             }
         }
+        Ok(outgoing)
+    }
 
-        // 2. Watch every seed (this round's probes and older unresolved ones).
-        let board = Arc::new(Mutex::new(SendBoard::default()));
-        let late_since = started - cfg.probe.late_window.as_secs_f64();
+    /// Starts a watcher per seed, waits for their first look, sends, and waits for the
+    /// watchers. Dropping this future (deadline, shutdown) aborts every task it started.
+    async fn send_and_watch(
+        &self,
+        outgoing: Vec<Outgoing>,
+        started: f64,
+    ) -> Result<(), StateError> {
+        let board: Board = Arc::new(Mutex::new(SendBoard::default()));
+        let late_since = started - self.config.probe.late_window.as_secs_f64();
         let unresolved = self.store.unresolved_since(late_since)?;
-        let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<()>(cfg.seeds.len().max(1));
-        let mut watchers = Vec::new();
-        for seed in &cfg.seeds {
+        let (ready_tx, mut ready_rx) =
+            tokio::sync::mpsc::channel::<()>(self.config.seeds.len().max(1));
+        let mut watchers = Tasks(Vec::new());
+        for seed in &self.config.seeds {
             let Some(mb) = self.mailboxes.get(&seed.name).cloned() else {
                 continue;
             };
-            let this_round: Vec<String> = messages
+            let this_round: Vec<String> = outgoing
                 .iter()
-                .filter(|(_, s, _)| *s == seed.name)
-                .map(|(_, _, m)| m.probe_id.clone())
+                .filter(|o| o.seed == seed.name)
+                .map(|o| o.message.probe_id.clone())
                 .collect();
             let watched: HashMap<String, ProbeRecord> = unresolved
                 .iter()
@@ -195,51 +335,62 @@ impl Prober {
                 round_started: started,
             };
             let ready = ready_tx.clone();
-            watchers.push(tokio::spawn(async move {
+            watchers.0.push(tokio::spawn(async move {
                 let mut mb = mb.lock().await;
-                watch_seed(&ctx, &mut mb, this_round, watched, ready).await
+                mb.begin();
+                if let Err(e) = watch_seed(&ctx, &mut mb, this_round, watched, ready).await {
+                    tracing::error!(seed = %mb.seed.name, error = %e, "watcher failed");
+                }
+                mb.in_use = false;
             }));
         }
         drop(ready_tx);
-        // Wait until every watcher has its baseline (or gave up), so detection starts before
-        // the first message can arrive.
-        let baseline_deadline = Instant::now() + Duration::from_secs(45);
-        let mut ready = 0;
-        while ready < watchers.len() {
+        // Detection starts before the first message can arrive.
+        let baseline_deadline = Instant::now() + BASELINE_WAIT;
+        for _ in 0..watchers.0.len() {
             match tokio::time::timeout_at(baseline_deadline.into(), ready_rx.recv()).await {
-                Ok(Some(())) => ready += 1,
+                Ok(Some(())) => {}
                 _ => break,
             }
         }
+        self.send_all(outgoing, &board).await;
+        for w in std::mem::take(&mut watchers.0) {
+            if let Err(e) = w.await {
+                tracing::error!(error = %e, "watcher task ended abnormally");
+            }
+        }
+        Ok(())
+    }
 
-        // 3. Send, a bounded number at a time; never retried (a retry would be a second probe).
-        let permits = Arc::new(Semaphore::new(cfg.probe.concurrency));
-        let mut sends = Vec::new();
-        for (route, seed, message) in messages {
-            let Some(sender) = self.senders.get(&route).cloned() else {
+    /// Sends, a bounded number at a time; never retried (a retry would be a second probe).
+    async fn send_all(&self, outgoing: Vec<Outgoing>, board: &Board) {
+        let permits = Arc::new(Semaphore::new(self.config.probe.concurrency));
+        let mut sends = Tasks(Vec::new());
+        for o in outgoing {
+            let Some(sender) = self.senders.get(&o.route).cloned() else {
                 continue;
             };
             let permits = permits.clone();
             let store = self.store.clone();
             let metrics = self.metrics.clone();
             let board = board.clone();
-            sends.push(tokio::spawn(async move {
+            sends.0.push(tokio::spawn(async move {
                 let Ok(_permit) = permits.acquire_owned().await else {
                     return;
                 };
-                send_one(&sender, &message, &route, &seed, &store, &metrics, &board).await;
+                send_one(&sender, &o, &store, &metrics, &board).await;
             }));
         }
-        for s in sends {
-            let _ = s.await;
-        }
-        for w in watchers {
-            match w.await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::error!(error = %e, "watcher failed"),
-                Err(e) => tracing::error!(error = %e, "watcher task ended abnormally"),
+        for s in std::mem::take(&mut sends.0) {
+            if let Err(e) = s.await {
+                tracing::error!(error = %e, "send task ended abnormally");
             }
         }
+    }
+
+    /// Records the end of the round: metrics, diagnosis series, pruning.
+    fn finish(&self, round_id: i64, started: f64) -> Result<Vec<ProbeRecord>, RoundError> {
+        let cfg = &self.config;
         self.store.finish_round(round_id)?;
         self.metrics.round_finished(store::now());
         let records = self.store.round(round_id)?;
@@ -260,46 +411,47 @@ impl Prober {
         Ok(records)
     }
 
-    /// Logs out of every mailbox (shutdown).
+    /// Logs out of every mailbox (shutdown): at most three seconds, and a mailbox a watcher
+    /// still holds is skipped rather than waited for.
     pub async fn close(&self) {
-        for mb in self.mailboxes.values() {
-            let mut mb = mb.lock().await;
+        let logouts = self.mailboxes.values().map(|mb| async move {
+            let Ok(mut mb) = mb.try_lock() else {
+                return;
+            };
             mb.inbox.logout().await;
             if let Some(s) = mb.spam.as_mut() {
                 s.logout().await;
             }
-        }
+        });
+        let _ =
+            tokio::time::timeout(Duration::from_secs(3), futures::future::join_all(logouts)).await;
     }
 }
 
-async fn send_one(
-    sender: &Sender,
-    message: &ProbeMessage,
-    route: &str,
-    seed: &str,
-    store: &Store,
-    metrics: &Metrics,
-    board: &Mutex<SendBoard>,
-) {
-    let result = sender.send(message).await;
-    let mut b = board.lock().unwrap_or_else(|e| e.into_inner());
+async fn send_one(sender: &Sender, o: &Outgoing, store: &Store, metrics: &Metrics, board: &Board) {
+    let result = sender.send(&o.message).await;
+    let id = &o.message.probe_id;
     match result {
         Ok(outcome) => {
             let at = store::now();
-            b.accepted.insert(message.probe_id.clone(), Accepted { at });
-            drop(b);
-            metrics.probe_sent(route, seed, &outcome);
-            if let Err(e) = store.mark_sent(&message.probe_id, &outcome, at) {
+            board
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .accepted
+                .insert(id.clone(), (at, Instant::now()));
+            metrics.probe_sent(&o.route, &o.seed, &outcome);
+            if let Err(e) = store.mark_sent(id, &outcome, at) {
                 tracing::error!(error = %e, "cannot record a sent probe");
             }
         }
         Err(e) => {
-            b.failed.insert(message.probe_id.clone());
-            drop(b);
-            metrics.send_failed(route, seed, e.reason(), &e);
-            if let Err(se) =
-                store.mark_send_failed(&message.probe_id, &e.to_string(), e.reason(), e.code())
-            {
+            board
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .failed
+                .insert(id.clone());
+            metrics.send_failed(&o.route, &o.seed, e.reason(), &e);
+            if let Err(se) = store.mark_send_failed(id, &e.to_string(), e.reason(), e.code()) {
                 tracing::error!(error = %se, "cannot record a failed send");
             }
         }
@@ -310,8 +462,48 @@ struct WatchCtx {
     store: Arc<Store>,
     metrics: Arc<Metrics>,
     config: Arc<Config>,
-    board: Arc<Mutex<SendBoard>>,
+    board: Board,
     round_started: f64,
+}
+
+/// This round's probes still to be found, each with its deadline once its send resolved.
+struct Pending {
+    ids: Vec<String>,
+}
+
+impl Pending {
+    /// Drops found and failed probes, returns those past their deadline, and the nearest
+    /// deadline still ahead.
+    fn sweep(
+        &mut self,
+        ctx: &WatchCtx,
+        watched: &HashMap<String, ProbeRecord>,
+        now: Instant,
+    ) -> (Vec<String>, Option<Instant>) {
+        let timeout = ctx.config.probe.timeout;
+        let mut expired = Vec::new();
+        let mut next: Option<Instant> = None;
+        self.ids.retain(|id| {
+            if !watched.contains_key(id) {
+                return false;
+            }
+            match send_state(&ctx.board, id) {
+                SendState::Failed => false,
+                SendState::Pending => true,
+                SendState::Accepted { instant, .. } => {
+                    let due = instant + timeout;
+                    if now >= due {
+                        expired.push(id.clone());
+                        false
+                    } else {
+                        next = Some(next.map_or(due, |n| n.min(due)));
+                        true
+                    }
+                }
+            }
+        });
+        (expired, next)
+    }
 }
 
 /// Watches one seed mailbox until this round's probes are found or time out.
@@ -322,7 +514,6 @@ async fn watch_seed(
     mut watched: HashMap<String, ProbeRecord>,
     ready: tokio::sync::mpsc::Sender<()>,
 ) -> Result<(), StateError> {
-    let timeout = ctx.config.probe.timeout;
     let since = chrono::DateTime::<chrono::Utc>::from_timestamp(
         ctx.round_started as i64 - 86_400 - ctx.config.probe.late_window.as_secs() as i64,
         0,
@@ -333,25 +524,28 @@ async fn watch_seed(
     let _ = ready.send(()).await;
     drop(ready);
 
-    let deadline = Instant::now() + timeout;
-    let mut pending: Vec<String> = this_round;
+    let mut pending = Pending { ids: this_round };
     let mut pause = mb.seed.poll_interval;
     let fast_until = Instant::now() + FAST_WINDOW;
     loop {
-        pending.retain(|id| watched.contains_key(id) && !is_failed(ctx, id));
-        if pending.is_empty() || Instant::now() >= deadline {
+        let now = Instant::now();
+        let (expired, next_deadline) = pending.sweep(ctx, &watched, now);
+        for id in expired {
+            expire(ctx, mb, &watched, &id)?;
+        }
+        if pending.ids.is_empty() {
             break;
         }
-        let now = Instant::now();
         if now >= fast_until {
             pause = (pause.mul_f64(1.5)).min(SLOW_CHECK);
         }
-        let mut wait = pause.min(deadline.saturating_duration_since(now));
+        let mut wait = pause;
         if mb.last_error.is_some() {
             // A failing server is retried gently, not hammered.
-            wait = wait
-                .max(Duration::from_secs(1))
-                .min(deadline.saturating_duration_since(now));
+            wait = wait.max(Duration::from_secs(1));
+        }
+        if let Some(due) = next_deadline {
+            wait = wait.min(due.saturating_duration_since(now));
         }
         if wait >= IDLE_FROM && mb.inbox.is_connected() {
             // The long tail: let the server tell us (IDLE) instead of polling it.
@@ -364,36 +558,33 @@ async fn watch_seed(
         }
         check_mailbox(ctx, mb, &mut watched, since, true).await?;
     }
-    // Whatever of this round is still pending has timed out.
-    for id in pending {
-        if watched.contains_key(&id) && !is_failed(ctx, &id) {
-            let Some(rec) = watched.get(&id) else {
-                continue;
-            };
-            let (placement, err) = match &mb.last_error {
-                Some(e) => (Placement::Unknown, Some(e.clone())),
-                None => (Placement::Missing, None),
-            };
-            let was = rec.state;
-            ctx.store.expire(
-                &id,
-                placement,
-                err.as_ref().map(|e| e.to_string()).as_deref(),
-                err.as_ref().map(|e| e.reason()),
-            )?;
-            let first_time = !matches!(was, ProbeState::Missing | ProbeState::Unknown);
-            ctx.metrics
-                .probe_expired(&rec.route, &rec.seed, placement, first_time);
-        }
-    }
     Ok(())
 }
 
-fn is_failed(ctx: &WatchCtx, id: &str) -> bool {
-    ctx.board
-        .lock()
-        .map(|b| b.failed.contains(id))
-        .unwrap_or(false)
+/// Expires one probe of this round: `missing` when the mailbox was readable, else `unknown`.
+fn expire(
+    ctx: &WatchCtx,
+    mb: &SeedMailbox,
+    watched: &HashMap<String, ProbeRecord>,
+    id: &str,
+) -> Result<(), StateError> {
+    let Some(rec) = watched.get(id) else {
+        return Ok(());
+    };
+    let (placement, err) = match &mb.last_error {
+        Some(e) => (Placement::Unknown, Some(e)),
+        None => (Placement::Missing, None),
+    };
+    ctx.store.expire(
+        id,
+        placement,
+        err.map(|e| e.to_string()).as_deref(),
+        err.map(|e| e.reason()),
+    )?;
+    let first_time = !matches!(rec.state, ProbeState::Missing | ProbeState::Unknown);
+    ctx.metrics
+        .probe_expired(&rec.route, &rec.seed, placement, first_time);
+    Ok(())
 }
 
 fn note_imap_error(ctx: &WatchCtx, mb: &mut SeedMailbox, e: ImapError) {
@@ -409,105 +600,114 @@ async fn check_mailbox(
     since: chrono::DateTime<chrono::Utc>,
     noop: bool,
 ) -> Result<(), StateError> {
-    let mut ok = true;
-    match mb.inbox.check(since, noop).await {
-        Ok(found) => {
-            let folder = mb.inbox.folder.clone();
-            for f in found {
-                if let Some(cleanup) =
-                    handle_message(ctx, &mb.seed, watched, &f.raw, FolderRole::Inbox, &folder)?
-                    && let Err(e) = mb.inbox.cleanup(f.uid, &cleanup).await
-                {
-                    tracing::warn!(seed = %mb.seed.name, error = %e, "cleanup failed");
-                }
-            }
-        }
-        Err(e) => {
-            ok = false;
-            note_imap_error(ctx, mb, e);
-        }
-    }
-    if mb.spam.is_none() && ok {
+    let seed = mb.seed.clone();
+    let mut ok = check_folder(
+        ctx,
+        &seed,
+        &mut mb.inbox,
+        FolderRole::Inbox,
+        watched,
+        since,
+        noop,
+    )
+    .await;
+    if mb.spam.is_none() && ok.is_ok() {
         match mb.inbox.find_spam_folder().await {
-            Ok(Some(name)) => mb.spam = Some(FolderConn::new(&mb.seed, &name)),
+            Ok(Some(name)) => mb.spam = Some(FolderConn::new(&seed, &name)),
             Ok(None) => {
-                tracing::warn!(seed = %mb.seed.name, "no spam folder found (no SPECIAL-USE \\Junk, none configured)")
+                tracing::warn!(seed = %seed.name, "no spam folder found (no SPECIAL-USE \\Junk, none configured)")
             }
-            Err(e) => {
-                ok = false;
-                note_imap_error(ctx, mb, e);
-            }
+            Err(e) => ok = Err(CheckError::Imap(e)),
         }
     }
     if let Some(spam) = mb.spam.as_mut() {
-        match spam.check(since, noop).await {
-            Ok(found) => {
-                let folder = spam.folder.clone();
-                for f in found {
-                    if let Some(cleanup) =
-                        handle_message(ctx, &mb.seed, watched, &f.raw, FolderRole::Spam, &folder)?
-                        && let Err(e) = spam.cleanup(f.uid, &cleanup).await
-                    {
-                        tracing::warn!(seed = %mb.seed.name, error = %e, "cleanup failed");
-                    }
-                }
-            }
-            Err(e) => {
-                ok = false;
-                note_imap_error(ctx, mb, e);
-            }
+        let spam_ok = check_folder(ctx, &seed, spam, FolderRole::Spam, watched, since, noop).await;
+        if ok.is_ok() {
+            ok = spam_ok;
+        } else if let Err(CheckError::Imap(e)) = spam_ok {
+            note_imap_error(ctx, mb, e);
         }
     }
-    if ok {
-        mb.last_error = None;
+    match ok {
+        Ok(()) => mb.last_error = None,
+        Err(CheckError::Imap(e)) => note_imap_error(ctx, mb, e),
+        Err(CheckError::State(e)) => return Err(e),
     }
     Ok(())
 }
 
-/// Decides what a fetched message is. Returns the cleanup to apply only when it is a probe of
-/// ours, verified and resolved just now; anything else is left exactly as it is.
-fn handle_message(
+/// Why checking one folder stopped.
+enum CheckError {
+    Imap(ImapError),
+    State(StateError),
+}
+
+/// Reads one folder's new probes, judges and records each, and cleans up what is ours.
+async fn check_folder(
     ctx: &WatchCtx,
     seed: &Seed,
-    watched: &mut HashMap<String, ProbeRecord>,
-    raw: &[u8],
+    conn: &mut FolderConn,
     role: FolderRole,
-    folder: &str,
-) -> Result<Option<crate::config::Cleanup>, StateError> {
-    let seen_at = store::now();
-    let parsed = mail_parser::MessageParser::new().parse_headers(raw);
-    let (tokens, message_id): (Vec<String>, Option<String>) = match &parsed {
-        Some(m) => (
-            m.header_values(token::HEADER)
-                .filter_map(|v| v.as_text().map(str::to_string))
-                .collect(),
-            m.message_id().map(|s| format!("<{s}>")),
-        ),
-        None => (Vec::new(), None),
-    };
-    let forged = |why: &str| ctx.metrics.forged_probe(&seed.name, folder, why);
-    let [value] = tokens.as_slice() else {
-        if !tokens.is_empty() {
-            forged("several probe headers");
-        }
-        return Ok(None);
-    };
-    let token = match Token::verify(value, &ctx.config.probe.token_key) {
-        Ok(t) => t,
-        Err(e) => {
-            forged(&e.to_string());
-            return Ok(None);
-        }
-    };
-    if token.seed != seed.name {
-        forged("token names another seed mailbox");
-        return Ok(None);
+    watched: &mut HashMap<String, ProbeRecord>,
+    since: chrono::DateTime<chrono::Utc>,
+    noop: bool,
+) -> Result<(), CheckError> {
+    let folder = conn.folder.clone();
+    let mut state_error = None;
+    let found = conn
+        .check(since, noop, |c| {
+            match identify(ctx, seed, &folder, watched, c) {
+                Ok(r) => r,
+                Err(e) => {
+                    state_error.get_or_insert(e);
+                    None
+                }
+            }
+        })
+        .await
+        .map_err(CheckError::Imap)?;
+    if let Some(e) = state_error {
+        return Err(CheckError::State(e));
     }
+    for (fetched, record) in found {
+        let resolved = resolve(ctx, seed, watched, &record, &fetched.raw, role, &folder)
+            .map_err(CheckError::State)?;
+        if resolved && let Err(e) = conn.cleanup(fetched.uid, &ctx.config.probe.cleanup).await {
+            tracing::warn!(seed = %seed.name, error = %e, "cleanup failed");
+        }
+    }
+    Ok(())
+}
+
+/// Decides from its probe header whether a new message is a probe of ours to judge. Anything
+/// else is left exactly as it is; a header that does not verify is counted as forged.
+fn identify(
+    ctx: &WatchCtx,
+    seed: &Seed,
+    folder: &str,
+    watched: &HashMap<String, ProbeRecord>,
+    candidate: &Candidate,
+) -> Result<Option<ProbeRecord>, StateError> {
+    let forged = |why: &str| ctx.metrics.forged_probe(&seed.name, folder, why);
+    let (token, message_id) =
+        match token::check_header(&candidate.fields, &ctx.config.probe.token_key, &seed.name) {
+            HeaderCheck::NotAProbe => return Ok(None),
+            HeaderCheck::Forged(why) => {
+                forged(&why);
+                return Ok(None);
+            }
+            HeaderCheck::Probe { token, message_id } => (token, message_id),
+        };
     let record = match watched.get(&token.probe_id) {
         Some(r) => r.clone(),
         None => match ctx.store.get(&token.probe_id)? {
             Some(r) if r.state == ProbeState::Resolved => {
-                forged("second copy of a probe already resolved");
+                if ctx.config.probe.cleanup == Cleanup::Keep {
+                    // Kept on purpose: our own probe, seen again after a restart.
+                    tracing::debug!(seed = %seed.name, folder, "kept probe seen again");
+                } else {
+                    forged("second copy of a probe already resolved");
+                }
                 return Ok(None);
             }
             Some(r) if r.state == ProbeState::SendFailed => {
@@ -525,21 +725,38 @@ fn handle_message(
         forged("Message-ID does not match the probe's");
         return Ok(None);
     }
+    Ok(Some(record))
+}
+
+/// Judges a verified probe from its header section and records it. Returns whether it was
+/// resolved just now (only then is it cleaned up).
+fn resolve(
+    ctx: &WatchCtx,
+    seed: &Seed,
+    watched: &mut HashMap<String, ProbeRecord>,
+    record: &ProbeRecord,
+    raw: &[u8],
+    role: FolderRole,
+    folder: &str,
+) -> Result<bool, StateError> {
+    let seen_at = store::now();
     let judgement = outcome::judge(raw, &seed.authserv_ids);
     let placement = role.placement();
-    let accepted_at = ctx
-        .board
-        .lock()
-        .ok()
-        .and_then(|b| b.accepted.get(&record.probe_id).map(|a| a.at))
-        .or(record.sent_at);
+    let accepted_at = match send_state(&ctx.board, &record.probe_id) {
+        SendState::Accepted { at, .. } => Some(at),
+        _ => record.sent_at,
+    };
     let delivery = accepted_at.map(|a| (seen_at - a).max(0.0));
     if !ctx
         .store
         .resolve(&record.probe_id, placement, folder, &judgement, delivery)?
     {
-        forged("second copy of a probe already resolved");
-        return Ok(None);
+        ctx.metrics.forged_probe(
+            &seed.name,
+            folder,
+            "second copy of a probe already resolved",
+        );
+        return Ok(false);
     }
     let late = matches!(record.state, ProbeState::Missing | ProbeState::Unknown);
     ctx.metrics.probe_found(
@@ -552,5 +769,5 @@ fn handle_message(
         late,
     );
     watched.remove(&record.probe_id);
-    Ok(Some(ctx.config.probe.cleanup.clone()))
+    Ok(true)
 }

@@ -1,6 +1,9 @@
-//! Sends a probe through the route's real SMTP server (lettre) and records what it answered.
+//! Sends a probe through the route's real SMTP server (lettre, RFC 5321) and records what it
+//! answered. The route's `timeout` bounds the whole exchange — connect, TLS, every reply, DATA
+//! — since lettre's own timeout covers only the connect: a server that never speaks, drips
+//! bytes or stalls after DATA ends in `timeout`, never in a round that does not end.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use lettre::address::Envelope;
 use lettre::transport::smtp::AsyncSmtpTransport;
@@ -9,8 +12,9 @@ use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
 use lettre::{AsyncTransport, Tokio1Executor};
 
-use crate::probe::compose::ProbeMessage;
 use crate::config::{Route, TlsMode};
+use crate::probe::compose::ProbeMessage;
+use crate::probe::server_text;
 
 /// What the SMTP server said when it accepted the message.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -79,6 +83,8 @@ impl SendError {
 /// One route's SMTP client, built once and reused for every probe.
 pub struct Sender {
     server: String,
+    /// The deadline of one whole send.
+    deadline: Duration,
     transport: AsyncSmtpTransport<Tokio1Executor>,
 }
 
@@ -127,6 +133,7 @@ impl Sender {
         }
         Ok(Sender {
             server,
+            deadline: route.timeout,
             transport: builder.build(),
         })
     }
@@ -144,7 +151,19 @@ impl Sender {
         let envelope =
             Envelope::new(Some(from), vec![to]).map_err(|e| SendError::Envelope(e.to_string()))?;
         let started = Instant::now();
-        match self.transport.send_raw(&envelope, &message.bytes).await {
+        let sent = tokio::time::timeout(
+            self.deadline,
+            self.transport.send_raw(&envelope, &message.bytes),
+        )
+        .await
+        .map_err(|_| SendError::Timeout {
+            server: self.server.clone(),
+            detail: format!(
+                "no complete answer within the route timeout of {} s",
+                self.deadline.as_secs_f64()
+            ),
+        })?;
+        match sent {
             Ok(response) => {
                 let text: Vec<&str> = response.message().collect();
                 Ok(SendOutcome {
@@ -159,7 +178,7 @@ impl Sender {
 
     fn classify(&self, e: lettre::transport::smtp::Error) -> SendError {
         let server = self.server.clone();
-        let detail = error_chain(&e);
+        let detail = server_text::cap(&error_chain(&e));
         let code = e.status().and_then(|c| code_of(&c.to_string()));
         // Map lettre's own classification (is_tls, is_timeout, ...) rather than matching strings.
         if e.is_tls() {

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::probe::outcome::{Judgement, Placement};
 use crate::probe::send::SendOutcome;
+use crate::probe::server_text;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
@@ -227,7 +228,7 @@ impl Store {
         });
         self.conn().execute(
             "UPDATE probes SET state = 'send_failed', error = ?2, error_reason = ?3, smtp_json = ?4, resolved_at = ?5 WHERE probe_id = ?1",
-            params![probe_id, error, reason, smtp, now()],
+            params![probe_id, server_text::cap(error), reason, smtp, now()],
         )?;
         Ok(())
     }
@@ -266,7 +267,7 @@ impl Store {
         };
         self.conn().execute(
             "UPDATE probes SET state = ?2, placement = ?3, error = ?4, error_reason = ?5 WHERE probe_id = ?1 AND state IN ('sending', 'sent', 'missing', 'unknown')",
-            params![probe_id, state.as_str(), placement.as_str(), error, reason],
+            params![probe_id, state.as_str(), placement.as_str(), error.map(server_text::cap), reason],
         )?;
         Ok(())
     }
@@ -320,11 +321,35 @@ impl Store {
         )
     }
 
+    /// Probes a process left in flight (`sending`/`sent`) and no round watches any more
+    /// (created before `before`, i.e. older than `timeout + late_window`): a `sent` probe is
+    /// `missing`, a `sending` one `unknown` (its send never finished: we cannot know). Returns
+    /// the expired probes as they were, so the caller can count them.
+    pub fn expire_orphans(&self, before: f64) -> Result<Vec<ProbeRecord>, StateError> {
+        let orphans = self.query(
+            &format!("SELECT {COLUMNS} FROM probes WHERE state IN ('sending', 'sent') AND created_at < ?1"),
+            params![before],
+        )?;
+        for o in &orphans {
+            let (placement, error, reason) = if o.state == ProbeState::Sending {
+                (
+                    Placement::Unknown,
+                    Some("the process stopped while sending this probe"),
+                    Some("orphaned"),
+                )
+            } else {
+                (Placement::Missing, None, None)
+            };
+            self.expire(&o.probe_id, placement, error, reason)?;
+        }
+        Ok(orphans)
+    }
+
     /// Deletes history older than the retention.
     pub fn prune(&self, older_than: f64) -> Result<usize, StateError> {
         let c = self.conn();
         let n = c.execute(
-            "DELETE FROM probes WHERE created_at < ?1 AND state IN ('resolved', 'send_failed', 'missing', 'unknown')",
+            "DELETE FROM probes WHERE created_at < ?1",
             params![older_than],
         )?;
         c.execute(
@@ -346,7 +371,16 @@ impl Store {
         let rows = stmt
             .query_map(p, row_to_raw)?
             .collect::<Result<Vec<_>, _>>()?;
-        rows.into_iter().map(RawRow::into_record).collect()
+        // One unreadable row is logged and skipped: it must not hide every other result.
+        Ok(rows
+            .into_iter()
+            .filter_map(|row| {
+                let id = row.probe_id.clone();
+                row.into_record()
+                    .inspect_err(|e| tracing::error!(probe_id = %id, error = %e, "skipping an unreadable probe row"))
+                    .ok()
+            })
+            .collect())
     }
 }
 

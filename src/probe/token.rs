@@ -85,6 +85,47 @@ impl Token {
     }
 }
 
+/// What the probe header of a fetched message says, before any state is consulted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeaderCheck {
+    /// No probe header: not ours, not a forgery, not our business.
+    NotAProbe,
+    /// A probe header that does not verify for this seed (counted as forged, left alone).
+    Forged(String),
+    /// A valid token of ours for this seed, with the message's Message-ID (`<...>`).
+    Probe {
+        token: Token,
+        message_id: Option<String>,
+    },
+}
+
+/// Reads the probe header and Message-ID from `header` (a header section, or just those
+/// fields) and verifies the token against `key` and the seed mailbox it was found in. Pure.
+pub fn check_header(header: &[u8], key: &Secret, seed: &str) -> HeaderCheck {
+    let parsed = mail_parser::MessageParser::new().parse_headers(header);
+    let (values, message_id): (Vec<String>, Option<String>) = match &parsed {
+        Some(m) => (
+            m.header_values(HEADER)
+                .filter_map(|v| v.as_text().map(str::to_string))
+                .collect(),
+            m.message_id().map(|s| format!("<{s}>")),
+        ),
+        None => (Vec::new(), None),
+    };
+    let value = match values.as_slice() {
+        [] => return HeaderCheck::NotAProbe,
+        [value] => value,
+        _ => return HeaderCheck::Forged("several probe headers".to_string()),
+    };
+    match Token::verify(value, key) {
+        Err(e) => HeaderCheck::Forged(e.to_string()),
+        Ok(token) if token.seed != seed => {
+            HeaderCheck::Forged("token names another seed mailbox".to_string())
+        }
+        Ok(token) => HeaderCheck::Probe { token, message_id },
+    }
+}
+
 /// A fresh random probe id (128 bits, hex).
 pub fn new_probe_id() -> String {
     hex::encode(rand::random::<[u8; 16]>())
@@ -113,6 +154,45 @@ mod tests {
         assert_eq!(Token::verify(&forged, &key()), Err(TokenError::BadMac));
         let other_key = Secret::new("another-key-of-16-chars");
         assert_eq!(Token::verify(&wire, &other_key), Err(TokenError::BadMac));
+    }
+
+    fn header(value: &str) -> Vec<u8> {
+        format!("Message-ID: <m1@sender.test>\r\n{HEADER}: {value}\r\n\r\n").into_bytes()
+    }
+
+    #[test]
+    fn header_check_tells_ours_from_forged_from_foreign() {
+        let t = Token::new("p1", "good", "seed1", 1_700_000_000);
+        let wire = t.encode(&key());
+        assert_eq!(
+            check_header(&header(&wire), &key(), "seed1"),
+            HeaderCheck::Probe {
+                token: t.clone(),
+                message_id: Some("<m1@sender.test>".to_string())
+            }
+        );
+        assert_eq!(
+            check_header(&header(&wire), &key(), "seed2"),
+            HeaderCheck::Forged("token names another seed mailbox".to_string())
+        );
+        assert_eq!(
+            check_header(&header(&wire.replace(".good.", ".spam.")), &key(), "seed1"),
+            HeaderCheck::Forged("token signature does not verify (copied or forged)".to_string())
+        );
+        assert_eq!(
+            check_header(b"Subject: hello\r\n\r\n", &key(), "seed1"),
+            HeaderCheck::NotAProbe
+        );
+        let twice = format!("{HEADER}: {wire}\r\n{HEADER}: {wire}\r\n\r\n");
+        assert_eq!(
+            check_header(twice.as_bytes(), &key(), "seed1"),
+            HeaderCheck::Forged("several probe headers".to_string())
+        );
+        assert_eq!(check_header(b"", &key(), "seed1"), HeaderCheck::NotAProbe);
+        assert_eq!(
+            check_header(&[0xff; 300], &key(), "seed1"),
+            HeaderCheck::NotAProbe
+        );
     }
 
     #[test]

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use tokio_cron_scheduler::{Job, JobScheduler};
 
-use crate::serve::http::{self, AppState};
 use crate::probe::round::Prober;
+use crate::serve::http::{self, AppState};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -88,7 +88,9 @@ pub async fn run(prober: Arc<Prober>) -> Result<(), DaemonError> {
 
     let audit_config = config.clone();
     let audit_metrics = metrics.clone();
-    tokio::spawn(async move { crate::serve::audit_job::run_once(&audit_config, &audit_metrics).await });
+    tokio::spawn(
+        async move { crate::serve::audit_job::run_once(&audit_config, &audit_metrics).await },
+    );
 
     axum::serve(listener, http::router(state))
         .with_graceful_shutdown(shutdown_signal())

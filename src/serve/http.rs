@@ -11,8 +11,8 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 
 use crate::metrics::Metrics;
-use crate::report::{self, Report};
 use crate::probe::store::{ProbeRecord, Store};
+use crate::report::{self, Report};
 use crate::serve::status_page;
 
 /// Names the causes of a stored probe (see `diagnose`).
@@ -76,7 +76,12 @@ async fn status(State(s): State<Arc<AppState>>) -> Response {
     let failures = s.store.recent_failures(10).unwrap_or_default();
     let failures = report::build(&failures, |r| (s.diagnose)(r));
     match latest(&s) {
-        Ok(r) => Html(status_page::render(&r, &failures, crate::probe::store::now())).into_response(),
+        Ok(r) => Html(status_page::render(
+            &r,
+            &failures,
+            crate::probe::store::now(),
+        ))
+        .into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
     }
 }

@@ -9,8 +9,8 @@ use std::cmp::Ordering;
 use std::collections::BTreeSet;
 
 use crate::probe::outcome::Placement;
-use crate::status::Status;
 use crate::report::{ProbeResult, Report};
+use crate::status::Status;
 use crate::verdict::AuthResult;
 
 /// Escapes text for HTML (every value shown may come from a config or a server reply).

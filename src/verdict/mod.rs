@@ -117,10 +117,10 @@
 
 mod auth_results;
 mod headers;
-mod trust;
 mod lexer;
 mod received_spf;
 mod spam;
+mod trust;
 
 use std::collections::BTreeMap;
 use std::fmt;

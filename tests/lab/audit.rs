@@ -1,7 +1,6 @@
 //! `check-dns --config config/lab.toml` against the lab DNS: every lab fault route yields exactly
 //! its cause, and the good routes none.
 
-
 use crate::common;
 use std::collections::BTreeMap;
 use std::process::Command;

@@ -1,7 +1,6 @@
 //! `mailcanary run` against the lab for a few rounds: the metrics say what happened, and a seed
 //! whose IMAP server goes away is `unknown` (not missing) and recovers by itself.
 
-
 use crate::common;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};

@@ -9,10 +9,8 @@
 //! Needs python3 (generator check) and promtool/prometheus (PromQL parse, alert rules):
 //! `apt-get install prometheus`. Run with `cargo nextest run --test dashboards`.
 
-
-
-use crate::common::support;
 use crate::common::exprs;
+use crate::common::support;
 use std::collections::BTreeSet;
 use std::process::Command;
 

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use mailcanary::dns_audit::dns::{Answer, Dns};
 use mailcanary::diagnosis::Cause;
+use mailcanary::dns_audit::dns::{Answer, Dns};
 use mailcanary::dns_audit::{AuditReport, AuditTarget, Auditor, Check, CheckStatus};
 use mailcanary::status::Status;
 
@@ -101,12 +101,7 @@ async fn good_route_has_no_cause() {
     t.seed_domains = vec!["seed.test".into()];
     let report = audit(&t).await;
     assert_eq!(report.causes(), [], "{}", report.render_text());
-    assert_eq!(
-        report.status(),
-        Status::Ok,
-        "{}",
-        report.render_text()
-    );
+    assert_eq!(report.status(), Status::Ok, "{}", report.render_text());
     for which in Check::ALL {
         if which != Check::Dnsbl {
             assert_eq!(report.check_ok(which), Some(true), "{}", which.as_str());

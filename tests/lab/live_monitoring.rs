@@ -24,14 +24,10 @@
 //! (`sudo lab/mailstack up`) and `prometheus`/`promtool` (`apt-get install prometheus`).
 //! Takes about 30 s, mostly waiting for the rounds.
 
-
-
-
-
-use crate::common::support;
-use crate::common::exprs;
 use crate::common;
+use crate::common::exprs;
 use crate::common::live;
+use crate::common::support;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::Path;

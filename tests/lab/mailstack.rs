@@ -1,6 +1,5 @@
 //! The mail lab itself: everything it runs listens on loopback only, and `status` agrees.
 
-
 use crate::common;
 use std::collections::HashSet;
 

@@ -7,7 +7,6 @@
 //! prometheus-alertmanager`); only the docker-compose check is skipped when its tool is
 //! absent. Run with `cargo nextest run --test monitoring`.
 
-
 use crate::common::support;
 use std::collections::BTreeSet;
 use std::process::Command;

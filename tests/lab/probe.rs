@@ -1,7 +1,6 @@
 //! End-to-end: `mailcanary once` against the real loopback mail lab (Postfix, rspamd,
 //! policyd-spf, Dovecot, NSD). Each test reads its own seed mailbox.
 
-
 use crate::common;
 use std::process::Command;
 

@@ -1,7 +1,6 @@
 //! A probe must never delete or alter a message it did not send: ordinary mail and a forged
 //! probe message in a seed mailbox survive rounds byte for byte.
 
-
 use crate::common;
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -22,7 +21,9 @@ fn seed_config(dir: &std::path::Path) -> std::path::PathBuf {
 }
 
 async fn snapshot(seed: &mailcanary::config::Seed) -> BTreeMap<u32, Vec<u8>> {
-    let mut s = mailcanary::probe::imap::login(seed).await.expect("login");
+    let mut s = mailcanary::probe::imap::connect::login(seed, &Default::default())
+        .await
+        .expect("login");
     s.select("INBOX").await.expect("select");
     let fetched: Vec<_> = s
         .uid_fetch("1:*", "(UID BODY.PEEK[])")
@@ -50,7 +51,7 @@ fn ordinary_and_forged_messages_are_never_touched() {
     let seed = config.seeds[0].clone();
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let before = rt.block_on(async {
-        let mut s = mailcanary::probe::imap::login(&seed).await.expect("login");
+        let mut s = mailcanary::probe::imap::connect::login(&seed, &Default::default()).await.expect("login");
         s.select("INBOX").await.expect("select");
         // Start from an empty test mailbox (this test's own seed7).
         let _: Vec<_> = s.uid_store("1:*", "+FLAGS.SILENT (\\Deleted)").await.expect("store").try_collect().await.expect("store");

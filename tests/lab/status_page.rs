@@ -7,12 +7,9 @@
 //! Needs the lab (`sudo lab/mailstack up`) and Chromium (`apt-get install chromium`).
 //! Takes about 5 s once the seeds are free (the live monitoring test holds them for ~30 s).
 
-
-
-
-use crate::common::support;
 use crate::common;
 use crate::common::live;
+use crate::common::support;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

@@ -1,0 +1,519 @@
+//! Reads a seed mailbox over IMAP (async-imap, RFC 3501): one connection per watched folder,
+//! kept across rounds, reconnected on demand. It only ever *reads* (BODY.PEEK, so `\Seen` is
+//! untouched) and cleans up single UIDs the caller has proven to be ours.
+//!
+//! What a server (or anyone who can mail the seed) sends cannot make it hang or grow:
+//! - every command, the login and IDLE have a deadline; keep-alives do not extend IDLE;
+//! - fetching is header-first: for new UIDs only the probe header and Message-ID, at most
+//!   4 KiB each (a partial fetch, RFC 3501 §6.4.5), then the header section — never the body —
+//!   of the messages the caller verified as probes, at most 1 MiB each, in small batches;
+//! - the [`guard`] refuses literals, lines and answers over fixed limits before they are parsed;
+//! - the UID watermark moves past a UID only after that UID was read, so a failed or stalled
+//!   FETCH is retried on the next check and never loses a probe.
+
+pub mod connect;
+pub mod guard;
+pub mod uids;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use async_imap::types::NameAttribute;
+use futures::TryStreamExt;
+
+use crate::config::{Cleanup, Seed};
+use crate::probe::server_text;
+use crate::probe::token;
+use connect::ImapSession;
+use guard::Budget;
+use uids::uid_set;
+
+/// Why reading a mailbox failed. `reason()` is the fixed metric label. Details are server
+/// text, capped in length (see [`server_text`]); they never carry the user name or password.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ImapError {
+    /// No TCP connection, or the connection dropped.
+    #[error("cannot connect to IMAP server {server}: {detail}")]
+    Network { server: String, detail: String },
+    /// The TLS handshake or certificate check failed.
+    #[error("TLS with IMAP server {server} failed: {detail}")]
+    Tls { server: String, detail: String },
+    /// The server refused the login.
+    #[error("IMAP server {server} rejected the login: {detail}")]
+    Auth { server: String, detail: String },
+    /// The server did not answer before the deadline.
+    #[error("IMAP server {server} did not answer within {seconds} s")]
+    Timeout { server: String, seconds: u64 },
+    /// The server answered NO/BAD, something unparsable, or more than we accept.
+    #[error("IMAP server {server}: {detail}")]
+    Protocol { server: String, detail: String },
+}
+
+impl ImapError {
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ImapError::Network { .. } => "network",
+            ImapError::Tls { .. } => "tls",
+            ImapError::Auth { .. } => "auth",
+            ImapError::Timeout { .. } => "timeout",
+            ImapError::Protocol { .. } => "protocol",
+        }
+    }
+
+    pub(crate) fn network(server: &str, detail: impl AsRef<str>) -> Self {
+        ImapError::Network {
+            server: server.to_string(),
+            detail: server_text::cap(detail.as_ref()),
+        }
+    }
+
+    pub(crate) fn tls(server: &str, detail: impl AsRef<str>) -> Self {
+        ImapError::Tls {
+            server: server.to_string(),
+            detail: server_text::cap(detail.as_ref()),
+        }
+    }
+
+    pub(crate) fn auth(server: &str, detail: impl AsRef<str>) -> Self {
+        ImapError::Auth {
+            server: server.to_string(),
+            detail: server_text::cap(detail.as_ref()),
+        }
+    }
+
+    pub(crate) fn protocol(server: &str, detail: impl AsRef<str>) -> Self {
+        ImapError::Protocol {
+            server: server.to_string(),
+            detail: server_text::cap(detail.as_ref()),
+        }
+    }
+
+    fn timeout(server: &str, limit: Duration) -> Self {
+        ImapError::Timeout {
+            server: server.to_string(),
+            seconds: limit.as_secs(),
+        }
+    }
+}
+
+/// An I/O error: what the guard refused and what async-imap could not parse (both reach us
+/// as I/O errors of kind `InvalidData` / `Other`) are `protocol`; the rest is `network`.
+pub(crate) fn classify_io(server: &str, context: &str, e: std::io::Error) -> ImapError {
+    match e.kind() {
+        std::io::ErrorKind::InvalidData | std::io::ErrorKind::Other => {
+            ImapError::protocol(server, format!("{context}: {e}"))
+        }
+        _ => ImapError::network(server, format!("{context}: {e}")),
+    }
+}
+
+/// Maps an async-imap error to our kinds.
+pub(crate) fn classify(server: &str, context: &str, e: async_imap::error::Error) -> ImapError {
+    use async_imap::error::Error as E;
+    match e {
+        E::Io(io) => classify_io(server, context, io),
+        E::ConnectionLost => ImapError::network(server, format!("{context}: connection lost")),
+        other => ImapError::protocol(server, format!("{context}: {other}")),
+    }
+}
+
+/// How long one IMAP command (or the whole login) may take before the connection counts as
+/// broken.
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
+/// New UIDs whose probe header is fetched per command.
+const FIELDS_BATCH: usize = 128;
+/// New UIDs looked at per check; the rest wait for the next check (the watermark stays).
+const MAX_NEW_PER_CHECK: usize = 1024;
+/// Verified probes whose header section is fetched per command.
+const HEADER_BATCH: usize = 8;
+/// The probe header and Message-ID fit easily; a forged one cannot make us read more.
+const FIELDS_PARTIAL: u32 = 4096;
+/// A real receiver's header section (Received, ARC, Authentication-Results) fits easily.
+const HEADER_PARTIAL: u32 = 1024 * 1024;
+
+/// The probe header and Message-ID of a new message, to verify before fetching more.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    pub uid: u32,
+    /// RFC822.SIZE, as the server reports it.
+    pub size: Option<u32>,
+    /// The header fields `X-Mailcanary-Probe` and `Message-ID` (at most 4 KiB).
+    pub fields: Vec<u8>,
+}
+
+/// A verified probe's header section, as fetched.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    pub uid: u32,
+    pub raw: Vec<u8>,
+}
+
+/// What the server offers that changes how we clean up (asked once per connection).
+#[derive(Debug, Clone, Copy, Default)]
+struct Capabilities {
+    /// MOVE (RFC 6851).
+    move_: bool,
+    /// UIDPLUS (RFC 4315): UID EXPUNGE removes only the given UIDs.
+    uidplus: bool,
+}
+
+/// One connection with one folder selected.
+pub struct FolderConn {
+    seed: Seed,
+    server: String,
+    pub folder: String,
+    session: Option<ImapSession>,
+    budget: Budget,
+    caps: Capabilities,
+    uid_validity: Option<u32>,
+    /// UIDNEXT at the last SELECT: where the first search may start watching from.
+    uid_next: Option<u32>,
+    /// The next UID not yet read: new messages get higher UIDs (RFC 3501 §2.3.1.1).
+    watermark: Option<u32>,
+    seen: HashSet<u32>,
+    pub commands: u64,
+}
+
+impl FolderConn {
+    pub fn new(seed: &Seed, folder: &str) -> Self {
+        FolderConn {
+            seed: seed.clone(),
+            server: format!("{}:{}", seed.host, seed.port),
+            folder: folder.to_string(),
+            session: None,
+            budget: Budget::default(),
+            caps: Capabilities::default(),
+            uid_validity: None,
+            uid_next: None,
+            watermark: None,
+            seen: HashSet::new(),
+            commands: 0,
+        }
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.session.is_some()
+    }
+
+    /// Drops the connection; the next call reconnects.
+    pub fn reset(&mut self) {
+        self.session = None;
+    }
+
+    /// Runs one command on the session with the command deadline and a fresh answer budget.
+    async fn command<'a, T, F, Fut>(&'a mut self, context: &str, f: F) -> Result<T, ImapError>
+    where
+        F: FnOnce(&'a mut ImapSession) -> Fut,
+        Fut: std::future::Future<Output = Result<T, async_imap::error::Error>> + 'a,
+    {
+        let server = self.server.clone();
+        let Some(session) = self.session.as_mut() else {
+            return Err(ImapError::network(&server, "not connected"));
+        };
+        self.budget.reset();
+        self.commands += 1;
+        match tokio::time::timeout(COMMAND_TIMEOUT, f(session)).await {
+            Err(_) => Err(ImapError::timeout(&server, COMMAND_TIMEOUT)),
+            Ok(Err(e)) => Err(classify(&server, context, e)),
+            Ok(Ok(v)) => Ok(v),
+        }
+    }
+
+    async fn ensure(&mut self) -> Result<(), ImapError> {
+        if self.session.is_some() {
+            return Ok(());
+        }
+        let session =
+            tokio::time::timeout(COMMAND_TIMEOUT, connect::login(&self.seed, &self.budget))
+                .await
+                .map_err(|_| ImapError::timeout(&self.server, COMMAND_TIMEOUT))??;
+        self.commands += 2;
+        self.session = Some(session);
+        let caps = self
+            .command("CAPABILITY", |s| s.capabilities())
+            .await
+            .inspect_err(|_| self.session = None)?;
+        self.caps = Capabilities {
+            move_: caps.has_str("MOVE"),
+            uidplus: caps.has_str("UIDPLUS"),
+        };
+        let folder = self.folder.clone();
+        let mailbox = self
+            .command(&format!("cannot select folder {folder:?}"), |s| {
+                s.select(&folder)
+            })
+            .await
+            .inspect_err(|_| self.session = None)?;
+        if mailbox.uid_validity != self.uid_validity {
+            // A new UIDVALIDITY means old UIDs mean nothing (RFC 3501 §2.3.1.1).
+            self.uid_validity = mailbox.uid_validity;
+            self.watermark = None;
+            self.seen.clear();
+        }
+        self.uid_next = mailbox.uid_next;
+        Ok(())
+    }
+
+    /// Looks for new messages carrying our token header, reads their probe header, asks
+    /// `decide` which are probes to judge, and fetches the header section of those. The first
+    /// check after (re)connecting searches everything since `since`.
+    pub async fn check<T>(
+        &mut self,
+        since: chrono::DateTime<chrono::Utc>,
+        noop: bool,
+        decide: impl FnMut(&Candidate) -> Option<T>,
+    ) -> Result<Vec<(Fetched, T)>, ImapError> {
+        let result = self.check_inner(since, noop, decide).await;
+        if result.is_err() {
+            self.reset();
+        }
+        result
+    }
+
+    async fn check_inner<T>(
+        &mut self,
+        since: chrono::DateTime<chrono::Utc>,
+        noop: bool,
+        mut decide: impl FnMut(&Candidate) -> Option<T>,
+    ) -> Result<Vec<(Fetched, T)>, ImapError> {
+        self.ensure().await?;
+        if noop {
+            // NOOP lets the server announce what arrived since the last command (RFC 3501 §6.1.2).
+            self.command("NOOP", |s| s.noop()).await?;
+        }
+        let new = self.new_uids(since).await?;
+        let mut out = Vec::new();
+        for batch in new.chunks(FIELDS_BATCH) {
+            let candidates = self.fetch_fields(batch).await?;
+            let wanted: Vec<(u32, T)> = candidates
+                .iter()
+                .filter_map(|c| decide(c).map(|t| (c.uid, t)))
+                .collect();
+            let uids: Vec<u32> = wanted.iter().map(|(u, _)| *u).collect();
+            let mut headers = Vec::new();
+            for chunk in uids.chunks(HEADER_BATCH) {
+                headers.extend(self.fetch_headers(chunk).await?);
+            }
+            for (uid, t) in wanted {
+                if let Some(pos) = headers.iter().position(|f| f.uid == uid) {
+                    out.push((headers.swap_remove(pos), t));
+                }
+            }
+            // Only now, with every UID of the batch read, does the watermark pass them.
+            self.seen.extend(batch.iter().copied());
+            if let Some(last) = batch.last() {
+                self.watermark = Some(self.watermark.unwrap_or(0).max(last + 1));
+            }
+        }
+        if self.watermark.is_none() {
+            // Nothing matched the first search: watch from what was next at SELECT.
+            self.watermark = Some(self.uid_next.unwrap_or(1));
+        }
+        Ok(out)
+    }
+
+    /// UIDs of messages with our header that were not read yet, oldest first, at most
+    /// [`MAX_NEW_PER_CHECK`].
+    async fn new_uids(
+        &mut self,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<u32>, ImapError> {
+        let query = match self.watermark {
+            Some(w) => format!("UID {w}:* HEADER {} \"v1.\"", token::HEADER),
+            None => format!(
+                "SINCE {} HEADER {} \"v1.\"",
+                since.format("%d-%b-%Y"),
+                token::HEADER
+            ),
+        };
+        let uids = self.command("SEARCH", |s| s.uid_search(query)).await?;
+        self.drain_unsolicited();
+        let floor = self.watermark.unwrap_or(0);
+        let mut new: Vec<u32> = uids
+            .into_iter()
+            .filter(|u| *u >= floor && !self.seen.contains(u))
+            .collect();
+        new.sort_unstable();
+        new.truncate(MAX_NEW_PER_CHECK);
+        Ok(new)
+    }
+
+    fn drain_unsolicited(&mut self) {
+        while self
+            .session
+            .as_mut()
+            .map(|s| s.unsolicited_responses.try_recv().is_ok())
+            .unwrap_or(false)
+        {}
+    }
+
+    async fn fetch_fields(&mut self, uids: &[u32]) -> Result<Vec<Candidate>, ImapError> {
+        let set = uid_set(uids);
+        let query = format!(
+            "(UID RFC822.SIZE BODY.PEEK[HEADER.FIELDS ({} MESSAGE-ID)]<0.{FIELDS_PARTIAL}>)",
+            token::HEADER.to_ascii_uppercase()
+        );
+        let fetched = self
+            .command("FETCH", |s| async move {
+                s.uid_fetch(&set, &query)
+                    .await?
+                    .try_collect::<Vec<_>>()
+                    .await
+            })
+            .await?;
+        Ok(fetched
+            .iter()
+            .filter_map(|f| {
+                Some(Candidate {
+                    uid: f.uid?,
+                    size: f.size,
+                    fields: f.header().unwrap_or_default().to_vec(),
+                })
+            })
+            .collect())
+    }
+
+    async fn fetch_headers(&mut self, uids: &[u32]) -> Result<Vec<Fetched>, ImapError> {
+        let set = uid_set(uids);
+        let query = format!("(UID BODY.PEEK[HEADER]<0.{HEADER_PARTIAL}>)");
+        let fetched = self
+            .command("FETCH", |s| async move {
+                s.uid_fetch(&set, &query)
+                    .await?
+                    .try_collect::<Vec<_>>()
+                    .await
+            })
+            .await?;
+        Ok(fetched
+            .iter()
+            .filter_map(|f| {
+                Some(Fetched {
+                    uid: f.uid?,
+                    raw: f.header()?.to_vec(),
+                })
+            })
+            .collect())
+    }
+
+    /// Waits up to `max` for the server to announce a change (IDLE, RFC 2177), for the long tail
+    /// of a missing message without polling a real provider. `max` is a hard deadline: the
+    /// server's keep-alives (`* OK Still here`) do not extend it.
+    pub async fn idle(&mut self, max: Duration) -> Result<(), ImapError> {
+        self.ensure().await?;
+        let Some(session) = self.session.take() else {
+            return Ok(());
+        };
+        self.budget.reset();
+        self.commands += 2;
+        let server = self.server.clone();
+        let whole = max + 2 * COMMAND_TIMEOUT;
+        let idle = async move {
+            let mut handle = session.idle();
+            tokio::time::timeout(COMMAND_TIMEOUT, handle.init())
+                .await
+                .map_err(|_| ImapError::timeout(&server, COMMAND_TIMEOUT))?
+                .map_err(|e| classify(&server, "IDLE", e))?;
+            {
+                let (wait, _stop) = handle.wait_with_timeout(max);
+                if let Ok(answer) = tokio::time::timeout(max, wait).await {
+                    answer.map_err(|e| classify(&server, "IDLE", e))?;
+                }
+            }
+            tokio::time::timeout(COMMAND_TIMEOUT, handle.done())
+                .await
+                .map_err(|_| ImapError::timeout(&server, COMMAND_TIMEOUT))?
+                .map_err(|e| classify(&server, "IDLE", e))
+        };
+        match tokio::time::timeout(whole, idle).await {
+            Ok(Ok(session)) => {
+                self.session = Some(session);
+                Ok(())
+            }
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(ImapError::timeout(&self.server, whole)),
+        }
+    }
+
+    /// Removes or moves one message that the caller has verified is ours.
+    pub async fn cleanup(&mut self, uid: u32, how: &Cleanup) -> Result<(), ImapError> {
+        if *how == Cleanup::Keep {
+            return Ok(());
+        }
+        self.ensure().await?;
+        let uid_s = uid.to_string();
+        let caps = self.caps;
+        let result = match how {
+            Cleanup::Move(folder) if caps.move_ => {
+                self.command("MOVE", |s| s.uid_mv(&uid_s, folder)).await
+            }
+            Cleanup::Move(folder) => {
+                self.command("COPY", |s| s.uid_copy(&uid_s, folder)).await?;
+                self.delete_uid(&uid_s).await
+            }
+            _ => self.delete_uid(&uid_s).await,
+        };
+        result.map_err(|e| match e {
+            ImapError::Protocol { server, detail } => ImapError::Protocol {
+                server,
+                detail: server_text::cap(&format!("cleanup of UID {uid}: {detail}")),
+            },
+            other => other,
+        })
+    }
+
+    async fn delete_uid(&mut self, uid: &str) -> Result<(), ImapError> {
+        self.command("STORE", |s| async move {
+            s.uid_store(uid, "+FLAGS.SILENT (\\Deleted)")
+                .await?
+                .try_collect::<Vec<_>>()
+                .await
+        })
+        .await?;
+        if self.caps.uidplus {
+            // UID EXPUNGE removes only this UID (RFC 4315 §2.1). A plain EXPUNGE would also remove
+            // messages the user had marked \Deleted, so without UIDPLUS we leave it flagged.
+            self.command("EXPUNGE", |s| async move {
+                s.uid_expunge(uid).await?.try_collect::<Vec<_>>().await
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Finds the spam folder: configured, else the one with SPECIAL-USE `\Junk` (RFC 6154),
+    /// else the provider preset's, else a folder literally named Junk/Spam.
+    pub async fn find_spam_folder(&mut self) -> Result<Option<String>, ImapError> {
+        if let Some(f) = &self.seed.spam_folder {
+            return Ok(Some(f.clone()));
+        }
+        self.ensure().await?;
+        let names = self
+            .command("LIST", |s| async move {
+                s.list(Some(""), Some("*"))
+                    .await?
+                    .try_collect::<Vec<_>>()
+                    .await
+            })
+            .await?;
+        if let Some(n) = names
+            .iter()
+            .find(|n| n.attributes().contains(&NameAttribute::Junk))
+        {
+            return Ok(Some(n.name().to_string()));
+        }
+        if let Some(p) = &self.seed.preset_spam_folder {
+            return Ok(Some(p.clone()));
+        }
+        Ok(names
+            .iter()
+            .map(|n| n.name().to_string())
+            .find(|n| ["junk", "spam", "bulk"].contains(&n.to_ascii_lowercase().as_str())))
+    }
+
+    /// Logs out politely (used at shutdown), giving the server two seconds.
+    pub async fn logout(&mut self) {
+        if let Some(mut s) = self.session.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(2), s.logout()).await;
+        }
+    }
+}
