@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Mutex as AsyncMutex, Semaphore, watch};
 use tokio::task::JoinHandle;
 
-use crate::config::{Cleanup, Config, Seed};
+use crate::config::{Config, Seed};
 use crate::metrics::Metrics;
 use crate::probe::compose::{self, ProbeMessage};
 use crate::probe::imap::{Candidate, FolderConn, ImapError};
@@ -636,6 +636,15 @@ async fn check_mailbox(
     Ok(())
 }
 
+/// What to do with a message whose probe header verified.
+enum Identified {
+    /// A probe in flight (or expired and still watched): judge and record it.
+    Judge(ProbeRecord),
+    /// A probe of ours already judged — a copy whose cleanup failed, or kept on purpose:
+    /// clean it up (per `probe.cleanup`), never judge or count it again.
+    AlreadyJudged,
+}
+
 /// Why checking one folder stopped.
 enum CheckError {
     Imap(ImapError),
@@ -669,10 +678,15 @@ async fn check_folder(
     if let Some(e) = state_error {
         return Err(CheckError::State(e));
     }
-    for (fetched, record) in found {
-        let resolved = resolve(ctx, seed, watched, &record, &fetched.raw, role, &folder)
-            .map_err(CheckError::State)?;
-        if resolved && let Err(e) = conn.cleanup(fetched.uid, &ctx.config.probe.cleanup).await {
+    for (fetched, identified) in found {
+        let clean = match identified {
+            Identified::Judge(record) => {
+                resolve(ctx, seed, watched, &record, &fetched.raw, role, &folder)
+                    .map_err(CheckError::State)?
+            }
+            Identified::AlreadyJudged => true,
+        };
+        if clean && let Err(e) = conn.cleanup(fetched.uid, &ctx.config.probe.cleanup).await {
             tracing::warn!(seed = %seed.name, error = %e, "cleanup failed");
         }
     }
@@ -687,7 +701,7 @@ fn identify(
     folder: &str,
     watched: &HashMap<String, ProbeRecord>,
     candidate: &Candidate,
-) -> Result<Option<ProbeRecord>, StateError> {
+) -> Result<Option<Identified>, StateError> {
     let forged = |why: &str| ctx.metrics.forged_probe(&seed.name, folder, why);
     let (token, message_id) =
         match token::check_header(&candidate.fields, &ctx.config.probe.token_key, &seed.name) {
@@ -702,13 +716,12 @@ fn identify(
         Some(r) => r.clone(),
         None => match ctx.store.get(&token.probe_id)? {
             Some(r) if r.state == ProbeState::Resolved => {
-                if ctx.config.probe.cleanup == Cleanup::Keep {
-                    // Kept on purpose: our own probe, seen again after a restart.
-                    tracing::debug!(seed = %seed.name, folder, "kept probe seen again");
-                } else {
-                    forged("second copy of a probe already resolved");
+                if message_id.as_deref() != Some(r.message_id.as_str()) {
+                    forged("Message-ID does not match the probe's");
+                    return Ok(None);
                 }
-                return Ok(None);
+                tracing::debug!(seed = %seed.name, folder, "probe already judged seen again");
+                return Ok(Some(Identified::AlreadyJudged));
             }
             Some(r) if r.state == ProbeState::SendFailed => {
                 forged("probe that was never sent");
@@ -725,7 +738,7 @@ fn identify(
         forged("Message-ID does not match the probe's");
         return Ok(None);
     }
-    Ok(Some(record))
+    Ok(Some(Identified::Judge(record)))
 }
 
 /// Judges a verified probe from its header section and records it. Returns whether it was

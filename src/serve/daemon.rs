@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio_cron_scheduler::{Job, JobScheduler};
 
-use crate::probe::round::Prober;
+use crate::probe::round::{Prober, RoundError};
 use crate::serve::http::{self, AppState};
 
 #[derive(Debug, thiserror::Error)]
@@ -19,8 +19,6 @@ pub enum DaemonError {
     },
     #[error("scheduler: {0}")]
     Scheduler(String),
-    #[error("HTTP server: {0}")]
-    Http(std::io::Error),
 }
 
 /// Runs until SIGINT or SIGTERM.
@@ -92,21 +90,25 @@ pub async fn run(prober: Arc<Prober>) -> Result<(), DaemonError> {
         async move { crate::serve::audit_job::run_once(&audit_config, &audit_metrics).await },
     );
 
-    axum::serve(listener, http::router(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(DaemonError::Http)?;
+    http::serve(listener, http::router(state), shutdown_signal()).await;
     tracing::info!("shutting down");
+    prober.shut_down();
+    let _ = scheduler.clone().shutdown().await;
     prober.close().await;
     Ok(())
 }
 
+/// Runs a round; `/readyz` turns ready only once a round has really finished.
 async fn run_round(prober: &Prober, state: &AppState) {
     match prober.round().await {
-        Ok(records) => tracing::debug!(probes = records.len(), "round recorded"),
+        Ok(records) if !records.is_empty() => {
+            tracing::debug!(probes = records.len(), "round recorded");
+            state.ready.store(true, Ordering::Relaxed);
+        }
+        Ok(_) => {}
+        Err(RoundError::Shutdown) => {}
         Err(e) => tracing::error!(error = %e, "round failed"),
     }
-    state.ready.store(true, Ordering::Relaxed);
 }
 
 async fn shutdown_signal() {

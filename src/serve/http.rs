@@ -1,8 +1,14 @@
 //! The HTTP endpoints: `/metrics` (Prometheus), `/healthz`, `/readyz`, `/api/results` (JSON) and
 //! `/` (the status page). Every handler only reads recorded state; probing runs on its schedule.
+//!
+//! [`serve`] is the accept loop (hyper, HTTP/1.1): a client gets [`HEADER_READ_TIMEOUT`] to send
+//! its request head, at most [`MAX_CONNECTIONS`] are served at once (more are closed at once),
+//! and shutdown gives open connections [`DRAIN_TIMEOUT`] to finish, then closes them — a slow
+//! or idle client can neither hold a slot for ever nor delay the exit.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
@@ -60,8 +66,8 @@ async fn readyz(State(s): State<Arc<AppState>>) -> Response {
     }
 }
 
-fn latest(s: &AppState) -> Result<Report, String> {
-    let records = s.store.latest_per_pair().map_err(|e| e.to_string())?;
+fn latest(s: &AppState) -> Result<Report, crate::probe::store::StateError> {
+    let records = s.store.latest_per_pair()?;
     Ok(report::build(&records, |r| (s.diagnose)(r)))
 }
 
@@ -73,7 +79,10 @@ async fn results(State(s): State<Arc<AppState>>) -> Response {
 }
 
 async fn status(State(s): State<Arc<AppState>>) -> Response {
-    let failures = s.store.recent_failures(10).unwrap_or_default();
+    let failures = s.store.recent_failures(10).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "cannot read recent failures for the status page");
+        Vec::new()
+    });
     let failures = report::build(&failures, |r| (s.diagnose)(r));
     match latest(&s) {
         Ok(r) => Html(status_page::render(
@@ -83,5 +92,66 @@ async fn status(State(s): State<Arc<AppState>>) -> Response {
         ))
         .into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+    }
+}
+
+/// How long a client may take to send its request head (slowloris gets this, not for ever).
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections served at once; more are closed as soon as they are accepted.
+pub const MAX_CONNECTIONS: usize = 64;
+/// How long shutdown waits for open connections before closing them.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Serves `router` on `listener` until `shutdown` resolves, then drains for at most
+/// [`DRAIN_TIMEOUT`].
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::service::TowerToHyperService;
+
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (tcp, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait a little rather than spin.
+                    tracing::warn!(error = %e, "HTTP accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, limit = MAX_CONNECTIONS, "too many HTTP connections; closing a new one");
+            continue;
+        };
+        let conn = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_READ_TIMEOUT)
+            .serve_connection(TokioIo::new(tcp), TowerToHyperService::new(router.clone()));
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(%peer, error = %e, "HTTP connection ended with an error");
+            }
+            drop(slot);
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::info!(
+            drain_seconds = DRAIN_TIMEOUT.as_secs(),
+            "closing HTTP connections still open after the drain"
+        );
     }
 }

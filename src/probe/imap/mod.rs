@@ -434,11 +434,20 @@ impl FolderConn {
         }
     }
 
-    /// Removes or moves one message that the caller has verified is ours.
+    /// Removes or moves one message that the caller has verified is ours. A failure drops the
+    /// connection (the next call reconnects).
     pub async fn cleanup(&mut self, uid: u32, how: &Cleanup) -> Result<(), ImapError> {
         if *how == Cleanup::Keep {
             return Ok(());
         }
+        let result = self.cleanup_inner(uid, how).await;
+        if result.is_err() {
+            self.reset();
+        }
+        result
+    }
+
+    async fn cleanup_inner(&mut self, uid: u32, how: &Cleanup) -> Result<(), ImapError> {
         self.ensure().await?;
         let uid_s = uid.to_string();
         let caps = self.caps;
