@@ -639,7 +639,7 @@ async fn check_mailbox(
 /// What to do with a message whose probe header verified.
 enum Identified {
     /// A probe in flight (or expired and still watched): judge and record it.
-    Judge(ProbeRecord),
+    Judge(Box<ProbeRecord>),
     /// A probe of ours already judged — a copy whose cleanup failed, or kept on purpose:
     /// clean it up (per `probe.cleanup`), never judge or count it again.
     AlreadyJudged,
@@ -738,7 +738,7 @@ fn identify(
         forged("Message-ID does not match the probe's");
         return Ok(None);
     }
-    Ok(Some(Identified::Judge(record)))
+    Ok(Some(Identified::Judge(Box::new(record))))
 }
 
 /// Judges a verified probe from its header section and records it. Returns whether it was
