@@ -8,6 +8,7 @@
 mod common;
 
 mod audit;
+mod crash;
 mod daemon;
 mod dashboards;
 mod dns_audit;
