@@ -11,18 +11,19 @@ FROM rust:1.95-bookworm AS builder
 WORKDIR /build
 
 # Dependency layer: build the locked dependency set against stub sources, so that a change
-# under src/ rebuilds only mailcanary itself. benches/verdict.rs must exist because
-# Cargo.toml declares the bench target.
+# under src/ rebuilds only mailcanary itself. bench/verdict.rs and bench/idle_client.rs must
+# exist because Cargo.toml declares the bench and example targets.
 COPY Cargo.toml Cargo.lock ./
-RUN mkdir -p src benches \
+RUN mkdir -p src bench \
     && echo 'fn main() {}' > src/main.rs \
     && touch src/lib.rs \
-    && echo 'fn main() {}' > benches/verdict.rs \
+    && echo 'fn main() {}' > bench/verdict.rs \
+    && echo 'fn main() {}' > bench/idle_client.rs \
     && cargo build --release --locked --bin mailcanary \
-    && rm -rf src benches
+    && rm -rf src bench
 
 COPY src ./src
-COPY benches ./benches
+COPY bench/verdict.rs bench/idle_client.rs ./bench/
 # COPY keeps the sources' modification times, which may be older than the stub build:
 # touch the crate roots so that cargo rebuilds mailcanary.
 RUN touch src/main.rs src/lib.rs \

@@ -137,14 +137,19 @@ fn adhoc(args: &CheckDnsArgs) -> Result<ExitCode, ExitCode> {
     Ok(ExitCode::from(report.status().exit_code()))
 }
 
-fn parse_nameserver(value: &str) -> Result<SocketAddr, String> {
+/// A `--nameserver` value that is neither an address nor address:port.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("expected ADDR or ADDR:PORT (e.g. 127.0.53.53:53), got '{0}'")]
+struct BadNameserver(String);
+
+fn parse_nameserver(value: &str) -> Result<SocketAddr, BadNameserver> {
     if let Ok(addr) = value.parse::<SocketAddr>() {
         return Ok(addr);
     }
     value
         .parse::<IpAddr>()
         .map(|ip| SocketAddr::new(ip, 53))
-        .map_err(|_| format!("expected ADDR or ADDR:PORT (e.g. 127.0.53.53:53), got '{value}'"))
+        .map_err(|_| BadNameserver(value.to_string()))
 }
 
 /// A domain name as typed: non-empty labels of letters, digits, `-`, `_`; at least two labels.
