@@ -2,15 +2,23 @@
 //! answered. The route's `timeout` bounds the whole exchange — connect, TLS, every reply, DATA
 //! — since lettre's own timeout covers only the connect: a server that never speaks, drips
 //! bytes or stalls after DATA ends in `timeout`, never in a round that does not end.
+//!
+//! Where the server offers DSN (RFC 3461), the probe asks for failure and delay notices with
+//! the headers only (`RET=HDRS`, `NOTIFY=FAILURE,DELAY`) and names itself in `ENVID=<probe
+//! id>`, so a bounce can be matched to its probe even when the bouncer returns no headers.
 
 use std::time::{Duration, Instant};
 
-use lettre::address::Envelope;
-use lettre::transport::smtp::AsyncSmtpTransport;
-use lettre::transport::smtp::authentication::Credentials as SmtpCredentials;
-use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
-use lettre::transport::smtp::extension::ClientId;
-use lettre::{AsyncTransport, Tokio1Executor};
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use lettre::address::Address;
+use lettre::transport::smtp::authentication::{Credentials as SmtpCredentials, Mechanism};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, TlsParameters};
+use lettre::transport::smtp::commands::{Data, Ehlo, Mail, Rcpt};
+use lettre::transport::smtp::extension::{
+    ClientId, Extension, MailBodyParameter, MailParameter, RcptParameter,
+};
+use lettre::transport::smtp::response::Response;
 
 use crate::config::{Route, TlsMode};
 use crate::probe::compose::ProbeMessage;
@@ -80,19 +88,39 @@ impl SendError {
     }
 }
 
+/// How a route's SMTP server is reached.
+#[derive(Clone)]
+enum Security {
+    None,
+    /// TLS from the first byte (RFC 8314).
+    Implicit(TlsParameters),
+    /// STARTTLS, required (RFC 3207).
+    StartTls(TlsParameters),
+}
+
+/// Whether the server offers DSN, learnt from its EHLO on the first send.
+const DSN_UNKNOWN: u8 = 0;
+const DSN_YES: u8 = 1;
+const DSN_NO: u8 = 2;
+
 /// One route's SMTP client, built once and reused for every probe.
 pub struct Sender {
     server: String,
+    host: String,
+    port: u16,
     /// The deadline of one whole send.
     deadline: Duration,
-    transport: AsyncSmtpTransport<Tokio1Executor>,
+    security: Security,
+    hello: ClientId,
+    credentials: Option<SmtpCredentials>,
+    dsn: AtomicU8,
 }
 
 impl Sender {
     pub fn new(route: &Route) -> Result<Self, SendError> {
         let server = format!("{}:{}", route.host, route.port);
-        let tls = match route.tls {
-            TlsMode::None => Tls::None,
+        let security = match route.tls {
+            TlsMode::None => Security::None,
             mode => {
                 let mut params = TlsParameters::builder(route.host.clone());
                 if let Some(ca) = &route.ca_file {
@@ -111,58 +139,51 @@ impl Sender {
                     reason: e.to_string(),
                 })?;
                 if mode == TlsMode::Tls {
-                    Tls::Wrapper(params)
+                    Security::Implicit(params)
                 } else {
-                    Tls::Required(params)
+                    Security::StartTls(params)
                 }
             }
         };
-        let mut builder =
-            AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(route.host.clone())
-                .port(route.port)
-                .tls(tls)
-                .timeout(Some(route.timeout));
-        if let Some(helo) = &route.helo {
-            builder = builder.hello_name(ClientId::Domain(helo.clone()));
-        }
-        if let Some(auth) = &route.auth {
-            builder = builder.credentials(SmtpCredentials::new(
-                auth.username.clone(),
-                auth.password.expose().to_string(),
-            ));
-        }
+        let hello = match &route.helo {
+            Some(helo) => ClientId::Domain(helo.clone()),
+            None => ClientId::default(),
+        };
+        let credentials = route.auth.as_ref().map(|auth| {
+            SmtpCredentials::new(auth.username.clone(), auth.password.expose().to_string())
+        });
         Ok(Sender {
             server,
+            host: route.host.clone(),
+            port: route.port,
             deadline: route.timeout,
-            transport: builder.build(),
+            security,
+            hello,
+            credentials,
+            dsn: AtomicU8::new(DSN_UNKNOWN),
         })
     }
 
     /// Sends one message; never retries (a retry would be a second probe).
     pub async fn send(&self, message: &ProbeMessage) -> Result<SendOutcome, SendError> {
-        let from = message
+        let from: Address = message
             .envelope_from
             .parse()
             .map_err(|e: lettre::address::AddressError| SendError::Envelope(e.to_string()))?;
-        let to = message
+        let to: Address = message
             .recipient
             .parse()
             .map_err(|e: lettre::address::AddressError| SendError::Envelope(e.to_string()))?;
-        let envelope =
-            Envelope::new(Some(from), vec![to]).map_err(|e| SendError::Envelope(e.to_string()))?;
         let started = Instant::now();
-        let sent = tokio::time::timeout(
-            self.deadline,
-            self.transport.send_raw(&envelope, &message.bytes),
-        )
-        .await
-        .map_err(|_| SendError::Timeout {
-            server: self.server.clone(),
-            detail: format!(
-                "no complete answer within the route timeout of {} s",
-                self.deadline.as_secs_f64()
-            ),
-        })?;
+        let sent = tokio::time::timeout(self.deadline, self.transaction(from, to, message))
+            .await
+            .map_err(|_| SendError::Timeout {
+                server: self.server.clone(),
+                detail: format!(
+                    "no complete answer within the route timeout of {} s",
+                    self.deadline.as_secs_f64()
+                ),
+            })?;
         match sent {
             Ok(response) => {
                 let text: Vec<&str> = response.message().collect();
@@ -174,6 +195,70 @@ impl Sender {
             }
             Err(e) => Err(self.classify(e)),
         }
+    }
+
+    /// Connect, secure, authenticate, MAIL / RCPT / DATA, QUIT: one SMTP transaction.
+    async fn transaction(
+        &self,
+        from: Address,
+        to: Address,
+        message: &ProbeMessage,
+    ) -> Result<Response, lettre::transport::smtp::Error> {
+        let implicit = match &self.security {
+            Security::Implicit(params) => Some(params.clone()),
+            _ => None,
+        };
+        let mut conn = AsyncSmtpConnection::connect_tokio1(
+            (self.host.as_str(), self.port),
+            Some(self.deadline),
+            &self.hello,
+            implicit,
+            None,
+        )
+        .await?;
+        if let Security::StartTls(params) = &self.security {
+            conn.starttls(params.clone(), &self.hello).await?;
+        }
+        if let Some(credentials) = &self.credentials {
+            conn.auth(&[Mechanism::Plain, Mechanism::Login], credentials)
+                .await?;
+        }
+        let dsn = self.offers_dsn(&mut conn).await?;
+        let mut mail_params = Vec::new();
+        let mut rcpt_params = Vec::new();
+        if !message.bytes.is_ascii() && conn.server_info().supports_feature(Extension::EightBitMime)
+        {
+            mail_params.push(MailParameter::Body(MailBodyParameter::EightBitMime));
+        }
+        if dsn {
+            mail_params.extend(dsn_mail_parameters(&message.probe_id));
+            rcpt_params.extend(dsn_rcpt_parameters(&to));
+        }
+        conn.command(Mail::new(Some(from), mail_params)).await?;
+        conn.command(Rcpt::new(to, rcpt_params)).await?;
+        conn.command(Data).await?;
+        let response = conn.message(&message.bytes).await?;
+        // The message is accepted; a failed QUIT changes nothing about that.
+        let _ = conn.quit().await;
+        Ok(response)
+    }
+
+    /// Whether the server offers DSN. lettre's EHLO parser keeps only the extensions it uses,
+    /// so the first send asks again and reads the keyword itself; the answer is remembered.
+    async fn offers_dsn(
+        &self,
+        conn: &mut AsyncSmtpConnection,
+    ) -> Result<bool, lettre::transport::smtp::Error> {
+        match self.dsn.load(Ordering::Relaxed) {
+            DSN_YES => return Ok(true),
+            DSN_NO => return Ok(false),
+            _ => {}
+        }
+        let ehlo = conn.command(Ehlo::new(self.hello.clone())).await?;
+        let offered = ehlo_offers(&ehlo, "DSN");
+        self.dsn
+            .store(if offered { DSN_YES } else { DSN_NO }, Ordering::Relaxed);
+        Ok(offered)
     }
 
     fn classify(&self, e: lettre::transport::smtp::Error) -> SendError {
@@ -209,6 +294,59 @@ impl Sender {
             SendError::Network { server, detail }
         }
     }
+}
+
+/// Whether an EHLO reply lists `keyword` (RFC 5321 §4.1.1.1: one extension per line, its
+/// keyword first).
+fn ehlo_offers(ehlo: &Response, keyword: &str) -> bool {
+    ehlo.message().skip(1).any(|line| {
+        line.split_whitespace()
+            .next()
+            .is_some_and(|k| k.eq_ignore_ascii_case(keyword))
+    })
+}
+
+/// `RET=HDRS ENVID=<probe id>` (RFC 3461 §4.3, §4.4): bounces return only the headers, and
+/// carry the probe id as Original-Envelope-Id. The probe id is hex, valid xtext as it is.
+fn dsn_mail_parameters(probe_id: &str) -> Vec<MailParameter> {
+    vec![
+        MailParameter::Other {
+            keyword: "RET".to_string(),
+            value: Some("HDRS".to_string()),
+        },
+        MailParameter::Other {
+            keyword: "ENVID".to_string(),
+            value: Some(probe_id.to_string()),
+        },
+    ]
+}
+
+/// `NOTIFY=FAILURE,DELAY ORCPT=rfc822;<seed>` (RFC 3461 §4.1, §4.2): a notice when the probe
+/// fails or is delayed, never when it is delivered.
+fn dsn_rcpt_parameters(to: &Address) -> Vec<RcptParameter> {
+    vec![
+        RcptParameter::Other {
+            keyword: "NOTIFY".to_string(),
+            value: Some("FAILURE,DELAY".to_string()),
+        },
+        RcptParameter::Other {
+            keyword: "ORCPT".to_string(),
+            value: Some(format!("rfc822;{}", xtext(to.as_ref()))),
+        },
+    ]
+}
+
+/// xtext (RFC 3461 §4): `+`, `=`, controls and non-ASCII as `+HH`.
+fn xtext(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if (b'!'..=b'~').contains(&b) && b != b'+' && b != b'=' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("+{b:02X}"));
+        }
+    }
+    out
 }
 
 fn code_of(text: &str) -> Option<u16> {
@@ -249,6 +387,37 @@ pub fn queue_id(reply: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn xtext_escapes_plus_equals_and_controls() {
+        assert_eq!(xtext("seed1@seed.test"), "seed1@seed.test");
+        assert_eq!(xtext("a+b=c d"), "a+2Bb+3Dc+20d");
+    }
+
+    #[test]
+    fn dsn_is_read_from_the_ehlo_keywords() {
+        use lettre::transport::smtp::response::{Category, Code, Detail, Severity};
+        let reply = |lines: &[&str]| {
+            Response::new(
+                Code::new(
+                    Severity::PositiveCompletion,
+                    Category::MailSystem,
+                    Detail::Zero,
+                ),
+                lines.iter().map(|l| l.to_string()).collect(),
+            )
+        };
+        assert!(ehlo_offers(
+            &reply(&["mail.sender.test", "PIPELINING", "DSN", "SMTPUTF8"]),
+            "DSN"
+        ));
+        assert!(!ehlo_offers(
+            &reply(&["mail.sender.test", "PIPELINING", "8BITMIME"]),
+            "DSN"
+        ));
+        // The greeting line names the host, not an extension.
+        assert!(!ehlo_offers(&reply(&["DSN"]), "DSN"));
+    }
 
     #[test]
     fn queue_ids() {
