@@ -10,7 +10,7 @@ use prometheus::{
 use crate::config::Config;
 use crate::dns_audit::{AuditReport, Check};
 use crate::probe::imap::ImapError;
-use crate::probe::outcome::{Judgement, Placement};
+use crate::probe::outcome::{Bounce, Judgement, Placement};
 use crate::probe::send::SendOutcome;
 use crate::verdict::Method;
 
@@ -23,6 +23,16 @@ pub const SEND_REASONS: [&str; 8] = [
     "timeout",
     "config",
     "dkim_sign",
+];
+/// The `class` of `mailcanary_probes_rejected_total`: what kind of refusal a bounce names.
+pub const REJECTION_CLASSES: [&str; 7] = [
+    "auth",
+    "ptr",
+    "blocklist",
+    "policy",
+    "rate_limit",
+    "recipient",
+    "other",
 ];
 pub const IMAP_REASONS: [&str; 5] = ["network", "tls", "auth", "timeout", "protocol"];
 /// Delivery buckets: 0.1 s … 30 min.
@@ -40,6 +50,8 @@ pub struct Metrics {
     pub probes_missing: IntCounterVec,
     pub probes_late: IntCounterVec,
     pub probes_unknown: IntCounterVec,
+    pub probes_rejected: IntCounterVec,
+    pub bounces: IntCounterVec,
     pub auth_results: IntCounterVec,
     pub delivery_duration: HistogramVec,
     pub smtp_send_duration: HistogramVec,
@@ -135,6 +147,18 @@ impl Metrics {
                 "mailcanary_probes_late_total",
                 "Probes found after the timeout but within the late window.",
                 &["route", "seed"],
+            ),
+            probes_rejected: counter(
+                &r,
+                "mailcanary_probes_rejected_total",
+                "Probes the receiving server refused: a bounce (DSN) for them came back, by kind of refusal.",
+                &["route", "seed", "class"],
+            ),
+            bounces: counter(
+                &r,
+                "mailcanary_bounces_total",
+                "Bounces and delay notices of our probes read from the route's bounce mailbox.",
+                &["route"],
             ),
             probes_unknown: counter(
                 &r,
@@ -266,6 +290,9 @@ impl Metrics {
             self.probes_missing.with_label_values(&[r, s]);
             self.probes_late.with_label_values(&[r, s]);
             self.probes_unknown.with_label_values(&[r, s]);
+            for class in REJECTION_CLASSES {
+                self.probes_rejected.with_label_values(&[r, s, class]);
+            }
             for p in ["inbox", "spam", "other"] {
                 self.probes_received.with_label_values(&[r, s, p]);
             }
@@ -281,6 +308,7 @@ impl Metrics {
                 self.send_failures.with_label_values(&[&route.name, reason]);
             }
             self.smtp_send_duration.with_label_values(&[&route.name]);
+            self.bounces.with_label_values(&[&route.name]);
         }
         for seed in &config.seeds {
             for reason in IMAP_REASONS {
@@ -438,6 +466,43 @@ impl Metrics {
             counter.with_label_values(&[route, seed]).inc();
         }
         self.set_last_placement(route, seed, placement);
+    }
+
+    /// Records a bounce or delay notice of one of a route's probes, read from its bounce mailbox.
+    pub fn bounce_read(&self, route: &str) {
+        self.bounces.with_label_values(&[route]).inc();
+    }
+
+    /// Records a probe the receiving server refused (and logs the reply).
+    pub fn probe_rejected(&self, route: &str, seed: &str, bounce: &Bounce) {
+        let class = if REJECTION_CLASSES.contains(&bounce.class.as_str()) {
+            bounce.class.as_str()
+        } else {
+            "other"
+        };
+        tracing::warn!(
+            route,
+            seed,
+            class,
+            status = bounce.status.as_deref().unwrap_or("-"),
+            reply = bounce.diagnostic_code.as_deref().unwrap_or("-"),
+            "probe rejected by the receiving server"
+        );
+        self.probes_rejected
+            .with_label_values(&[route, seed, class])
+            .inc();
+        self.set_last_placement(route, seed, Placement::Rejected);
+    }
+
+    /// Logs a delay notice of a probe (still watched).
+    pub fn probe_deferred(&self, route: &str, seed: &str, bounce: &Bounce) {
+        tracing::warn!(
+            route,
+            seed,
+            status = bounce.status.as_deref().unwrap_or("-"),
+            reply = bounce.diagnostic_code.as_deref().unwrap_or("-"),
+            "probe deferred by the receiving server"
+        );
     }
 
     /// Records the end of a round (Unix time).

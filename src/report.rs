@@ -21,7 +21,7 @@
 use serde::Serialize;
 
 use crate::diagnosis::Diagnosis;
-use crate::probe::outcome::{Placement, probe_status};
+use crate::probe::outcome::{Bounce, Placement, probe_status};
 use crate::probe::send::SendOutcome;
 use crate::probe::store::{ProbeRecord, ProbeState};
 use crate::status::Status;
@@ -47,6 +47,9 @@ pub struct ProbeResult {
     pub error: Option<String>,
     pub error_reason: Option<String>,
     pub sent_at: Option<f64>,
+    /// The bounce (or delay notice) that came back: `{status, action, remote_mta,
+    /// diagnostic_code, class}`; `null` when none did.
+    pub bounce: Option<Bounce>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -66,18 +69,24 @@ pub fn build(records: &[ProbeRecord], diagnose: impl Fn(&ProbeRecord) -> Vec<Dia
                 None
             } else {
                 r.placement.or(match r.state {
-                    ProbeState::Sending | ProbeState::Sent => None,
+                    ProbeState::Sending | ProbeState::Sent | ProbeState::Deferred => None,
                     ProbeState::Missing => Some(Placement::Missing),
                     _ => Some(Placement::Unknown),
                 })
             };
             let verdict = r.judgement.as_ref().map(|j| j.verdict.clone());
-            let status = probe_status(
-                placement,
-                verdict.as_ref(),
-                send_failed,
-                !diagnosis.is_empty(),
-            );
+            // A deferred probe is still in flight but already a warning: the receiver is
+            // pushing back.
+            let status = if r.state == ProbeState::Deferred {
+                Status::Warning
+            } else {
+                probe_status(
+                    placement,
+                    verdict.as_ref(),
+                    send_failed,
+                    !diagnosis.is_empty(),
+                )
+            };
             ProbeResult {
                 route: r.route.clone(),
                 seed: r.seed.clone(),
@@ -95,6 +104,7 @@ pub fn build(records: &[ProbeRecord], diagnose: impl Fn(&ProbeRecord) -> Vec<Dia
                 error: r.error.clone(),
                 error_reason: r.error_reason.clone(),
                 sent_at: r.sent_at,
+                bounce: r.bounce.clone(),
             }
         })
         .collect();

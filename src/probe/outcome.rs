@@ -18,15 +18,18 @@ pub enum Placement {
     Missing,
     /// The mailbox could not be read: we do not know (never reported as missing).
     Unknown,
+    /// The receiving server refused it: a bounce (DSN) for it came back.
+    Rejected,
 }
 
 impl Placement {
-    pub const ALL: [Placement; 5] = [
+    pub const ALL: [Placement; 6] = [
         Placement::Inbox,
         Placement::Spam,
         Placement::Other,
         Placement::Missing,
         Placement::Unknown,
+        Placement::Rejected,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -36,6 +39,7 @@ impl Placement {
             Placement::Other => "other",
             Placement::Missing => "missing",
             Placement::Unknown => "unknown",
+            Placement::Rejected => "rejected",
         }
     }
 
@@ -60,6 +64,23 @@ impl FolderRole {
             FolderRole::Other => Placement::Other,
         }
     }
+}
+
+/// What a bounce (a delivery status notification, RFC 3464) said about a probe: the first
+/// failed (or delayed) recipient's fields as written, the reply capped in length.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bounce {
+    /// The enhanced status code, e.g. `5.7.25`.
+    pub status: Option<String>,
+    /// `failed` or `delayed`.
+    pub action: Option<String>,
+    /// The server that refused it, e.g. `mx.seed.test`.
+    pub remote_mta: Option<String>,
+    /// Its reply, e.g. `550 5.7.25 ... does not have a PTR record ...`.
+    pub diagnostic_code: Option<String>,
+    /// What kind of refusal: `auth`, `ptr`, `blocklist`, `policy`, `rate_limit`,
+    /// `recipient`, `other` (the `class` label of `mailcanary_probes_rejected_total`).
+    pub class: String,
 }
 
 /// The receiver's judgement of one message.
@@ -110,7 +131,7 @@ pub fn probe_status(
         return Status::Critical;
     }
     match placement {
-        Some(Placement::Missing) => Status::Critical,
+        Some(Placement::Missing | Placement::Rejected) => Status::Critical,
         Some(Placement::Unknown) | None => Status::Unknown,
         Some(Placement::Spam | Placement::Other) => Status::Warning,
         Some(Placement::Inbox) => {

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
-use crate::probe::outcome::{Judgement, Placement};
+use crate::probe::outcome::{Bounce, Judgement, Placement};
 use crate::probe::send::SendOutcome;
 use crate::probe::server_text;
 
@@ -41,6 +41,10 @@ pub enum ProbeState {
     Resolved,
     Missing,
     Unknown,
+    /// A bounce came back: the receiving server refused it (final).
+    Rejected,
+    /// A delay notice came back: the sending server keeps trying (still watched).
+    Deferred,
 }
 
 impl ProbeState {
@@ -52,6 +56,8 @@ impl ProbeState {
             ProbeState::Resolved => "resolved",
             ProbeState::Missing => "missing",
             ProbeState::Unknown => "unknown",
+            ProbeState::Rejected => "rejected",
+            ProbeState::Deferred => "deferred",
         }
     }
 
@@ -62,6 +68,8 @@ impl ProbeState {
             "send_failed" => ProbeState::SendFailed,
             "resolved" => ProbeState::Resolved,
             "missing" => ProbeState::Missing,
+            "rejected" => ProbeState::Rejected,
+            "deferred" => ProbeState::Deferred,
             _ => ProbeState::Unknown,
         }
     }
@@ -87,6 +95,8 @@ pub struct ProbeRecord {
     pub error: Option<String>,
     pub error_reason: Option<String>,
     pub resolved_at: Option<f64>,
+    /// The bounce or delay notice that came back, if any.
+    pub bounce: Option<Bounce>,
 }
 
 pub struct Store {
@@ -116,14 +126,15 @@ CREATE TABLE IF NOT EXISTS probes (
     late INTEGER NOT NULL DEFAULT 0,
     error TEXT,
     error_reason TEXT,
-    resolved_at REAL
+    resolved_at REAL,
+    bounce_json TEXT
 );
 CREATE INDEX IF NOT EXISTS probes_state ON probes(state, created_at);
 CREATE INDEX IF NOT EXISTS probes_pair ON probes(route, seed, created_at);
 ";
 
 const COLUMNS: &str = "probe_id, round_id, route, seed, message_id, state, created_at, sent_at, smtp_json, \
-     placement, folder, judgement_json, delivery_seconds, late, error, error_reason, resolved_at";
+     placement, folder, judgement_json, delivery_seconds, late, error, error_reason, resolved_at, bounce_json";
 
 pub fn now() -> f64 {
     std::time::SystemTime::now()
@@ -151,6 +162,7 @@ impl Store {
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(open_err)?;
         conn.execute_batch(SCHEMA).map_err(open_err)?;
+        migrate(&conn).map_err(open_err)?;
         Ok(Store {
             conn: Mutex::new(conn),
         })
@@ -246,8 +258,30 @@ impl Store {
         let changed = self.conn().execute(
             "UPDATE probes SET late = CASE WHEN state IN ('missing', 'unknown') THEN 1 ELSE 0 END, \
              state = 'resolved', placement = ?2, folder = ?3, judgement_json = ?4, delivery_seconds = ?5, resolved_at = ?6, error = NULL, error_reason = NULL \
-             WHERE probe_id = ?1 AND state IN ('sending', 'sent', 'missing', 'unknown')",
+             WHERE probe_id = ?1 AND state IN ('sending', 'sent', 'deferred', 'missing', 'unknown')",
             params![probe_id, placement.as_str(), folder, serde_json::to_string(judgement)?, delivery_seconds, now()],
+        )?;
+        Ok(changed == 1)
+    }
+
+    /// Records a bounce: the probe is `rejected` (final), unless it was already resolved.
+    /// Returns whether it changed.
+    pub fn reject(&self, probe_id: &str, bounce: &Bounce) -> Result<bool, StateError> {
+        let changed = self.conn().execute(
+            "UPDATE probes SET state = 'rejected', placement = 'rejected', bounce_json = ?2, resolved_at = ?3, error = NULL, error_reason = NULL \
+             WHERE probe_id = ?1 AND state IN ('sending', 'sent', 'deferred', 'missing', 'unknown')",
+            params![probe_id, serde_json::to_string(bounce)?, now()],
+        )?;
+        Ok(changed == 1)
+    }
+
+    /// Records a delay notice: the probe is `deferred` and still watched; the notice is kept
+    /// (a later timeout shows it). Returns whether it changed.
+    pub fn defer(&self, probe_id: &str, bounce: &Bounce) -> Result<bool, StateError> {
+        let changed = self.conn().execute(
+            "UPDATE probes SET state = 'deferred', bounce_json = ?2 \
+             WHERE probe_id = ?1 AND state IN ('sending', 'sent', 'deferred')",
+            params![probe_id, serde_json::to_string(bounce)?],
         )?;
         Ok(changed == 1)
     }
@@ -266,7 +300,7 @@ impl Store {
             ProbeState::Missing
         };
         self.conn().execute(
-            "UPDATE probes SET state = ?2, placement = ?3, error = ?4, error_reason = ?5 WHERE probe_id = ?1 AND state IN ('sending', 'sent', 'missing', 'unknown')",
+            "UPDATE probes SET state = ?2, placement = ?3, error = ?4, error_reason = ?5 WHERE probe_id = ?1 AND state IN ('sending', 'sent', 'deferred', 'missing', 'unknown')",
             params![probe_id, state.as_str(), placement.as_str(), error.map(server_text::cap), reason],
         )?;
         Ok(())
@@ -282,7 +316,7 @@ impl Store {
     /// Probes still to watch: sent (or possibly sent) and not resolved, newer than `since`.
     pub fn unresolved_since(&self, since: f64) -> Result<Vec<ProbeRecord>, StateError> {
         self.query(
-            &format!("SELECT {COLUMNS} FROM probes WHERE state IN ('sending', 'sent', 'missing', 'unknown') AND created_at >= ?1 ORDER BY created_at"),
+            &format!("SELECT {COLUMNS} FROM probes WHERE state IN ('sending', 'sent', 'deferred', 'missing', 'unknown') AND created_at >= ?1 ORDER BY created_at"),
             params![since],
         )
     }
@@ -311,7 +345,7 @@ impl Store {
     pub fn recent_failures(&self, limit: u32) -> Result<Vec<ProbeRecord>, StateError> {
         self.query(
             &format!(
-                "SELECT {COLUMNS} FROM probes WHERE state IN ('send_failed', 'missing', 'unknown') OR placement IN ('spam', 'other') \
+                "SELECT {COLUMNS} FROM probes WHERE state IN ('send_failed', 'missing', 'unknown', 'rejected', 'deferred') OR placement IN ('spam', 'other') \
                  OR json_extract(judgement_json, '$.verdict.spf') != 'pass' \
                  OR json_extract(judgement_json, '$.verdict.dkim') != 'pass' \
                  OR json_extract(judgement_json, '$.verdict.dmarc') != 'pass' \
@@ -327,7 +361,7 @@ impl Store {
     /// the expired probes as they were, so the caller can count them.
     pub fn expire_orphans(&self, before: f64) -> Result<Vec<ProbeRecord>, StateError> {
         let orphans = self.query(
-            &format!("SELECT {COLUMNS} FROM probes WHERE state IN ('sending', 'sent') AND created_at < ?1"),
+            &format!("SELECT {COLUMNS} FROM probes WHERE state IN ('sending', 'sent', 'deferred') AND created_at < ?1"),
             params![before],
         )?;
         for o in &orphans {
@@ -402,6 +436,18 @@ struct RawRow {
     error: Option<String>,
     error_reason: Option<String>,
     resolved_at: Option<f64>,
+    bounce_json: Option<String>,
+}
+
+/// Columns added after the first release, added to older state files on open.
+fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    let has_bounce: bool = conn
+        .prepare("SELECT 1 FROM pragma_table_info('probes') WHERE name = 'bounce_json'")?
+        .exists([])?;
+    if !has_bounce {
+        conn.execute_batch("ALTER TABLE probes ADD COLUMN bounce_json TEXT")?;
+    }
+    Ok(())
 }
 
 fn row_to_raw(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRow> {
@@ -423,6 +469,7 @@ fn row_to_raw(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRow> {
         error: r.get(14)?,
         error_reason: r.get(15)?,
         resolved_at: r.get(16)?,
+        bounce_json: r.get(17)?,
     })
 }
 
@@ -454,6 +501,11 @@ impl RawRow {
             error: self.error,
             error_reason: self.error_reason,
             resolved_at: self.resolved_at,
+            bounce: self
+                .bounce_json
+                .as_deref()
+                .map(serde_json::from_str)
+                .transpose()?,
         })
     }
 }

@@ -125,6 +125,12 @@ pub fn causes(r: &ProbeResult, fixes: bool) -> Vec<String> {
         Some(Placement::Unknown) => {
             out.push("the seed mailbox could not be read: placement unknown".into())
         }
+        Some(Placement::Rejected) => out.push(
+            match r.bounce.as_ref().and_then(|b| b.diagnostic_code.as_deref()) {
+                Some(reply) => format!("refused by the receiving server: {reply}"),
+                None => "refused by the receiving server (a bounce came back)".into(),
+            },
+        ),
         None if r.error.is_some() => match r.smtp.as_ref() {
             Some(s) => out.push(format!("not accepted for sending (SMTP {})", s.code)),
             None => out.push("not sent".into()),
@@ -520,6 +526,7 @@ mod tests {
             error: None,
             error_reason: None,
             sent_at: Some(100.0),
+            bounce: None,
         }
     }
 

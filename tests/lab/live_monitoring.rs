@@ -60,6 +60,7 @@ const ALLOWED_LABELS: &[&str] = &[
     "method",
     "result",
     "reason",
+    "class",
     "cause",
     "check",
     "zone",
@@ -211,7 +212,7 @@ fn naming_problems(text: &str, routes: &[String]) -> Vec<String> {
             problems.push(format!("counter {name}: name does not end in _total"));
         }
     }
-    let placements = ["inbox", "spam", "other", "missing", "unknown"];
+    let placements = ["inbox", "spam", "other", "missing", "unknown", "rejected"];
     let mut reported = BTreeSet::new();
     for (name, labels, _) in samples(text) {
         for (key, value) in &labels {
@@ -220,6 +221,9 @@ fn naming_problems(text: &str, routes: &[String]) -> Vec<String> {
                 "route" if !routes.contains(value) => Some("not a configured route"),
                 "seed" if !SEEDS.contains(&value.as_str()) => Some("not a configured seed"),
                 "placement" if !placements.contains(&value.as_str()) => Some("not a placement"),
+                "class" if !mailcanary::metrics::REJECTION_CLASSES.contains(&value.as_str()) => {
+                    Some("not a rejection class")
+                }
                 _ => None,
             };
             if let Some(why) = bad
