@@ -90,6 +90,10 @@ pub struct Judgement {
     pub spam: SpamReport,
     /// The DKIM failure reason the receiver gave, if any (for the diagnosis).
     pub dkim_reason: Option<String>,
+    /// The spam filter's rules that count against the message, most significant first
+    /// (for the diagnosis; empty in results stored by older versions).
+    #[serde(default)]
+    pub spam_reasons: Vec<String>,
     /// Set when the message could not be read as a message at all.
     pub error: Option<String>,
 }
@@ -106,6 +110,7 @@ pub fn judge(raw: &[u8], authserv_ids: &[String]) -> Judgement {
                 verdict: inspection.verdict,
                 spam: inspection.spam,
                 dkim_reason,
+                spam_reasons: inspection.spam_reasons,
                 error: None,
             }
         }
@@ -113,6 +118,7 @@ pub fn judge(raw: &[u8], authserv_ids: &[String]) -> Judgement {
             verdict: Verdict::default(),
             spam: SpamReport::default(),
             dkim_reason: None,
+            spam_reasons: Vec::new(),
             error: Some(e.to_string()),
         },
     }

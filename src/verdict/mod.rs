@@ -156,6 +156,7 @@ pub fn inspect(raw: &[u8], trusted_authserv_ids: &[String]) -> Result<Inspection
     trust::mark_trusted(&mut authentication_results, trusted_authserv_ids);
     let verdict = trust::verdict(&authentication_results, &received_spf);
     let spam = spam::report(&fields);
+    let spam_reasons = spam::reasons(&fields, &spam);
 
     Ok(Inspection {
         authentication_results,
@@ -163,6 +164,7 @@ pub fn inspect(raw: &[u8], trusted_authserv_ids: &[String]) -> Result<Inspection
         arc_authentication_results,
         verdict,
         spam,
+        spam_reasons,
     })
 }
 
@@ -184,6 +186,10 @@ pub struct Inspection {
     pub verdict: Verdict,
     /// What the receiver's spam filter decided.
     pub spam: SpamReport,
+    /// The spam filter's rules that count against the message, most significant first (see
+    /// [`spam::reasons`]). Not part of the `inspect --json` contract.
+    #[serde(skip)]
+    pub spam_reasons: Vec<String>,
 }
 
 impl Inspection {

@@ -73,6 +73,107 @@ fn source(fields: &[Field<'_>]) -> Option<SpamSource> {
     None
 }
 
+/// The rules that count against a message, most significant first: where the filter writes
+/// scores (rspamd's `SYMBOL(1.5)`, amavis' `tests=[A=1.2]`, SpamAssassin's `X-Spam-Report`
+/// lines `* 1.2 RULE ...`), the rules with a positive score, highest first (ties by name, so
+/// the order is stable); without scores, every rule but the good signs (`*_VALID*`, `*_PASS`,
+/// `*_ALLOW`, `DKIM_SIGNED`, `RCVD_IN_DNSWL_*`, ...). A rule that lowers the score is never a
+/// reason for a spam verdict.
+pub(crate) fn reasons(fields: &[Field<'_>], report: &SpamReport) -> Vec<String> {
+    let scored = match report.source {
+        Some(SpamSource::Rspamd) => first(fields, "X-Spamd-Result")
+            .map(|v| rspamd_scores(&v))
+            .unwrap_or_default(),
+        Some(SpamSource::SpamAssassin) => {
+            let mut scores = first(fields, "X-Spam-Report")
+                .map(|v| spam_report_scores(&v))
+                .unwrap_or_default();
+            if scores.is_empty() {
+                scores = first(fields, "X-Spam-Status")
+                    .map(|v| status_scores(&v))
+                    .unwrap_or_default();
+            }
+            scores
+        }
+        _ => Vec::new(),
+    };
+    if scored.is_empty() {
+        return report
+            .rules
+            .iter()
+            .filter(|r| !is_good_sign(r))
+            .cloned()
+            .collect();
+    }
+    let mut positive: Vec<(String, f64)> = scored.into_iter().filter(|(_, s)| *s > 0.0).collect();
+    positive.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    positive.dedup_by(|a, b| a.0 == b.0);
+    positive.into_iter().map(|(name, _)| name).collect()
+}
+
+/// Rules whose name says the message did something right.
+fn is_good_sign(rule: &str) -> bool {
+    let r = rule.to_ascii_uppercase();
+    r.contains("_VALID")
+        || r.ends_with("_PASS")
+        || r.ends_with("_ALLOW")
+        || r.contains("_ALLOW_")
+        || r == "DKIM_SIGNED"
+        || r.starts_with("RCVD_IN_DNSWL")
+        || r.starts_with("RWL_")
+        || r.contains("WELCOMELIST")
+        || r.contains("WHITELIST")
+        || r == "ALL_TRUSTED"
+        || r.starts_with("BAYES_0")
+        || r == "MIME_GOOD"
+}
+
+/// `SYMBOL(1.50)[options]` items of `X-Spamd-Result` with their scores.
+fn rspamd_scores(value: &str) -> Vec<(String, f64)> {
+    split_outside_brackets(value)
+        .into_iter()
+        .skip(1)
+        .filter_map(|item| {
+            let item = item.trim();
+            let (name, rest) = item.split_once('(')?;
+            let score = number(rest.split(')').next()?)?;
+            Some((name.trim().to_string(), score))
+        })
+        .collect()
+}
+
+/// SpamAssassin's report: lines `* 1.2 RULE_NAME description` (also `pts rule name` tables).
+fn spam_report_scores(value: &str) -> Vec<(String, f64)> {
+    value
+        .split(['\n', '*'])
+        .filter_map(|line| {
+            let mut words = line.split_whitespace();
+            let score = number(words.next()?)?;
+            let name = words.next()?;
+            name.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+                .then(|| (name.to_string(), score))
+        })
+        .collect()
+}
+
+/// `tests=[A=1.2, B=-0.1]` (amavis) or `tests=A=1.2,B=-0.1` (SpamAssassin's _TESTSSCORES_).
+fn status_scores(value: &str) -> Vec<(String, f64)> {
+    let Some(at) = value.find("tests=") else {
+        return Vec::new();
+    };
+    let rest = &value[at + "tests=".len()..];
+    let rest = rest
+        .strip_prefix('[')
+        .map_or(rest, |r| r.split(']').next().unwrap_or(""));
+    rest.split([',', ' ', '\t', '\n'])
+        .filter_map(|item| {
+            let (name, score) = item.trim().split_once('=')?;
+            Some((name.to_string(), number(score)?))
+        })
+        .collect()
+}
+
 /// The value of the top-most field called `name`.
 fn first(fields: &[Field<'_>], name: &str) -> Option<String> {
     fields
@@ -430,5 +531,46 @@ mod tests {
         assert_eq!(got.score, None);
         let got = spam("X-Spamd-Result: \n");
         assert_eq!(got.rules, Vec::<String>::new());
+    }
+
+    fn reasons_of(text: &str) -> Vec<String> {
+        let owned: Vec<(String, String)> = text
+            .lines()
+            .filter_map(|l| l.split_once(':'))
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect();
+        let raw: String = owned
+            .iter()
+            .map(|(n, v)| format!("{n}:{v}\n"))
+            .collect::<String>()
+            + "\nbody\n";
+        crate::verdict::inspect(raw.as_bytes(), &[])
+            .expect("a message")
+            .spam_reasons
+    }
+
+    #[test]
+    fn reasons_rank_positive_scores_and_drop_good_signs() {
+        // rspamd: scores in parentheses; negative rules are never reasons; ties by name.
+        assert_eq!(
+            reasons_of(
+                "X-Spamd-Result: default: True [16.10 / 15.00]; DMARC_POLICY_ALLOW(-0.50)[a]; LAB_SPAM_PHRASE(15.00)[]; R_DKIM_ALLOW(-0.20)[b]; SPAM_FLAG(0.50)[]; R_PARTS_DIFFER(0.50)[]; MIME_GOOD(-0.10)[text/plain]"
+            ),
+            vec!["LAB_SPAM_PHRASE", "R_PARTS_DIFFER", "SPAM_FLAG"]
+        );
+        // amavis: tests=[A=1.2, B=-0.1].
+        assert_eq!(
+            reasons_of(
+                "X-Spam-Flag: YES\nX-Spam-Status: Yes, score=7.9 required=5 tests=[BAYES_99=3.5, DKIM_SIGNED=0.1, DKIM_VALID=-0.1, URIBL_BLOCKED=4.3]"
+            ),
+            vec!["URIBL_BLOCKED", "BAYES_99", "DKIM_SIGNED"]
+        );
+        // SpamAssassin without scores: the good signs go.
+        assert_eq!(
+            reasons_of(
+                "X-Spam-Flag: YES\nX-Spam-Status: Yes, score=1004.2 required=5.0 tests=DKIM_SIGNED,DKIM_VALID,DKIM_VALID_AU,GTUBE,SPF_PASS autolearn=no"
+            ),
+            vec!["GTUBE"]
+        );
     }
 }
