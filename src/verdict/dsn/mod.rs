@@ -217,6 +217,11 @@ pub(crate) struct Recipients {
 }
 
 impl Recipients {
+    /// Whether another recipient would only be counted.
+    fn is_full(&self) -> bool {
+        self.kept.len() >= MAX_RECIPIENTS
+    }
+
     fn push(&mut self, recipient: DsnRecipient) {
         self.total += 1;
         if self.kept.len() < MAX_RECIPIENTS {

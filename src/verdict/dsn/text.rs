@@ -410,6 +410,11 @@ impl<'a> Page<'a, '_> {
         let failing = |reply: &&(Option<String>, String)| reply.1.starts_with(['4', '5']);
         let mut recipients = Recipients::default();
         for (address, action, reason) in &listed {
+            if recipients.is_full() {
+                // Only counted: looking up its reply would make this loop quadratic.
+                recipients.total += 1;
+                continue;
+            }
             let answer = replies
                 .iter()
                 .filter(failing)
