@@ -211,7 +211,7 @@ impl Returned {
 
 /// The recipients kept, and how many there were.
 #[derive(Default)]
-pub(crate) struct Recipients {
+struct Recipients {
     kept: Vec<DsnRecipient>,
     total: usize,
 }
