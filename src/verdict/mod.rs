@@ -116,6 +116,7 @@
 //!   `rules` holds the `SFV:` and `CAT:` verdicts of `X-Forefront-Antispam-Report`.
 
 mod auth_results;
+pub mod dsn;
 mod headers;
 mod lexer;
 mod received_spf;
