@@ -10,10 +10,10 @@
 
 use std::net::IpAddr;
 
-use crate::diagnosis::{Cause, Context};
 use super::dmarc::aligned;
 use super::dns::{Answer, Dns, Lookups};
 use super::findings::{Check, CheckResult};
+use crate::diagnosis::{Cause, Context};
 
 /// Checks `ptr`, `fcrdns` and (when a HELO name is given) `helo` for one sending IP.
 pub(crate) async fn check(
@@ -22,11 +22,6 @@ pub(crate) async fn check(
     helo: Option<&str>,
     from_domain: &str,
 ) -> Vec<CheckResult> {
-    let subject = ip.to_string();
-    let ptr_query = hickory_resolver::proto::rr::Name::from(ip)
-        .to_ascii()
-        .trim_end_matches('.')
-        .to_string();
     let ctx = Context {
         ip: Some(ip),
         helo,
@@ -34,32 +29,57 @@ pub(crate) async fn check(
         ..Context::default()
     };
     let mut results = Vec::with_capacity(3);
+    let names = check_ptr(dns, ip, &ctx, &mut results).await;
+    let mut confirmed = None;
+    if !names.is_empty() {
+        let (fcrdns, name) = check_fcrdns(dns, ip, &names, &ctx).await;
+        results.push(fcrdns);
+        confirmed = name;
+    }
+    if let Some(helo) = helo {
+        results.push(check_helo(dns, ip, helo, &names, confirmed.as_deref(), from_domain).await);
+    }
+    results
+}
 
-    let names = match dns.ptr(ip).await {
+/// The `ptr` result, and the PTR names of `ip`. Without a name, `fcrdns` cannot be checked: its
+/// result is pushed here too, with the PTR's cause (`ptr_missing`, or the DNS error).
+async fn check_ptr(
+    dns: &Dns,
+    ip: IpAddr,
+    ctx: &Context<'_>,
+    results: &mut Vec<CheckResult>,
+) -> Vec<String> {
+    let subject = ip.to_string();
+    match dns.ptr(ip).await {
         Err(err) => {
-            results.push(CheckResult::error(Check::Ptr, &subject, &err, &ctx));
+            results.push(CheckResult::error(Check::Ptr, &subject, &err, ctx));
             results.push(CheckResult::error_detail(
                 Check::Fcrdns,
                 &subject,
                 format!("cannot be checked: the PTR lookup failed ({err})"),
-                &ctx,
+                ctx,
             ));
             Vec::new()
         }
         Ok(answer @ (Answer::NxDomain | Answer::NoData)) => {
+            let ptr_query = hickory_resolver::proto::rr::Name::from(ip)
+                .to_ascii()
+                .trim_end_matches('.')
+                .to_string();
             results.push(CheckResult::failing(
                 Check::Ptr,
                 &subject,
                 format!("no PTR record ({ptr_query}: {})", answer.missing_word()),
                 Cause::PtrMissing,
-                &ctx,
+                ctx,
             ));
             results.push(CheckResult::failing(
                 Check::Fcrdns,
                 &subject,
                 "cannot be forward-confirmed without a PTR record",
                 Cause::PtrMissing,
-                &ctx,
+                ctx,
             ));
             Vec::new()
         }
@@ -76,65 +96,67 @@ pub(crate) async fn check(
             ));
             names
         }
-    };
-
-    // FCrDNS: at least one PTR name has an address record equal to the IP.
-    let mut confirmed: Option<String> = None;
-    if !names.is_empty() {
-        let mut seen = Vec::new();
-        let mut error = None;
-        for name in &names {
-            match dns.addresses(name, ip.is_ipv6()).await {
-                Ok(answer) => {
-                    if answer.records().contains(&ip) {
-                        confirmed = Some(name.clone());
-                        break;
-                    }
-                    let found = if answer.records().is_empty() {
-                        answer.missing_word().to_string()
-                    } else {
-                        answer
-                            .records()
-                            .iter()
-                            .map(IpAddr::to_string)
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    };
-                    seen.push(format!("{name} → {found}"));
-                }
-                Err(err) => error = Some(err),
-            }
-        }
-        let ptr_ctx = Context {
-            ptr_name: names.first().map(String::as_str),
-            ..ctx
-        };
-        results.push(match (&confirmed, error) {
-            (Some(name), _) => CheckResult::ok(
-                Check::Fcrdns,
-                &subject,
-                format!("{name} resolves back to {ip}"),
-            ),
-            (None, Some(err)) => CheckResult::error(Check::Fcrdns, &subject, &err, &ptr_ctx),
-            (None, None) => CheckResult::failing(
-                Check::Fcrdns,
-                &subject,
-                format!(
-                    "the PTR name does not resolve back to {ip}: {}",
-                    seen.join("; ")
-                ),
-                Cause::FcrdnsMismatch,
-                &ptr_ctx,
-            ),
-        });
     }
-
-    if let Some(helo) = helo {
-        results.push(check_helo(dns, ip, helo, &names, confirmed.as_deref(), from_domain).await);
-    }
-    results
 }
 
+/// FCrDNS (RFC 8601 §3, "iprev"): at least one of the PTR `names` has an address record equal
+/// to `ip`. The `fcrdns` result, and the name that resolves back.
+async fn check_fcrdns(
+    dns: &Dns,
+    ip: IpAddr,
+    names: &[String],
+    ctx: &Context<'_>,
+) -> (CheckResult, Option<String>) {
+    let subject = ip.to_string();
+    let mut seen = Vec::new();
+    let mut error = None;
+    for name in names {
+        match dns.addresses(name, ip.is_ipv6()).await {
+            Ok(answer) if answer.records().contains(&ip) => {
+                let detail = format!("{name} resolves back to {ip}");
+                return (
+                    CheckResult::ok(Check::Fcrdns, &subject, detail),
+                    Some(name.clone()),
+                );
+            }
+            Ok(answer) => {
+                let found = if answer.records().is_empty() {
+                    answer.missing_word().to_string()
+                } else {
+                    answer
+                        .records()
+                        .iter()
+                        .map(IpAddr::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                seen.push(format!("{name} → {found}"));
+            }
+            Err(err) => error = Some(err),
+        }
+    }
+    let ctx = Context {
+        ptr_name: names.first().map(String::as_str),
+        ..*ctx
+    };
+    let result = match error {
+        Some(err) => CheckResult::error(Check::Fcrdns, &subject, &err, &ctx),
+        None => CheckResult::failing(
+            Check::Fcrdns,
+            &subject,
+            format!(
+                "the PTR name does not resolve back to {ip}: {}",
+                seen.join("; ")
+            ),
+            Cause::FcrdnsMismatch,
+            &ctx,
+        ),
+    };
+    (result, None)
+}
+
+/// The `helo` check: a fully qualified HELO name (RFC 5321 §4.1.1.1) that resolves to `ip` and
+/// shares the organizational domain of the PTR name (the confirmed one, else the first).
 async fn check_helo(
     dns: &Dns,
     ip: IpAddr,
