@@ -11,9 +11,9 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use crate::diagnosis::{Cause, Context};
-use super::dns::{Answer, Dns, Lookups};
+use super::dns::{Answer, Lookups};
 use super::findings::{Check, CheckResult, DnsblZoneResult};
+use crate::diagnosis::{Cause, Context};
 
 /// The zones `check-dns` queries when none is given.
 pub const DEFAULT_ZONES: [&str; 3] = [
@@ -74,8 +74,8 @@ pub fn interpret(answer: &Answer<Ipv4Addr>) -> Listing {
 }
 
 /// Checks every IP against every zone: one result per (IP, zone), and one summary per zone.
-pub(crate) async fn check(
-    dns: &Dns,
+pub(crate) async fn check<L: Lookups>(
+    dns: &L,
     ips: &[IpAddr],
     zones: &[String],
 ) -> (Vec<CheckResult>, Vec<DnsblZoneResult>) {
@@ -149,7 +149,7 @@ pub(crate) async fn check(
 }
 
 /// `None` when the zone lists its RFC 5782 §5 test entry 127.0.0.2, else what is wrong.
-async fn zone_health(dns: &Dns, zone: &str) -> Option<String> {
+async fn zone_health<L: Lookups>(dns: &L, zone: &str) -> Option<String> {
     let name = query_name(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)), zone);
     match dns.a(&name).await {
         Err(err) => Some(format!("the zone's test entry could not be queried: {err}")),
@@ -165,7 +165,7 @@ async fn zone_health(dns: &Dns, zone: &str) -> Option<String> {
 }
 
 /// The listing's TXT record (the reason and removal link), best effort.
-async fn listing_reason(dns: &Dns, name: &str) -> String {
+async fn listing_reason<L: Lookups>(dns: &L, name: &str) -> String {
     match dns.txt(name).await {
         Ok(Answer::Found(texts)) => {
             let texts: Vec<String> = texts
@@ -181,6 +181,8 @@ async fn listing_reason(dns: &Dns, name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dns_audit::findings::CheckStatus;
+    use crate::dns_audit::testdns::FakeDns;
 
     #[test]
     fn query_names() {
@@ -210,5 +212,98 @@ mod tests {
             Listing::Bogus(_)
         ));
         assert!(matches!(interpret(&a("198.51.100.7")), Listing::Bogus(_)));
+    }
+
+    /// dnsbl.test lists its test entry and 192.0.2.5, and fails for 192.0.2.7; broken.test
+    /// fails; empty.test does not list its test entry; public.test answers an error code.
+    fn dns() -> FakeDns {
+        FakeDns::parse(
+            r#"
+            2.0.0.127.dnsbl.test    A    127.0.0.2
+            2.0.0.127.dnsbl.test    TXT  "RFC 5782 test entry"
+            5.2.0.192.dnsbl.test    A    127.0.0.2
+            5.2.0.192.dnsbl.test    A    127.0.0.4
+            5.2.0.192.dnsbl.test    TXT  "listed: see https://dnsbl.test/" "remove"
+            7.2.0.192.dnsbl.test    SERVFAIL
+            2.0.0.127.broken.test   SERVFAIL
+            2.0.0.127.public.test   A    127.255.255.254
+            "#,
+        )
+    }
+
+    async fn run(ips: &[&str], zones: &[&str]) -> (Vec<CheckResult>, Vec<DnsblZoneResult>) {
+        let ips: Vec<IpAddr> = ips.iter().map(|ip| ip.parse().expect("ip")).collect();
+        let zones: Vec<String> = zones.iter().map(|z| z.to_string()).collect();
+        check(&dns(), &ips, &zones).await
+    }
+
+    #[tokio::test]
+    async fn listed_and_not_listed() {
+        let (results, zones) = run(&["192.0.2.5", "192.0.2.6"], &["dnsbl.test"]).await;
+        assert_eq!(results.len(), 2);
+        let listed = &results[0];
+        assert_eq!(listed.subject, "192.0.2.5 in dnsbl.test");
+        assert_eq!(
+            (listed.status, listed.cause),
+            (CheckStatus::Fail, Some(Cause::Blocklisted))
+        );
+        assert_eq!(
+            listed.detail,
+            "listed: 5.2.0.192.dnsbl.test → 127.0.0.2, 127.0.0.4 \
+             (\"listed: see https://dnsbl.test/remove\")"
+        );
+        let clean = &results[1];
+        assert_eq!((clean.status, clean.cause), (CheckStatus::Ok, None));
+        assert_eq!(clean.detail, "not listed (6.2.0.192.dnsbl.test)");
+        let ip: IpAddr = "192.0.2.5".parse().expect("ip");
+        assert_eq!(
+            zones,
+            [DnsblZoneResult {
+                zone: "dnsbl.test".into(),
+                listed: Some(true),
+                listed_ips: vec![ip],
+            }]
+        );
+
+        let (_, zones) = run(&["192.0.2.6"], &["dnsbl.test"]).await;
+        assert_eq!(zones[0].listed, Some(false));
+    }
+
+    #[tokio::test]
+    async fn a_zone_that_does_not_answer_as_a_blocklist_is_an_error() {
+        for (zone, why) in [
+            ("broken.test", "the zone's test entry could not be queried"),
+            ("empty.test", "does not list its RFC 5782 §5 test entry"),
+            ("public.test", "is an error code of the blocklist"),
+        ] {
+            let (results, zones) = run(&["192.0.2.5", "192.0.2.6"], &[zone]).await;
+            assert_eq!(results.len(), 2);
+            for r in &results {
+                assert_eq!(
+                    (r.status, r.cause),
+                    (CheckStatus::Error, Some(Cause::DnsError)),
+                    "{zone}: {r:?}"
+                );
+                assert!(r.detail.contains(why), "{zone}: {}", r.detail);
+            }
+            assert_eq!(zones[0].listed, None, "{zone}");
+            assert!(zones[0].listed_ips.is_empty());
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_query_leaves_the_zone_undecided_unless_an_ip_is_listed() {
+        let (results, zones) = run(&["192.0.2.7", "192.0.2.6"], &["dnsbl.test"]).await;
+        assert_eq!(results[0].status, CheckStatus::Error);
+        assert!(
+            results[0].detail.contains("SERVFAIL"),
+            "{}",
+            results[0].detail
+        );
+        assert_eq!(results[1].status, CheckStatus::Ok);
+        assert_eq!(zones[0].listed, None);
+
+        let (_, zones) = run(&["192.0.2.7", "192.0.2.5"], &["dnsbl.test"]).await;
+        assert_eq!(zones[0].listed, Some(true));
     }
 }
