@@ -18,8 +18,8 @@ use std::time::Duration;
 
 pub use audit_targets::audit_targets;
 pub use provider::{PRESETS, Preset};
-pub use secret::{Secret, SecretSource};
-pub use validate::{address_of, cron_schedule};
+pub use secret::{Secret, SecretError, SecretSource};
+pub use validate::{FieldError, ScheduleError, address_of, cron_schedule};
 
 use raw::RawConfig;
 
@@ -160,24 +160,31 @@ pub const DEFAULT_DNSBL_ZONES: &[&str] = &[
 /// Why a config could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The file cannot be read.
     #[error("cannot read config file {path}: {source}")]
     Read {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// The file is not valid TOML, or has a key the config does not know (`deny_unknown_fields`).
     #[error("config file {path}: {message}")]
     Syntax { path: PathBuf, message: String },
+    /// The TOML is well formed but its values are not usable: every problem, in file order.
     #[error("config file {path} has {} error(s):\n{}", .errors.len(), ErrorList(.errors))]
-    Invalid { path: PathBuf, errors: Vec<String> },
+    Invalid {
+        path: PathBuf,
+        errors: Vec<FieldError>,
+    },
 }
 
 impl ConfigError {
+    /// A fixed label for metrics and logs.
     pub fn reason(&self) -> &'static str {
         "config"
     }
 }
 
-struct ErrorList<'a>(&'a [String]);
+struct ErrorList<'a>(&'a [FieldError]);
 
 impl fmt::Display for ErrorList<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

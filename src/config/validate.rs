@@ -4,13 +4,15 @@
 //!
 //! Routes (SMTP submission) and seeds (IMAP mailboxes) share one connection validator: host,
 //! port, TLS mode, CA file and login. Default ports: 587 with STARTTLS (RFC 6409 §3.1), 465 and
-//! 993 with implicit TLS (RFC 8314 §3.3), 143 for IMAP with STARTTLS (RFC 9051 §6.2.1), 25 for
+//! 993 with implicit TLS (RFC 8314 §3), 143 for IMAP with STARTTLS (RFC 9051 §6.2.1), 25 for
 //! plain SMTP. Addresses are RFC 5322 §3.4 mailboxes (`Name <addr>` or `addr`).
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+use croner::errors::CronError;
 
 use super::provider::{self, Preset};
 use super::raw::{RawConfig, RawDkim, RawMessage, RawProbe, RawRoute, RawSeed};
@@ -20,18 +22,31 @@ use super::{
     MessageTemplate, ProbeConfig, Route, Seed, TlsMode, domain_of,
 };
 
+/// One problem in the config: where it is and what is wrong, as the user reads it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: {problem}")]
+pub struct FieldError {
+    /// The config path: `routes`, `probe.timeout`, `seeds.gmail.port`.
+    pub path: String,
+    /// What is wrong with it, in one sentence.
+    pub problem: String,
+}
+
 /// Collects errors with their config path, so that all of them are reported at once.
 #[derive(Default)]
-struct Errors(Vec<String>);
+struct Errors(Vec<FieldError>);
 
 impl Errors {
-    fn push(&mut self, path: impl fmt::Display, msg: impl fmt::Display) {
-        self.0.push(format!("{path}: {msg}"));
+    fn push(&mut self, path: impl fmt::Display, problem: impl fmt::Display) {
+        self.0.push(FieldError {
+            path: path.to_string(),
+            problem: problem.to_string(),
+        });
     }
 }
 
 /// The config, or every error found in it, in file order: probe, routes, seeds, dns_audit.
-pub(super) fn config(raw: RawConfig, base: &Path) -> Result<Config, Vec<String>> {
+pub(super) fn config(raw: RawConfig, base: &Path) -> Result<Config, Vec<FieldError>> {
     let mut errs = Errors::default();
     let probe = validate_probe(&raw.probe, base, &mut errs);
     if raw.routes.is_empty() {
@@ -194,17 +209,35 @@ fn token_key(p: &RawProbe, base: &Path, errs: &mut Errors) -> Option<Secret> {
     }
 }
 
+/// Why a cron schedule cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ScheduleError {
+    /// Neither 5 fields (minute first) nor 6 (seconds first).
+    #[error("expected a cron expression of 5 or 6 fields, got {fields} in {expr:?}")]
+    FieldCount { expr: String, fields: usize },
+    /// The cron parser rejects the expression (a value out of range, an unknown name...).
+    #[error("invalid cron expression {expr:?}: {error}")]
+    Invalid { expr: String, error: CronError },
+    /// The expression parses but matches no time (`0 0 30 2 *`: February 30th).
+    #[error("cron expression {expr:?} never runs: {error}")]
+    NeverRuns { expr: String, error: CronError },
+    /// The expression matches one time only: it has no interval.
+    #[error("cron expression {expr:?} runs only once: {error}")]
+    RunsOnce { expr: String, error: CronError },
+}
+
 /// Accepts 5-field cron (minute first) or 6-field (seconds first); returns the 6-field form and
 /// the interval between its next two runs.
-pub fn cron_schedule(expr: &str) -> Result<(String, Duration), String> {
+pub fn cron_schedule(expr: &str) -> Result<(String, Duration), ScheduleError> {
     let fields = expr.split_whitespace().count();
     let six = match fields {
         5 => format!("0 {}", expr.trim()),
         6 => expr.trim().to_string(),
-        n => {
-            return Err(format!(
-                "expected a cron expression of 5 or 6 fields, got {n} in {expr:?}"
-            ));
+        fields => {
+            return Err(ScheduleError::FieldCount {
+                expr: expr.to_string(),
+                fields,
+            });
         }
     };
     let cron = croner::parser::CronParser::builder()
@@ -212,14 +245,23 @@ pub fn cron_schedule(expr: &str) -> Result<(String, Duration), String> {
         .dom_and_dow(true)
         .build()
         .parse(&six)
-        .map_err(|e| format!("invalid cron expression {expr:?}: {e}"))?;
+        .map_err(|error| ScheduleError::Invalid {
+            expr: expr.to_string(),
+            error,
+        })?;
     let now = chrono::Utc::now();
-    let first = cron
-        .find_next_occurrence(&now, false)
-        .map_err(|e| format!("cron expression {expr:?} never runs: {e}"))?;
-    let second = cron
-        .find_next_occurrence(&first, false)
-        .map_err(|e| format!("cron expression {expr:?} runs only once: {e}"))?;
+    let first =
+        cron.find_next_occurrence(&now, false)
+            .map_err(|error| ScheduleError::NeverRuns {
+                expr: expr.to_string(),
+                error,
+            })?;
+    let second =
+        cron.find_next_occurrence(&first, false)
+            .map_err(|error| ScheduleError::RunsOnce {
+                expr: expr.to_string(),
+                error,
+            })?;
     let interval = (second - first).to_std().unwrap_or(Duration::ZERO);
     Ok((six, interval))
 }
@@ -806,7 +848,17 @@ mod tests {
         let (six, interval) = cron_schedule("*/5 * * * *").expect("valid");
         assert_eq!(six, "0 */5 * * * *");
         assert_eq!(interval, Duration::from_secs(300));
-        assert!(cron_schedule("* *").is_err());
-        assert!(cron_schedule("99 * * * *").is_err());
+        assert!(matches!(
+            cron_schedule("* *"),
+            Err(ScheduleError::FieldCount { fields: 2, .. })
+        ));
+        assert!(matches!(
+            cron_schedule("99 * * * *"),
+            Err(ScheduleError::Invalid { .. })
+        ));
+        assert!(matches!(
+            cron_schedule("0 0 30 2 *"),
+            Err(ScheduleError::NeverRuns { .. })
+        ));
     }
 }
