@@ -11,7 +11,7 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use super::dns::{Answer, Lookups};
+use super::dns::{Answer, DnsError, Lookups};
 use super::findings::{Check, CheckResult, DnsblZoneResult};
 use crate::diagnosis::{Cause, Context};
 
@@ -50,7 +50,40 @@ pub enum Listing {
     /// Not listed (NXDOMAIN / NODATA).
     NotListed,
     /// An answer that is not a listing: an error code or a rewritten NXDOMAIN.
-    Bogus(String),
+    Bogus(BogusAnswer),
+}
+
+/// An A answer that is not a listing: RFC 5782 §2.3 listings are codes in 127.0.0.0/8.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BogusAnswer {
+    /// A code in 127.255.255.0/24: the blocklist refuses the query (Spamhaus: .252 typing error
+    /// in the zone name, .254 query through a public resolver, .255 excessive queries).
+    #[error(
+        "return code {0} is an error code of the blocklist (it refuses the query: \
+         public resolver, rate limit or wrong zone name)"
+    )]
+    ErrorCode(Ipv4Addr),
+    /// An address outside 127.0.0.0/8: the resolver rewrites NXDOMAIN.
+    #[error("answer {0} is outside 127.0.0.0/8: the resolver rewrites NXDOMAIN")]
+    OutsideLoopback(Ipv4Addr),
+}
+
+/// Why a zone's answers cannot be read as listings: it does not answer as a blocklist.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ZoneError {
+    /// The query for the test entry 127.0.0.2 got no answer.
+    #[error("the zone's test entry could not be queried: {0}")]
+    TestEntryUnanswered(#[source] DnsError),
+    /// The zone does not list its test entry 127.0.0.2 (RFC 5782 §5): wrong zone name, or the
+    /// blocklist refuses this resolver.
+    #[error(
+        "{zone} does not list its RFC 5782 §5 test entry 127.0.0.2 ({name}): it is not \
+         answering as a blocklist (zone name, or the blocklist refuses this resolver)"
+    )]
+    TestEntryNotListed { zone: String, name: String },
+    /// The answer for the test entry is not a listing.
+    #[error("test entry {name}: {answer}")]
+    TestEntryBogus { name: String, answer: BogusAnswer },
 }
 
 /// Reads an A answer of a DNSBL (RFC 5782 §2.3).
@@ -60,15 +93,10 @@ pub fn interpret(answer: &Answer<Ipv4Addr>) -> Listing {
         return Listing::NotListed;
     }
     if let Some(code) = codes.iter().find(|c| c.octets()[..3] == [127, 255, 255]) {
-        return Listing::Bogus(format!(
-            "return code {code} is an error code of the blocklist (it refuses the query: \
-             public resolver, rate limit or wrong zone name)"
-        ));
+        return Listing::Bogus(BogusAnswer::ErrorCode(*code));
     }
     if let Some(code) = codes.iter().find(|c| c.octets()[0] != 127) {
-        return Listing::Bogus(format!(
-            "answer {code} is outside 127.0.0.0/8: the resolver rewrites NXDOMAIN"
-        ));
+        return Listing::Bogus(BogusAnswer::OutsideLoopback(*code));
     }
     Listing::Listed(codes.to_vec())
 }
@@ -84,7 +112,7 @@ pub(crate) async fn check<L: Lookups>(
     for zone in zones {
         let mut listed_ips = Vec::new();
         let mut any_error = false;
-        let broken = zone_health(dns, zone).await;
+        let health = zone_health(dns, zone).await;
         for ip in ips {
             let subject = format!("{ip} in {zone}");
             let ctx = Context {
@@ -92,11 +120,11 @@ pub(crate) async fn check<L: Lookups>(
                 dnsbl_zone: Some(zone),
                 ..Context::default()
             };
-            if let Some(problem) = &broken {
+            if let Err(problem) = &health {
                 results.push(CheckResult::error_detail(
                     Check::Dnsbl,
                     subject,
-                    problem.clone(),
+                    problem.to_string(),
                     &ctx,
                 ));
                 any_error = true;
@@ -114,7 +142,7 @@ pub(crate) async fn check<L: Lookups>(
                     }
                     Listing::Bogus(why) => {
                         any_error = true;
-                        CheckResult::error_detail(Check::Dnsbl, subject, why, &ctx)
+                        CheckResult::error_detail(Check::Dnsbl, subject, why.to_string(), &ctx)
                     }
                     Listing::Listed(codes) => {
                         listed_ips.push(*ip);
@@ -148,19 +176,17 @@ pub(crate) async fn check<L: Lookups>(
     (results, summaries)
 }
 
-/// `None` when the zone lists its RFC 5782 §5 test entry 127.0.0.2, else what is wrong.
-async fn zone_health<L: Lookups>(dns: &L, zone: &str) -> Option<String> {
+/// `Ok` when the zone lists its RFC 5782 §5 test entry 127.0.0.2, else what is wrong.
+async fn zone_health<L: Lookups>(dns: &L, zone: &str) -> Result<(), ZoneError> {
     let name = query_name(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)), zone);
-    match dns.a(&name).await {
-        Err(err) => Some(format!("the zone's test entry could not be queried: {err}")),
-        Ok(answer) => match interpret(&answer) {
-            Listing::Listed(_) => None,
-            Listing::NotListed => Some(format!(
-                "{zone} does not list its RFC 5782 §5 test entry 127.0.0.2 ({name}): it is not \
-                 answering as a blocklist (zone name, or the blocklist refuses this resolver)"
-            )),
-            Listing::Bogus(why) => Some(format!("test entry {name}: {why}")),
-        },
+    let answer = dns.a(&name).await.map_err(ZoneError::TestEntryUnanswered)?;
+    match interpret(&answer) {
+        Listing::Listed(_) => Ok(()),
+        Listing::NotListed => Err(ZoneError::TestEntryNotListed {
+            zone: zone.to_string(),
+            name,
+        }),
+        Listing::Bogus(answer) => Err(ZoneError::TestEntryBogus { name, answer }),
     }
 }
 
@@ -207,11 +233,14 @@ mod tests {
         assert_eq!(interpret(&Answer::NoData), Listing::NotListed);
         assert!(matches!(interpret(&a("127.0.0.2")), Listing::Listed(_)));
         assert!(matches!(interpret(&a("127.0.0.11")), Listing::Listed(_)));
-        assert!(matches!(
+        assert_eq!(
             interpret(&a("127.255.255.254")),
-            Listing::Bogus(_)
-        ));
-        assert!(matches!(interpret(&a("198.51.100.7")), Listing::Bogus(_)));
+            Listing::Bogus(BogusAnswer::ErrorCode(Ipv4Addr::new(127, 255, 255, 254)))
+        );
+        assert_eq!(
+            interpret(&a("198.51.100.7")),
+            Listing::Bogus(BogusAnswer::OutsideLoopback(Ipv4Addr::new(198, 51, 100, 7)))
+        );
     }
 
     /// dnsbl.test lists its test entry and 192.0.2.5, and fails for 192.0.2.7; broken.test
@@ -289,6 +318,23 @@ mod tests {
             assert_eq!(zones[0].listed, None, "{zone}");
             assert!(zones[0].listed_ips.is_empty());
         }
+        let dns = dns();
+        assert_eq!(zone_health(&dns, "dnsbl.test").await, Ok(()));
+        assert!(matches!(
+            zone_health(&dns, "broken.test").await,
+            Err(ZoneError::TestEntryUnanswered(DnsError::ServFail { .. }))
+        ));
+        assert!(matches!(
+            zone_health(&dns, "empty.test").await,
+            Err(ZoneError::TestEntryNotListed { .. })
+        ));
+        assert!(matches!(
+            zone_health(&dns, "public.test").await,
+            Err(ZoneError::TestEntryBogus {
+                answer: BogusAnswer::ErrorCode(_),
+                ..
+            })
+        ));
     }
 
     #[tokio::test]
