@@ -1,14 +1,16 @@
 //! `mailcanary inspect`: the verdict reader as a command.
 //!
 //! A thin edge around [`crate::verdict::inspect`]: read the file (or standard input), judge
-//! it, print either the JSON contract or a short explanation for a person.
+//! it, print either the JSON contract or a short explanation for a person: the trusted
+//! Authentication-Results header (RFC 8601), Received-SPF (RFC 7208 §9.1) when that header
+//! reports no SPF result, the spam filter, and the headers not believed.
 
 use std::fmt::Write as _;
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::verdict::{self, Inspection, Method, MethodResult, SpamReport};
+use crate::verdict::{self, Inspection, Method, MethodResult, ReceivedSpf, SpamReport};
 
 /// Arguments of `mailcanary inspect`.
 #[derive(Debug, clap::Args)]
@@ -109,14 +111,24 @@ pub fn read(input: &str, trusted_authserv_ids: &[String]) -> Result<Inspection, 
 /// The explanation for a person: who judged, what passed, what failed and why, the spam
 /// filter's score and rules, and what else was in the message but not believed.
 pub fn explain(inspection: &Inspection, trusted_authserv_ids: &[String]) -> String {
-    let mut out = String::new();
-    let verdict = &inspection.verdict;
+    let mut out = judged_by(inspection, trusted_authserv_ids);
+    out.push('\n');
+    for method in Method::ALL {
+        out.push_str(&method_lines(inspection, method));
+    }
+    out.push('\n');
+    out.push_str(&spam_line(&inspection.spam));
+    out.push_str(&not_believed(inspection));
+    out
+}
+
+/// Who judged: the trusted Authentication-Results header's authserv-id (RFC 8601 §2.5), and why
+/// it is trusted.
+fn judged_by(inspection: &Inspection, trusted_authserv_ids: &[String]) -> String {
     let trusted = inspection
         .authentication_results
         .iter()
         .find(|header| header.trusted);
-
-    // Who judged.
     match trusted {
         Some(header) => {
             let id = header
@@ -128,70 +140,70 @@ pub fn explain(inspection: &Inspection, trusted_authserv_ids: &[String]) -> Stri
             } else {
                 "trusted by --authserv-id"
             };
-            let _ = writeln!(out, "Judged by: {id} ({why})");
+            format!("Judged by: {id} ({why})\n")
         }
         None if inspection.authentication_results.is_empty() => {
-            let _ = writeln!(out, "Judged by: nobody (no Authentication-Results header)");
+            "Judged by: nobody (no Authentication-Results header)\n".to_string()
         }
-        None => {
-            let _ = writeln!(
-                out,
-                "Judged by: nobody (no Authentication-Results header from {})",
-                list(trusted_authserv_ids)
-            );
-        }
+        None => format!(
+            "Judged by: nobody (no Authentication-Results header from {})\n",
+            list(trusted_authserv_ids)
+        ),
     }
-    out.push('\n');
+}
 
-    // Each method: its result, the details the receiver gave, and why when it did not pass.
-    for method in Method::ALL {
-        let result = verdict.get(method);
-        let _ = write!(out, "  {:<6} {:<10}", method.as_str(), result.as_str());
-        match inspection.decided_by(method) {
-            Some(decided) => {
-                out.push_str(&describe(decided));
-                out.push('\n');
-                let others: Vec<&MethodResult> = inspection
-                    .results_for(method)
-                    .filter(|other| !std::ptr::eq(*other, decided))
-                    .collect();
-                for other in others {
-                    let _ = writeln!(
-                        out,
-                        "  {:<6} {:<10}also: {} {}",
-                        "",
-                        "",
-                        other.result,
-                        describe(other)
-                    );
-                }
+/// One method: its result, the details the receiver gave, and why when it did not pass; the
+/// other results reported for it on lines of their own.
+fn method_lines(inspection: &Inspection, method: Method) -> String {
+    let result = inspection.verdict.get(method);
+    let mut out = format!("  {:<6} {:<10}", method.as_str(), result.as_str());
+    let Some(decided) = inspection.decided_by(method) else {
+        match inspection.spf_from_received_spf() {
+            Some(spf) if method == Method::Spf => {
+                let _ = writeln!(out, "{}", received_spf_detail(spf));
             }
-            None => match inspection.spf_from_received_spf() {
-                Some(spf) if method == Method::Spf => {
-                    let mut detail = String::from("from Received-SPF");
-                    if let Some(ip) = &spf.client_ip {
-                        let _ = write!(detail, " client-ip={}", clean(ip));
-                    }
-                    if let Some(from) = &spf.envelope_from {
-                        let _ = write!(detail, " envelope-from={}", clean(from));
-                    }
-                    if let Some(comment) = &spf.comment {
-                        let _ = write!(detail, " ({})", clean(comment));
-                    }
-                    let _ = writeln!(out, "{detail}");
-                }
-                _ => {
-                    let _ = writeln!(out, "not reported");
-                }
-            },
+            _ => out.push_str("not reported\n"),
         }
-    }
+        return out;
+    };
+    out.push_str(&describe(decided));
     out.push('\n');
+    let others = inspection
+        .results_for(method)
+        .filter(|other| !std::ptr::eq(*other, decided));
+    for other in others {
+        let _ = writeln!(
+            out,
+            "  {:<6} {:<10}also: {} {}",
+            "",
+            "",
+            other.result,
+            describe(other)
+        );
+    }
+    out
+}
 
-    // The spam filter.
-    out.push_str(&spam_line(&inspection.spam));
+/// The SPF result taken from Received-SPF (RFC 7208 §9.1) when no Authentication-Results
+/// header reports one.
+fn received_spf_detail(spf: &ReceivedSpf) -> String {
+    let mut detail = String::from("from Received-SPF");
+    if let Some(ip) = &spf.client_ip {
+        let _ = write!(detail, " client-ip={}", clean(ip));
+    }
+    if let Some(from) = &spf.envelope_from {
+        let _ = write!(detail, " envelope-from={}", clean(from));
+    }
+    if let Some(comment) = &spf.comment {
+        let _ = write!(detail, " ({})", clean(comment));
+    }
+    detail
+}
 
-    // What was there but not believed.
+/// What was in the message but not used for the verdict: untrusted Authentication-Results
+/// headers and the ARC-Authentication-Results of the chain (RFC 8617 §4.1.1).
+fn not_believed(inspection: &Inspection) -> String {
+    let authserv_id = |id: Option<&str>| id.map_or_else(|| "(no authserv-id)".to_string(), clean);
     let untrusted: Vec<String> = inspection
         .authentication_results
         .iter()
@@ -199,10 +211,7 @@ pub fn explain(inspection: &Inspection, trusted_authserv_ids: &[String]) -> Stri
         .map(|header| {
             format!(
                 "  Authentication-Results from {}: {}",
-                header
-                    .authserv_id
-                    .as_deref()
-                    .map_or_else(|| "(no authserv-id)".to_string(), clean),
+                authserv_id(header.authserv_id.as_deref()),
                 summary(&header.results)
             )
         })
@@ -212,20 +221,18 @@ pub fn explain(inspection: &Inspection, trusted_authserv_ids: &[String]) -> Stri
                 header
                     .instance
                     .map_or_else(|| "?".to_string(), |i| i.to_string()),
-                header
-                    .authserv_id
-                    .as_deref()
-                    .map_or_else(|| "(no authserv-id)".to_string(), clean),
+                authserv_id(header.authserv_id.as_deref()),
                 summary(&header.results)
             )
         }))
         .collect();
-    if !untrusted.is_empty() {
-        out.push_str("\nAlso in the message, not used for the verdict:\n");
-        for line in untrusted {
-            out.push_str(&line);
-            out.push('\n');
-        }
+    if untrusted.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("\nAlso in the message, not used for the verdict:\n");
+    for line in untrusted {
+        out.push_str(&line);
+        out.push('\n');
     }
     out
 }

@@ -4,6 +4,32 @@
 use std::fmt;
 use std::path::PathBuf;
 
+/// Why a secret cannot be had. The messages name the variable or the file, never the value.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    /// Both `*_env` and `*_file` are set: which one is meant?
+    #[error("set only one of `_env` and `_file`")]
+    BothSources,
+    /// `*_env` is the empty string.
+    #[error("`_env` must name a variable")]
+    EmptyEnvName,
+    /// The environment variable is not set (or not valid Unicode).
+    #[error("environment variable {name} is not set")]
+    EnvUnset { name: String },
+    /// The environment variable is set to the empty string.
+    #[error("environment variable {name} is empty")]
+    EnvEmpty { name: String },
+    /// The secret file cannot be read.
+    #[error("cannot read secret file {}: {source}", .path.display())]
+    FileUnreadable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The secret file is empty (or holds only line breaks).
+    #[error("secret file {} is empty", .path.display())]
+    FileEmpty { path: PathBuf },
+}
+
 /// Where a secret comes from, as written in the config (`*_env` or `*_file`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SecretSource {
@@ -34,10 +60,13 @@ impl fmt::Debug for Secret {
 
 impl SecretSource {
     /// Resolves `*_env` / `*_file`: exactly one of them must be set.
-    pub fn from_pair(env: &Option<String>, file: &Option<PathBuf>) -> Result<Option<Self>, String> {
+    pub fn from_pair(
+        env: &Option<String>,
+        file: &Option<PathBuf>,
+    ) -> Result<Option<Self>, SecretError> {
         match (env, file) {
-            (Some(_), Some(_)) => Err("set only one of `_env` and `_file`".to_string()),
-            (Some(e), None) if e.is_empty() => Err("`_env` must name a variable".to_string()),
+            (Some(_), Some(_)) => Err(SecretError::BothSources),
+            (Some(e), None) if e.is_empty() => Err(SecretError::EmptyEnvName),
             (Some(e), None) => Ok(Some(SecretSource::Env(e.clone()))),
             (None, Some(f)) => Ok(Some(SecretSource::File(f.clone()))),
             (None, None) => Ok(None),
@@ -45,23 +74,26 @@ impl SecretSource {
     }
 
     /// Reads the secret now. Trailing newlines of a file are dropped (they come from editors).
-    pub fn load(&self) -> Result<Secret, String> {
+    pub fn load(&self) -> Result<Secret, SecretError> {
         match self {
             SecretSource::Env(name) => match std::env::var(name) {
                 Ok(v) if !v.is_empty() => Ok(Secret(v)),
-                Ok(_) => Err(format!("environment variable {name} is empty")),
-                Err(_) => Err(format!("environment variable {name} is not set")),
+                Ok(_) => Err(SecretError::EnvEmpty { name: name.clone() }),
+                Err(_) => Err(SecretError::EnvUnset { name: name.clone() }),
             },
             SecretSource::File(path) => match std::fs::read_to_string(path) {
                 Ok(v) => {
                     let v = v.trim_end_matches(['\r', '\n']).to_string();
                     if v.is_empty() {
-                        Err(format!("secret file {} is empty", path.display()))
+                        Err(SecretError::FileEmpty { path: path.clone() })
                     } else {
                         Ok(Secret(v))
                     }
                 }
-                Err(e) => Err(format!("cannot read secret file {}: {e}", path.display())),
+                Err(source) => Err(SecretError::FileUnreadable {
+                    path: path.clone(),
+                    source,
+                }),
             },
         }
     }
@@ -80,11 +112,41 @@ mod tests {
 
     #[test]
     fn exactly_one_source() {
-        assert!(SecretSource::from_pair(&Some("A".into()), &Some("/x".into())).is_err());
-        assert_eq!(SecretSource::from_pair(&None, &None), Ok(None));
+        assert!(matches!(
+            SecretSource::from_pair(&Some("A".into()), &Some("/x".into())),
+            Err(SecretError::BothSources)
+        ));
+        assert!(matches!(
+            SecretSource::from_pair(&Some(String::new()), &None),
+            Err(SecretError::EmptyEnvName)
+        ));
+        assert!(matches!(SecretSource::from_pair(&None, &None), Ok(None)));
         assert_eq!(
-            SecretSource::from_pair(&Some("A".into()), &None),
-            Ok(Some(SecretSource::Env("A".into())))
+            SecretSource::from_pair(&Some("A".into()), &None).expect("one source"),
+            Some(SecretSource::Env("A".into()))
+        );
+    }
+
+    #[test]
+    fn unusable_sources_say_which() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let empty = dir.path().join("empty");
+        std::fs::write(&empty, "\n").expect("write");
+        let err = SecretSource::File(empty.clone()).load().expect_err("empty");
+        assert!(matches!(err, SecretError::FileEmpty { .. }), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            format!("secret file {} is empty", empty.display())
+        );
+        let missing = dir.path().join("missing");
+        let err = SecretSource::File(missing).load().expect_err("missing");
+        assert!(matches!(err, SecretError::FileUnreadable { .. }), "{err:?}");
+        let err = SecretSource::Env("MAILCANARY_TEST_NEVER_SET_4F1B".into())
+            .load()
+            .expect_err("unset");
+        assert_eq!(
+            err.to_string(),
+            "environment variable MAILCANARY_TEST_NEVER_SET_4F1B is not set"
         );
     }
 

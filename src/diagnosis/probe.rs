@@ -1,38 +1,24 @@
 //! Names the cause (from the fixed list in [`crate::diagnosis`]) and the fix of a failing
-//! probe result, from what the receiver said about it.
+//! probe result, from what the receiver said about it: its Authentication-Results (RFC 8601,
+//! `iprev` §3 included) and its spam filter's rules.
 
 use super::{Cause, Context, Diagnosis, VerdictFacts, diagnose_verdict};
-use crate::config::Config;
+use crate::config::{Config, Route};
 use crate::probe::outcome::Placement;
 use crate::probe::store::{ProbeRecord, ProbeState};
-use crate::verdict::AuthResult;
+use crate::verdict::{AuthResult, SpamReport, Verdict};
 
 /// Spam-filter rules that mean "the sending IP has no (matching) reverse DNS": rspamd's
 /// `RDNS_NONE`/`HFILTER_HOSTNAME_UNKNOWN`, SpamAssassin's `RDNS_NONE`.
 const NO_PTR_RULES: &[&str] = &["RDNS_NONE", "HFILTER_HOSTNAME_UNKNOWN"];
 const BAD_PTR_RULES: &[&str] = &["RDNS_DYNAMIC", "HFILTER_HOSTNAME_5"];
+/// How many of the spam filter's rules a fix sentence names.
+const SPAM_RULES_NAMED: usize = 5;
 
 /// The diagnosis of one stored probe. Unknown placements get none: nothing is known yet.
 pub fn for_record(record: &ProbeRecord, config: Option<&Config>) -> Vec<Diagnosis> {
     let route = config.and_then(|c| c.route(&record.route));
-    let domain = route.map(|r| r.from_domain().to_string());
-    let ip = route.and_then(|r| r.sending_ips.first().copied());
-    let selector = route.and_then(|r| r.dkim_selector.clone());
-    let spam_rules: Vec<String> = record
-        .judgement
-        .as_ref()
-        .map(|j| j.spam.rules.iter().take(5).cloned().collect())
-        .unwrap_or_default();
-    let ctx = Context {
-        domain: domain.as_deref(),
-        ip,
-        helo: route.and_then(|r| r.helo.as_deref()),
-        selector: selector.as_deref(),
-        spam_rules: &spam_rules,
-        smtp_reply: record.error.as_deref(),
-        ..Context::default()
-    };
-
+    let ctx = context(record, route);
     if record.state == ProbeState::SendFailed {
         let facts = VerdictFacts {
             send_error: Some(
@@ -49,20 +35,52 @@ pub fn for_record(record: &ProbeRecord, config: Option<&Config>) -> Vec<Diagnosi
         ProbeState::Missing => Some(Placement::Missing),
         _ => None,
     });
-    let Some(placement) = placement else {
-        return Vec::new();
-    };
-    if placement == Placement::Unknown {
-        return Vec::new();
+    match (placement, record.judgement.as_ref()) {
+        (None | Some(Placement::Unknown), _) => Vec::new(),
+        (Some(placement), None) => {
+            let facts = VerdictFacts {
+                placement: Some(placement.as_str()),
+                ..VerdictFacts::default()
+            };
+            diagnose_verdict(&facts, &ctx)
+        }
+        (Some(placement), Some(j)) => judged(
+            &j.verdict,
+            &j.spam,
+            j.dkim_reason.as_deref(),
+            placement,
+            &ctx,
+        ),
     }
-    let Some(j) = record.judgement.as_ref() else {
-        let facts = VerdictFacts {
-            placement: Some(placement.as_str()),
-            ..VerdictFacts::default()
-        };
-        return diagnose_verdict(&facts, &ctx);
-    };
-    let v = &j.verdict;
+}
+
+/// What the fix sentences can name: the route's From domain, first sending IP, HELO name and
+/// DKIM selector, the spam filter's top rules, the SMTP reply.
+fn context<'a>(record: &'a ProbeRecord, route: Option<&'a Route>) -> Context<'a> {
+    let spam_rules = record.judgement.as_ref().map_or(&[][..], |j| {
+        &j.spam.rules[..j.spam.rules.len().min(SPAM_RULES_NAMED)]
+    });
+    Context {
+        domain: route.map(Route::from_domain),
+        ip: route.and_then(|r| r.sending_ips.first().copied()),
+        helo: route.and_then(|r| r.helo.as_deref()),
+        selector: route.and_then(|r| r.dkim_selector.as_deref()),
+        spam_rules,
+        smtp_reply: record.error.as_deref(),
+        ..Context::default()
+    }
+}
+
+/// The causes of a judged probe: reverse DNS first (the most fundamental, and receivers score
+/// it as spam), then what the receiver's verdict says; a spam verdict already explained by
+/// reverse DNS is not also "content".
+fn judged(
+    v: &Verdict,
+    spam: &SpamReport,
+    dkim_reason: Option<&str>,
+    placement: Placement,
+    ctx: &Context<'_>,
+) -> Vec<Diagnosis> {
     let reported = |r: &AuthResult| (*r != AuthResult::None).then(|| r.as_str().to_string());
     let spf = reported(&v.spf);
     let dkim = reported(&v.dkim);
@@ -70,29 +88,16 @@ pub fn for_record(record: &ProbeRecord, config: Option<&Config>) -> Vec<Diagnosi
     let facts = VerdictFacts {
         spf: spf.as_deref(),
         dkim: dkim.as_deref(),
-        dkim_reason: j.dkim_reason.as_deref(),
+        dkim_reason,
         dmarc: dmarc.as_deref(),
-        spam: j.spam.flagged,
+        spam: spam.flagged,
         placement: Some(placement.as_str()),
         send_error: None,
     };
-    let mut causes: Vec<Cause> = Vec::new();
-    // Reverse DNS first: it is the most fundamental, and receivers score it as spam.
-    let rule = |names: &[&str]| {
-        j.spam
-            .rules
-            .iter()
-            .any(|r| names.iter().any(|n| r.eq_ignore_ascii_case(n)))
-    };
-    match v.iprev {
-        AuthResult::PermError => causes.push(Cause::PtrMissing),
-        AuthResult::Fail => causes.push(Cause::FcrdnsMismatch),
-        _ if rule(NO_PTR_RULES) => causes.push(Cause::PtrMissing),
-        _ if rule(BAD_PTR_RULES) => causes.push(Cause::FcrdnsMismatch),
-        _ => {}
-    }
-    for d in diagnose_verdict(&facts, &ctx) {
-        // A spam verdict already explained by rDNS is not also "content".
+    let mut causes: Vec<Cause> = reverse_dns_cause(&v.iprev, &spam.rules)
+        .into_iter()
+        .collect();
+    for d in diagnose_verdict(&facts, ctx) {
         if d.cause == Cause::ContentSpam && !causes.is_empty() {
             continue;
         }
@@ -100,10 +105,24 @@ pub fn for_record(record: &ProbeRecord, config: Option<&Config>) -> Vec<Diagnosi
             causes.push(d.cause);
         }
     }
-    causes
-        .into_iter()
-        .map(|c| Diagnosis::new(c, &ctx))
-        .collect()
+    causes.into_iter().map(|c| Diagnosis::new(c, ctx)).collect()
+}
+
+/// Reverse DNS as the receiver saw it: its `iprev` result (RFC 8601 §3: permerror when there
+/// is no PTR, fail when the PTR name does not resolve back), else its spam filter's rules.
+fn reverse_dns_cause(iprev: &AuthResult, spam_rules: &[String]) -> Option<Cause> {
+    let rule = |names: &[&str]| {
+        spam_rules
+            .iter()
+            .any(|r| names.iter().any(|n| r.eq_ignore_ascii_case(n)))
+    };
+    match iprev {
+        AuthResult::PermError => Some(Cause::PtrMissing),
+        AuthResult::Fail => Some(Cause::FcrdnsMismatch),
+        _ if rule(NO_PTR_RULES) => Some(Cause::PtrMissing),
+        _ if rule(BAD_PTR_RULES) => Some(Cause::FcrdnsMismatch),
+        _ => None,
+    }
 }
 
 /// Every cause name (for pre-setting the `mailcanary_diagnosis` series).

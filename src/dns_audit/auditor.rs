@@ -1,5 +1,6 @@
 //! The library entry point: an [`Auditor`] (one resolver, reused) audits an [`AuditTarget`]
-//! (one route) into an [`AuditReport`].
+//! (one route) into an [`AuditReport`]. The checks run concurrently, DMARC last: its alignment
+//! (RFC 7489 §3.1) weighs the results of the SPF and DKIM checks.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -8,8 +9,10 @@ use std::time::Duration;
 use futures::future::join_all;
 use mail_auth::MessageAuthenticator;
 
+use super::dkim::DkimOutcome;
 use super::dns::{Dns, ResolverSetupError, normalize_domain};
-use super::findings::AuditReport;
+use super::findings::{AuditReport, CheckResult, DnsblZoneResult};
+use super::spf::SpfOutcome;
 use super::{dkim, dmarc, dnsbl, rdns, seeds, spf};
 
 /// The default per-query DNS timeout.
@@ -61,35 +64,38 @@ impl Auditor {
 
     /// Runs every applicable check. Never fails: DNS trouble becomes checks in status `error`.
     pub async fn audit(&self, target: &AuditTarget) -> AuditReport {
-        let from = normalize_domain(&target.from_domain);
-        let envelope = target
-            .envelope_domain
-            .as_deref()
-            .map_or_else(|| from.clone(), normalize_domain);
-        let dkim_domain = target
-            .dkim_domain
-            .as_deref()
-            .map_or_else(|| from.clone(), normalize_domain);
-        let helo = target.helo.as_deref().map(normalize_domain);
-        let zones: Vec<String> = target
-            .dnsbl_zones
-            .iter()
-            .map(|z| normalize_domain(z))
-            .filter(|z| !z.is_empty())
-            .collect();
+        let names = Names::of(target);
+        let found = self.independent_checks(target, &names).await;
+        // DMARC comes last: it judges the SPF and DKIM results of the aligned identifiers.
+        let dmarc = dmarc::check(
+            &self.dns,
+            &names.from,
+            &dmarc::Identifiers {
+                spf_domain: &names.envelope,
+                spf_passes: found.spf.passes,
+                spf_check: Some(&found.spf.check),
+                dkim_domain: found.dkim.as_ref().map(|_| names.dkim_domain.as_str()),
+                dkim_check: found.dkim.as_ref().map(|o| &o.check),
+            },
+        )
+        .await;
+        found.into_report(target, names.from, dmarc)
+    }
 
+    /// Every check but DMARC, concurrently: they need nothing of each other.
+    async fn independent_checks(&self, target: &AuditTarget, names: &Names) -> Found {
         let rdns_checks = join_all(
             target
                 .ips
                 .iter()
-                .map(|ip| rdns::check(&self.dns, *ip, helo.as_deref(), &from)),
+                .map(|ip| rdns::check(&self.dns, *ip, names.helo.as_deref(), &names.from)),
         );
         let spf_check = spf::check(
             &self.dns,
             &self.auth,
-            &envelope,
+            &names.envelope,
             &target.ips,
-            helo.as_deref(),
+            names.helo.as_deref(),
         );
         let dkim_check = async {
             match &target.dkim_selector {
@@ -97,7 +103,7 @@ impl Auditor {
                     dkim::check(
                         &self.dns,
                         selector.trim(),
-                        &dkim_domain,
+                        &names.dkim_domain,
                         target.signing_key.as_deref(),
                     )
                     .await,
@@ -106,52 +112,98 @@ impl Auditor {
             }
         };
         let dnsbl_check = async {
-            if zones.is_empty() || target.ips.is_empty() {
+            if names.zones.is_empty() || target.ips.is_empty() {
                 (Vec::new(), Vec::new())
             } else {
-                dnsbl::check(&self.dns, &target.ips, &zones).await
+                dnsbl::check(&self.dns, &target.ips, &names.zones).await
             }
         };
         let seed_checks = join_all(target.seed_domains.iter().map(|d| {
             let domain = normalize_domain(d);
             async move { seeds::check(&self.dns, &domain).await }
         }));
-        let (rdns_results, spf_outcome, dkim_outcome, (dnsbl_results, dnsbl), seed_results) =
+        let (rdns, spf, dkim, (dnsbl, dnsbl_zones), seeds) =
             futures::join!(rdns_checks, spf_check, dkim_check, dnsbl_check, seed_checks);
+        Found {
+            rdns,
+            spf,
+            dkim,
+            dnsbl,
+            dnsbl_zones,
+            seeds,
+        }
+    }
+}
 
-        let dmarc_result = dmarc::check(
-            &self.dns,
-            &from,
-            &dmarc::Identifiers {
-                spf_domain: &envelope,
-                spf_passes: spf_outcome.passes,
-                spf_check: Some(&spf_outcome.check),
-                dkim_domain: dkim_outcome.as_ref().map(|_| dkim_domain.as_str()),
-                dkim_check: dkim_outcome.as_ref().map(|o| &o.check),
-            },
-        )
-        .await;
+/// A target's names as the checks compare them ([`normalize_domain`]), defaults filled in.
+struct Names {
+    /// The From domain.
+    from: String,
+    /// The envelope domain (default: the From domain).
+    envelope: String,
+    /// The DKIM signing domain (default: the From domain).
+    dkim_domain: String,
+    helo: Option<String>,
+    /// The DNSBL zones, blanks dropped.
+    zones: Vec<String>,
+}
 
-        let mut checks: Vec<_> = rdns_results.into_iter().flatten().collect();
-        checks.push(spf_outcome.check);
-        let dkim_key_bits = dkim_outcome.as_ref().and_then(|o| o.bits);
-        if let Some(outcome) = dkim_outcome {
+impl Names {
+    fn of(target: &AuditTarget) -> Self {
+        let from = normalize_domain(&target.from_domain);
+        let or_from = |name: Option<&str>| name.map_or_else(|| from.clone(), normalize_domain);
+        Names {
+            envelope: or_from(target.envelope_domain.as_deref()),
+            dkim_domain: or_from(target.dkim_domain.as_deref()),
+            helo: target.helo.as_deref().map(normalize_domain),
+            zones: target
+                .dnsbl_zones
+                .iter()
+                .map(|z| normalize_domain(z))
+                .filter(|z| !z.is_empty())
+                .collect(),
+            from,
+        }
+    }
+}
+
+/// The results of the checks that run concurrently.
+struct Found {
+    /// Per sending IP: `ptr`, `fcrdns`, `helo`.
+    rdns: Vec<Vec<CheckResult>>,
+    spf: SpfOutcome,
+    /// `None` without a selector.
+    dkim: Option<DkimOutcome>,
+    /// Per IP and zone.
+    dnsbl: Vec<CheckResult>,
+    /// Per zone.
+    dnsbl_zones: Vec<DnsblZoneResult>,
+    /// Per seed domain: `mx`, `mta_sts`, `tls_rpt`.
+    seeds: Vec<Vec<CheckResult>>,
+}
+
+impl Found {
+    /// The report: every check in report order, the figures the metrics export.
+    fn into_report(self, target: &AuditTarget, from: String, dmarc: CheckResult) -> AuditReport {
+        let mut checks: Vec<_> = self.rdns.into_iter().flatten().collect();
+        checks.push(self.spf.check);
+        let dkim_key_bits = self.dkim.as_ref().and_then(|o| o.bits);
+        if let Some(outcome) = self.dkim {
             checks.push(outcome.check);
         }
-        checks.push(dmarc_result);
-        checks.extend(dnsbl_results);
-        checks.extend(seed_results.into_iter().flatten());
+        checks.push(dmarc);
+        checks.extend(self.dnsbl);
+        checks.extend(self.seeds.into_iter().flatten());
         // Report order: by check (Check::ALL), subjects in the order given (stable sort).
         checks.sort_by_key(|c| c.check);
-
         AuditReport {
             route: target.route.clone(),
             from_domain: from,
             checks,
             dkim_key_bits,
-            spf_dns_lookups: spf_outcome.lookups,
-            spf_void_lookups: spf_outcome.void_lookups,
-            dnsbl,
+            spf_dns_lookups: self.spf.lookups,
+            spf_void_lookups: self.spf.void_lookups,
+            dnsbl: self.dnsbl_zones,
         }
     }
 }

@@ -40,147 +40,162 @@ pub(crate) async fn check<L: Lookups>(
         selector: Some(selector),
         ..Context::default()
     };
-    let outcome = |check| DkimOutcome { check, bits: None };
-    let txt = match dns.txt(&name).await {
-        Ok(txt) => txt,
-        Err(err) => return outcome(CheckResult::error(Check::Dkim, &name, &err, &ctx)),
+    let text = match key_record(dns, &name, &ctx).await {
+        Ok(text) => text,
+        Err(check) => return DkimOutcome { check, bits: None },
     };
-    if txt.is_void() {
-        return outcome(CheckResult::failing(
-            Check::Dkim,
-            &name,
-            format!("no DKIM key record ({})", txt.missing_word()),
-            Cause::DkimKeyMissing,
-            &ctx,
-        ));
-    }
-
-    // The first record mail-auth accepts is the one its verifier would use.
-    let mut rejected = Vec::new();
-    let mut accepted = None;
-    for raw in txt.records() {
-        let text = String::from_utf8_lossy(raw).into_owned();
-        match DomainKey::parse(raw) {
-            Ok(_) => {
-                accepted = Some(text);
-                break;
-            }
-            Err(err) => rejected.push((text, err)),
-        }
-    }
-    let Some(text) = accepted else {
-        let revoked = rejected.iter().any(|(_, e)| {
-            matches!(
-                e,
-                mail_auth::Error::Dkim(mail_auth::dkim::DkimError::RevokedPublicKey)
-            )
-        });
-        let shown: Vec<String> = rejected
-            .iter()
-            .map(|(text, err)| format!("\"{}\" ({err})", shorten(text)))
-            .collect();
-        return outcome(if revoked {
-            CheckResult::failing(
-                Check::Dkim,
-                &name,
-                "the key is revoked (empty p=)",
-                Cause::DkimKeyMissing,
-                &ctx,
-            )
-        } else {
-            CheckResult::failing(
-                Check::Dkim,
-                &name,
-                format!("no valid DKIM key record: {}", shown.join("; ")),
-                Cause::DkimKeyInvalid,
-                &ctx,
-            )
-        });
-    };
-
     let record_tags = tags::parse(&text);
     let k = tags::get(&record_tags, "k").unwrap_or("rsa");
     let published = match keys::published_key(k, tags::get(&record_tags, "p").unwrap_or("")) {
         Ok(key) => key,
         Err(err) => {
-            return outcome(CheckResult::failing(
+            let check = CheckResult::failing(
                 Check::Dkim,
                 &name,
                 format!("the key in p= is unusable: {err}"),
                 Cause::DkimKeyInvalid,
                 &ctx,
-            ));
+            );
+            return DkimOutcome { check, bits: None };
         }
     };
-    let bits = published.bits();
-    let rsa = matches!(published, PublicKey::Rsa { .. });
     let testing = tags::get(&record_tags, "t").is_some_and(|t| tags::has_flag(t, "y"));
-    let mut detail = format!("{} {bits}-bit key", published.kind());
-    let bits_out = rsa.then_some(bits);
-    let done = |check| DkimOutcome {
-        check,
-        bits: bits_out,
+    let mut detail = format!("{} {}-bit key", published.kind(), published.bits());
+    let compared = match signing_key {
+        Some(path) => compare_with_signing_key(&name, &published, path, &mut detail, &ctx),
+        None => Ok(()),
     };
+    let check = match compared {
+        Ok(()) => grade_key(&name, &published, testing, detail, &ctx),
+        Err(check) => check,
+    };
+    let rsa = matches!(published, PublicKey::Rsa { .. });
+    DkimOutcome {
+        check,
+        bits: rsa.then_some(published.bits()),
+    }
+}
 
-    if let Some(path) = signing_key {
-        match keys::signing_key_public(path) {
-            Err(err) => {
-                detail.push_str(&format!("; cannot compare with the signing key: {err}"));
-                return done(CheckResult::local_error(Check::Dkim, &name, detail));
-            }
-            Ok(signing) if signing != published => {
-                detail.push_str(&format!(
-                    "; it is not the public half of the signing key {} ({} {}-bit)",
-                    path.display(),
-                    signing.kind(),
-                    signing.bits()
-                ));
-                return done(CheckResult::failing(
-                    Check::Dkim,
-                    &name,
-                    detail,
-                    Cause::DkimKeyMismatch,
-                    &ctx,
-                ));
-            }
-            Ok(_) => detail.push_str(&format!("; matches the signing key {}", path.display())),
+/// The text of the key record at `name` that mail-auth accepts (the first one: the one its
+/// verifier would use), or the check's result when there is none: missing, revoked (empty
+/// `p=`, RFC 6376 §3.6.1), invalid, or a DNS error.
+async fn key_record<L: Lookups>(
+    dns: &L,
+    name: &str,
+    ctx: &Context<'_>,
+) -> Result<String, CheckResult> {
+    let txt = dns
+        .txt(name)
+        .await
+        .map_err(|err| CheckResult::error(Check::Dkim, name, &err, ctx))?;
+    if txt.is_void() {
+        return Err(CheckResult::failing(
+            Check::Dkim,
+            name,
+            format!("no DKIM key record ({})", txt.missing_word()),
+            Cause::DkimKeyMissing,
+            ctx,
+        ));
+    }
+    let mut rejected = Vec::new();
+    for raw in txt.records() {
+        let text = String::from_utf8_lossy(raw).into_owned();
+        match DomainKey::parse(raw) {
+            Ok(_) => return Ok(text),
+            Err(err) => rejected.push((text, err)),
         }
     }
+    let revoked = rejected.iter().any(|(_, e)| {
+        matches!(
+            e,
+            mail_auth::Error::Dkim(mail_auth::dkim::DkimError::RevokedPublicKey)
+        )
+    });
+    if revoked {
+        return Err(CheckResult::failing(
+            Check::Dkim,
+            name,
+            "the key is revoked (empty p=)",
+            Cause::DkimKeyMissing,
+            ctx,
+        ));
+    }
+    let shown: Vec<String> = rejected
+        .iter()
+        .map(|(text, err)| format!("\"{}\" ({err})", shorten(text)))
+        .collect();
+    Err(CheckResult::failing(
+        Check::Dkim,
+        name,
+        format!("no valid DKIM key record: {}", shown.join("; ")),
+        Cause::DkimKeyInvalid,
+        ctx,
+    ))
+}
+
+/// Whether the published key is the public half of the signing key at `path`: `Ok` (and a
+/// note in `detail`) when it is, else the check's result (mismatch, or an unreadable key).
+fn compare_with_signing_key(
+    name: &str,
+    published: &PublicKey,
+    path: &Path,
+    detail: &mut String,
+    ctx: &Context<'_>,
+) -> Result<(), CheckResult> {
+    match keys::signing_key_public(path) {
+        Err(err) => {
+            detail.push_str(&format!("; cannot compare with the signing key: {err}"));
+            Err(CheckResult::local_error(Check::Dkim, name, detail.clone()))
+        }
+        Ok(signing) if signing != *published => {
+            detail.push_str(&format!(
+                "; it is not the public half of the signing key {} ({} {}-bit)",
+                path.display(),
+                signing.kind(),
+                signing.bits()
+            ));
+            Err(CheckResult::failing(
+                Check::Dkim,
+                name,
+                detail.clone(),
+                Cause::DkimKeyMismatch,
+                ctx,
+            ))
+        }
+        Ok(_) => {
+            detail.push_str(&format!("; matches the signing key {}", path.display()));
+            Ok(())
+        }
+    }
+}
+
+/// The published key's strength (RFC 8301 §3.2, RSA only) and testing flag (`t=y`).
+fn grade_key(
+    name: &str,
+    published: &PublicKey,
+    testing: bool,
+    mut detail: String,
+    ctx: &Context<'_>,
+) -> CheckResult {
+    let bits = published.bits();
+    let rsa = matches!(published, PublicKey::Rsa { .. });
     if rsa && bits < MIN_KEY_BITS {
         detail.push_str(&format!(
             "; under {MIN_KEY_BITS} bits receivers ignore the signature (RFC 8301 §3.2)"
         ));
-        return done(CheckResult::failing(
-            Check::Dkim,
-            &name,
-            detail,
-            Cause::DkimWeakKey,
-            &ctx,
-        ));
+        return CheckResult::failing(Check::Dkim, name, detail, Cause::DkimWeakKey, ctx);
     }
     if rsa && bits < RECOMMENDED_KEY_BITS {
         detail.push_str(&format!(
             "; under the recommended {RECOMMENDED_KEY_BITS} bits"
         ));
-        return done(CheckResult::warning(
-            Check::Dkim,
-            &name,
-            detail,
-            Cause::DkimWeakKey,
-            &ctx,
-        ));
+        return CheckResult::warning(Check::Dkim, name, detail, Cause::DkimWeakKey, ctx);
     }
     if testing {
         detail.push_str("; t=y: testing mode, receivers treat the mail as unsigned");
-        return done(CheckResult::warning(
-            Check::Dkim,
-            &name,
-            detail,
-            Cause::DkimTesting,
-            &ctx,
-        ));
+        return CheckResult::warning(Check::Dkim, name, detail, Cause::DkimTesting, ctx);
     }
-    done(CheckResult::ok(Check::Dkim, &name, detail))
+    CheckResult::ok(Check::Dkim, name, detail)
 }
 
 fn shorten(text: &str) -> String {

@@ -11,7 +11,7 @@ use mail_auth::common::parse::TxtRecordParser;
 use mail_auth::dmarc::{Alignment, Dmarc, Policy, Psd};
 
 use super::dns::{DnsError, Lookups};
-use super::findings::{Check, CheckResult};
+use super::findings::{Check, CheckResult, CheckStatus};
 use super::tags;
 use crate::diagnosis::{Cause, Context};
 
@@ -174,23 +174,46 @@ pub(crate) async fn check<L: Lookups>(dns: &L, from: &str, ids: &Identifiers<'_>
         ..Context::default()
     };
     let subject = format!("_dmarc.{from}");
-    let (name, text, record) = match discover(dns, from).await {
-        Err(err) => return CheckResult::error(Check::Dmarc, subject, &err, &ctx),
-        Ok(Found::Missing) => {
-            return CheckResult::failing(
-                Check::Dmarc,
-                subject,
-                format!("no DMARC record at _dmarc.{from} (nor at a parent domain)"),
-                Cause::DmarcMissing,
-                &ctx,
-            );
-        }
+    let (name, text, record) = match policy_record(dns, from, &subject, &ctx).await {
+        Ok(found) => found,
+        Err(check) => return check,
+    };
+    let aligned = Alignments::of(dns, from, &record, ids).await;
+    let detail = format!(
+        "{}; {}",
+        policy_summary(from, &name, &text, &record),
+        aligned.describe(ids)
+    );
+    if (aligned.spf && ids.spf_passes) || (aligned.dkim && aligned.dkim_usable) {
+        return CheckResult::ok(Check::Dmarc, subject, detail);
+    }
+    dmarc_failure(from, subject, detail, &aligned, ids, &ctx)
+}
+
+/// The DMARC record that applies to `from` (its name, its text as published, parsed), or the
+/// check's result when there is none: missing, several or invalid (RFC 7489 §6.6.3), or a DNS
+/// error.
+async fn policy_record<L: Lookups>(
+    dns: &L,
+    from: &str,
+    subject: &str,
+    ctx: &Context<'_>,
+) -> Result<(String, String, Dmarc), CheckResult> {
+    match discover(dns, from).await {
+        Err(err) => Err(CheckResult::error(Check::Dmarc, subject, &err, ctx)),
+        Ok(Found::Missing) => Err(CheckResult::failing(
+            Check::Dmarc,
+            subject,
+            format!("no DMARC record at _dmarc.{from} (nor at a parent domain)"),
+            Cause::DmarcMissing,
+            ctx,
+        )),
         Ok(Found::Several { name, count }) => {
             let ctx = Context {
                 domain: Some(&name),
-                ..ctx
+                ..*ctx
             };
-            return CheckResult::failing(
+            Err(CheckResult::failing(
                 Check::Dmarc,
                 subject,
                 format!(
@@ -198,28 +221,31 @@ pub(crate) async fn check<L: Lookups>(dns: &L, from: &str, ids: &Identifiers<'_>
                 ),
                 Cause::DmarcInvalid,
                 &ctx,
-            );
+            ))
         }
         Ok(Found::Invalid { name, text }) => {
             let ctx = Context {
                 domain: Some(&name),
-                ..ctx
+                ..*ctx
             };
-            return CheckResult::failing(
+            Err(CheckResult::failing(
                 Check::Dmarc,
                 subject,
                 format!("\"{text}\" at _dmarc.{name} does not parse or has no p= tag"),
                 Cause::DmarcInvalid,
                 &ctx,
-            );
+            ))
         }
-        Ok(Found::Record { name, text, record }) => (name, text, record),
-    };
+        Ok(Found::Record { name, text, record }) => Ok((name, text, record)),
+    }
+}
 
-    // The policy that applies: p= at the From domain itself, sp= when inherited (RFC 7489 §6.6.3).
+/// The policy that applies, in one line: `p=` at the From domain itself, `sp=` when inherited
+/// from a parent's record (RFC 7489 §6.6.3), then pct, the alignment modes and the report URIs.
+fn policy_summary(from: &str, name: &str, text: &str, record: &Dmarc) -> String {
     let inherited = name != from;
     let policy = if inherited { record.sp } else { record.p };
-    let pct = tags::get(&tags::parse(&text), "pct")
+    let pct = tags::get(&tags::parse(text), "pct")
         .unwrap_or("100")
         .to_string();
     let rua = if record.rua.is_empty() {
@@ -247,77 +273,102 @@ pub(crate) async fn check<L: Lookups>(dns: &L, from: &str, ids: &Identifiers<'_>
     if record.t {
         summary.push_str(", t=y (testing: enforcement lowered one level)");
     }
+    summary
+}
 
-    let spf_aligned = aligned(dns, ids.spf_domain, from, record.aspf == Alignment::Strict).await;
-    let spf_ok = spf_aligned && ids.spf_passes;
-    let dkim_passing = ids.dkim_check.is_some_and(|c| c.status.is_passing());
-    let dkim_aligned = match ids.dkim_domain {
-        Some(d) => aligned(dns, d, from, record.adkim == Alignment::Strict).await,
-        None => false,
-    };
-    let dkim_ok = dkim_aligned && dkim_passing;
+/// Which identifiers are aligned with the From domain (RFC 7489 §3.1), in the record's modes.
+struct Alignments {
+    /// The SPF (envelope) domain is aligned.
+    spf: bool,
+    /// The DKIM signing domain is aligned (false without a selector).
+    dkim: bool,
+    /// The DKIM check passed (ok or warn): its key can verify a signature.
+    dkim_usable: bool,
+}
 
-    let spf_words = format!(
-        "SPF {} for {} ({})",
-        if ids.spf_passes {
-            "passes"
-        } else {
-            "does not pass"
-        },
-        ids.spf_domain,
-        if spf_aligned {
-            "aligned"
-        } else {
-            "not aligned"
+impl Alignments {
+    async fn of<L: Lookups>(dns: &L, from: &str, record: &Dmarc, ids: &Identifiers<'_>) -> Self {
+        let spf = aligned(dns, ids.spf_domain, from, record.aspf == Alignment::Strict).await;
+        let dkim = match ids.dkim_domain {
+            Some(d) => aligned(dns, d, from, record.adkim == Alignment::Strict).await,
+            None => false,
+        };
+        Alignments {
+            spf,
+            dkim,
+            dkim_usable: ids.dkim_check.is_some_and(|c| c.status.is_passing()),
         }
-    );
-    let dkim_words = match ids.dkim_domain {
-        Some(d) => format!(
-            "DKIM key for d={d} {} ({})",
-            if dkim_passing { "usable" } else { "not usable" },
-            if dkim_aligned {
-                "aligned"
-            } else {
-                "not aligned"
-            }
-        ),
-        None => "no DKIM selector given".to_string(),
-    };
-    let detail = format!("{summary}; {spf_words}; {dkim_words}");
-
-    if spf_ok || dkim_ok {
-        return CheckResult::ok(Check::Dmarc, subject, detail);
     }
-    // DMARC fails. When an aligned identifier fails its own check, that check's cause is the
-    // root cause (one cause per problem); otherwise nothing aligned: dmarc_not_aligned.
-    let aligned_but_failing = [(spf_aligned, ids.spf_check), (dkim_aligned, ids.dkim_check)];
-    for (is_aligned, check) in aligned_but_failing {
-        if let (true, Some(check)) = (is_aligned, check) {
-            match (check.status, check.cause) {
-                (crate::dns_audit::findings::CheckStatus::Error, _) => {
-                    return CheckResult::error_detail(
-                        Check::Dmarc,
-                        subject,
-                        format!("{detail}; cannot tell whether DMARC passes"),
-                        &ctx,
-                    );
-                }
-                (_, Some(cause)) if !check.status.is_passing() => {
-                    let mut result = CheckResult::failing(
-                        Check::Dmarc,
-                        subject,
-                        format!(
-                            "{detail}; DMARC fails because {} fails",
-                            check.check.as_str()
-                        ),
-                        cause,
-                        &ctx,
-                    );
-                    result.fix = check.fix.clone();
-                    return result;
-                }
-                _ => {}
+
+    /// `SPF passes for D (aligned); DKIM key for d=D usable (aligned)`.
+    fn describe(&self, ids: &Identifiers<'_>) -> String {
+        let aligned_word = |aligned: bool| if aligned { "aligned" } else { "not aligned" };
+        let spf_words = format!(
+            "SPF {} for {} ({})",
+            if ids.spf_passes {
+                "passes"
+            } else {
+                "does not pass"
+            },
+            ids.spf_domain,
+            aligned_word(self.spf)
+        );
+        let dkim_words = match ids.dkim_domain {
+            Some(d) => format!(
+                "DKIM key for d={d} {} ({})",
+                if self.dkim_usable {
+                    "usable"
+                } else {
+                    "not usable"
+                },
+                aligned_word(self.dkim)
+            ),
+            None => "no DKIM selector given".to_string(),
+        };
+        format!("{spf_words}; {dkim_words}")
+    }
+}
+
+/// DMARC fails. When an aligned identifier fails its own check, that check's cause is the root
+/// cause (one cause per problem), and an aligned check that errs leaves DMARC undecided;
+/// otherwise nothing aligned passes: `dmarc_not_aligned`.
+fn dmarc_failure(
+    from: &str,
+    subject: String,
+    detail: String,
+    aligned: &Alignments,
+    ids: &Identifiers<'_>,
+    ctx: &Context<'_>,
+) -> CheckResult {
+    let aligned_checks = [(aligned.spf, ids.spf_check), (aligned.dkim, ids.dkim_check)];
+    for (is_aligned, check) in aligned_checks {
+        let (true, Some(check)) = (is_aligned, check) else {
+            continue;
+        };
+        match (check.status, check.cause) {
+            (CheckStatus::Error, _) => {
+                return CheckResult::error_detail(
+                    Check::Dmarc,
+                    subject,
+                    format!("{detail}; cannot tell whether DMARC passes"),
+                    ctx,
+                );
             }
+            (_, Some(cause)) if !check.status.is_passing() => {
+                let mut result = CheckResult::failing(
+                    Check::Dmarc,
+                    subject,
+                    format!(
+                        "{detail}; DMARC fails because {} fails",
+                        check.check.as_str()
+                    ),
+                    cause,
+                    ctx,
+                );
+                result.fix = check.fix.clone();
+                return result;
+            }
+            _ => {}
         }
     }
     CheckResult::failing(
@@ -325,7 +376,7 @@ pub(crate) async fn check<L: Lookups>(dns: &L, from: &str, ids: &Identifiers<'_>
         subject,
         format!("{detail}; DMARC fails: nothing passes for a domain aligned with {from}"),
         Cause::DmarcNotAligned,
-        &ctx,
+        ctx,
     )
 }
 

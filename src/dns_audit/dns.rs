@@ -1,7 +1,9 @@
 //! The thin DNS adapter: hickory-resolver lookups that keep "the record does not exist"
-//! (NXDOMAIN, NODATA) apart from "the DNS did not answer" (timeout, SERVFAIL, REFUSED).
+//! (NXDOMAIN, NODATA: RFC 2308 §2.1, §2.2) apart from "the DNS did not answer" (timeout,
+//! SERVFAIL, REFUSED). The checks ask through the [`Lookups`] trait, which unit tests implement
+//! over recorded data.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use hickory_resolver::TokioResolver;
@@ -137,8 +139,13 @@ pub(crate) trait Lookups {
     async fn txt(&self, name: &str) -> Result<Answer<Vec<u8>>, DnsError>;
     /// A (`v6 == false`) or AAAA (`v6 == true`) records of `name`.
     async fn addresses(&self, name: &str, v6: bool) -> Result<Answer<IpAddr>, DnsError>;
+    /// A records of `name` as IPv4 addresses: a DNSBL's return codes (RFC 5782 §2.3).
+    async fn a(&self, name: &str) -> Result<Answer<Ipv4Addr>, DnsError>;
     /// MX records of `name` as (preference, exchange), exchange lower case without the final dot.
     async fn mx(&self, name: &str) -> Result<Answer<(u16, String)>, DnsError>;
+    /// PTR names of `ip`, asked at its [`reverse_name`] (RFC 1035 §3.5, RFC 3596 §2.5), lower
+    /// case without the final dot.
+    async fn ptr(&self, ip: IpAddr) -> Result<Answer<String>, DnsError>;
 }
 
 /// The audit's resolver.
@@ -283,7 +290,7 @@ impl Dns {
     }
 
     /// A records of `name` (used for DNSBL queries, where the address is a return code).
-    pub async fn a(&self, name: &str) -> Result<Answer<std::net::Ipv4Addr>, DnsError> {
+    pub async fn a(&self, name: &str) -> Result<Answer<Ipv4Addr>, DnsError> {
         let answer = self.query(name, RecordType::A, "A").await?;
         Ok(map_answer(answer, |data| match data {
             RData::A(a) => Some(a.0),
@@ -292,6 +299,8 @@ impl Dns {
     }
 }
 
+/// [`Dns::a`] and [`Dns::ptr`] are also inherent methods, public for the callers outside the
+/// crate (the lab tests), which cannot name this crate-private trait.
 impl Lookups for Dns {
     async fn txt(&self, name: &str) -> Result<Answer<Vec<u8>>, DnsError> {
         let answer = self.query(name, RecordType::TXT, "TXT").await?;
@@ -318,6 +327,14 @@ impl Lookups for Dns {
             RData::AAAA(aaaa) => Some(IpAddr::V6(aaaa.0)),
             _ => None,
         }))
+    }
+
+    async fn a(&self, name: &str) -> Result<Answer<Ipv4Addr>, DnsError> {
+        Dns::a(self, name).await
+    }
+
+    async fn ptr(&self, ip: IpAddr) -> Result<Answer<String>, DnsError> {
+        Dns::ptr(self, ip).await
     }
 
     async fn mx(&self, name: &str) -> Result<Answer<(u16, String)>, DnsError> {
@@ -374,6 +391,12 @@ pub(crate) fn host_name(name: &Name) -> String {
         .to_ascii()
         .trim_end_matches('.')
         .to_string()
+}
+
+/// The name a PTR query for `ip` asks (`5.0.0.127.in-addr.arpa`, nibbles under `ip6.arpa` for
+/// IPv6), without the final dot.
+pub(crate) fn reverse_name(ip: IpAddr) -> String {
+    Name::from(ip).to_ascii().trim_end_matches('.').to_string()
 }
 
 /// Lower case, no final dot: how the audit compares domain names typed by users.

@@ -11,7 +11,7 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use super::dns::{Answer, Dns, Lookups};
+use super::dns::{Answer, DnsError, Lookups};
 use super::findings::{Check, CheckResult, DnsblZoneResult};
 use crate::diagnosis::{Cause, Context};
 
@@ -50,7 +50,40 @@ pub enum Listing {
     /// Not listed (NXDOMAIN / NODATA).
     NotListed,
     /// An answer that is not a listing: an error code or a rewritten NXDOMAIN.
-    Bogus(String),
+    Bogus(BogusAnswer),
+}
+
+/// An A answer that is not a listing: RFC 5782 §2.3 listings are codes in 127.0.0.0/8.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BogusAnswer {
+    /// A code in 127.255.255.0/24: the blocklist refuses the query (Spamhaus: .252 typing error
+    /// in the zone name, .254 query through a public resolver, .255 excessive queries).
+    #[error(
+        "return code {0} is an error code of the blocklist (it refuses the query: \
+         public resolver, rate limit or wrong zone name)"
+    )]
+    ErrorCode(Ipv4Addr),
+    /// An address outside 127.0.0.0/8: the resolver rewrites NXDOMAIN.
+    #[error("answer {0} is outside 127.0.0.0/8: the resolver rewrites NXDOMAIN")]
+    OutsideLoopback(Ipv4Addr),
+}
+
+/// Why a zone's answers cannot be read as listings: it does not answer as a blocklist.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ZoneError {
+    /// The query for the test entry 127.0.0.2 got no answer.
+    #[error("the zone's test entry could not be queried: {0}")]
+    TestEntryUnanswered(#[source] DnsError),
+    /// The zone does not list its test entry 127.0.0.2 (RFC 5782 §5): wrong zone name, or the
+    /// blocklist refuses this resolver.
+    #[error(
+        "{zone} does not list its RFC 5782 §5 test entry 127.0.0.2 ({name}): it is not \
+         answering as a blocklist (zone name, or the blocklist refuses this resolver)"
+    )]
+    TestEntryNotListed { zone: String, name: String },
+    /// The answer for the test entry is not a listing.
+    #[error("test entry {name}: {answer}")]
+    TestEntryBogus { name: String, answer: BogusAnswer },
 }
 
 /// Reads an A answer of a DNSBL (RFC 5782 §2.3).
@@ -60,22 +93,17 @@ pub fn interpret(answer: &Answer<Ipv4Addr>) -> Listing {
         return Listing::NotListed;
     }
     if let Some(code) = codes.iter().find(|c| c.octets()[..3] == [127, 255, 255]) {
-        return Listing::Bogus(format!(
-            "return code {code} is an error code of the blocklist (it refuses the query: \
-             public resolver, rate limit or wrong zone name)"
-        ));
+        return Listing::Bogus(BogusAnswer::ErrorCode(*code));
     }
     if let Some(code) = codes.iter().find(|c| c.octets()[0] != 127) {
-        return Listing::Bogus(format!(
-            "answer {code} is outside 127.0.0.0/8: the resolver rewrites NXDOMAIN"
-        ));
+        return Listing::Bogus(BogusAnswer::OutsideLoopback(*code));
     }
     Listing::Listed(codes.to_vec())
 }
 
 /// Checks every IP against every zone: one result per (IP, zone), and one summary per zone.
-pub(crate) async fn check(
-    dns: &Dns,
+pub(crate) async fn check<L: Lookups>(
+    dns: &L,
     ips: &[IpAddr],
     zones: &[String],
 ) -> (Vec<CheckResult>, Vec<DnsblZoneResult>) {
@@ -84,7 +112,7 @@ pub(crate) async fn check(
     for zone in zones {
         let mut listed_ips = Vec::new();
         let mut any_error = false;
-        let broken = zone_health(dns, zone).await;
+        let health = zone_health(dns, zone).await;
         for ip in ips {
             let subject = format!("{ip} in {zone}");
             let ctx = Context {
@@ -92,11 +120,11 @@ pub(crate) async fn check(
                 dnsbl_zone: Some(zone),
                 ..Context::default()
             };
-            if let Some(problem) = &broken {
+            if let Err(problem) = &health {
                 results.push(CheckResult::error_detail(
                     Check::Dnsbl,
                     subject,
-                    problem.clone(),
+                    problem.to_string(),
                     &ctx,
                 ));
                 any_error = true;
@@ -114,7 +142,7 @@ pub(crate) async fn check(
                     }
                     Listing::Bogus(why) => {
                         any_error = true;
-                        CheckResult::error_detail(Check::Dnsbl, subject, why, &ctx)
+                        CheckResult::error_detail(Check::Dnsbl, subject, why.to_string(), &ctx)
                     }
                     Listing::Listed(codes) => {
                         listed_ips.push(*ip);
@@ -148,24 +176,22 @@ pub(crate) async fn check(
     (results, summaries)
 }
 
-/// `None` when the zone lists its RFC 5782 §5 test entry 127.0.0.2, else what is wrong.
-async fn zone_health(dns: &Dns, zone: &str) -> Option<String> {
+/// `Ok` when the zone lists its RFC 5782 §5 test entry 127.0.0.2, else what is wrong.
+async fn zone_health<L: Lookups>(dns: &L, zone: &str) -> Result<(), ZoneError> {
     let name = query_name(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)), zone);
-    match dns.a(&name).await {
-        Err(err) => Some(format!("the zone's test entry could not be queried: {err}")),
-        Ok(answer) => match interpret(&answer) {
-            Listing::Listed(_) => None,
-            Listing::NotListed => Some(format!(
-                "{zone} does not list its RFC 5782 §5 test entry 127.0.0.2 ({name}): it is not \
-                 answering as a blocklist (zone name, or the blocklist refuses this resolver)"
-            )),
-            Listing::Bogus(why) => Some(format!("test entry {name}: {why}")),
-        },
+    let answer = dns.a(&name).await.map_err(ZoneError::TestEntryUnanswered)?;
+    match interpret(&answer) {
+        Listing::Listed(_) => Ok(()),
+        Listing::NotListed => Err(ZoneError::TestEntryNotListed {
+            zone: zone.to_string(),
+            name,
+        }),
+        Listing::Bogus(answer) => Err(ZoneError::TestEntryBogus { name, answer }),
     }
 }
 
 /// The listing's TXT record (the reason and removal link), best effort.
-async fn listing_reason(dns: &Dns, name: &str) -> String {
+async fn listing_reason<L: Lookups>(dns: &L, name: &str) -> String {
     match dns.txt(name).await {
         Ok(Answer::Found(texts)) => {
             let texts: Vec<String> = texts
@@ -181,6 +207,8 @@ async fn listing_reason(dns: &Dns, name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dns_audit::findings::CheckStatus;
+    use crate::dns_audit::testdns::FakeDns;
 
     #[test]
     fn query_names() {
@@ -205,10 +233,123 @@ mod tests {
         assert_eq!(interpret(&Answer::NoData), Listing::NotListed);
         assert!(matches!(interpret(&a("127.0.0.2")), Listing::Listed(_)));
         assert!(matches!(interpret(&a("127.0.0.11")), Listing::Listed(_)));
-        assert!(matches!(
+        assert_eq!(
             interpret(&a("127.255.255.254")),
-            Listing::Bogus(_)
+            Listing::Bogus(BogusAnswer::ErrorCode(Ipv4Addr::new(127, 255, 255, 254)))
+        );
+        assert_eq!(
+            interpret(&a("198.51.100.7")),
+            Listing::Bogus(BogusAnswer::OutsideLoopback(Ipv4Addr::new(198, 51, 100, 7)))
+        );
+    }
+
+    /// dnsbl.test lists its test entry and 192.0.2.5, and fails for 192.0.2.7; broken.test
+    /// fails; empty.test does not list its test entry; public.test answers an error code.
+    fn dns() -> FakeDns {
+        FakeDns::parse(
+            r#"
+            2.0.0.127.dnsbl.test    A    127.0.0.2
+            2.0.0.127.dnsbl.test    TXT  "RFC 5782 test entry"
+            5.2.0.192.dnsbl.test    A    127.0.0.2
+            5.2.0.192.dnsbl.test    A    127.0.0.4
+            5.2.0.192.dnsbl.test    TXT  "listed: see https://dnsbl.test/" "remove"
+            7.2.0.192.dnsbl.test    SERVFAIL
+            2.0.0.127.broken.test   SERVFAIL
+            2.0.0.127.public.test   A    127.255.255.254
+            "#,
+        )
+    }
+
+    async fn run(ips: &[&str], zones: &[&str]) -> (Vec<CheckResult>, Vec<DnsblZoneResult>) {
+        let ips: Vec<IpAddr> = ips.iter().map(|ip| ip.parse().expect("ip")).collect();
+        let zones: Vec<String> = zones.iter().map(|z| z.to_string()).collect();
+        check(&dns(), &ips, &zones).await
+    }
+
+    #[tokio::test]
+    async fn listed_and_not_listed() {
+        let (results, zones) = run(&["192.0.2.5", "192.0.2.6"], &["dnsbl.test"]).await;
+        assert_eq!(results.len(), 2);
+        let listed = &results[0];
+        assert_eq!(listed.subject, "192.0.2.5 in dnsbl.test");
+        assert_eq!(
+            (listed.status, listed.cause),
+            (CheckStatus::Fail, Some(Cause::Blocklisted))
+        );
+        assert_eq!(
+            listed.detail,
+            "listed: 5.2.0.192.dnsbl.test → 127.0.0.2, 127.0.0.4 \
+             (\"listed: see https://dnsbl.test/remove\")"
+        );
+        let clean = &results[1];
+        assert_eq!((clean.status, clean.cause), (CheckStatus::Ok, None));
+        assert_eq!(clean.detail, "not listed (6.2.0.192.dnsbl.test)");
+        let ip: IpAddr = "192.0.2.5".parse().expect("ip");
+        assert_eq!(
+            zones,
+            [DnsblZoneResult {
+                zone: "dnsbl.test".into(),
+                listed: Some(true),
+                listed_ips: vec![ip],
+            }]
+        );
+
+        let (_, zones) = run(&["192.0.2.6"], &["dnsbl.test"]).await;
+        assert_eq!(zones[0].listed, Some(false));
+    }
+
+    #[tokio::test]
+    async fn a_zone_that_does_not_answer_as_a_blocklist_is_an_error() {
+        for (zone, why) in [
+            ("broken.test", "the zone's test entry could not be queried"),
+            ("empty.test", "does not list its RFC 5782 §5 test entry"),
+            ("public.test", "is an error code of the blocklist"),
+        ] {
+            let (results, zones) = run(&["192.0.2.5", "192.0.2.6"], &[zone]).await;
+            assert_eq!(results.len(), 2);
+            for r in &results {
+                assert_eq!(
+                    (r.status, r.cause),
+                    (CheckStatus::Error, Some(Cause::DnsError)),
+                    "{zone}: {r:?}"
+                );
+                assert!(r.detail.contains(why), "{zone}: {}", r.detail);
+            }
+            assert_eq!(zones[0].listed, None, "{zone}");
+            assert!(zones[0].listed_ips.is_empty());
+        }
+        let dns = dns();
+        assert_eq!(zone_health(&dns, "dnsbl.test").await, Ok(()));
+        assert!(matches!(
+            zone_health(&dns, "broken.test").await,
+            Err(ZoneError::TestEntryUnanswered(DnsError::ServFail { .. }))
         ));
-        assert!(matches!(interpret(&a("198.51.100.7")), Listing::Bogus(_)));
+        assert!(matches!(
+            zone_health(&dns, "empty.test").await,
+            Err(ZoneError::TestEntryNotListed { .. })
+        ));
+        assert!(matches!(
+            zone_health(&dns, "public.test").await,
+            Err(ZoneError::TestEntryBogus {
+                answer: BogusAnswer::ErrorCode(_),
+                ..
+            })
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_failed_query_leaves_the_zone_undecided_unless_an_ip_is_listed() {
+        let (results, zones) = run(&["192.0.2.7", "192.0.2.6"], &["dnsbl.test"]).await;
+        assert_eq!(results[0].status, CheckStatus::Error);
+        assert!(
+            results[0].detail.contains("SERVFAIL"),
+            "{}",
+            results[0].detail
+        );
+        assert_eq!(results[1].status, CheckStatus::Ok);
+        assert_eq!(zones[0].listed, None);
+
+        let (_, zones) = run(&["192.0.2.7", "192.0.2.5"], &["dnsbl.test"]).await;
+        assert_eq!(zones[0].listed, Some(true));
     }
 }

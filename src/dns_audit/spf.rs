@@ -200,7 +200,6 @@ pub(crate) async fn count_lookups<L: Lookups>(
     ip: Option<IpAddr>,
 ) -> Result<LookupCount, DnsError> {
     let mut count = LookupCount::default();
-    let v6 = matches!(ip, Some(IpAddr::V6(_)));
     let sender = format!("postmaster@{domain}");
     let mut work: Vec<(String, Arc<Spf>)> = vec![(domain.to_string(), record)];
     let mut walked = 0usize;
@@ -213,66 +212,82 @@ pub(crate) async fn count_lookups<L: Lookups>(
             ));
             break;
         }
-        let mut vars = Variables::new();
-        if let Some(ip) = ip {
-            vars.set_ip(&ip);
-        }
-        vars.set_sender(sender.as_bytes().to_vec());
-        vars.set_domain(current.as_bytes().to_vec());
-        vars.set_helo_domain(current.as_bytes().to_vec());
-        let expand = |m: &Macro| {
-            m.eval(&vars, &current, true)
-                .trim_end_matches('.')
-                .to_string()
-        };
+        count_record(dns, &current, &record, ip, &sender, &mut count, &mut work).await?;
+    }
+    Ok(count)
+}
 
-        let mut has_all = false;
-        for directive in record.directives.iter() {
-            match &directive.mechanism {
-                Mechanism::All => has_all = true,
-                Mechanism::Ip4 { .. } | Mechanism::Ip6 { .. } => {}
-                Mechanism::Include { macro_string } => {
-                    count.lookups += 1;
-                    let target = expand(macro_string);
-                    follow(dns, &target, "include", &mut count, &mut work).await?;
+/// Counts the lookups of one record of the tree (the record at `current`); the records its
+/// `include` and `redirect` terms lead to go on `work`.
+async fn count_record<L: Lookups>(
+    dns: &L,
+    current: &str,
+    record: &Spf,
+    ip: Option<IpAddr>,
+    sender: &str,
+    count: &mut LookupCount,
+    work: &mut Vec<(String, Arc<Spf>)>,
+) -> Result<(), DnsError> {
+    let v6 = matches!(ip, Some(IpAddr::V6(_)));
+    let mut vars = Variables::new();
+    if let Some(ip) = ip {
+        vars.set_ip(&ip);
+    }
+    vars.set_sender(sender.as_bytes().to_vec());
+    vars.set_domain(current.as_bytes().to_vec());
+    vars.set_helo_domain(current.as_bytes().to_vec());
+    let expand = |m: &Macro| {
+        m.eval(&vars, current, true)
+            .trim_end_matches('.')
+            .to_string()
+    };
+
+    let mut has_all = false;
+    for directive in record.directives.iter() {
+        match &directive.mechanism {
+            Mechanism::All => has_all = true,
+            Mechanism::Ip4 { .. } | Mechanism::Ip6 { .. } => {}
+            Mechanism::Include { macro_string } => {
+                count.lookups += 1;
+                let target = expand(macro_string);
+                follow(dns, &target, "include", count, work).await?;
+            }
+            Mechanism::A { macro_string, .. } => {
+                count.lookups += 1;
+                if dns.addresses(&expand(macro_string), v6).await?.is_void() {
+                    count.void_lookups += 1;
                 }
-                Mechanism::A { macro_string, .. } => {
-                    count.lookups += 1;
-                    if dns.addresses(&expand(macro_string), v6).await?.is_void() {
-                        count.void_lookups += 1;
-                    }
+            }
+            Mechanism::Mx { macro_string, .. } => {
+                count.lookups += 1;
+                let target = expand(macro_string);
+                let mx = dns.mx(&target).await?;
+                if mx.is_void() {
+                    count.void_lookups += 1;
+                } else if mx.records().len() > MAX_MX_NAMES {
+                    count.problems.push(format!(
+                        "mx:{target} has {} MX names (at most {MAX_MX_NAMES})",
+                        mx.records().len()
+                    ));
                 }
-                Mechanism::Mx { macro_string, .. } => {
-                    count.lookups += 1;
-                    let target = expand(macro_string);
-                    let mx = dns.mx(&target).await?;
-                    if mx.is_void() {
-                        count.void_lookups += 1;
-                    } else if mx.records().len() > MAX_MX_NAMES {
-                        count.problems.push(format!(
-                            "mx:{target} has {} MX names (at most {MAX_MX_NAMES})",
-                            mx.records().len()
-                        ));
-                    }
-                }
-                // Counted, not resolved: the answer depends on the receiver's PTR lookup.
-                Mechanism::Ptr { .. } => count.lookups += 1,
-                Mechanism::Exists { macro_string } => {
-                    count.lookups += 1;
-                    if dns.addresses(&expand(macro_string), false).await?.is_void() {
-                        count.void_lookups += 1;
-                    }
+            }
+            // Counted, not resolved: the answer depends on the receiver's PTR lookup.
+            Mechanism::Ptr { .. } => count.lookups += 1,
+            Mechanism::Exists { macro_string } => {
+                count.lookups += 1;
+                if dns.addresses(&expand(macro_string), false).await?.is_void() {
+                    count.void_lookups += 1;
                 }
             }
         }
-        // A redirect is ignored when the record has an `all` (RFC 7208 §6.1).
-        if let (Some(redirect), false) = (&record.redirect, has_all) {
-            count.lookups += 1;
-            let target = expand(redirect);
-            follow(dns, &target, "redirect", &mut count, &mut work).await?;
-        }
     }
-    Ok(count)
+    // A redirect is ignored when the record has an `all` (RFC 7208 §6.1).
+    if let (Some(redirect), false) = (&record.redirect, has_all) {
+        count.lookups += 1;
+        let target = expand(redirect);
+        follow(dns, &target, "redirect", count, work).await?;
+    }
+    Ok(())
 }
 
 async fn follow<L: Lookups>(
@@ -311,6 +326,18 @@ pub(crate) struct SpfOutcome {
     pub passes: bool,
 }
 
+impl SpfOutcome {
+    /// A check that ended before the lookups were counted (no usable record, DNS error).
+    fn uncounted(check: CheckResult) -> Self {
+        SpfOutcome {
+            check,
+            lookups: None,
+            void_lookups: None,
+            passes: false,
+        }
+    }
+}
+
 fn result_word(result: SpfResult) -> &'static str {
     match result {
         SpfResult::Pass => "pass",
@@ -336,18 +363,42 @@ pub(crate) async fn check<L: Lookups>(
         ip: ips.first().copied(),
         ..Context::default()
     };
-    let outcome = |check| SpfOutcome {
-        check,
-        lookups: None,
-        void_lookups: None,
-        passes: false,
+    let (text, record) = match published_record(dns, domain, &ctx).await {
+        Ok(found) => found,
+        Err(check) => return SpfOutcome::uncounted(check),
     };
-    let txt = match dns.txt(domain).await {
-        Ok(txt) => txt,
-        Err(err) => return outcome(CheckResult::error(Check::Spf, domain, &err, &ctx)),
+    let count = match count_lookups(dns, domain, Arc::clone(&record), ips.first().copied()).await {
+        Ok(count) => count,
+        Err(err) => {
+            let mut check = CheckResult::error(Check::Spf, domain, &err, &ctx);
+            check.detail = format!("\"{text}\": counting its DNS lookups failed: {err}");
+            return SpfOutcome::uncounted(check);
+        }
     };
-    let (text, record) = match select(&txt) {
-        SpfRecord::One { text, record } => (text, record),
+    let results = evaluate(auth, domain, ips, helo).await;
+    let passes = !results.is_empty() && results.iter().all(|(_, r)| *r == SpfResult::Pass);
+    let detail = describe(&text, &results, &count);
+    SpfOutcome {
+        check: conclude(domain, detail, &count, &results, &record, &ctx),
+        lookups: Some(count.lookups),
+        void_lookups: Some(count.void_lookups),
+        passes,
+    }
+}
+
+/// The one SPF record of `domain` (its text as published, parsed), or the check's result when
+/// there is none to evaluate: missing, several (RFC 7208 §4.5), invalid, or a DNS error.
+async fn published_record<L: Lookups>(
+    dns: &L,
+    domain: &str,
+    ctx: &Context<'_>,
+) -> Result<(String, Arc<Spf>), CheckResult> {
+    let txt = dns
+        .txt(domain)
+        .await
+        .map_err(|err| CheckResult::error(Check::Spf, domain, &err, ctx))?;
+    match select(&txt) {
+        SpfRecord::One { text, record } => Ok((text, record)),
         SpfRecord::Missing { void } => {
             let detail = if void {
                 format!(
@@ -357,44 +408,39 @@ pub(crate) async fn check<L: Lookups>(
             } else {
                 format!("no SPF record: none of the TXT records of {domain} starts with v=spf1")
             };
-            return outcome(CheckResult::failing(
+            Err(CheckResult::failing(
                 Check::Spf,
                 domain,
                 detail,
                 Cause::SpfMissing,
-                &ctx,
-            ));
+                ctx,
+            ))
         }
-        SpfRecord::Several(n) => {
-            return outcome(CheckResult::failing(
-                Check::Spf,
-                domain,
-                format!("{n} v=spf1 records at {domain}: RFC 7208 §4.5 makes that a permerror"),
-                Cause::SpfPermerror,
-                &ctx,
-            ));
-        }
-        SpfRecord::Invalid { text, why } => {
-            return outcome(CheckResult::failing(
-                Check::Spf,
-                domain,
-                format!("\"{text}\" is invalid ({why}): permerror"),
-                Cause::SpfPermerror,
-                &ctx,
-            ));
-        }
-    };
+        SpfRecord::Several(n) => Err(CheckResult::failing(
+            Check::Spf,
+            domain,
+            format!("{n} v=spf1 records at {domain}: RFC 7208 §4.5 makes that a permerror"),
+            Cause::SpfPermerror,
+            ctx,
+        )),
+        SpfRecord::Invalid { text, why } => Err(CheckResult::failing(
+            Check::Spf,
+            domain,
+            format!("\"{text}\" is invalid ({why}): permerror"),
+            Cause::SpfPermerror,
+            ctx,
+        )),
+    }
+}
 
-    let count = match count_lookups(dns, domain, Arc::clone(&record), ips.first().copied()).await {
-        Ok(count) => count,
-        Err(err) => {
-            let mut check = CheckResult::error(Check::Spf, domain, &err, &ctx);
-            check.detail = format!("\"{text}\": counting its DNS lookups failed: {err}");
-            return outcome(check);
-        }
-    };
-
-    // Evaluate every sending IP as a receiver would (mail-auth's check_host, RFC 7208 §4).
+/// Evaluates every sending IP as a receiver would (mail-auth's check_host, RFC 7208 §4), with
+/// `postmaster@domain` as the MAIL FROM and `helo` (default: `domain`) as the HELO name.
+async fn evaluate(
+    auth: &MessageAuthenticator,
+    domain: &str,
+    ips: &[IpAddr],
+    helo: Option<&str>,
+) -> Vec<(IpAddr, SpfResult)> {
     let helo = helo.unwrap_or(domain);
     let sender = format!("postmaster@{domain}");
     let mut results = Vec::with_capacity(ips.len());
@@ -409,8 +455,11 @@ pub(crate) async fn check<L: Lookups>(
             .await;
         results.push((*ip, output.result()));
     }
-    let passes = !results.is_empty() && results.iter().all(|(_, r)| *r == SpfResult::Pass);
+    results
+}
 
+/// The check's detail: the record, each IP's result, the lookup counts and their problems.
+fn describe(text: &str, results: &[(IpAddr, SpfResult)], count: &LookupCount) -> String {
     let evaluated = if results.is_empty() {
         "no sending IP given, not evaluated".to_string()
     } else {
@@ -430,7 +479,19 @@ pub(crate) async fn check<L: Lookups>(
         detail.push_str("; ");
         detail.push_str(&count.problems.join("; "));
     }
+    detail
+}
 
+/// The status and the one root cause, most fundamental first: the lookup limits (RFC 7208
+/// §4.6.4), then permerrors, temperrors, an IP that does not pass, a permissive `all`.
+fn conclude(
+    domain: &str,
+    mut detail: String,
+    count: &LookupCount,
+    results: &[(IpAddr, SpfResult)],
+    record: &Spf,
+    ctx: &Context<'_>,
+) -> CheckResult {
     let first_not_pass = results
         .iter()
         .find(|(_, r)| *r != SpfResult::Pass)
@@ -439,20 +500,19 @@ pub(crate) async fn check<L: Lookups>(
         Mechanism::All => Some(d.qualifier.clone()),
         _ => None,
     });
-
-    let check = if count.lookups > MAX_LOOKUPS {
-        CheckResult::failing(Check::Spf, domain, detail, Cause::SpfTooManyLookups, &ctx)
+    if count.lookups > MAX_LOOKUPS {
+        CheckResult::failing(Check::Spf, domain, detail, Cause::SpfTooManyLookups, ctx)
     } else if count.void_lookups > MAX_VOID_LOOKUPS {
-        CheckResult::failing(Check::Spf, domain, detail, Cause::SpfVoidLookups, &ctx)
+        CheckResult::failing(Check::Spf, domain, detail, Cause::SpfVoidLookups, ctx)
     } else if !count.problems.is_empty() || results.iter().any(|(_, r)| *r == SpfResult::PermError)
     {
-        CheckResult::failing(Check::Spf, domain, detail, Cause::SpfPermerror, &ctx)
+        CheckResult::failing(Check::Spf, domain, detail, Cause::SpfPermerror, ctx)
     } else if results.iter().any(|(_, r)| *r == SpfResult::TempError) {
-        CheckResult::error_detail(Check::Spf, domain, detail, &ctx)
+        CheckResult::error_detail(Check::Spf, domain, detail, ctx)
     } else if let Some((ip, _)) = first_not_pass {
         let ctx = Context {
             ip: Some(ip),
-            ..ctx
+            ..*ctx
         };
         CheckResult::failing(Check::Spf, domain, detail, Cause::SpfIpNotAuthorized, &ctx)
     } else if matches!(all_qualifier, Some(Qualifier::Pass | Qualifier::Neutral)) {
@@ -464,15 +524,9 @@ pub(crate) async fn check<L: Lookups>(
         detail.push_str(&format!(
             "; ends in {which}: any server on the internet passes"
         ));
-        CheckResult::warning(Check::Spf, domain, detail, Cause::SpfPermissive, &ctx)
+        CheckResult::warning(Check::Spf, domain, detail, Cause::SpfPermissive, ctx)
     } else {
         CheckResult::ok(Check::Spf, domain, detail)
-    };
-    SpfOutcome {
-        check,
-        lookups: Some(count.lookups),
-        void_lookups: Some(count.void_lookups),
-        passes,
     }
 }
 

@@ -1,10 +1,12 @@
 //! Recorded DNS data for unit tests: [`Lookups`] over a small zone-like text file under
-//! `tests/fixtures/dns/` (format in the header of `spf.zone`).
+//! `tests/fixtures/dns/` (format in the header of `spf.zone`), or over text given inline.
+//! PTR records sit at their reverse names, as in a real zone (RFC 1035 §3.5):
+//! `5.2.0.192.in-addr.arpa PTR mail.example.test.`.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
-use super::dns::{Answer, DnsError, Lookups};
+use super::dns::{Answer, DnsError, Lookups, reverse_name};
 
 pub(crate) struct FakeDns {
     records: HashMap<String, Vec<(String, String)>>,
@@ -86,6 +88,16 @@ impl Lookups for FakeDns {
     async fn addresses(&self, name: &str, v6: bool) -> Result<Answer<IpAddr>, DnsError> {
         let rtype = if v6 { "AAAA" } else { "A" };
         self.answer(name, rtype, |data| data.parse().ok())
+    }
+
+    async fn a(&self, name: &str) -> Result<Answer<Ipv4Addr>, DnsError> {
+        self.answer(name, "A", |data| data.parse().ok())
+    }
+
+    async fn ptr(&self, ip: IpAddr) -> Result<Answer<String>, DnsError> {
+        self.answer(&reverse_name(ip), "PTR", |data| {
+            Some(data.trim_end_matches('.').to_ascii_lowercase())
+        })
     }
 
     async fn mx(&self, name: &str) -> Result<Answer<(u16, String)>, DnsError> {

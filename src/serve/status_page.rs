@@ -294,28 +294,29 @@ fn distinct<'a>(
 
 /// Renders the page.
 pub fn render(latest: &Report, failures: &Report, now: f64) -> String {
-    let routes = distinct(&latest.results, |r| &r.route);
-    let seeds = distinct(&latest.results, |r| &r.seed);
-
+    let status = crate::report::status_word(latest.status);
     let mut html = format!(
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-<meta http-equiv=\"refresh\" content=\"60\"><title>mailcanary: {}</title><style>{STYLE}</style>\
-</head><body><main>",
-        crate::report::status_word(latest.status)
+<meta http-equiv=\"refresh\" content=\"60\"><title>mailcanary: {status}</title><style>{STYLE}</style>\
+</head><body><main>"
     );
+    html.push_str(&header(latest, now));
+    html.push_str(&grid(&latest.results));
+    html.push_str(&failing_now(&latest.results, now));
+    html.push_str(&history(&failures.results, now));
     html.push_str(&format!(
-        "<header><h1>mailcanary</h1><span class=\"badge {}\">{}</span>",
-        class(latest.status),
-        crate::report::status_word(latest.status)
+        "<footer><p>Probes run on their own schedule; this page only shows recorded results \
+(rendered {}, reloads every minute). <a href=\"/api/results\">/api/results</a> · \
+<a href=\"/metrics\">/metrics</a></p></footer></main></body></html>\n",
+        esc(&utc(now))
     ));
-    let count = |s: Status| {
-        latest
-            .results
-            .iter()
-            .filter(|r| !in_flight(r) && r.status == s)
-            .count()
-    };
+    html
+}
+
+/// The title, the overall status badge, and one summary line: how many probes, how many in each
+/// status, how many in flight, when the latest was sent.
+fn header(latest: &Report, now: f64) -> String {
     let mut summary = vec![format!("{} probes", latest.results.len())];
     for (s, word) in [
         (Status::Ok, "ok"),
@@ -323,7 +324,11 @@ pub fn render(latest: &Report, failures: &Report, now: f64) -> String {
         (Status::Critical, "critical"),
         (Status::Unknown, "unknown"),
     ] {
-        let n = count(s);
+        let n = latest
+            .results
+            .iter()
+            .filter(|r| !in_flight(r) && r.status == s)
+            .count();
         if n > 0 {
             summary.push(format!("{n} {word}"));
         }
@@ -340,42 +345,63 @@ pub fn render(latest: &Report, failures: &Report, now: f64) -> String {
     if newest.is_some() {
         summary.push(format!("latest probe sent {}", ago(now, newest)));
     }
-    html.push_str(&format!(
-        "<p class=\"summary\">{}</p></header>",
+    format!(
+        "<header><h1>mailcanary</h1><span class=\"badge {}\">{}</span>\
+<p class=\"summary\">{}</p></header>",
+        class(latest.status),
+        crate::report::status_word(latest.status),
         esc(&summary.join(" · "))
-    ));
+    )
+}
 
-    if latest.results.is_empty() {
-        html.push_str("<p>No probe has run yet.</p>");
-    } else {
-        html.push_str(
-            "<section><h2>Latest result per route and seed</h2><div class=\"wrap\"><table>\
-<thead><tr><th>route \\ seed</th>",
-        );
-        for s in &seeds {
-            html.push_str(&format!("<th>{}</th>", esc(s)));
-        }
-        html.push_str("</tr></thead><tbody>");
-        for r in &routes {
-            html.push_str(&format!("<tr><th>{}</th>", esc(r)));
-            for s in &seeds {
-                match latest
-                    .results
-                    .iter()
-                    .find(|x| x.route == *r && x.seed == *s)
-                {
-                    Some(res) => html.push_str(&cell(res)),
-                    None => html.push_str("<td class=\"unknown\">–</td>"),
-                }
-            }
-            html.push_str("</tr>");
-        }
-        html.push_str("</tbody></table></div></section>");
+/// The latest result per route (rows) and seed (columns); a pair without a result is shown
+/// as such, not left out.
+fn grid(results: &[ProbeResult]) -> String {
+    if results.is_empty() {
+        return "<p>No probe has run yet.</p>".to_string();
     }
+    let routes = distinct(results, |r| &r.route);
+    let seeds = distinct(results, |r| &r.seed);
+    let mut html = String::from(
+        "<section><h2>Latest result per route and seed</h2><div class=\"wrap\"><table>\
+<thead><tr><th>route \\ seed</th>",
+    );
+    for s in &seeds {
+        html.push_str(&format!("<th>{}</th>", esc(s)));
+    }
+    html.push_str("</tr></thead><tbody>");
+    for r in &routes {
+        html.push_str(&format!("<tr><th>{}</th>", esc(r)));
+        for s in &seeds {
+            match results.iter().find(|x| x.route == *r && x.seed == *s) {
+                Some(res) => html.push_str(&cell(res)),
+                None => html.push_str("<td class=\"unknown\">–</td>"),
+            }
+        }
+        html.push_str("</tr>");
+    }
+    html.push_str("</tbody></table></div></section>");
+    html
+}
 
-    // What is wrong right now, worst first, each with its causes.
-    let mut failing: Vec<&ProbeResult> = latest
-        .results
+/// Failing results of one route that the seeds agree on: same status, placement and causes.
+#[derive(Debug)]
+pub struct FailureGroup<'a> {
+    /// The first result of the group (its route, status and placement are the group's).
+    pub first: &'a ProbeResult,
+    /// The seeds that report it, in order.
+    pub seeds: Vec<&'a str>,
+    /// The causes, with their fixes ([`causes`] with fixes).
+    pub causes: Vec<String>,
+    /// When the latest of the group's probes was sent.
+    pub sent_at: Option<f64>,
+}
+
+/// What is wrong right now: the failing results (not ok, not in flight), worst first, then by
+/// route and seed, with the seeds that report the same failure of a route as one entry: the
+/// cause is the route's, not each seed's.
+pub fn group_failures(results: &[ProbeResult]) -> Vec<FailureGroup<'_>> {
+    let mut failing: Vec<&ProbeResult> = results
         .iter()
         .filter(|r| r.status != Status::Ok && !in_flight(r))
         .collect();
@@ -385,14 +411,7 @@ pub fn render(latest: &Report, failures: &Report, now: f64) -> String {
             .then(natural_cmp(&a.route, &b.route))
             .then(natural_cmp(&a.seed, &b.seed))
     });
-    // Seeds that report the same failure of a route are one entry: the cause is the route's.
-    struct Group<'a> {
-        first: &'a ProbeResult,
-        seeds: Vec<&'a str>,
-        causes: Vec<String>,
-        sent_at: Option<f64>,
-    }
-    let mut groups: Vec<Group> = Vec::new();
+    let mut groups: Vec<FailureGroup> = Vec::new();
     for r in failing {
         let c = causes(r, true);
         let same = groups.iter_mut().find(|g| {
@@ -409,7 +428,7 @@ pub fn render(latest: &Report, failures: &Report, now: f64) -> String {
                     (a, b) => a.or(b),
                 };
             }
-            None => groups.push(Group {
+            None => groups.push(FailureGroup {
                 first: r,
                 seeds: vec![&r.seed],
                 causes: c,
@@ -417,9 +436,15 @@ pub fn render(latest: &Report, failures: &Report, now: f64) -> String {
             }),
         }
     }
-    html.push_str("<section><h2>Failing now</h2>");
+    groups
+}
+
+/// The "Failing now" section: one entry per [`FailureGroup`], each with its causes.
+fn failing_now(results: &[ProbeResult], now: f64) -> String {
+    let groups = group_failures(results);
+    let mut html = String::from("<section><h2>Failing now</h2>");
     if groups.is_empty() {
-        if !latest.results.is_empty() {
+        if !results.is_empty() {
             html.push_str("<p>Every probe passed.</p>");
         } else {
             html.push_str("<p>Nothing yet.</p>");
@@ -447,13 +472,18 @@ pub fn render(latest: &Report, failures: &Report, now: f64) -> String {
         html.push_str("</ul>");
     }
     html.push_str("</section>");
+    html
+}
 
-    html.push_str("<section class=\"history-section\"><h2>Last failed deliveries</h2>");
-    if failures.results.is_empty() {
+/// The "Last failed deliveries" section: one line per recorded failure, causes without fixes.
+fn history(failures: &[ProbeResult], now: f64) -> String {
+    let mut html =
+        String::from("<section class=\"history-section\"><h2>Last failed deliveries</h2>");
+    if failures.is_empty() {
         html.push_str("<p>None recorded.</p>");
     } else {
         html.push_str("<ul class=\"history\">");
-        for f in &failures.results {
+        for f in failures {
             let why = causes(f, false);
             html.push_str(&format!(
                 "<li><span class=\"when\">{}</span> <b>{}/{}</b> {}{}</li>",
@@ -471,12 +501,6 @@ pub fn render(latest: &Report, failures: &Report, now: f64) -> String {
         html.push_str("</ul>");
     }
     html.push_str("</section>");
-    html.push_str(&format!(
-        "<footer><p>Probes run on their own schedule; this page only shows recorded results \
-(rendered {}, reloads every minute). <a href=\"/api/results\">/api/results</a> · \
-<a href=\"/metrics\">/metrics</a></p></footer></main></body></html>\n",
-        esc(&utc(now))
-    ));
     html
 }
 
@@ -616,6 +640,82 @@ mod tests {
         let html = render(&latest, &latest, 110.0);
         assert!(html.contains("data-route=\"spf-fail\" data-seeds=\"seed9 seed10\""));
         assert!(html.contains("data-route=\"spf-fail\" data-seeds=\"seed11\""));
+    }
+
+    fn spf_failing(route: &str, seed: &str, sent_at: f64) -> ProbeResult {
+        let mut r = result(route, seed, Some(Placement::Inbox), Status::Warning);
+        if let Some(v) = r.verdict.as_mut() {
+            v.spf = AuthResult::Fail;
+        }
+        r.sent_at = Some(sent_at);
+        r
+    }
+
+    fn seeds_of<'a>(groups: &[FailureGroup<'a>]) -> Vec<(&'a str, Vec<&'a str>)> {
+        groups
+            .iter()
+            .map(|g| (g.first.route.as_str(), g.seeds.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn agreeing_seeds_of_a_route_are_one_group() {
+        let results = [
+            spf_failing("spf-fail", "seed10", 120.0),
+            spf_failing("spf-fail", "seed9", 100.0),
+            spf_failing("spf-fail", "seed2", 110.0),
+        ];
+        let groups = group_failures(&results);
+        assert_eq!(
+            seeds_of(&groups),
+            [("spf-fail", vec!["seed2", "seed9", "seed10"])]
+        );
+        assert_eq!(groups[0].causes, ["SPF fail"]);
+        // The group is as recent as its latest probe.
+        assert_eq!(groups[0].sent_at, Some(120.0));
+    }
+
+    #[test]
+    fn disagreeing_seeds_and_other_routes_are_groups_of_their_own() {
+        let mut spam = spf_failing("spf-fail", "seed3", 100.0);
+        spam.placement = Some(Placement::Spam);
+        spam.folder = Some("Junk".into());
+        let mut critical = spf_failing("spf-fail", "seed4", 100.0);
+        critical.status = Status::Critical;
+        let results = [
+            spf_failing("spf-fail", "seed1", 100.0),
+            spf_failing("spf-fail", "seed2", 100.0),
+            spam,
+            critical,
+            spf_failing("other", "seed1", 100.0),
+        ];
+        let groups = group_failures(&results);
+        // Worst first, then by route and seed.
+        assert_eq!(
+            seeds_of(&groups),
+            [
+                ("spf-fail", vec!["seed4"]),
+                ("other", vec!["seed1"]),
+                ("spf-fail", vec!["seed1", "seed2"]),
+                ("spf-fail", vec!["seed3"]),
+            ]
+        );
+        assert_eq!(groups[3].causes, ["filed as spam (Junk)", "SPF fail"]);
+    }
+
+    #[test]
+    fn passing_and_in_flight_results_are_not_failures() {
+        let mut unsent = result("good", "seed2", None, Status::Unknown);
+        unsent.error = Some("554 rejected".into());
+        let results = [
+            result("good", "seed1", Some(Placement::Inbox), Status::Ok),
+            result("good", "seed3", None, Status::Unknown),
+            unsent,
+        ];
+        let groups = group_failures(&results);
+        assert_eq!(seeds_of(&groups), [("good", vec!["seed2"])]);
+        assert_eq!(groups[0].causes, ["not sent", "554 rejected"]);
+        assert!(group_failures(&[]).is_empty());
     }
 
     #[test]

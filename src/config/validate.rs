@@ -1,0 +1,864 @@
+//! Validation: the config as written ([`super::raw`]) checked for meaning and completed with
+//! defaults. Every problem is collected with its config path (`seeds.gmail.port: expected
+//! 1..65535, got 0`), so that all of them are reported at once.
+//!
+//! Routes (SMTP submission) and seeds (IMAP mailboxes) share one connection validator: host,
+//! port, TLS mode, CA file and login. Default ports: 587 with STARTTLS (RFC 6409 §3.1), 465 and
+//! 993 with implicit TLS (RFC 8314 §3), 143 for IMAP with STARTTLS (RFC 9051 §6.2.1), 25 for
+//! plain SMTP. Addresses are RFC 5322 §3.4 mailboxes (`Name <addr>` or `addr`).
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use croner::errors::CronError;
+
+use super::provider::{self, Preset};
+use super::raw::{RawConfig, RawDkim, RawMessage, RawProbe, RawRoute, RawSeed};
+use super::secret::{Secret, SecretSource};
+use super::{
+    Cleanup, Config, Credentials, DEFAULT_DNSBL_ZONES, DkimSigning, DnsAuditConfig,
+    MessageTemplate, ProbeConfig, Route, Seed, TlsMode, domain_of,
+};
+
+/// One problem in the config: where it is and what is wrong, as the user reads it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: {problem}")]
+pub struct FieldError {
+    /// The config path: `routes`, `probe.timeout`, `seeds.gmail.port`.
+    pub path: String,
+    /// What is wrong with it, in one sentence.
+    pub problem: String,
+}
+
+/// Collects errors with their config path, so that all of them are reported at once.
+#[derive(Default)]
+struct Errors(Vec<FieldError>);
+
+impl Errors {
+    fn push(&mut self, path: impl fmt::Display, problem: impl fmt::Display) {
+        self.0.push(FieldError {
+            path: path.to_string(),
+            problem: problem.to_string(),
+        });
+    }
+}
+
+/// The config, or every error found in it, in file order: probe, routes, seeds, dns_audit.
+pub(super) fn config(raw: RawConfig, base: &Path) -> Result<Config, Vec<FieldError>> {
+    let mut errs = Errors::default();
+    let probe = validate_probe(&raw.probe, base, &mut errs);
+    if raw.routes.is_empty() {
+        errs.push("routes", "at least one route is required");
+    }
+    if raw.seeds.is_empty() {
+        errs.push("seeds", "at least one seed mailbox is required");
+    }
+    let routes: Vec<Route> = raw
+        .routes
+        .iter()
+        .filter_map(|(name, r)| validate_route(name, r, base, &mut errs))
+        .collect();
+    let route_names: Vec<String> = raw.routes.keys().cloned().collect();
+    let seeds: Vec<Seed> = raw
+        .seeds
+        .iter()
+        .filter_map(|(name, s)| validate_seed(name, s, base, &route_names, &mut errs))
+        .collect();
+    let dns_audit = validate_dns_audit(&raw, &mut errs);
+    match (probe, dns_audit) {
+        (Some(probe), Some(dns_audit)) if errs.0.is_empty() => Ok(Config {
+            probe,
+            routes,
+            seeds,
+            dns_audit,
+        }),
+        _ => Err(errs.0),
+    }
+}
+
+fn validate_probe(p: &RawProbe, base: &Path, errs: &mut Errors) -> Option<ProbeConfig> {
+    let timing = probe_timing(p, errs);
+    let cleanup = cleanup(errs, p.cleanup.as_deref().unwrap_or("delete"));
+    let listen_text = p.listen.as_deref().unwrap_or("127.0.0.1:9925");
+    let listen = match listen_text.parse::<SocketAddr>() {
+        Ok(a) => Some(a),
+        Err(_) => {
+            errs.push(
+                "probe.listen",
+                format!("expected an address like 127.0.0.1:9925, got {listen_text:?}"),
+            );
+            None
+        }
+    };
+    let state = resolve(
+        base,
+        p.state
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("mailcanary.sqlite")),
+    );
+    let token_key = token_key(p, base, errs);
+    let concurrency = match p.concurrency.unwrap_or(32) {
+        0 => {
+            errs.push("probe.concurrency", "must be at least 1");
+            1
+        }
+        n => n as usize,
+    };
+    let timing = timing?;
+    Some(ProbeConfig {
+        schedule: timing.schedule,
+        interval: timing.interval,
+        jitter: timing.jitter,
+        timeout: timing.timeout,
+        late_window: timing.late_window,
+        cleanup: cleanup?,
+        listen: listen?,
+        state,
+        retention: timing.retention,
+        token_key: token_key?,
+        concurrency,
+    })
+}
+
+/// When the probe runs and how long it waits, watches and keeps.
+struct Timing {
+    schedule: String,
+    interval: Duration,
+    jitter: Duration,
+    timeout: Duration,
+    late_window: Duration,
+    retention: Duration,
+}
+
+fn probe_timing(p: &RawProbe, errs: &mut Errors) -> Option<Timing> {
+    let schedule = match cron_schedule(p.schedule.as_deref().unwrap_or("*/5 * * * *")) {
+        Ok(schedule) => Some(schedule),
+        Err(e) => {
+            errs.push("probe.schedule", e);
+            None
+        }
+    };
+    let jitter = duration(errs, "probe.jitter", p.jitter.as_deref(), "0s");
+    let timeout = duration(errs, "probe.timeout", p.timeout.as_deref(), "10m");
+    let late_window = duration(errs, "probe.late_window", p.late_window.as_deref(), "2h");
+    let retention = duration(errs, "probe.retention", p.retention.as_deref(), "30d");
+    if let (Some(t), Some(l)) = (timeout, late_window)
+        && l < t
+    {
+        errs.push(
+            "probe.late_window",
+            format!(
+                "must be at least probe.timeout ({})",
+                humantime::format_duration(t)
+            ),
+        );
+    }
+    if let (Some(t), Some(_)) = (timeout, schedule.as_ref())
+        && t.is_zero()
+    {
+        errs.push("probe.timeout", "must be greater than 0");
+    }
+    let (schedule, interval) = schedule?;
+    Some(Timing {
+        schedule,
+        interval,
+        jitter: jitter?,
+        timeout: timeout?,
+        late_window: late_window?,
+        retention: retention?,
+    })
+}
+
+fn cleanup(errs: &mut Errors, value: &str) -> Option<Cleanup> {
+    match value {
+        "delete" => Some(Cleanup::Delete),
+        "keep" => Some(Cleanup::Keep),
+        other => match other.strip_prefix("move:") {
+            Some(folder) if !folder.trim().is_empty() => Some(Cleanup::Move(folder.to_string())),
+            _ => {
+                errs.push(
+                    "probe.cleanup",
+                    format!("expected \"delete\", \"keep\" or \"move:<folder>\", got {other:?}"),
+                );
+                None
+            }
+        },
+    }
+}
+
+/// The probe-token HMAC key (`token_key_env` or `token_key_file`), at least 16 characters.
+fn token_key(p: &RawProbe, base: &Path, errs: &mut Errors) -> Option<Secret> {
+    let path = "probe.token_key";
+    match secret(errs, path, &p.token_key_env, &p.token_key_file, base) {
+        Some(key) if key.expose().len() >= 16 => Some(key),
+        Some(_) => {
+            errs.push(path, "must be at least 16 characters long");
+            None
+        }
+        None if p.token_key_env.is_none() && p.token_key_file.is_none() => {
+            errs.push(
+                path,
+                "set token_key_env or token_key_file (the HMAC key that marks our probe messages)",
+            );
+            None
+        }
+        // The source was set but could not be used: `secret` said why.
+        None => None,
+    }
+}
+
+/// Why a cron schedule cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ScheduleError {
+    /// Neither 5 fields (minute first) nor 6 (seconds first).
+    #[error("expected a cron expression of 5 or 6 fields, got {fields} in {expr:?}")]
+    FieldCount { expr: String, fields: usize },
+    /// The cron parser rejects the expression (a value out of range, an unknown name...).
+    #[error("invalid cron expression {expr:?}: {error}")]
+    Invalid { expr: String, error: CronError },
+    /// The expression parses but matches no time (`0 0 30 2 *`: February 30th).
+    #[error("cron expression {expr:?} never runs: {error}")]
+    NeverRuns { expr: String, error: CronError },
+    /// The expression matches one time only: it has no interval.
+    #[error("cron expression {expr:?} runs only once: {error}")]
+    RunsOnce { expr: String, error: CronError },
+}
+
+/// Accepts 5-field cron (minute first) or 6-field (seconds first); returns the 6-field form and
+/// the interval between its next two runs.
+pub fn cron_schedule(expr: &str) -> Result<(String, Duration), ScheduleError> {
+    let fields = expr.split_whitespace().count();
+    let six = match fields {
+        5 => format!("0 {}", expr.trim()),
+        6 => expr.trim().to_string(),
+        fields => {
+            return Err(ScheduleError::FieldCount {
+                expr: expr.to_string(),
+                fields,
+            });
+        }
+    };
+    let cron = croner::parser::CronParser::builder()
+        .seconds(croner::parser::Seconds::Required)
+        .dom_and_dow(true)
+        .build()
+        .parse(&six)
+        .map_err(|error| ScheduleError::Invalid {
+            expr: expr.to_string(),
+            error,
+        })?;
+    let now = chrono::Utc::now();
+    let first =
+        cron.find_next_occurrence(&now, false)
+            .map_err(|error| ScheduleError::NeverRuns {
+                expr: expr.to_string(),
+                error,
+            })?;
+    let second =
+        cron.find_next_occurrence(&first, false)
+            .map_err(|error| ScheduleError::RunsOnce {
+                expr: expr.to_string(),
+                error,
+            })?;
+    let interval = (second - first).to_std().unwrap_or(Duration::ZERO);
+    Ok((six, interval))
+}
+
+fn duration(errs: &mut Errors, path: &str, value: Option<&str>, default: &str) -> Option<Duration> {
+    let text = value.unwrap_or(default);
+    match humantime::parse_duration(text) {
+        Ok(d) => Some(d),
+        Err(e) => {
+            errs.push(
+                path,
+                format!("expected a duration like \"30s\" or \"10m\", got {text:?} ({e})"),
+            );
+            None
+        }
+    }
+}
+
+fn port(errs: &mut Errors, path: &str, value: Option<i64>, default: u16) -> u16 {
+    match value {
+        None => default,
+        Some(p) if (1..=65535).contains(&p) => p as u16,
+        Some(p) => {
+            errs.push(path, format!("expected 1..65535, got {p}"));
+            default
+        }
+    }
+}
+
+fn tls_mode(errs: &mut Errors, path: &str, value: Option<&str>, default: TlsMode) -> TlsMode {
+    match value {
+        None => default,
+        Some("tls") => TlsMode::Tls,
+        Some("starttls") => TlsMode::Starttls,
+        Some("none") => TlsMode::None,
+        Some(other) => {
+            errs.push(
+                path,
+                format!("expected \"tls\", \"starttls\" or \"none\", got {other:?}"),
+            );
+            default
+        }
+    }
+}
+
+fn resolve(base: &Path, p: PathBuf) -> PathBuf {
+    if p.is_absolute() { p } else { base.join(p) }
+}
+
+fn ca_file(errs: &mut Errors, path: &str, base: &Path, value: &Option<PathBuf>) -> Option<PathBuf> {
+    let p = resolve(base, value.clone()?);
+    if !p.is_file() {
+        errs.push(path, format!("no such file: {}", p.display()));
+    }
+    Some(p)
+}
+
+/// The secret of a `*_env` / `*_file` pair, loaded now. `None` when neither is set, or when the
+/// pair is unusable (the error is pushed).
+fn secret(
+    errs: &mut Errors,
+    path: &str,
+    env: &Option<String>,
+    file: &Option<PathBuf>,
+    base: &Path,
+) -> Option<Secret> {
+    let file = file.clone().map(|f| resolve(base, f));
+    match SecretSource::from_pair(env, &file) {
+        Ok(Some(src)) => match src.load() {
+            Ok(s) => Some(s),
+            Err(e) => {
+                errs.push(path, e);
+                None
+            }
+        },
+        Ok(None) => None,
+        Err(e) => {
+            errs.push(path, e);
+            None
+        }
+    }
+}
+
+/// Names become metric labels and parts of the probe token: keep them short and plain.
+fn check_name(errs: &mut Errors, section: &str, name: &str) {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !ok {
+        errs.push(
+            format!("{section}.{name}"),
+            "names may use only letters, digits, '-' and '_' (at most 64)",
+        );
+    }
+}
+
+/// Extracts the address from `Name <addr>` or `addr`.
+pub fn address_of(mailbox: &str) -> Option<String> {
+    let m = mailbox.trim();
+    let addr = match (m.rfind('<'), m.rfind('>')) {
+        (Some(a), Some(b)) if a < b => &m[a + 1..b],
+        (None, None) => m,
+        _ => return None,
+    };
+    let (local, domain) = addr.rsplit_once('@')?;
+    let valid = !local.is_empty()
+        && domain.contains('.')
+        && !addr
+            .chars()
+            .any(|c| c.is_whitespace() || c == '<' || c == '>' || c.is_control());
+    valid.then(|| addr.to_string())
+}
+
+/// The connection fields routes and seeds share, as written.
+struct RawConnection<'a> {
+    host: Option<&'a str>,
+    port: Option<i64>,
+    tls: Option<&'a str>,
+    ca_file: &'a Option<PathBuf>,
+    username: Option<&'a str>,
+    password_env: &'a Option<String>,
+    password_file: &'a Option<PathBuf>,
+}
+
+/// What differs between a route's SMTP connection and a seed's IMAP connection.
+struct ConnectionRules<'a> {
+    /// Why the host is required, shown in the error.
+    host_hint: &'static str,
+    default_tls: TlsMode,
+    ports: DefaultPorts,
+    login: Login<'a>,
+}
+
+/// The port used when none is given, per TLS mode.
+struct DefaultPorts {
+    tls: u16,
+    starttls: u16,
+    plain: u16,
+}
+
+impl DefaultPorts {
+    fn for_mode(&self, tls: TlsMode) -> u16 {
+        match tls {
+            TlsMode::Tls => self.tls,
+            TlsMode::Starttls => self.starttls,
+            TlsMode::None => self.plain,
+        }
+    }
+}
+
+/// How a connection logs in.
+enum Login<'a> {
+    /// SMTP AUTH (RFC 4954) only when configured: username and password come together.
+    Optional,
+    /// IMAP always logs in (RFC 9051 §6.2.3): the password is required, the username defaults
+    /// to `default_username` (the mailbox address).
+    Required { default_username: &'a str },
+}
+
+/// A validated connection.
+struct Connection {
+    host: String,
+    port: u16,
+    tls: TlsMode,
+    ca_file: Option<PathBuf>,
+    /// `None` for a route without SMTP AUTH, and when the login is incomplete (errors pushed).
+    auth: Option<Credentials>,
+}
+
+/// Validates the connection fields of `section` (`routes.NAME` or `seeds.NAME`), in the order
+/// the errors are reported: host, tls, port, ca_file, the login, then TLS for the password.
+fn connection(
+    errs: &mut Errors,
+    section: &str,
+    base: &Path,
+    raw: &RawConnection<'_>,
+    rules: &ConnectionRules<'_>,
+) -> Connection {
+    let at = |k: &str| format!("{section}.{k}");
+    let host = match raw.host {
+        Some(h) if !h.trim().is_empty() => h.to_string(),
+        _ => {
+            errs.push(at("host"), format!("required ({})", rules.host_hint));
+            String::new()
+        }
+    };
+    let tls = tls_mode(errs, &at("tls"), raw.tls, rules.default_tls);
+    let port = port(errs, &at("port"), raw.port, rules.ports.for_mode(tls));
+    let ca_file = ca_file(errs, &at("ca_file"), base, raw.ca_file);
+    let auth = credentials(errs, section, base, raw, &rules.login);
+    let sends_password = auth.is_some() || matches!(rules.login, Login::Required { .. });
+    if sends_password && tls == TlsMode::None {
+        // The connection's default mode is named first.
+        let modes = match rules.default_tls {
+            TlsMode::Tls => "\"tls\" or \"starttls\"",
+            TlsMode::Starttls | TlsMode::None => "\"starttls\" or \"tls\"",
+        };
+        errs.push(
+            at("tls"),
+            format!("refusing to send a password without TLS; use {modes}"),
+        );
+    }
+    Connection {
+        host,
+        port,
+        tls,
+        ca_file,
+        auth,
+    }
+}
+
+/// The login of a connection: username and password, by the rules of `login`.
+fn credentials(
+    errs: &mut Errors,
+    section: &str,
+    base: &Path,
+    raw: &RawConnection<'_>,
+    login: &Login<'_>,
+) -> Option<Credentials> {
+    let at = |k: &str| format!("{section}.{k}");
+    let password = secret(
+        errs,
+        &at("password"),
+        raw.password_env,
+        raw.password_file,
+        base,
+    );
+    // A password source that is set but unusable has already been reported.
+    let source_set = raw.password_env.is_some() || raw.password_file.is_some();
+    match login {
+        Login::Optional => match (raw.username, password) {
+            (Some(username), Some(password)) => Some(Credentials {
+                username: username.to_string(),
+                password,
+            }),
+            (None, None) => None,
+            (Some(_), None) => {
+                if !source_set {
+                    errs.push(
+                        at("password"),
+                        "username is set: set password_env or password_file too",
+                    );
+                }
+                None
+            }
+            (None, Some(_)) => {
+                errs.push(at("username"), "a password is set: set the username too");
+                None
+            }
+        },
+        Login::Required { default_username } => {
+            if password.is_none() && !source_set {
+                errs.push(
+                    at("password"),
+                    "set password_env or password_file (for Gmail/Outlook: an app password)",
+                );
+            }
+            Some(Credentials {
+                username: raw.username.unwrap_or(default_username).to_string(),
+                password: password?,
+            })
+        }
+    }
+}
+
+fn validate_route(name: &str, r: &RawRoute, base: &Path, errs: &mut Errors) -> Option<Route> {
+    let section = format!("routes.{name}");
+    let at = |k: &str| format!("{section}.{k}");
+    check_name(errs, "routes", name);
+    let raw = RawConnection {
+        host: r.host.as_deref(),
+        port: r.port,
+        tls: r.tls.as_deref(),
+        ca_file: &r.ca_file,
+        username: r.username.as_deref(),
+        password_env: &r.password_env,
+        password_file: &r.password_file,
+    };
+    let rules = ConnectionRules {
+        host_hint: "the SMTP server to send through",
+        default_tls: TlsMode::Starttls,
+        ports: DefaultPorts {
+            tls: 465,
+            starttls: 587,
+            plain: 25,
+        },
+        login: Login::Optional,
+    };
+    let connection = connection(errs, &section, base, &raw, &rules);
+    let (from, from_address, envelope_from) = sender(errs, &section, r);
+    let timeout = duration(errs, &at("timeout"), r.timeout.as_deref(), "30s");
+    let mut sending_ips = Vec::new();
+    for ip in &r.sending_ips {
+        match ip.parse::<IpAddr>() {
+            Ok(a) => sending_ips.push(a),
+            Err(_) => errs.push(at("sending_ips"), format!("not an IP address: {ip:?}")),
+        }
+    }
+    let dkim = r
+        .dkim
+        .as_ref()
+        .and_then(|d| dkim_signing(errs, &section, base, d, &from_address));
+    Some(Route {
+        name: name.to_string(),
+        host: connection.host,
+        port: connection.port,
+        tls: connection.tls,
+        ca_file: connection.ca_file,
+        auth: connection.auth,
+        from,
+        from_address,
+        envelope_from,
+        helo: r.helo.clone(),
+        timeout: timeout?,
+        sending_ips,
+        dnsbl_zones: r.dnsbl_zones.clone(),
+        dkim_key_file: r.dkim_key_file.clone().map(|k| resolve(base, k)),
+        dkim_selector: r
+            .dkim_selector
+            .clone()
+            .or_else(|| r.dkim.as_ref().and_then(|d| d.selector.clone())),
+        dkim,
+        message: message_template(&r.message),
+    })
+}
+
+/// The From header (RFC 5322 §3.6.2), its address, and the envelope sender (RFC 5321 MAIL
+/// FROM; default: the From address).
+fn sender(errs: &mut Errors, section: &str, r: &RawRoute) -> (String, String, String) {
+    let from = r.from.clone().unwrap_or_default();
+    let from_address = match address_of(&from) {
+        Some(a) => a,
+        None => {
+            errs.push(
+                format!("{section}.from"),
+                format!("expected an address like \"Probe <probe@example.com>\", got {from:?}"),
+            );
+            String::new()
+        }
+    };
+    let envelope_from = match &r.envelope_from {
+        Some(e) => match address_of(e) {
+            Some(a) => a,
+            None => {
+                errs.push(
+                    format!("{section}.envelope_from"),
+                    format!("expected an address, got {e:?}"),
+                );
+                String::new()
+            }
+        },
+        None => from_address.clone(),
+    };
+    (from, from_address, envelope_from)
+}
+
+/// `[dkim]`: signing inside the probe (RFC 6376), the domain defaulting to the From domain.
+fn dkim_signing(
+    errs: &mut Errors,
+    section: &str,
+    base: &Path,
+    d: &RawDkim,
+    from_address: &str,
+) -> Option<DkimSigning> {
+    let domain = d
+        .domain
+        .clone()
+        .unwrap_or_else(|| domain_of(from_address).to_string());
+    let selector = d.selector.clone();
+    let key_file = d.key_file.clone().map(|k| resolve(base, k));
+    if selector.is_none() {
+        errs.push(
+            format!("{section}.dkim.selector"),
+            "required when [dkim] is set",
+        );
+    }
+    let key_path = format!("{section}.dkim.key_file");
+    match &key_file {
+        None => errs.push(
+            key_path,
+            "required when [dkim] is set (a PEM RSA private key)",
+        ),
+        Some(k) if !k.is_file() => errs.push(key_path, format!("no such file: {}", k.display())),
+        Some(_) => {}
+    }
+    Some(DkimSigning {
+        domain,
+        selector: selector?,
+        key_file: key_file?,
+    })
+}
+
+fn message_template(m: &RawMessage) -> MessageTemplate {
+    MessageTemplate {
+        subject: m
+            .subject
+            .clone()
+            .unwrap_or_else(|| "Your weekly account summary".to_string()),
+        text: m.text.clone().unwrap_or_else(|| DEFAULT_TEXT.to_string()),
+        html: m.html.clone().unwrap_or_else(|| DEFAULT_HTML.to_string()),
+        list_unsubscribe: m.list_unsubscribe.clone(),
+    }
+}
+
+fn validate_seed(
+    name: &str,
+    s: &RawSeed,
+    base: &Path,
+    routes: &[String],
+    errs: &mut Errors,
+) -> Option<Seed> {
+    let section = format!("seeds.{name}");
+    let at = |k: &str| format!("{section}.{k}");
+    check_name(errs, "seeds", name);
+    let preset = preset(
+        errs,
+        &at("provider"),
+        s.provider.as_deref().unwrap_or("generic"),
+    );
+    let address = match s.address.as_deref().and_then(address_of) {
+        Some(a) => a,
+        None => {
+            errs.push(
+                at("address"),
+                "required: the seed mailbox's email address (where probes are sent)",
+            );
+            String::new()
+        }
+    };
+    let raw = RawConnection {
+        host: s.host.as_deref().or(preset.host),
+        port: s.port,
+        tls: s.tls.as_deref(),
+        ca_file: &s.ca_file,
+        username: s.username.as_deref(),
+        password_env: &s.password_env,
+        password_file: &s.password_file,
+    };
+    let rules = ConnectionRules {
+        host_hint: "no provider preset gives one",
+        default_tls: TlsMode::Tls,
+        ports: DefaultPorts {
+            tls: preset.port,
+            starttls: 143,
+            plain: 143,
+        },
+        login: Login::Required {
+            default_username: &address,
+        },
+    };
+    let connection = connection(errs, &section, base, &raw, &rules);
+    let poll_default = format!("{}ms", preset.poll_interval_ms);
+    let poll_interval = duration(
+        errs,
+        &at("poll_interval"),
+        s.poll_interval.as_deref(),
+        &poll_default,
+    );
+    let seed_routes = seed_routes(errs, &at("routes"), s.routes.as_deref(), routes);
+    let Credentials { username, password } = connection.auth?;
+    Some(Seed {
+        name: name.to_string(),
+        provider: preset.name,
+        address,
+        host: connection.host,
+        port: connection.port,
+        tls: connection.tls,
+        ca_file: connection.ca_file,
+        username,
+        password,
+        authserv_ids: s
+            .authserv_ids
+            .clone()
+            .unwrap_or_else(|| preset.authserv_ids.iter().map(|s| s.to_string()).collect()),
+        inbox_folder: s
+            .inbox_folder
+            .clone()
+            .unwrap_or_else(|| "INBOX".to_string()),
+        spam_folder: s.spam_folder.clone(),
+        preset_spam_folder: preset.spam_folder.map(str::to_string),
+        poll_interval: poll_interval?,
+        routes: seed_routes,
+    })
+}
+
+/// The routes that send to a seed: the listed ones, each of which must exist, or all.
+fn seed_routes(
+    errs: &mut Errors,
+    path: &str,
+    listed: Option<&[String]>,
+    routes: &[String],
+) -> Vec<String> {
+    let Some(listed) = listed else {
+        return routes.to_vec();
+    };
+    for r in listed {
+        if !routes.contains(r) {
+            errs.push(path, format!("no route named {r:?}"));
+        }
+    }
+    listed.to_vec()
+}
+
+/// The provider preset a seed starts from; an unknown name is reported and `generic` used.
+fn preset(errs: &mut Errors, path: &str, name: &str) -> &'static Preset {
+    match provider::preset(name) {
+        Some(p) => p,
+        None => {
+            errs.push(
+                path,
+                format!(
+                    "unknown provider {name:?}; expected one of {}",
+                    provider::names()
+                ),
+            );
+            &provider::PRESETS[0]
+        }
+    }
+}
+
+fn validate_dns_audit(raw: &RawConfig, errs: &mut Errors) -> Option<DnsAuditConfig> {
+    let d = &raw.dns_audit;
+    let schedule = match cron_schedule(d.schedule.as_deref().unwrap_or("7 * * * *")) {
+        Ok((s, _)) => Some(s),
+        Err(e) => {
+            errs.push("dns_audit.schedule", e);
+            None
+        }
+    };
+    let nameserver = match &d.nameserver {
+        None => None,
+        Some(n) => match n
+            .parse::<SocketAddr>()
+            .or_else(|_| n.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 53)))
+        {
+            Ok(a) => Some(a),
+            Err(_) => {
+                errs.push(
+                    "dns_audit.nameserver",
+                    format!("expected an address like 127.0.0.53:53, got {n:?}"),
+                );
+                None
+            }
+        },
+    };
+    let dnsbl_zones = d
+        .dnsbl_zones
+        .clone()
+        .unwrap_or_else(|| DEFAULT_DNSBL_ZONES.iter().map(|s| s.to_string()).collect());
+    Some(DnsAuditConfig {
+        schedule: schedule?,
+        nameserver,
+        dnsbl_zones,
+    })
+}
+
+const DEFAULT_TEXT: &str = "Hello,\n\nHere is your weekly account summary. Nothing needs your attention this week:\nyour settings are unchanged and your last sign-in was from a known device.\n\nYou can review your notification preferences at any time from your account page.\n\nThank you,\nThe Operations Team\n";
+
+const DEFAULT_HTML: &str = "<!DOCTYPE html>\n<html><body style=\"font-family: sans-serif\">\n<p>Hello,</p>\n<p>Here is your weekly account summary. Nothing needs your attention this week:\nyour settings are unchanged and your last sign-in was from a known device.</p>\n<p>You can review your notification preferences at any time from your account page.</p>\n<p>Thank you,<br>The Operations Team</p>\n</body></html>\n";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn address_forms() {
+        assert_eq!(
+            address_of("Probe <p@example.com>").as_deref(),
+            Some("p@example.com")
+        );
+        assert_eq!(
+            address_of("p@example.com").as_deref(),
+            Some("p@example.com")
+        );
+        assert_eq!(address_of("p@localhost"), None);
+        assert_eq!(address_of("<p@example.com"), None);
+        assert_eq!(address_of("a b@example.com"), None);
+    }
+
+    #[test]
+    fn five_field_cron_gets_seconds() {
+        let (six, interval) = cron_schedule("*/5 * * * *").expect("valid");
+        assert_eq!(six, "0 */5 * * * *");
+        assert_eq!(interval, Duration::from_secs(300));
+        assert!(matches!(
+            cron_schedule("* *"),
+            Err(ScheduleError::FieldCount { fields: 2, .. })
+        ));
+        assert!(matches!(
+            cron_schedule("99 * * * *"),
+            Err(ScheduleError::Invalid { .. })
+        ));
+        assert!(matches!(
+            cron_schedule("0 0 30 2 *"),
+            Err(ScheduleError::NeverRuns { .. })
+        ));
+    }
+}
