@@ -34,6 +34,8 @@ pub struct Finished {
     pub killed: Option<String>,
     /// From spawn to exit (or kill).
     pub elapsed: Duration,
+    /// From the call to `finish_within` to exit (or kill): time to stop after a signal.
+    pub waited: Duration,
     pub stdout: String,
     pub stderr: String,
     pub peak_rss_kb: u64,
@@ -67,6 +69,36 @@ impl Running {
         }
     }
 
+    /// Waits until the log (stderr) contains `needle`; false if it did not within `limit` or the
+    /// child exited first.
+    pub fn wait_for_log(&mut self, needle: &str, limit: Duration) -> bool {
+        let until = Instant::now() + limit;
+        while Instant::now() < until {
+            if String::from_utf8_lossy(&lock(&self.stderr)).contains(needle) {
+                return true;
+            }
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return false;
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+
+    /// Sends SIGTERM, as systemd or `docker stop` would.
+    pub fn terminate(&mut self) {
+        // The child is not reaped before `finish_within`, so its pid cannot have been reused.
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill(1)");
+        assert!(status.success(), "kill -TERM failed: {status}");
+    }
+
+    pub fn stderr_now(&self) -> String {
+        String::from_utf8_lossy(&lock(&self.stderr)).into_owned()
+    }
+
     /// Waits for the child to exit; kills it (SIGKILL) when `limit` passes first or its memory
     /// passes the guard.
     pub fn finish_within(mut self, limit: Duration) -> Finished {
@@ -94,6 +126,7 @@ impl Running {
             }
             thread::sleep(Duration::from_millis(20));
         };
+        let waited = from.elapsed();
         let elapsed = self.started.elapsed();
         let peak_rss_kb = self.rss.stop();
         // The pipes close with the child: the readers end once they have drained them.
@@ -104,6 +137,7 @@ impl Running {
             status,
             killed,
             elapsed,
+            waited,
             stdout: String::from_utf8_lossy(&lock(&self.stdout)).into_owned(),
             stderr: String::from_utf8_lossy(&lock(&self.stderr)).into_owned(),
             peak_rss_kb,

@@ -16,6 +16,8 @@ use crate::wire::{self, Conn, Record};
 pub enum Mode {
     /// Behaves: logs in, selects, finds nothing, idles properly.
     Empty,
+    /// Accepts the TCP connection and closes it at once (a port with a dead server behind it).
+    HangUp,
     /// Accepts the TCP connection and never sends a greeting (RFC 3501 §7.1.1).
     NoGreeting,
     /// Answers everything with nothing found, until IDLE: accepts it (`+ idling`), then sends
@@ -44,6 +46,9 @@ pub fn start(mode: Mode, tls: bool) -> ImapServer {
     let rec = record.clone();
     let port = wire::serve(move |tcp: TcpStream| {
         rec.note_connection();
+        if matches!(mode, Mode::HangUp) {
+            return;
+        }
         let _ = tcp.set_nodelay(true);
         let stream: Box<dyn Stream> = if tls { tls::accept(tcp) } else { Box::new(tcp) };
         let mut conn = Conn::new(stream, rec.clone());

@@ -10,6 +10,7 @@
 //! RSS (VmHWM, `rss`) of the child.
 
 mod child;
+mod daemon;
 mod imap;
 mod imap_server;
 mod rss;

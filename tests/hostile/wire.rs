@@ -7,6 +7,7 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
+use std::time::{Duration, Instant};
 
 use crate::tls::Stream;
 
@@ -59,6 +60,18 @@ impl Record {
         self.lines()
             .iter()
             .any(|l| l.to_ascii_uppercase().contains(&needle))
+    }
+
+    /// Waits until some received line contains `needle`.
+    pub fn wait_for(&self, needle: &str, limit: Duration) -> bool {
+        let until = Instant::now() + limit;
+        while Instant::now() < until {
+            if self.saw(needle) {
+                return true;
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+        false
     }
 
     /// The received lines, for failure messages.
@@ -164,4 +177,12 @@ where
         }
     });
     port
+}
+
+/// A loopback port nobody listens on right now (for mailcanary's own HTTP listener).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind 127.0.0.1:0")
+        .port()
 }
