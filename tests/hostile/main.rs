@@ -10,6 +10,7 @@
 //! RSS (VmHWM, `rss`) of the child.
 
 mod child;
+mod control;
 mod daemon;
 mod imap;
 mod imap_server;
