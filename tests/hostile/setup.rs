@@ -19,7 +19,7 @@ pub const IMAP_PASSWORD: &str = "Pw-9fX3-never-log-me-t8Zr";
 pub const MAX_RSS_MB: f64 = 100.0;
 
 pub struct Setup {
-    pub dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     /// The DNS audit's nameserver (`run` audits at start): a loopback socket that never
     /// answers, so no query ever leaves the machine.
     dns: UdpSocket,
