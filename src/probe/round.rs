@@ -31,8 +31,12 @@ const SLOW_CHECK: Duration = Duration::from_secs(30);
 const FAST_WINDOW: Duration = Duration::from_secs(20);
 /// Switch from polling to IDLE once the pause would be this long.
 const IDLE_FROM: Duration = Duration::from_secs(5);
-/// How long sending waits for the watchers' first look at their mailboxes.
+/// How long sending waits for the watchers' first look at their mailboxes (at most the probe
+/// timeout).
 const BASELINE_WAIT: Duration = Duration::from_secs(45);
+/// How long past a probe's deadline a mailbox check may still run before it is abandoned and
+/// the probe counts as `unknown`: a server that does not answer cannot hold a result back.
+const CHECK_GRACE: Duration = Duration::from_secs(5);
 
 /// A seed mailbox: one connection for the inbox, one for the spam folder. Kept across rounds.
 pub struct SeedMailbox {
@@ -520,7 +524,12 @@ async fn watch_seed(
     )
     .unwrap_or_else(chrono::Utc::now);
     // Baseline: connect, find the spam folder, see what is already there (late arrivals).
-    check_mailbox(ctx, mb, &mut watched, since, false).await?;
+    let baseline_until = Instant::now() + BASELINE_WAIT.min(ctx.config.probe.timeout);
+    let baseline = check_mailbox(ctx, mb, &mut watched, since, false);
+    match tokio::time::timeout_at(baseline_until.into(), baseline).await {
+        Ok(result) => result?,
+        Err(_) => abandon(ctx, mb),
+    }
     let _ = ready.send(()).await;
     drop(ready);
 
@@ -547,18 +556,73 @@ async fn watch_seed(
         if let Some(due) = next_deadline {
             wait = wait.min(due.saturating_duration_since(now));
         }
-        if wait >= IDLE_FROM && mb.inbox.is_connected() {
-            // The long tail: let the server tell us (IDLE) instead of polling it.
-            if let Err(e) = mb.inbox.idle(wait).await {
-                note_imap_error(ctx, mb, e);
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-        } else {
-            tokio::time::sleep(wait).await;
+        // The step may start before a send resolves; the bound follows the deadlines as the
+        // sends give them.
+        let finished = tokio::select! {
+            result = wait_and_check(ctx, mb, &mut watched, since, wait) => Some(result),
+            () = past_deadlines(ctx, &pending.ids) => None,
+        };
+        match finished {
+            Some(result) => result?,
+            None => abandon(ctx, mb),
         }
-        check_mailbox(ctx, mb, &mut watched, since, true).await?;
     }
     Ok(())
+}
+
+/// Resolves [`CHECK_GRACE`] after the earliest deadline of `ids`, as soon as one is known
+/// (a probe has a deadline once its send was accepted).
+async fn past_deadlines(ctx: &WatchCtx, ids: &[String]) {
+    loop {
+        let due = ids
+            .iter()
+            .filter_map(|id| match send_state(&ctx.board, id) {
+                SendState::Accepted { instant, .. } => Some(instant + ctx.config.probe.timeout),
+                _ => None,
+            })
+            .min();
+        match due {
+            Some(due) => {
+                tokio::time::sleep_until((due.max(Instant::now()) + CHECK_GRACE).into()).await;
+                return;
+            }
+            None => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
+/// A check that ran past its bound: the connections (in an unknown state mid-command) are
+/// dropped and the mailbox counts as unreadable, so its probes become `unknown`, not `missing`.
+fn abandon(ctx: &WatchCtx, mb: &mut SeedMailbox) {
+    mb.inbox.reset();
+    if let Some(s) = mb.spam.as_mut() {
+        s.reset();
+    }
+    let e = ImapError::Timeout {
+        server: format!("{}:{}", mb.seed.host, mb.seed.port),
+        seconds: ctx.config.probe.timeout.as_secs(),
+    };
+    note_imap_error(ctx, mb, e);
+}
+
+/// Waits (IDLE for long pauses, else a plain sleep), then checks the folders.
+async fn wait_and_check(
+    ctx: &WatchCtx,
+    mb: &mut SeedMailbox,
+    watched: &mut HashMap<String, ProbeRecord>,
+    since: chrono::DateTime<chrono::Utc>,
+    wait: Duration,
+) -> Result<(), StateError> {
+    if wait >= IDLE_FROM && mb.inbox.is_connected() {
+        // The long tail: let the server tell us (IDLE) instead of polling it.
+        if let Err(e) = mb.inbox.idle(wait).await {
+            note_imap_error(ctx, mb, e);
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    } else {
+        tokio::time::sleep(wait).await;
+    }
+    check_mailbox(ctx, mb, watched, since, true).await
 }
 
 /// Expires one probe of this round: `missing` when the mailbox was readable, else `unknown`.
