@@ -57,8 +57,15 @@ pub fn for_record(record: &ProbeRecord, config: Option<&Config>) -> Vec<Diagnosi
 /// What the fix sentences can name: the route's From domain, first sending IP, HELO name and
 /// DKIM selector, the spam filter's top rules, the SMTP reply.
 fn context<'a>(record: &'a ProbeRecord, route: Option<&'a Route>) -> Context<'a> {
+    // The rules that count against the message, most significant first; results stored by
+    // older versions have none ranked and fall back to the rules as written.
     let spam_rules = record.judgement.as_ref().map_or(&[][..], |j| {
-        &j.spam.rules[..j.spam.rules.len().min(SPAM_RULES_NAMED)]
+        let ranked = if j.spam_reasons.is_empty() {
+            &j.spam.rules
+        } else {
+            &j.spam_reasons
+        };
+        &ranked[..ranked.len().min(SPAM_RULES_NAMED)]
     });
     Context {
         domain: route.map(Route::from_domain),

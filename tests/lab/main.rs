@@ -12,6 +12,7 @@ mod crash;
 mod daemon;
 mod dashboards;
 mod dns_audit;
+mod golden;
 mod live_monitoring;
 mod mailstack;
 mod monitoring;
