@@ -15,7 +15,9 @@ pub fn run(path: &Path, json: bool) -> Result<ExitCode, ExitCode> {
     rt.block_on(async move {
         let records = prober.round().await.map_err(super::fail)?;
         prober.close().await;
-        let report = report::build(&records, |r| crate::diagnosis::for_record(r, Some(&config)));
+        let report = report::build(&records, |r| {
+            crate::probe::causes::for_record(r, Some(&config))
+        });
         if json {
             let s = serde_json::to_string_pretty(&report)
                 .map_err(|e| super::fail(format_args!("cannot encode the report: {e}")))?;

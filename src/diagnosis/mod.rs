@@ -10,9 +10,10 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
-pub mod probe;
-
-pub use probe::{all_causes, for_record};
+/// Every cause name (for pre-setting and clearing the `mailcanary_diagnosis` series).
+pub fn all_causes() -> Vec<&'static str> {
+    Cause::ALL.iter().map(|c| c.as_str()).collect()
+}
 
 /// The fixed set of failure causes (serialized snake_case, see [`Cause::as_str`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]

@@ -1,8 +1,10 @@
 //! The probe pipeline, one module per step of a round:
 //! [`compose`] a tokened message ([`token`]) → [`send`] it over SMTP → watch the seed's folders
 //! over [`imap`] → judge what arrived ([`outcome`]) → record it ([`store`]). [`round`] runs the
-//! steps for every route × seed; [`server_text`] caps what servers say before it is kept.
+//! steps for every route × seed; [`causes`] names the causes of a failing result (from
+//! [`crate::diagnosis`]); [`server_text`] caps what servers say before it is kept.
 
+pub mod causes;
 pub mod compose;
 pub mod imap;
 pub mod outcome;

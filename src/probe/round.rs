@@ -400,7 +400,7 @@ impl Prober {
         let records = self.store.round(round_id)?;
         let causes = crate::diagnosis::all_causes();
         for r in &records {
-            let current: Vec<&str> = crate::diagnosis::for_record(r, Some(cfg))
+            let current: Vec<&str> = crate::probe::causes::for_record(r, Some(cfg))
                 .into_iter()
                 .map(|d| d.cause.as_str())
                 .collect();

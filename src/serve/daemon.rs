@@ -38,7 +38,7 @@ pub async fn run(prober: Arc<Prober>) -> Result<(), DaemonError> {
         diagnose: {
             let config = config.clone();
             Box::new(move |r: &crate::probe::store::ProbeRecord| {
-                crate::diagnosis::for_record(r, Some(&config))
+                crate::probe::causes::for_record(r, Some(&config))
             })
         },
     });

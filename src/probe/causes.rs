@@ -2,8 +2,8 @@
 //! probe result, from what the receiver said about it: its Authentication-Results (RFC 8601,
 //! `iprev` §3 included) and its spam filter's rules.
 
-use super::{Cause, Context, Diagnosis, VerdictFacts, diagnose_verdict};
 use crate::config::{Config, Route};
+use crate::diagnosis::{Cause, Context, Diagnosis, VerdictFacts, diagnose_verdict};
 use crate::probe::outcome::Placement;
 use crate::probe::store::{ProbeRecord, ProbeState};
 use crate::verdict::{AuthResult, SpamReport, Verdict};
@@ -130,9 +130,4 @@ fn reverse_dns_cause(iprev: &AuthResult, spam_rules: &[String]) -> Option<Cause>
         _ if rule(BAD_PTR_RULES) => Some(Cause::FcrdnsMismatch),
         _ => None,
     }
-}
-
-/// Every cause name (for pre-setting the `mailcanary_diagnosis` series).
-pub fn all_causes() -> Vec<&'static str> {
-    Cause::ALL.iter().map(|c| c.as_str()).collect()
 }
