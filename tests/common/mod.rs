@@ -5,6 +5,7 @@
 
 pub mod exprs;
 pub mod live;
+pub mod rss;
 pub mod support;
 
 use std::net::TcpStream;

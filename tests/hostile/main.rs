@@ -14,6 +14,7 @@ mod control;
 mod daemon;
 mod imap;
 mod imap_server;
+#[path = "../common/rss.rs"]
 mod rss;
 mod setup;
 mod smtp;

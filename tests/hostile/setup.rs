@@ -163,6 +163,13 @@ pub fn assert_once(run: &Finished, within: Duration, expect: &Expect) -> Value {
 }
 
 pub fn assert_rss(run: &Finished) {
+    // One line per scenario for bench/hostile (docs/benchmarks.md): never asserted on time.
+    eprintln!(
+        "hostile-figure\t{}\t{:.1}\t{:.1}",
+        std::thread::current().name().unwrap_or("?"),
+        run.elapsed.as_secs_f64(),
+        run.peak_rss_mb()
+    );
     assert!(
         run.peak_rss_mb() < MAX_RSS_MB,
         "peak RSS {:.0} MB, limit {MAX_RSS_MB} MB\n{}",

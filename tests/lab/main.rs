@@ -14,6 +14,7 @@ mod dashboards;
 mod dns_audit;
 mod golden;
 mod live_monitoring;
+mod mail_bomb;
 mod mailstack;
 mod monitoring;
 mod probe;
