@@ -475,10 +475,11 @@ impl Metrics {
 
     /// Records a probe the receiving server refused (and logs the reply).
     pub fn probe_rejected(&self, route: &str, seed: &str, bounce: &Bounce) {
-        let class = if REJECTION_CLASSES.contains(&bounce.class.as_str()) {
-            bounce.class.as_str()
-        } else {
-            "other"
+        let class = match bounce.class.as_str() {
+            // A full mailbox is the recipient's problem, like an unknown one.
+            "mailbox_full" => "recipient",
+            c if REJECTION_CLASSES.contains(&c) => c,
+            _ => "other",
         };
         tracing::warn!(
             route,

@@ -30,6 +30,9 @@ pub struct Config {
     pub routes: Vec<Route>,
     pub seeds: Vec<Seed>,
     pub dns_audit: DnsAuditConfig,
+    /// Mailboxes that receive routes' bounces, read like seeds (their `inbox_folder` is the
+    /// folder bounces arrive in).
+    pub bounce_mailboxes: Vec<Seed>,
 }
 
 #[derive(Debug, Clone)]
@@ -98,6 +101,8 @@ pub struct Route {
     pub dkim_selector: Option<String>,
     pub dkim: Option<DkimSigning>,
     pub message: MessageTemplate,
+    /// The name of the bounce mailbox that receives this route's bounces, if any.
+    pub bounces: Option<String>,
 }
 
 impl Route {

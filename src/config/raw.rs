@@ -17,6 +17,27 @@ pub struct RawConfig {
     pub seeds: BTreeMap<String, RawSeed>,
     #[serde(default)]
     pub dns_audit: RawDnsAudit,
+    #[serde(default)]
+    pub bounce_mailboxes: BTreeMap<String, RawBounceMailbox>,
+}
+
+/// A mailbox that receives a route's bounces (its envelope sender's), read like a seed.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBounceMailbox {
+    pub provider: Option<String>,
+    /// The bounce address (the routes' envelope sender, or where its mail is delivered).
+    pub address: Option<String>,
+    pub host: Option<String>,
+    pub port: Option<i64>,
+    pub tls: Option<String>,
+    pub ca_file: Option<PathBuf>,
+    pub username: Option<String>,
+    pub password_env: Option<String>,
+    pub password_file: Option<PathBuf>,
+    /// The folder bounces arrive in (default INBOX).
+    pub folder: Option<String>,
+    pub poll_interval: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -70,6 +91,8 @@ pub struct RawRoute {
     /// The DKIM selector the sending server signs with (for the DNS audit).
     pub dkim_selector: Option<String>,
     pub dkim: Option<RawDkim>,
+    /// The `[bounce_mailboxes.NAME]` that receives this route's bounces.
+    pub bounces: Option<String>,
     #[serde(default)]
     pub message: RawMessage,
 }

@@ -15,7 +15,7 @@ use std::time::Duration;
 use croner::errors::CronError;
 
 use super::provider::{self, Preset};
-use super::raw::{RawConfig, RawDkim, RawMessage, RawProbe, RawRoute, RawSeed};
+use super::raw::{RawBounceMailbox, RawConfig, RawDkim, RawMessage, RawProbe, RawRoute, RawSeed};
 use super::secret::{Secret, SecretSource};
 use super::{
     Cleanup, Config, Credentials, DEFAULT_DNSBL_ZONES, DkimSigning, DnsAuditConfig,
@@ -67,12 +67,28 @@ pub(super) fn config(raw: RawConfig, base: &Path) -> Result<Config, Vec<FieldErr
         .filter_map(|(name, s)| validate_seed(name, s, base, &route_names, &mut errs))
         .collect();
     let dns_audit = validate_dns_audit(&raw, &mut errs);
+    let bounce_mailboxes: Vec<Seed> = raw
+        .bounce_mailboxes
+        .iter()
+        .filter_map(|(name, b)| validate_bounce_mailbox(name, b, base, &mut errs))
+        .collect();
+    for (name, r) in &raw.routes {
+        if let Some(b) = &r.bounces
+            && !raw.bounce_mailboxes.contains_key(b)
+        {
+            errs.push(
+                format!("routes.{name}.bounces"),
+                format!("no [bounce_mailboxes.{b}] table"),
+            );
+        }
+    }
     match (probe, dns_audit) {
         (Some(probe), Some(dns_audit)) if errs.0.is_empty() => Ok(Config {
             probe,
             routes,
             seeds,
             dns_audit,
+            bounce_mailboxes,
         }),
         _ => Err(errs.0),
     }
@@ -587,6 +603,7 @@ fn validate_route(name: &str, r: &RawRoute, base: &Path, errs: &mut Errors) -> O
             .or_else(|| r.dkim.as_ref().and_then(|d| d.selector.clone())),
         dkim,
         message: message_template(&r.message),
+        bounces: r.bounces.clone(),
     })
 }
 
@@ -746,6 +763,81 @@ fn validate_seed(
         preset_spam_folder: preset.spam_folder.map(str::to_string),
         poll_interval: poll_interval?,
         routes: seed_routes,
+    })
+}
+
+/// A bounce mailbox: connection settings as a seed's (a provider preset, host, login), the
+/// folder bounces arrive in. It is read like a seed, so it is kept as one.
+fn validate_bounce_mailbox(
+    name: &str,
+    b: &RawBounceMailbox,
+    base: &Path,
+    errs: &mut Errors,
+) -> Option<Seed> {
+    let section = format!("bounce_mailboxes.{name}");
+    let at = |k: &str| format!("{section}.{k}");
+    check_name(errs, "bounce_mailboxes", name);
+    let preset = preset(
+        errs,
+        &at("provider"),
+        b.provider.as_deref().unwrap_or("generic"),
+    );
+    let address = match b.address.as_deref().and_then(address_of) {
+        Some(a) => a,
+        None => {
+            errs.push(
+                at("address"),
+                "required: the address the routes' bounces are delivered to",
+            );
+            String::new()
+        }
+    };
+    let raw = RawConnection {
+        host: b.host.as_deref().or(preset.host),
+        port: b.port,
+        tls: b.tls.as_deref(),
+        ca_file: &b.ca_file,
+        username: b.username.as_deref(),
+        password_env: &b.password_env,
+        password_file: &b.password_file,
+    };
+    let rules = ConnectionRules {
+        host_hint: "no provider preset gives one",
+        default_tls: TlsMode::Tls,
+        ports: DefaultPorts {
+            tls: preset.port,
+            starttls: 143,
+            plain: 143,
+        },
+        login: Login::Required {
+            default_username: &address,
+        },
+    };
+    let connection = connection(errs, &section, base, &raw, &rules);
+    let poll_default = format!("{}ms", preset.poll_interval_ms);
+    let poll_interval = duration(
+        errs,
+        &at("poll_interval"),
+        b.poll_interval.as_deref(),
+        &poll_default,
+    );
+    let Credentials { username, password } = connection.auth?;
+    Some(Seed {
+        name: name.to_string(),
+        provider: preset.name,
+        address,
+        host: connection.host,
+        port: connection.port,
+        tls: connection.tls,
+        ca_file: connection.ca_file,
+        username,
+        password,
+        authserv_ids: Vec::new(),
+        inbox_folder: b.folder.clone().unwrap_or_else(|| "INBOX".to_string()),
+        spam_folder: None,
+        preset_spam_folder: None,
+        poll_interval: poll_interval?,
+        routes: Vec::new(),
     })
 }
 

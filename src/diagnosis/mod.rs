@@ -72,11 +72,23 @@ pub enum Cause {
     TlsRptMissing,
     /// The DNS did not answer (timeout, SERVFAIL, REFUSED): nothing could be concluded.
     DnsError,
+    /// The message carries no DKIM signature at all (`dkim=none`).
+    DkimUnsigned,
+    /// The receiver refused the message as unauthenticated without naming SPF, DKIM or DMARC
+    /// (Gmail 5.7.26, Microsoft 5.7.509/5.7.515).
+    RejectedUnauthenticated,
+    /// The receiver deferred or refused the sending IP for volume or reputation (Yahoo
+    /// 4.7.0 TSS04, Gmail 4.7.28, Microsoft 4.7.650).
+    RateLimited,
+    /// The seed address does not exist or is disabled (5.1.1, 5.1.10, 5.2.1).
+    RecipientUnknown,
+    /// The seed mailbox is full (5.2.2).
+    MailboxFull,
 }
 
 impl Cause {
     /// Every cause, in declaration order (for pre-initialising metrics and for docs).
-    pub const ALL: [Cause; 26] = [
+    pub const ALL: [Cause; 31] = [
         Cause::PtrMissing,
         Cause::FcrdnsMismatch,
         Cause::HeloMismatch,
@@ -103,6 +115,11 @@ impl Cause {
         Cause::MtaStsMissing,
         Cause::TlsRptMissing,
         Cause::DnsError,
+        Cause::DkimUnsigned,
+        Cause::RejectedUnauthenticated,
+        Cause::RateLimited,
+        Cause::RecipientUnknown,
+        Cause::MailboxFull,
     ];
 
     /// The stable snake_case name (the serde name).
@@ -134,6 +151,11 @@ impl Cause {
             Cause::MtaStsMissing => "mta_sts_missing",
             Cause::TlsRptMissing => "tls_rpt_missing",
             Cause::DnsError => "dns_error",
+            Cause::DkimUnsigned => "dkim_unsigned",
+            Cause::RejectedUnauthenticated => "rejected_unauthenticated",
+            Cause::RateLimited => "rate_limited",
+            Cause::RecipientUnknown => "recipient_unknown",
+            Cause::MailboxFull => "mailbox_full",
         }
     }
 
@@ -285,6 +307,30 @@ impl Cause {
                 "Make sure the DNS servers for {domain} answer (a timeout, SERVFAIL or REFUSED \
                  is not a missing record), then run the audit again."
             ),
+            Cause::DkimUnsigned => {
+                let selector = ctx.selector.unwrap_or("<selector>");
+                format!(
+                    "Sign outgoing mail with DKIM as d={domain} (publish the key at \
+                     {selector}._domainkey.{domain}) so that DMARC has an aligned signature."
+                )
+            }
+            Cause::RejectedUnauthenticated => format!(
+                "Authenticate mail from {domain} as the receiver requires: an SPF record that \
+                 authorizes {ip}, a DKIM signature with d={domain}, and a DMARC record."
+            ),
+            Cause::RateLimited => format!(
+                "Slow down and warm up {ip}: the receiver defers it for volume or complaints \
+                 ({}); check its postmaster tools and your complaint rate.",
+                ctx.smtp_reply
+                    .map(one_line)
+                    .unwrap_or_else(|| "4.7.x".to_string())
+            ),
+            Cause::RecipientUnknown => "Check the seed's address in the config: the receiver \
+                 says the mailbox does not exist or is disabled."
+                .to_string(),
+            Cause::MailboxFull => "Empty the seed mailbox (or raise its quota): the receiver \
+                 refuses new mail because it is full."
+                .to_string(),
         }
     }
 }
@@ -413,7 +459,12 @@ pub fn diagnose_verdict(facts: &VerdictFacts<'_>, ctx: &Context<'_>) -> Vec<Diag
             causes.push(Cause::DkimKeyMismatch);
         }
     }
-    if is(facts.dmarc, &["fail"]) && causes.is_empty() {
+    // Unsigned mail has nothing for DMARC to align with DKIM; name it when DMARC is not
+    // passing, and name the alignment failure itself whenever DMARC failed.
+    if is(facts.dkim, &["none"]) && !is(facts.dmarc, &["pass"]) && facts.dmarc.is_some() {
+        causes.push(Cause::DkimUnsigned);
+    }
+    if is(facts.dmarc, &["fail"]) {
         causes.push(Cause::DmarcNotAligned);
     } else if is(facts.dmarc, &["none"]) {
         causes.push(Cause::DmarcMissing);
@@ -570,7 +621,8 @@ mod tests {
             }),
             [Cause::DkimKeyMismatch]
         );
-        // dmarc-fail: SPF passes for another domain, no DKIM.
+        // dmarc-fail: SPF passes for another domain, no DKIM: the missing signature and the
+        // failed alignment are both named.
         assert_eq!(
             causes(VerdictFacts {
                 spf: Some("PASS"),
@@ -579,7 +631,21 @@ mod tests {
                 spam: true,
                 ..Default::default()
             }),
-            [Cause::DmarcNotAligned]
+            [Cause::DkimUnsigned, Cause::DmarcNotAligned]
+        );
+        // An unsigned message whose SPF also fails: every failing piece is named, DMARC too.
+        assert_eq!(
+            causes(VerdictFacts {
+                spf: Some("fail"),
+                dkim: Some("none"),
+                dmarc: Some("fail"),
+                ..Default::default()
+            }),
+            [
+                Cause::SpfIpNotAuthorized,
+                Cause::DkimUnsigned,
+                Cause::DmarcNotAligned
+            ]
         );
         // spam: content only.
         assert_eq!(

@@ -4,7 +4,7 @@
 
 use crate::config::{Config, Route};
 use crate::diagnosis::{Cause, Context, Diagnosis, VerdictFacts, diagnose_verdict};
-use crate::probe::outcome::Placement;
+use crate::probe::outcome::{Bounce, Placement};
 use crate::probe::store::{ProbeRecord, ProbeState};
 use crate::verdict::{AuthResult, SpamReport, Verdict};
 
@@ -14,6 +14,23 @@ const NO_PTR_RULES: &[&str] = &["RDNS_NONE", "HFILTER_HOSTNAME_UNKNOWN"];
 const BAD_PTR_RULES: &[&str] = &["RDNS_DYNAMIC", "HFILTER_HOSTNAME_5"];
 /// How many of the spam filter's rules a fix sentence names.
 const SPAM_RULES_NAMED: usize = 5;
+
+/// The cause a bounce names, from the class its status code and reply put it in (see
+/// [`crate::verdict::dsn::classify`]): the failing method when the reply says which.
+pub fn bounce_cause(bounce: &Bounce) -> Cause {
+    match (bounce.class.as_str(), bounce.method.as_deref()) {
+        ("ptr", _) => Cause::PtrMissing,
+        ("auth", Some("spf")) => Cause::SpfIpNotAuthorized,
+        ("auth", Some("dkim")) => Cause::DkimUnsigned,
+        ("auth", Some("dmarc")) => Cause::DmarcNotAligned,
+        ("auth", _) => Cause::RejectedUnauthenticated,
+        ("blocklist", _) => Cause::Blocklisted,
+        ("rate_limit", _) => Cause::RateLimited,
+        ("recipient", _) => Cause::RecipientUnknown,
+        ("mailbox_full", _) => Cause::MailboxFull,
+        _ => Cause::SmtpRejected,
+    }
+}
 
 /// The diagnosis of one stored probe. Unknown placements get none: nothing is known yet.
 pub fn for_record(record: &ProbeRecord, config: Option<&Config>) -> Vec<Diagnosis> {
@@ -30,6 +47,14 @@ pub fn for_record(record: &ProbeRecord, config: Option<&Config>) -> Vec<Diagnosi
             ..VerdictFacts::default()
         };
         return diagnose_verdict(&facts, &ctx);
+    }
+    if let Some(bounce) = record.bounce.as_ref() {
+        // A refusal (or deferral) names its own cause, from the receiver's reply.
+        let ctx = Context {
+            smtp_reply: bounce.diagnostic_code.as_deref(),
+            ..ctx
+        };
+        return vec![Diagnosis::new(bounce_cause(bounce), &ctx)];
     }
     let placement = record.placement.or(match record.state {
         ProbeState::Missing => Some(Placement::Missing),

@@ -4,6 +4,7 @@
 //! steps for every route × seed; [`causes`] names the causes of a failing result (from
 //! [`crate::diagnosis`]); [`server_text`] caps what servers say before it is kept.
 
+pub mod bounces;
 pub mod causes;
 pub mod compose;
 pub mod imap;

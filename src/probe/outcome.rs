@@ -79,8 +79,33 @@ pub struct Bounce {
     /// Its reply, e.g. `550 5.7.25 ... does not have a PTR record ...`.
     pub diagnostic_code: Option<String>,
     /// What kind of refusal: `auth`, `ptr`, `blocklist`, `policy`, `rate_limit`,
-    /// `recipient`, `other` (the `class` label of `mailcanary_probes_rejected_total`).
+    /// `recipient`, `mailbox_full`, `other`.
     pub class: String,
+    /// The method the reply says failed (`spf`, `dkim`, `dmarc`), when it names one.
+    #[serde(default)]
+    pub method: Option<String>,
+}
+
+impl Bounce {
+    /// The bounce of a DSN: its first failed recipient (else its first delayed one), with the
+    /// class of refusal its status and reply put it in.
+    pub fn from_dsn(dsn: &crate::verdict::dsn::Dsn) -> Option<Bounce> {
+        let recipient = dsn.first_failure().or_else(|| dsn.first_delay())?;
+        let rejection = recipient.rejection();
+        Some(Bounce {
+            status: recipient.status.clone(),
+            action: recipient.action.map(|a| a.as_str().to_string()),
+            remote_mta: recipient.remote_mta.clone(),
+            diagnostic_code: recipient.diagnostic_code.clone(),
+            class: rejection.class.as_str().to_string(),
+            method: rejection.failed_method.map(|m| m.as_str().to_string()),
+        })
+    }
+
+    /// Whether it reports a delay (the sending server keeps trying), not a failure.
+    pub fn is_delay(&self) -> bool {
+        self.action.as_deref() == Some("delayed")
+    }
 }
 
 /// The receiver's judgement of one message.

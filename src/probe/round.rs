@@ -18,9 +18,10 @@ use tokio::task::JoinHandle;
 
 use crate::config::{Config, Seed};
 use crate::metrics::Metrics;
+use crate::probe::bounces::{self, BounceMailbox, Reference};
 use crate::probe::compose::{self, ProbeMessage};
 use crate::probe::imap::{Candidate, FolderConn, ImapError};
-use crate::probe::outcome::{self, FolderRole, Placement};
+use crate::probe::outcome::{self, Bounce, FolderRole, Placement};
 use crate::probe::send::Sender;
 use crate::probe::store::{self, ProbeRecord, ProbeState, StateError, Store};
 use crate::probe::token::{self, HeaderCheck, Token};
@@ -83,6 +84,7 @@ pub struct Prober {
     pub metrics: Arc<Metrics>,
     senders: HashMap<String, Arc<Sender>>,
     mailboxes: HashMap<String, Arc<AsyncMutex<SeedMailbox>>>,
+    bounce_boxes: HashMap<String, Arc<AsyncMutex<BounceMailbox>>>,
     /// One round at a time.
     round_lock: AsyncMutex<()>,
     /// Set once on shutdown: rounds and watchers stop at once.
@@ -114,6 +116,7 @@ enum SendState {
 #[derive(Default)]
 struct SendBoard {
     accepted: HashMap<String, (f64, Instant)>,
+    /// Not sent, or refused by the receiver (a bounce came back): not watched any more.
     failed: HashSet<String>,
 }
 
@@ -171,6 +174,16 @@ impl Prober {
                 )
             })
             .collect();
+        let bounce_boxes = config
+            .bounce_mailboxes
+            .iter()
+            .map(|b| {
+                (
+                    b.name.clone(),
+                    Arc::new(AsyncMutex::new(BounceMailbox::new(b))),
+                )
+            })
+            .collect();
         metrics.preset(&config);
         Ok(Prober {
             config,
@@ -178,6 +191,7 @@ impl Prober {
             metrics,
             senders,
             mailboxes,
+            bounce_boxes,
             round_lock: AsyncMutex::new(()),
             shutdown: watch::Sender::new(false),
         })
@@ -348,10 +362,12 @@ impl Prober {
                 mb.in_use = false;
             }));
         }
+        let (stop_bounces, bounce_watchers) =
+            self.watch_bounces(&outgoing, &board, started, &ready_tx);
         drop(ready_tx);
         // Detection starts before the first message can arrive.
         let baseline_deadline = Instant::now() + BASELINE_WAIT;
-        for _ in 0..watchers.0.len() {
+        for _ in 0..watchers.0.len() + bounce_watchers.0.len() {
             match tokio::time::timeout_at(baseline_deadline.into(), ready_rx.recv()).await {
                 Ok(Some(())) => {}
                 _ => break,
@@ -363,7 +379,55 @@ impl Prober {
                 tracing::error!(error = %e, "watcher task ended abnormally");
             }
         }
+        // The seeds are done: the bounce watchers take one last look and stop.
+        stop_bounces.send_replace(true);
+        let mut bounce_watchers = bounce_watchers;
+        for w in std::mem::take(&mut bounce_watchers.0) {
+            if let Err(e) = w.await {
+                tracing::error!(error = %e, "bounce watcher task ended abnormally");
+            }
+        }
         Ok(())
+    }
+
+    /// Starts a watcher per bounce mailbox that a route of this round names.
+    fn watch_bounces(
+        &self,
+        outgoing: &[Outgoing],
+        board: &Board,
+        started: f64,
+        ready: &tokio::sync::mpsc::Sender<()>,
+    ) -> (watch::Sender<bool>, Tasks) {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let mut names: Vec<&str> = outgoing
+            .iter()
+            .filter_map(|o| {
+                self.config
+                    .route(&o.route)
+                    .and_then(|r| r.bounces.as_deref())
+            })
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        let mut tasks = Tasks(Vec::new());
+        for name in names {
+            let Some(bb) = self.bounce_boxes.get(name).cloned() else {
+                continue;
+            };
+            let ctx = WatchCtx {
+                store: self.store.clone(),
+                metrics: self.metrics.clone(),
+                config: self.config.clone(),
+                board: board.clone(),
+                round_started: started,
+            };
+            let (ready, stop) = (ready.clone(), stop_rx.clone());
+            tasks.0.push(tokio::spawn(async move {
+                let mut bb = bb.lock().await;
+                watch_bounce_mailbox(&ctx, &mut bb, ready, stop).await;
+            }));
+        }
+        (stop_tx, tasks)
     }
 
     /// Sends, a bounded number at a time; never retried (a retry would be a second probe).
@@ -847,4 +911,148 @@ fn resolve(
     );
     watched.remove(&record.probe_id);
     Ok(true)
+}
+
+/// Reads a bounce mailbox until the round's seeds are done, then once more.
+async fn watch_bounce_mailbox(
+    ctx: &WatchCtx,
+    bb: &mut BounceMailbox,
+    ready: tokio::sync::mpsc::Sender<()>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let since = chrono::DateTime::<chrono::Utc>::from_timestamp(
+        ctx.round_started as i64 - 86_400 - ctx.config.probe.late_window.as_secs() as i64,
+        0,
+    )
+    .unwrap_or_else(chrono::Utc::now);
+    let poll = ctx
+        .config
+        .bounce_mailboxes
+        .iter()
+        .find(|b| b.name == bb.name)
+        .map_or(Duration::from_secs(1), |b| b.poll_interval)
+        .max(Duration::from_millis(100));
+    let baseline = Instant::now() + BASELINE_WAIT.min(ctx.config.probe.timeout);
+    if tokio::time::timeout_at(baseline.into(), check_bounces(ctx, bb, since, false))
+        .await
+        .is_err()
+    {
+        bb.conn.reset();
+    }
+    let _ = ready.send(()).await;
+    drop(ready);
+    loop {
+        let stopping = *stop.borrow();
+        let pause = if bb.last_error.is_some() {
+            poll.max(Duration::from_secs(1))
+        } else {
+            poll
+        };
+        if !stopping {
+            let _ = tokio::time::timeout(pause, stop.changed()).await;
+        }
+        let bound = crate::probe::imap::COMMAND_TIMEOUT;
+        if tokio::time::timeout(bound, check_bounces(ctx, bb, since, true))
+            .await
+            .is_err()
+        {
+            bb.conn.reset();
+        }
+        if stopping {
+            return;
+        }
+    }
+}
+
+/// One look at a bounce mailbox: every new bounce that names a probe of ours is recorded and
+/// cleaned up; anything else stays exactly as it is.
+async fn check_bounces(
+    ctx: &WatchCtx,
+    bb: &mut BounceMailbox,
+    since: chrono::DateTime<chrono::Utc>,
+    noop: bool,
+) {
+    let found = match bb.conn.check(since, noop, bounces::wanted).await {
+        Ok(found) => found,
+        Err(e) => {
+            ctx.metrics.imap_error(&bb.name, &e);
+            bb.last_error = Some(e);
+            return;
+        }
+    };
+    bb.last_error = None;
+    for (fetched, ()) in found {
+        match record_bounce(ctx, &bb.name, &fetched.raw) {
+            Ok(true) => {
+                if let Err(e) = bb
+                    .conn
+                    .cleanup(fetched.uid, &ctx.config.probe.cleanup)
+                    .await
+                {
+                    tracing::warn!(mailbox = %bb.name, error = %e, "bounce cleanup failed");
+                }
+            }
+            Ok(false) => {}
+            Err(e) => tracing::error!(error = %e, "cannot record a bounce"),
+        }
+    }
+}
+
+/// Reads one message of a bounce mailbox; when it is a bounce of one of our probes sent by a
+/// route that uses this mailbox, records it. Returns whether it is ours (to clean up).
+fn record_bounce(ctx: &WatchCtx, mailbox: &str, raw: &[u8]) -> Result<bool, StateError> {
+    let Ok(Some(dsn)) = crate::verdict::dsn::read(raw) else {
+        return Ok(false);
+    };
+    let Some(record) = probe_of(ctx, mailbox, &dsn)? else {
+        return Ok(false);
+    };
+    let Some(bounce) = Bounce::from_dsn(&dsn) else {
+        // Ours, but it reports no failure or delay (e.g. a "relayed" notice): nothing to record.
+        return Ok(true);
+    };
+    if bounce.is_delay() {
+        if ctx.store.defer(&record.probe_id, &bounce)? {
+            ctx.metrics.bounce_read(&record.route);
+            ctx.metrics
+                .probe_deferred(&record.route, &record.seed, &bounce);
+        }
+    } else if ctx.store.reject(&record.probe_id, &bounce)? {
+        ctx.metrics.bounce_read(&record.route);
+        ctx.metrics
+            .probe_rejected(&record.route, &record.seed, &bounce);
+        ctx.board
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .failed
+            .insert(record.probe_id.clone());
+    }
+    Ok(true)
+}
+
+/// The probe a bounce names, if it is ours and its route sends its bounces to `mailbox`.
+fn probe_of(
+    ctx: &WatchCtx,
+    mailbox: &str,
+    dsn: &crate::verdict::dsn::Dsn,
+) -> Result<Option<ProbeRecord>, StateError> {
+    for reference in bounces::references(dsn, &ctx.config.probe.token_key) {
+        let record = match &reference {
+            Reference::Token(t) => ctx
+                .store
+                .get(&t.probe_id)?
+                .filter(|r| r.route == t.route && r.seed == t.seed),
+            Reference::EnvelopeId(id) => ctx.store.get(id)?,
+            Reference::MessageId(mid) => ctx.store.by_message_id(mid)?,
+        };
+        if let Some(r) = record
+            && ctx
+                .config
+                .route(&r.route)
+                .is_some_and(|route| route.bounces.as_deref() == Some(mailbox))
+        {
+            return Ok(Some(r));
+        }
+    }
+    Ok(None)
 }

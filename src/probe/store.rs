@@ -313,6 +313,16 @@ impl Store {
         row.map(RawRow::into_record).transpose()
     }
 
+    /// The probe with this Message-ID (`<...>`), if it is one of ours.
+    pub fn by_message_id(&self, message_id: &str) -> Result<Option<ProbeRecord>, StateError> {
+        let c = self.conn();
+        let mut stmt = c.prepare(&format!(
+            "SELECT {COLUMNS} FROM probes WHERE message_id = ?1 AND message_id != ''"
+        ))?;
+        let row = stmt.query_row(params![message_id], row_to_raw).optional()?;
+        row.map(RawRow::into_record).transpose()
+    }
+
     /// Probes still to watch: sent (or possibly sent) and not resolved, newer than `since`.
     pub fn unresolved_since(&self, since: f64) -> Result<Vec<ProbeRecord>, StateError> {
         self.query(

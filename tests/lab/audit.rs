@@ -39,6 +39,8 @@ fn every_lab_route_gets_exactly_its_cause() {
         ("dmarc-fail", vec!["dmarc_not_aligned"]),
         ("no-ptr", vec!["ptr_missing"]),
         ("listed", vec!["blocklisted"]),
+        ("rejected", vec!["ptr_missing"]),
+        ("deferred", vec![]),
     ]
     .into_iter()
     .map(|(r, c)| (r.to_string(), c.into_iter().map(str::to_string).collect()))

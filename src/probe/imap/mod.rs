@@ -141,7 +141,20 @@ pub struct Candidate {
     pub fields: Vec<u8>,
 }
 
-/// A verified probe's header section, as fetched.
+/// What a watched folder holds, which decides what is searched and fetched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FolderKind {
+    /// A seed's folder: messages with our probe header; the header section of verified ones.
+    Probes,
+    /// A bounce mailbox: every new message; the start (256 KiB) of those whose From, Subject
+    /// and Content-Type look like a bounce, to read the delivery status report.
+    Bounces,
+}
+
+/// How much of a bounce is read: the report and the returned headers come first.
+const BOUNCE_PARTIAL: u32 = 256 * 1024;
+
+/// A verified probe's header section (or a bounce's start), as fetched.
 #[derive(Debug, Clone)]
 pub struct Fetched {
     pub uid: u32,
@@ -159,6 +172,7 @@ struct Capabilities {
 
 /// One connection with one folder selected.
 pub struct FolderConn {
+    kind: FolderKind,
     seed: Seed,
     server: String,
     pub folder: String,
@@ -176,7 +190,17 @@ pub struct FolderConn {
 
 impl FolderConn {
     pub fn new(seed: &Seed, folder: &str) -> Self {
+        Self::of_kind(FolderKind::Probes, seed, folder)
+    }
+
+    /// A bounce mailbox's folder (`seed` holds its connection settings).
+    pub fn for_bounces(mailbox: &Seed) -> Self {
+        Self::of_kind(FolderKind::Bounces, mailbox, &mailbox.inbox_folder)
+    }
+
+    fn of_kind(kind: FolderKind, seed: &Seed, folder: &str) -> Self {
         FolderConn {
+            kind,
             seed: seed.clone(),
             server: format!("{}:{}", seed.host, seed.port),
             folder: folder.to_string(),
@@ -318,13 +342,13 @@ impl FolderConn {
         &mut self,
         since: chrono::DateTime<chrono::Utc>,
     ) -> Result<Vec<u32>, ImapError> {
+        let filter = match self.kind {
+            FolderKind::Probes => format!(" HEADER {} \"v1.\"", token::HEADER),
+            FolderKind::Bounces => String::new(),
+        };
         let query = match self.watermark {
-            Some(w) => format!("UID {w}:* HEADER {} \"v1.\"", token::HEADER),
-            None => format!(
-                "SINCE {} HEADER {} \"v1.\"",
-                since.format("%d-%b-%Y"),
-                token::HEADER
-            ),
+            Some(w) => format!("UID {w}:*{filter}"),
+            None => format!("SINCE {}{filter}", since.format("%d-%b-%Y")),
         };
         let uids = self.command("SEARCH", |s| s.uid_search(query)).await?;
         self.drain_unsolicited();
@@ -349,10 +373,12 @@ impl FolderConn {
 
     async fn fetch_fields(&mut self, uids: &[u32]) -> Result<Vec<Candidate>, ImapError> {
         let set = uid_set(uids);
-        let query = format!(
-            "(UID RFC822.SIZE BODY.PEEK[HEADER.FIELDS ({} MESSAGE-ID)]<0.{FIELDS_PARTIAL}>)",
-            token::HEADER.to_ascii_uppercase()
-        );
+        let fields = match self.kind {
+            FolderKind::Probes => format!("{} MESSAGE-ID", token::HEADER.to_ascii_uppercase()),
+            FolderKind::Bounces => "FROM SUBJECT CONTENT-TYPE AUTO-SUBMITTED".to_string(),
+        };
+        let query =
+            format!("(UID RFC822.SIZE BODY.PEEK[HEADER.FIELDS ({fields})]<0.{FIELDS_PARTIAL}>)");
         let fetched = self
             .command("FETCH", |s| async move {
                 s.uid_fetch(&set, &query)
@@ -375,7 +401,11 @@ impl FolderConn {
 
     async fn fetch_headers(&mut self, uids: &[u32]) -> Result<Vec<Fetched>, ImapError> {
         let set = uid_set(uids);
-        let query = format!("(UID BODY.PEEK[HEADER]<0.{HEADER_PARTIAL}>)");
+        let kind = self.kind;
+        let query = match kind {
+            FolderKind::Probes => format!("(UID BODY.PEEK[HEADER]<0.{HEADER_PARTIAL}>)"),
+            FolderKind::Bounces => format!("(UID BODY.PEEK[]<0.{BOUNCE_PARTIAL}>)"),
+        };
         let fetched = self
             .command("FETCH", |s| async move {
                 s.uid_fetch(&set, &query)
@@ -387,9 +417,13 @@ impl FolderConn {
         Ok(fetched
             .iter()
             .filter_map(|f| {
+                let raw = match kind {
+                    FolderKind::Probes => f.header()?,
+                    FolderKind::Bounces => f.body()?,
+                };
                 Some(Fetched {
                     uid: f.uid?,
-                    raw: f.header()?.to_vec(),
+                    raw: raw.to_vec(),
                 })
             })
             .collect())

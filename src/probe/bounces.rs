@@ -1,0 +1,175 @@
+//! Bounce mailboxes: where a route's envelope sender receives its delivery status
+//! notifications (RFC 3464; RFC 3461 asked for them with `ENVID` and `RET=HDRS`). A bounce
+//! that names one of our probes — by a valid probe token in its returned headers, by its
+//! Original-Envelope-Id, or by the probe's Message-ID — resolves that probe as `rejected`
+//! (or marks it `deferred` for a delay notice) the moment it arrives. Anything else in the
+//! mailbox is never touched and never counted.
+
+use crate::config::Secret;
+use crate::probe::imap::{Candidate, FolderConn, ImapError};
+use crate::probe::token::Token;
+use crate::verdict::dsn::Dsn;
+
+/// A bounce mailbox, kept across rounds like a seed's folders.
+pub struct BounceMailbox {
+    pub name: String,
+    pub conn: FolderConn,
+    /// The last error reading it, cleared by a successful check.
+    pub last_error: Option<ImapError>,
+}
+
+impl BounceMailbox {
+    pub fn new(mailbox: &crate::config::Seed) -> Self {
+        BounceMailbox {
+            name: mailbox.name.clone(),
+            conn: FolderConn::for_bounces(mailbox),
+            last_error: None,
+        }
+    }
+}
+
+/// Whether a message's From, Subject and Content-Type look like a bounce worth reading: a
+/// `multipart/report` (RFC 6522), or a mailer-daemon / postmaster sender, or a subject as the
+/// common MTAs write them. Pure: the caller fetches only these.
+pub fn looks_like_bounce(fields: &[u8]) -> bool {
+    let Some(headers) = mail_parser::MessageParser::new().parse_headers(fields) else {
+        return false;
+    };
+    if headers
+        .header(mail_parser::HeaderName::ContentType)
+        .and_then(|v| v.as_content_type())
+        .is_some_and(|ct| {
+            ct.ctype().eq_ignore_ascii_case("multipart")
+                && ct
+                    .subtype()
+                    .is_some_and(|s| s.eq_ignore_ascii_case("report"))
+        })
+    {
+        return true;
+    }
+    let from = headers
+        .from()
+        .and_then(|a| a.first())
+        .and_then(|a| a.address())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    if from.starts_with("mailer-daemon@") || from.starts_with("postmaster@") {
+        return true;
+    }
+    let subject = headers.subject().unwrap_or_default().to_ascii_lowercase();
+    [
+        "undeliver",
+        "delivery status notification",
+        "returned mail",
+        "failure notice",
+        "delivery failure",
+        "delayed mail",
+        "mail delivery failed",
+    ]
+    .iter()
+    .any(|w| subject.contains(w))
+}
+
+/// How a bounce names its probe, in the order they are trusted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reference {
+    /// A probe token that verifies with our key: the strongest proof.
+    Token(Token),
+    /// The Original-Envelope-Id (our `ENVID`, the probe id).
+    EnvelopeId(String),
+    /// The returned message's Message-ID (for bouncers that return no headers of ours).
+    MessageId(String),
+}
+
+/// The references a bounce carries that could be ours, strongest first. A token that does
+/// not verify is ignored, never trusted. Pure.
+pub fn references(dsn: &Dsn, key: &Secret) -> Vec<Reference> {
+    let mut out = Vec::new();
+    if let Some(t) = dsn
+        .probe_token
+        .as_deref()
+        .and_then(|v| Token::verify(v, key).ok())
+    {
+        out.push(Reference::Token(t));
+    }
+    if let Some(id) = dsn.original_envelope_id.as_deref().map(str::trim)
+        && id.len() == 32
+        && id.chars().all(|c| c.is_ascii_hexdigit())
+    {
+        out.push(Reference::EnvelopeId(id.to_ascii_lowercase()));
+    }
+    if let Some(mid) = dsn.original_message_id.as_deref() {
+        let mid = mid.trim();
+        let mid = if mid.starts_with('<') {
+            mid.to_string()
+        } else {
+            format!("<{mid}>")
+        };
+        out.push(Reference::MessageId(mid));
+    }
+    out
+}
+
+/// The candidate filter of a bounce mailbox's check.
+pub fn wanted(c: &Candidate) -> Option<()> {
+    looks_like_bounce(&c.fields).then_some(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> Secret {
+        Secret::new("0123456789abcdef-test-key")
+    }
+
+    #[test]
+    fn bounces_are_told_from_ordinary_mail_by_their_headers() {
+        assert!(looks_like_bounce(
+            b"From: Mail Delivery System <MAILER-DAEMON@sender.test>\r\nSubject: Undelivered Mail Returned to Sender\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"x\"\r\n\r\n"
+        ));
+        assert!(looks_like_bounce(
+            b"From: postmaster@example.net\r\nSubject: hi\r\n\r\n"
+        ));
+        assert!(looks_like_bounce(
+            b"From: someone@example.net\r\nSubject: Delivery Status Notification (Failure)\r\n\r\n"
+        ));
+        assert!(!looks_like_bounce(
+            b"From: friend@example.org\r\nSubject: lunch?\r\nContent-Type: text/plain\r\n\r\n"
+        ));
+        assert!(!looks_like_bounce(b""));
+    }
+
+    #[test]
+    fn only_a_verifying_token_is_a_token_reference() {
+        let t = Token::new("0123456789abcdef0123456789abcdef", "rejected", "s17", 1);
+        let lab = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/dsn/postfix-no-ptr.eml"
+        ));
+        let mut dsn = match lab
+            .ok()
+            .and_then(|raw| crate::verdict::dsn::read(&raw).ok().flatten())
+        {
+            Some(d) => d,
+            None => panic!("corpus bounce unreadable"),
+        };
+        dsn.probe_token = Some(t.encode(&key()));
+        dsn.original_envelope_id = Some("0123456789ABCDEF0123456789ABCDEF".to_string());
+        dsn.original_message_id = Some("m1@sender.test".to_string());
+        assert_eq!(
+            references(&dsn, &key()),
+            vec![
+                Reference::Token(t.clone()),
+                Reference::EnvelopeId("0123456789abcdef0123456789abcdef".to_string()),
+                Reference::MessageId("<m1@sender.test>".to_string()),
+            ]
+        );
+        dsn.probe_token = Some(t.encode(&Secret::new("another-key-of-16-chars")));
+        dsn.original_envelope_id = Some("not-ours".to_string());
+        assert_eq!(
+            references(&dsn, &key()),
+            vec![Reference::MessageId("<m1@sender.test>".to_string())]
+        );
+    }
+}
