@@ -29,6 +29,7 @@ PLACEMENT_CODES = [
     (3, "spam", "Spam", "orange"),
     (4, "missing", "Missing", "red"),
     (5, "unknown", "Unknown", "purple"),
+    (6, "rejected", "Rejected", "dark-red"),
 ]
 
 
@@ -59,13 +60,15 @@ class Sel:
 
 
 def outcomes(sel, by):
-    """Probes judged in the window: read back (any folder), missing or unreadable."""
+    """Probes judged in the window: read back (any folder), missing, unreadable or refused
+    (every class of refusal)."""
     return " + ".join(
         "sum by (%s) (increase(%s%s%s))" % (by, metric, sel.rs(), RI)
         for metric in (
             "mailcanary_probes_received_total",
             "mailcanary_probes_missing_total",
             "mailcanary_probes_unknown_total",
+            "mailcanary_probes_rejected_total",
         )
     )
 
@@ -585,7 +588,8 @@ def overview():
         ),
         timeseries(
             "Inbox share",
-            "Share of judged probes (read back, missing or unreadable) that landed in the inbox.",
+            "Share of judged probes (read back, missing, unreadable or refused) that landed in "
+            "the inbox.",
             targets((share(sel, "mailcanary_probes_received_total", ['placement="inbox"']), rs)),
             w=8, unit="percentunit", min=0, max=1, interval=SPARSE_INTERVAL,
         ),
@@ -629,6 +633,28 @@ def overview():
             "filter).",
             targets(("mailcanary_spam_score%s" % sel.rs(), rs)),
             w=8, unit="none",
+        ),
+        timeseries(
+            "Rejected probes by class",
+            "Probes the receiving server refused (a bounce came back), by route, seed and kind "
+            "of refusal: auth, ptr, blocklist, policy, rate_limit, recipient, other. "
+            "MailcanaryProbeRejected fires when the latest probe of a pair stays refused.",
+            targets((
+                "sum by (route, seed, class) (increase(mailcanary_probes_rejected_total%s%s))"
+                % (sel.rs(), RI),
+                rs + " {{class}}",
+            )),
+            w=16, unit="short", bars=True, stack=True,
+        ),
+        timeseries(
+            "Bounces read",
+            "Bounces and delay notices of the route's probes read from its bounce mailbox. "
+            "A delay notice (4.x.x: the probe is deferred, still in flight) shows only here.",
+            targets((
+                "sum by (route) (increase(mailcanary_bounces_total%s%s))" % (sel.r(), RI),
+                "{{route}}",
+            )),
+            w=8, unit="short", bars=True, stack=True,
         ),
         row("Authentication"),
         *auth_panels(sel, rs),
@@ -747,13 +773,16 @@ def probe():
         ),
         timeseries(
             "Probe outcomes",
-            "Probes read back by folder, missing, late and unreadable.",
+            "Probes read back by folder, missing, late, unreadable, and refused by the "
+            "receiving server by kind of refusal.",
             targets(
                 ("sum by (placement) (increase(mailcanary_probes_received_total%s%s))"
                  % (sel.rs(), RI), "{{placement}}"),
                 ("sum(increase(mailcanary_probes_missing_total%s%s))" % (sel.rs(), RI), "missing"),
                 ("sum(increase(mailcanary_probes_late_total%s%s))" % (sel.rs(), RI), "late"),
                 ("sum(increase(mailcanary_probes_unknown_total%s%s))" % (sel.rs(), RI), "unknown"),
+                ("sum by (class) (increase(mailcanary_probes_rejected_total%s%s))"
+                 % (sel.rs(), RI), "rejected {{class}}"),
             ),
             unit="short", bars=True, stack=True,
         ),
@@ -762,6 +791,17 @@ def probe():
             "Spam score of the latest probe over time.",
             targets(("mailcanary_spam_score%s" % sel.rs(), "score")),
             unit="none",
+        ),
+        timeseries(
+            "Bounces read for the route",
+            "Bounces and delay notices of this route's probes (every seed) read from its bounce "
+            "mailbox. A delay notice (4.x.x: the probe is deferred, still in flight) shows only "
+            "here.",
+            targets((
+                "sum(increase(mailcanary_bounces_total%s%s))" % (sel.r(), RI),
+                "bounces",
+            )),
+            w=24, h=6, unit="short", bars=True,
         ),
         row("Authentication"),
         *auth_panels(sel, "latest"),

@@ -323,6 +323,25 @@ fn alertmanager_inhibits_warnings_of_the_same_route_and_seed() {
             ],
             false,
         ),
+        // A refused probe mutes the warnings of its own route and seed.
+        (
+            &[
+                ("alertname", "MailcanaryProbeRejected"),
+                ("severity", "critical"),
+                ("route", "primary"),
+                ("seed", "yahoo"),
+            ],
+            false,
+        ),
+        (
+            &[
+                ("alertname", "MailcanarySPFNotPassing"),
+                ("severity", "warning"),
+                ("route", "primary"),
+                ("seed", "yahoo"),
+            ],
+            true,
+        ),
         // A route-wide critical (no seed) must not mute the route's DNS-audit warnings.
         (
             &[
