@@ -44,9 +44,47 @@ fn json_output_is_the_golden_file() {
             None,
         );
         assert_eq!(out.status.code(), Some(0), "{case}: {}", text(&out.stderr));
-        let expected = std::fs::read_to_string(fixture(&format!("{case}.json"))).expect("json");
+        // The command adds `"kind": "message"` in front of the library's JSON contract.
+        let library = std::fs::read_to_string(fixture(&format!("{case}.json"))).expect("json");
+        let expected = library.replacen("{\n", "{\n  \"kind\": \"message\",\n", 1);
         assert_eq!(text(&out.stdout), expected, "{case}");
     }
+}
+
+#[test]
+fn a_bounce_is_explained_as_a_bounce() {
+    let dsn = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/dsn/postfix-no-ptr.eml");
+    let out = mailcanary(
+        &["inspect", "--json", dsn.to_str().expect("utf-8 path")],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(json["kind"], "dsn");
+    assert_eq!(json["dsn"]["cause"], "ptr_missing");
+    let first = &json["dsn"]["recipients"][0];
+    assert_eq!(first["action"], "failed");
+    assert_eq!(first["status"], "5.7.25");
+    assert!(
+        first["diagnostic_code"]
+            .as_str()
+            .is_some_and(|d| d.contains("PTR record")),
+        "{first}"
+    );
+    for key in ["final_recipient", "remote_mta"] {
+        assert!(first.get(key).is_some(), "{key} missing: {first}");
+    }
+    for key in ["original_message_id", "probe_token"] {
+        assert!(json["dsn"].get(key).is_some(), "{key} missing");
+    }
+    let human = mailcanary(&["inspect", dsn.to_str().expect("utf-8 path")], None);
+    let human = text(&human.stdout);
+    assert!(human.contains("A bounce (postfix report"), "{human}");
+    assert!(
+        human.contains("Cause: ptr_missing. Fix: Publish a PTR record"),
+        "{human}"
+    );
 }
 
 #[test]
@@ -64,7 +102,8 @@ fn authserv_ids_on_the_command_line() {
     args.push(eml.to_str().expect("utf-8 path"));
     let out = mailcanary(&args, None);
     assert_eq!(out.status.code(), Some(0));
-    let expected = std::fs::read_to_string(fixture("icloud-trusted-ids.json")).expect("json");
+    let library = std::fs::read_to_string(fixture("icloud-trusted-ids.json")).expect("json");
+    let expected = library.replacen("{\n", "{\n  \"kind\": \"message\",\n", 1);
     assert_eq!(text(&out.stdout), expected);
 }
 
@@ -88,7 +127,8 @@ fn standard_input() {
     let raw = std::fs::read(fixture("rspamd-spam.eml")).expect("eml");
     let out = mailcanary(&["inspect", "--json", "-"], Some(&raw));
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let expected = std::fs::read_to_string(fixture("rspamd-spam.json")).expect("json");
+    let library = std::fs::read_to_string(fixture("rspamd-spam.json")).expect("json");
+    let expected = library.replacen("{\n", "{\n  \"kind\": \"message\",\n", 1);
     assert_eq!(text(&out.stdout), expected);
 }
 

@@ -49,6 +49,7 @@ const EXPECTED_ALERTS: &[(&str, &str)] = &[
     ("spf-fail", "MailcanarySPFNotPassing"),
     ("dkim-fail", "MailcanaryDKIMNotPassing"),
     ("dmarc-fail", "MailcanaryDMARCNotPassing"),
+    ("rejected", "MailcanaryProbeRejected"),
 ];
 
 /// Label names the exporter may use (house rule: config names and fixed enums only; `le` of
@@ -279,6 +280,7 @@ fn results_problems(results: &serde_json::Value, metrics: &str, routes: &[String
             // The routes this test knows; any other lab route only has to agree with its gauges.
             let expected = match route {
                 "spam" => "spam",
+                "rejected" => "rejected",
                 r if ROUTES.contains(&r) => "inbox",
                 _ => placement,
             };
@@ -301,6 +303,35 @@ fn results_problems(results: &serde_json::Value, metrics: &str, routes: &[String
                     "/api/results: {route}/{seed} {method} is {}, expected fail",
                     verdict[method]
                 ));
+            }
+            if route == "rejected" {
+                let bounce = &r["bounce"];
+                if bounce["status"] != "5.7.25" || bounce["class"] != "ptr" {
+                    problems.push(format!(
+                        "/api/results: rejected/{seed} bounce {bounce}, expected status 5.7.25, class ptr"
+                    ));
+                }
+                let causes: Vec<&str> = r["diagnosis"]
+                    .as_array()
+                    .map(|d| d.iter().filter_map(|c| c["cause"].as_str()).collect())
+                    .unwrap_or_default();
+                if causes != ["ptr_missing"] {
+                    problems.push(format!(
+                        "/api/results: rejected/{seed} causes {causes:?}, expected [\"ptr_missing\"]"
+                    ));
+                }
+                let refused = gauge(
+                    "mailcanary_probes_rejected_total",
+                    &[("route", route), ("seed", seed), ("class", "ptr")],
+                );
+                if !refused
+                    .iter()
+                    .any(|(_, v)| v.parse::<f64>().unwrap_or(0.0) >= 1.0)
+                {
+                    problems.push(format!(
+                        "mailcanary_probes_rejected_total{{route=\"rejected\",seed=\"{seed}\",class=\"ptr\"}} not counted"
+                    ));
+                }
             }
             if route == "good" {
                 for method in ["spf", "dkim", "dmarc"] {
@@ -326,7 +357,11 @@ fn results_problems(results: &serde_json::Value, metrics: &str, routes: &[String
                     "mailcanary_last_placement{{route=\"{route}\",seed=\"{seed}\"}} is 1 for {ones:?}, /api/results says {placement}"
                 ));
             }
-            for method in ["spf", "dkim", "dmarc"] {
+            // A refused probe has no verdict, and no auth gauges of its own.
+            for method in ["spf", "dkim", "dmarc"]
+                .into_iter()
+                .filter(|_| !verdict.is_null())
+            {
                 let pass = verdict[method] == "pass";
                 let want = if pass { "1" } else { "0" };
                 let got = gauge(
@@ -380,7 +415,8 @@ fn prometheus_runs_every_dashboard_and_alert_query_on_live_probe_metrics() {
     // Rounds, as Prometheus saw them: every probe of ROUNDS rounds settled.
     let settled_expr = "sum(mailcanary_probes_received_total{job=\"mailcanary\"}) \
          + sum(mailcanary_probes_missing_total{job=\"mailcanary\"}) \
-         + sum(mailcanary_probes_unknown_total{job=\"mailcanary\"})";
+         + sum(mailcanary_probes_unknown_total{job=\"mailcanary\"}) \
+         + sum(mailcanary_probes_rejected_total{job=\"mailcanary\"})";
     let routes = live::routes();
     let want = (ROUNDS * routes.len() * SEEDS.len()) as f64;
     wait_for(

@@ -8,6 +8,7 @@
 mod common;
 
 mod audit;
+mod bounces;
 mod crash;
 mod daemon;
 mod dashboards;

@@ -26,6 +26,7 @@ const EXPECTED_CAUSES: &[(&str, &str)] = &[
     ("spf-fail", "SPF fail"),
     ("dkim-fail", "DKIM fail"),
     ("dmarc-fail", "DMARC fail"),
+    ("rejected", "refused by the receiving server: 550 5.7.25"),
 ];
 
 /// The placement a lab route must have; `None` for routes this test does not know (shown,
@@ -33,6 +34,7 @@ const EXPECTED_CAUSES: &[(&str, &str)] = &[
 fn expected_placement(route: &str) -> Option<&'static str> {
     match route {
         "spam" => Some("spam"),
+        "rejected" => Some("rejected"),
         r if ROUTES.contains(&r) => Some("inbox"),
         _ => None,
     }

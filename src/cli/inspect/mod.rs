@@ -10,6 +10,8 @@ use std::io::{self, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod bounce;
+
 use crate::verdict::{self, Inspection, Method, MethodResult, ReceivedSpf, SpamReport};
 
 /// Arguments of `mailcanary inspect`.
@@ -66,32 +68,68 @@ impl InputError {
 }
 
 /// Runs the command; exit 0 when the message was read, 2 when the input was unreadable.
+/// A bounce (delivery status notification) is told from a plain message by itself.
 pub fn run(args: &InspectArgs) -> ExitCode {
-    let inspection = match read(&args.input, &args.authserv_ids) {
-        Ok(inspection) => inspection,
+    let raw = match read_input(&args.input) {
+        Ok(raw) => raw,
         Err(err) => {
             eprintln!("mailcanary inspect: {err}");
             return ExitCode::from(EXIT_UNREADABLE);
         }
     };
-    let text = if args.json {
-        match verdict::to_json(&inspection) {
-            Ok(json) => json + "\n",
-            Err(err) => {
-                eprintln!("mailcanary inspect: cannot render JSON: {err}");
-                return ExitCode::FAILURE;
+    let rendered = match verdict::dsn::read(&raw) {
+        Ok(Some(dsn)) => bounce::render(&dsn, args.json),
+        _ => match verdict::inspect(&raw, &args.authserv_ids) {
+            Ok(inspection) if args.json => message_json(&inspection),
+            Ok(inspection) => Ok(explain(&inspection, &args.authserv_ids)),
+            Err(source) => {
+                let err = InputError::NotAMessage {
+                    path: args.input.clone(),
+                    source,
+                };
+                eprintln!("mailcanary inspect: {err}");
+                return ExitCode::from(EXIT_UNREADABLE);
             }
+        },
+    };
+    let text = match rendered {
+        Ok(text) => text,
+        Err(err) => {
+            eprintln!("mailcanary inspect: cannot render JSON: {err}");
+            return ExitCode::from(crate::status::exit::UNKNOWN);
         }
-    } else {
-        explain(&inspection, &args.authserv_ids)
     };
     // A closed pipe (`| head`) is not an error worth a panic or a message.
     let _ = io::stdout().lock().write_all(text.as_bytes());
     ExitCode::SUCCESS
 }
 
+/// The JSON contract of a plain message: `"kind": "message"` first, then the inspection.
+fn message_json(inspection: &Inspection) -> Result<String, serde_json::Error> {
+    #[derive(serde::Serialize)]
+    struct Message<'a> {
+        kind: &'static str,
+        #[serde(flatten)]
+        inspection: &'a Inspection,
+    }
+    serde_json::to_string_pretty(&Message {
+        kind: "message",
+        inspection,
+    })
+    .map(|json| json + "\n")
+}
+
 /// Reads `input` (a path, or `-` for standard input) and judges it.
 pub fn read(input: &str, trusted_authserv_ids: &[String]) -> Result<Inspection, InputError> {
+    let raw = read_input(input)?;
+    verdict::inspect(&raw, trusted_authserv_ids).map_err(|source| InputError::NotAMessage {
+        path: input.to_string(),
+        source,
+    })
+}
+
+/// The bytes of `input` (a path, or `-` for standard input).
+fn read_input(input: &str) -> Result<Vec<u8>, InputError> {
     let mut raw = Vec::new();
     let io_error = |source| InputError::Io {
         path: input.to_string(),
@@ -102,10 +140,7 @@ pub fn read(input: &str, trusted_authserv_ids: &[String]) -> Result<Inspection, 
     } else {
         raw = std::fs::read(PathBuf::from(input)).map_err(io_error)?;
     }
-    verdict::inspect(&raw, trusted_authserv_ids).map_err(|source| InputError::NotAMessage {
-        path: input.to_string(),
-        source,
-    })
+    Ok(raw)
 }
 
 /// The explanation for a person: who judged, what passed, what failed and why, the spam
