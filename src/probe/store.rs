@@ -356,9 +356,11 @@ impl Store {
         self.query(
             &format!(
                 "SELECT {COLUMNS} FROM probes WHERE state IN ('send_failed', 'missing', 'unknown', 'rejected', 'deferred') OR placement IN ('spam', 'other') \
-                 OR json_extract(judgement_json, '$.verdict.spf') != 'pass' \
-                 OR json_extract(judgement_json, '$.verdict.dkim') != 'pass' \
-                 OR json_extract(judgement_json, '$.verdict.dmarc') != 'pass' \
+                 OR CASE WHEN json_valid(judgement_json) THEN \
+                    json_extract(judgement_json, '$.verdict.spf') != 'pass' \
+                    OR json_extract(judgement_json, '$.verdict.dkim') != 'pass' \
+                    OR json_extract(judgement_json, '$.verdict.dmarc') != 'pass' \
+                 ELSE 0 END \
                  ORDER BY created_at DESC LIMIT ?1"
             ),
             params![limit],
@@ -524,6 +526,59 @@ impl RawRow {
 mod tests {
     use super::*;
     use crate::probe::outcome::judge;
+
+    #[test]
+    fn one_unreadable_row_is_skipped_not_fatal() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = Store::open(&dir.path().join("s.sqlite")).expect("open");
+        let r = s.start_round().expect("round");
+        s.insert_sending(r, "good1", "good", "seed1", "<a@x>", 100.0)
+            .expect("insert");
+        s.insert_sending(r, "bad1", "spam", "seed1", "<b@x>", 100.0)
+            .expect("insert");
+        s.expire("good1", Placement::Missing, None, None)
+            .expect("expire");
+        // A row written by something else (or a broken disk): its JSON does not parse.
+        s.conn()
+            .execute(
+                "UPDATE probes SET state = 'resolved', judgement_json = '{not json' WHERE probe_id = 'bad1'",
+                [],
+            )
+            .expect("corrupt");
+        let latest = s
+            .latest_per_pair()
+            .expect("the other rows are still served");
+        assert_eq!(latest.len(), 1);
+        assert_eq!(latest[0].probe_id, "good1");
+        assert!(s.recent_failures(10).is_ok());
+    }
+
+    #[test]
+    fn orphans_expire_missing_or_unknown() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = Store::open(&dir.path().join("s.sqlite")).expect("open");
+        let r = s.start_round().expect("round");
+        s.insert_sending(r, "sent1", "good", "seed1", "<a@x>", 100.0)
+            .expect("insert");
+        s.insert_sending(r, "sending1", "good", "seed2", "<b@x>", 100.0)
+            .expect("insert");
+        s.insert_sending(r, "young", "good", "seed3", "<c@x>", 5000.0)
+            .expect("insert");
+        let outcome = SendOutcome {
+            code: 250,
+            queue_id: None,
+            duration_seconds: 0.1,
+        };
+        s.mark_sent("sent1", &outcome, 101.0).expect("sent");
+        let expired = s.expire_orphans(1000.0).expect("expire orphans");
+        assert_eq!(expired.len(), 2);
+        let state = |id: &str| s.get(id).expect("get").map(|r| r.state);
+        assert_eq!(state("sent1"), Some(ProbeState::Missing));
+        assert_eq!(state("sending1"), Some(ProbeState::Unknown));
+        assert_eq!(state("young"), Some(ProbeState::Sending));
+        assert_eq!(s.prune(1000.0).expect("prune"), 2);
+        assert_eq!(s.count().expect("count"), 1);
+    }
 
     #[test]
     fn life_of_a_probe_survives_reopen() {
