@@ -339,118 +339,12 @@ impl<'a> Page<'a, '_> {
     }
 
     fn sendmail(&self) -> TextReport<'a> {
-        const COPY: &[&str] = &[
-            "----- original message follows -----",
-            "----- unsent message follows -----",
-            "----- message header follows -----",
-            "----- original message header follows -----",
-        ];
-        let mut listed: Vec<(String, Action, Option<String>)> = Vec::new();
-        let mut section: Option<Action> = None;
-        let mut in_transcript = false;
-        let mut remote: Option<String> = None;
-        // Replies in the transcript: (the RCPT address they answer, or None after DATA; text).
-        let mut replies: Vec<(Option<String>, String)> = Vec::new();
-        let mut command_address: Option<String> = None;
-        let mut reply_open = false;
-        for line in lines(self.before(COPY)) {
-            let trimmed = line.trim();
-            let lower = trimmed.to_ascii_lowercase();
-            if lower.contains("following addresses had permanent fatal errors") {
-                (section, in_transcript) = (Some(Action::Failed), false);
-                continue;
-            }
-            if lower.contains("following addresses had transient non-fatal errors") {
-                (section, in_transcript) = (Some(Action::Delayed), false);
-                continue;
-            }
-            if lower.contains("transcript of session follows") {
-                (section, in_transcript) = (None, true);
-                continue;
-            }
-            if let Some(action) = section {
-                if let Some(reason) = lower.strip_prefix("(reason:") {
-                    let reason = &trimmed[trimmed.len() - reason.len()..];
-                    if let Some((_, _, slot)) = listed.last_mut() {
-                        slot.get_or_insert_with(|| reason.trim().trim_end_matches(')').to_string());
-                    }
-                } else if let Some(address) = bare_address(trimmed) {
-                    listed.push((address.to_string(), action, None));
-                }
-                continue;
-            }
-            if !in_transcript {
-                continue;
-            }
-            if let Some(reply) = trimmed.strip_prefix("<<<") {
-                let reply = reply.trim();
-                match replies.last_mut() {
-                    Some((_, text)) if reply_open => {
-                        text.push(' ');
-                        text.push_str(reply);
-                    }
-                    _ => replies.push((command_address.clone(), reply.to_string())),
-                }
-                reply_open = true;
-                continue;
-            }
-            reply_open = false;
-            if let Some(command) = trimmed.strip_prefix(">>>") {
-                let command = command.trim();
-                command_address = command
-                    .get(..8)
-                    .filter(|verb| verb.eq_ignore_ascii_case("rcpt to:"))
-                    .and_then(|_| bare_address(&command[8..]))
-                    .map(str::to_string);
-            } else if let Some(at) = lower.find("while talking to ") {
-                let host = &trimmed[at + "while talking to ".len()..];
-                remote = Some(host.trim_end_matches([':', '.']).to_string());
-            }
-        }
-        let failing = |reply: &&(Option<String>, String)| reply.1.starts_with(['4', '5']);
-        let mut recipients = Recipients::default();
-        for (address, action, reason) in &listed {
-            if recipients.is_full() {
-                // Only counted: looking up its reply would make this loop quadratic.
-                recipients.total += 1;
-                continue;
-            }
-            let answer = replies
-                .iter()
-                .filter(failing)
-                .find(|(to, _)| {
-                    to.as_deref()
-                        .is_some_and(|to| to.eq_ignore_ascii_case(address))
-                })
-                .or_else(|| replies.iter().filter(failing).find(|(to, _)| to.is_none()));
-            let reply = answer
-                .map(|(_, reply)| reply.as_str())
-                .or(reason.as_deref());
-            recipients.push(recipient(
-                Some(address),
-                *action,
-                remote.as_deref(),
-                reply.unwrap_or(""),
-            ));
-        }
-        if listed.is_empty() {
-            // No address list: every refused RCPT is a recipient.
-            for (address, reply) in replies.iter().filter(failing) {
-                if let Some(address) = address {
-                    recipients.push(recipient(
-                        Some(address),
-                        Action::Failed,
-                        remote.as_deref(),
-                        reply,
-                    ));
-                }
-            }
-        }
+        let scan = SendmailScan::of(lines(self.before(SENDMAIL_COPY)));
         TextReport {
             format: DsnFormat::Sendmail,
-            recipients,
+            recipients: scan.recipients(),
             reporting_mta: None,
-            returned: after_any(self.text, self.lower, COPY),
+            returned: after_any(self.text, self.lower, SENDMAIL_COPY),
         }
     }
 
@@ -648,5 +542,140 @@ impl EximRecipient {
             self.reply.join(" ")
         };
         recipient(Some(&self.address), action, self.remote.as_deref(), &text)
+    }
+}
+
+/// The lines after which Sendmail appends the returned message.
+const SENDMAIL_COPY: &[&str] = &[
+    "----- original message follows -----",
+    "----- unsent message follows -----",
+    "----- message header follows -----",
+    "----- original message header follows -----",
+];
+
+/// What a Sendmail bounce's text lists: the addresses with their section (permanent or
+/// transient errors) and reason, the replies of the session transcript, the remote host.
+struct SendmailScan {
+    listed: Vec<(String, Action, Option<String>)>,
+    /// Replies in the transcript: (the RCPT address they answer, or None after DATA; text).
+    replies: Vec<(Option<String>, String)>,
+    remote: Option<String>,
+}
+
+impl SendmailScan {
+    fn of<'l>(lines: impl Iterator<Item = &'l str>) -> SendmailScan {
+        let mut listed: Vec<(String, Action, Option<String>)> = Vec::new();
+        let mut section: Option<Action> = None;
+        let mut in_transcript = false;
+        let mut remote: Option<String> = None;
+        // Replies in the transcript: (the RCPT address they answer, or None after DATA; text).
+        let mut replies: Vec<(Option<String>, String)> = Vec::new();
+        let mut command_address: Option<String> = None;
+        let mut reply_open = false;
+        for line in lines {
+            let trimmed = line.trim();
+            let lower = trimmed.to_ascii_lowercase();
+            if lower.contains("following addresses had permanent fatal errors") {
+                (section, in_transcript) = (Some(Action::Failed), false);
+                continue;
+            }
+            if lower.contains("following addresses had transient non-fatal errors") {
+                (section, in_transcript) = (Some(Action::Delayed), false);
+                continue;
+            }
+            if lower.contains("transcript of session follows") {
+                (section, in_transcript) = (None, true);
+                continue;
+            }
+            if let Some(action) = section {
+                if let Some(reason) = lower.strip_prefix("(reason:") {
+                    let reason = &trimmed[trimmed.len() - reason.len()..];
+                    if let Some((_, _, slot)) = listed.last_mut() {
+                        slot.get_or_insert_with(|| reason.trim().trim_end_matches(')').to_string());
+                    }
+                } else if let Some(address) = bare_address(trimmed) {
+                    listed.push((address.to_string(), action, None));
+                }
+                continue;
+            }
+            if !in_transcript {
+                continue;
+            }
+            if let Some(reply) = trimmed.strip_prefix("<<<") {
+                let reply = reply.trim();
+                match replies.last_mut() {
+                    Some((_, text)) if reply_open => {
+                        text.push(' ');
+                        text.push_str(reply);
+                    }
+                    _ => replies.push((command_address.clone(), reply.to_string())),
+                }
+                reply_open = true;
+                continue;
+            }
+            reply_open = false;
+            if let Some(command) = trimmed.strip_prefix(">>>") {
+                let command = command.trim();
+                command_address = command
+                    .get(..8)
+                    .filter(|verb| verb.eq_ignore_ascii_case("rcpt to:"))
+                    .and_then(|_| bare_address(&command[8..]))
+                    .map(str::to_string);
+            } else if let Some(at) = lower.find("while talking to ") {
+                let host = &trimmed[at + "while talking to ".len()..];
+                remote = Some(host.trim_end_matches([':', '.']).to_string());
+            }
+        }
+        SendmailScan {
+            listed,
+            replies,
+            remote,
+        }
+    }
+
+    /// The recipients: each listed address with the transcript's reply to its RCPT (else the
+    /// failing reply after DATA, else its reason); without a list, every refused RCPT.
+    fn recipients(&self) -> Recipients {
+        let (listed, replies, remote) = (&self.listed, &self.replies, &self.remote);
+        let failing = |reply: &&(Option<String>, String)| reply.1.starts_with(['4', '5']);
+        let mut recipients = Recipients::default();
+        for (address, action, reason) in listed {
+            if recipients.is_full() {
+                // Only counted: looking up its reply would make this loop quadratic.
+                recipients.total += 1;
+                continue;
+            }
+            let answer = replies
+                .iter()
+                .filter(failing)
+                .find(|(to, _)| {
+                    to.as_deref()
+                        .is_some_and(|to| to.eq_ignore_ascii_case(address))
+                })
+                .or_else(|| replies.iter().filter(failing).find(|(to, _)| to.is_none()));
+            let reply = answer
+                .map(|(_, reply)| reply.as_str())
+                .or(reason.as_deref());
+            recipients.push(recipient(
+                Some(address),
+                *action,
+                remote.as_deref(),
+                reply.unwrap_or(""),
+            ));
+        }
+        if listed.is_empty() {
+            // No address list: every refused RCPT is a recipient.
+            for (address, reply) in replies.iter().filter(failing) {
+                if let Some(address) = address {
+                    recipients.push(recipient(
+                        Some(address),
+                        Action::Failed,
+                        remote.as_deref(),
+                        reply,
+                    ));
+                }
+            }
+        }
+        recipients
     }
 }
