@@ -94,7 +94,11 @@ fn context<'a>(record: &'a ProbeRecord, route: Option<&'a Route>) -> Context<'a>
     });
     Context {
         domain: route.map(Route::from_domain),
-        ip: route.and_then(|r| r.sending_ips.first().copied()),
+        // The configured sending IP, else the one the receiver saw (Received-SPF client-ip,
+        // Authentication-Results smtp.remote-ip / policy.iprev).
+        ip: route
+            .and_then(|r| r.sending_ips.first().copied())
+            .or_else(|| record.judgement.as_ref().and_then(|j| j.client_ip)),
         helo: route.and_then(|r| r.helo.as_deref()),
         selector: route.and_then(|r| r.dkim_selector.as_deref()),
         spam_rules,

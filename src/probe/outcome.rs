@@ -119,6 +119,9 @@ pub struct Judgement {
     /// (for the diagnosis; empty in results stored by older versions).
     #[serde(default)]
     pub spam_reasons: Vec<String>,
+    /// The sending IP as the receiver saw it (for fix sentences when the route names none).
+    #[serde(default)]
+    pub client_ip: Option<std::net::IpAddr>,
     /// Set when the message could not be read as a message at all.
     pub error: Option<String>,
 }
@@ -136,6 +139,7 @@ pub fn judge(raw: &[u8], authserv_ids: &[String]) -> Judgement {
                 spam: inspection.spam,
                 dkim_reason,
                 spam_reasons: inspection.spam_reasons,
+                client_ip: inspection.client_ip,
                 error: None,
             }
         }
@@ -144,6 +148,7 @@ pub fn judge(raw: &[u8], authserv_ids: &[String]) -> Judgement {
             spam: SpamReport::default(),
             dkim_reason: None,
             spam_reasons: Vec::new(),
+            client_ip: None,
             error: Some(e.to_string()),
         },
     }

@@ -158,6 +158,7 @@ pub fn inspect(raw: &[u8], trusted_authserv_ids: &[String]) -> Result<Inspection
     let verdict = trust::verdict(&authentication_results, &received_spf);
     let spam = spam::report(&fields);
     let spam_reasons = spam::reasons(&fields, &spam);
+    let client_ip = client_ip(&authentication_results, &received_spf);
 
     Ok(Inspection {
         authentication_results,
@@ -166,6 +167,33 @@ pub fn inspect(raw: &[u8], trusted_authserv_ids: &[String]) -> Result<Inspection
         verdict,
         spam,
         spam_reasons,
+        client_ip,
+    })
+}
+
+/// The sending IP as the receiver saw it, from its own evidence: a trusted
+/// `Authentication-Results` property naming it (`smtp.remote-ip`, `policy.iprev`,
+/// `smtp.client-ip`; RFC 8601 §2.7.1, §3), else the top-most `Received-SPF` `client-ip=`
+/// (RFC 7208 §9.1).
+fn client_ip(
+    headers: &[AuthResultsHeader],
+    received_spf: &[ReceivedSpf],
+) -> Option<std::net::IpAddr> {
+    let from_results = headers
+        .iter()
+        .filter(|h| h.trusted)
+        .flat_map(|h| &h.results)
+        .flat_map(|r| {
+            ["smtp.remote-ip", "policy.iprev", "smtp.client-ip"]
+                .into_iter()
+                .filter_map(|key| r.properties.get(key))
+        })
+        .find_map(|v| v.trim().parse().ok());
+    from_results.or_else(|| {
+        received_spf
+            .first()
+            .and_then(|r| r.client_ip.as_deref())
+            .and_then(|v| v.trim().parse().ok())
     })
 }
 
@@ -191,6 +219,10 @@ pub struct Inspection {
     /// [`spam::reasons`]). Not part of the `inspect --json` contract.
     #[serde(skip)]
     pub spam_reasons: Vec<String>,
+    /// The address the trusted receiver saw the message come from: the sending IP as the
+    /// receiver knows it. Not part of the `inspect --json` contract.
+    #[serde(skip)]
+    pub client_ip: Option<std::net::IpAddr>,
 }
 
 impl Inspection {
@@ -616,5 +648,17 @@ mod tests {
             err.to_string(),
             "no header section: the first line \"\\0\\u{1}\\u{2}\" is not a header field (`Name: value`)"
         );
+    }
+
+    #[test]
+    fn the_client_ip_comes_from_the_receivers_own_evidence() {
+        let spf_only = b"Received-SPF: fail (mx.example.net: not permitted) client-ip=192.0.2.7; envelope-from=s@example.com\n\nbody\n";
+        let got = inspect(spf_only, &[]).expect("message").client_ip;
+        assert_eq!(got, Some("192.0.2.7".parse().expect("ip")));
+        let both = b"Authentication-Results: mx.example.net; iprev=fail policy.iprev=198.51.100.9; spf=fail smtp.mailfrom=example.com\nReceived-SPF: fail client-ip=192.0.2.7\n\nbody\n";
+        let got = inspect(both, &[]).expect("message").client_ip;
+        assert_eq!(got, Some("198.51.100.9".parse().expect("ip")));
+        let none = b"Subject: hi\n\nbody\n";
+        assert_eq!(inspect(none, &[]).expect("message").client_ip, None);
     }
 }
