@@ -16,6 +16,9 @@ pub struct BounceMailbox {
     pub conn: FolderConn,
     /// The last error reading it, cleared by a successful check.
     pub last_error: Option<ImapError>,
+    /// Set while a watcher uses the connection; still set at the next round means the last
+    /// watcher was cancelled mid-command.
+    pub in_use: bool,
 }
 
 impl BounceMailbox {
@@ -24,6 +27,7 @@ impl BounceMailbox {
             name: mailbox.name.clone(),
             conn: FolderConn::for_bounces(mailbox),
             last_error: None,
+            in_use: false,
         }
     }
 }

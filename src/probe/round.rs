@@ -424,7 +424,12 @@ impl Prober {
             let (ready, stop) = (ready.clone(), stop_rx.clone());
             tasks.0.push(tokio::spawn(async move {
                 let mut bb = bb.lock().await;
+                if bb.in_use {
+                    bb.conn.reset();
+                }
+                bb.in_use = true;
                 watch_bounce_mailbox(&ctx, &mut bb, ready, stop).await;
+                bb.in_use = false;
             }));
         }
         (stop_tx, tasks)
@@ -491,8 +496,16 @@ impl Prober {
                 s.logout().await;
             }
         });
-        let _ =
-            tokio::time::timeout(Duration::from_secs(3), futures::future::join_all(logouts)).await;
+        let bounce_logouts = self.bounce_boxes.values().map(|bb| async move {
+            if let Ok(mut bb) = bb.try_lock() {
+                bb.conn.logout().await;
+            }
+        });
+        let all = futures::future::join(
+            futures::future::join_all(logouts),
+            futures::future::join_all(bounce_logouts),
+        );
+        let _ = tokio::time::timeout(Duration::from_secs(3), all).await;
     }
 }
 
