@@ -461,7 +461,10 @@ pub fn diagnose_verdict(facts: &VerdictFacts<'_>, ctx: &Context<'_>) -> Vec<Diag
     }
     // Unsigned mail has nothing for DMARC to align with DKIM; name it when DMARC is not
     // passing, and name the alignment failure itself whenever DMARC failed.
-    if is(facts.dkim, &["none"]) && !is(facts.dmarc, &["pass"]) && facts.dmarc.is_some() {
+    // A receiver that reports DMARC evaluated DKIM: no DKIM result beside a failing DMARC
+    // (rspamd writes none for unsigned mail) is unsigned mail too.
+    let unsigned = is(facts.dkim, &["none"]) || (facts.dkim.is_none() && facts.dmarc.is_some());
+    if unsigned && !is(facts.dmarc, &["pass"]) && facts.dmarc.is_some() {
         causes.push(Cause::DkimUnsigned);
     }
     if is(facts.dmarc, &["fail"]) {

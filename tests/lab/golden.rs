@@ -4,9 +4,10 @@
 //! (the contract: fields are never removed or renamed), with the volatile values (ids, times,
 //! queue ids) masked and spam rules compared as a set (rspamd orders equal scores freely).
 //!
-//! One value was changed on purpose since: the `content_spam` fix names the rules that count
+//! Two values were changed on purpose since: the `content_spam` fix names the rules that count
 //! against the message ranked by score, no longer the first rules as written (which put
-//! `DMARC_POLICY_ALLOW` and `R_SPF_ALLOW`, good signs, among the "top rules").
+//! `DMARC_POLICY_ALLOW` and `R_SPF_ALLOW`, good signs, among the "top rules"); and the unsigned
+//! `dmarc-fail` probe is also diagnosed `dkim_unsigned` (DMARC fails with no DKIM result).
 
 use crate::common;
 use std::path::Path;
