@@ -5,6 +5,13 @@
 //! (or marks it `deferred` for a delay notice) the moment it arrives. Anything else in the
 //! mailbox is never touched and never counted.
 
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+
+use super::outcome::Bounce;
+use super::round::{BASELINE_WAIT, WatchCtx};
+use super::store::{ProbeRecord, StateError};
 use crate::config::Secret;
 use crate::probe::imap::{Candidate, FolderConn, ImapError};
 use crate::probe::token::Token;
@@ -117,6 +124,150 @@ pub fn references(dsn: &Dsn, key: &Secret) -> Vec<Reference> {
 /// The candidate filter of a bounce mailbox's check.
 pub fn wanted(c: &Candidate) -> Option<()> {
     looks_like_bounce(&c.fields).then_some(())
+}
+
+/// Reads a bounce mailbox until the round's seeds are done, then once more.
+pub(super) async fn watch(
+    ctx: &WatchCtx,
+    bb: &mut BounceMailbox,
+    ready: tokio::sync::mpsc::Sender<()>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let since = chrono::DateTime::<chrono::Utc>::from_timestamp(
+        ctx.round_started as i64 - 86_400 - ctx.config.probe.late_window.as_secs() as i64,
+        0,
+    )
+    .unwrap_or_else(chrono::Utc::now);
+    let poll = ctx
+        .config
+        .bounce_mailboxes
+        .iter()
+        .find(|b| b.name == bb.name)
+        .map_or(Duration::from_secs(1), |b| b.poll_interval)
+        .max(Duration::from_millis(100));
+    let baseline = Instant::now() + BASELINE_WAIT.min(ctx.config.probe.timeout);
+    if tokio::time::timeout_at(baseline.into(), check_bounces(ctx, bb, since, false))
+        .await
+        .is_err()
+    {
+        bb.conn.reset();
+    }
+    let _ = ready.send(()).await;
+    drop(ready);
+    loop {
+        let stopping = *stop.borrow();
+        let pause = if bb.last_error.is_some() {
+            poll.max(Duration::from_secs(1))
+        } else {
+            poll
+        };
+        if !stopping {
+            let _ = tokio::time::timeout(pause, stop.changed()).await;
+        }
+        let bound = crate::probe::imap::COMMAND_TIMEOUT;
+        if tokio::time::timeout(bound, check_bounces(ctx, bb, since, true))
+            .await
+            .is_err()
+        {
+            bb.conn.reset();
+        }
+        if stopping {
+            return;
+        }
+    }
+}
+
+/// One look at a bounce mailbox: every new bounce that names a probe of ours is recorded and
+/// cleaned up; anything else stays exactly as it is.
+async fn check_bounces(
+    ctx: &WatchCtx,
+    bb: &mut BounceMailbox,
+    since: chrono::DateTime<chrono::Utc>,
+    noop: bool,
+) {
+    let found = match bb.conn.check(since, noop, wanted).await {
+        Ok(found) => found,
+        Err(e) => {
+            ctx.metrics.imap_error(&bb.name, &e);
+            bb.last_error = Some(e);
+            return;
+        }
+    };
+    bb.last_error = None;
+    for (fetched, ()) in found {
+        match record_bounce(ctx, &bb.name, &fetched.raw) {
+            Ok(true) => {
+                if let Err(e) = bb
+                    .conn
+                    .cleanup(fetched.uid, &ctx.config.probe.cleanup)
+                    .await
+                {
+                    tracing::warn!(mailbox = %bb.name, error = %e, "bounce cleanup failed");
+                }
+            }
+            Ok(false) => {}
+            Err(e) => tracing::error!(error = %e, "cannot record a bounce"),
+        }
+    }
+}
+
+/// Reads one message of a bounce mailbox; when it is a bounce of one of our probes sent by a
+/// route that uses this mailbox, records it. Returns whether it is ours (to clean up).
+fn record_bounce(ctx: &WatchCtx, mailbox: &str, raw: &[u8]) -> Result<bool, StateError> {
+    let Ok(Some(dsn)) = crate::verdict::dsn::read(raw) else {
+        return Ok(false);
+    };
+    let Some(record) = probe_of(ctx, mailbox, &dsn)? else {
+        return Ok(false);
+    };
+    let Some(bounce) = Bounce::from_dsn(&dsn) else {
+        // Ours, but it reports no failure or delay (e.g. a "relayed" notice): nothing to record.
+        return Ok(true);
+    };
+    if bounce.is_delay() {
+        if ctx.store.defer(&record.probe_id, &bounce)? {
+            ctx.metrics.bounce_read(&record.route);
+            ctx.metrics
+                .probe_deferred(&record.route, &record.seed, &bounce);
+        }
+    } else if ctx.store.reject(&record.probe_id, &bounce)? {
+        ctx.metrics.bounce_read(&record.route);
+        ctx.metrics
+            .probe_rejected(&record.route, &record.seed, &bounce);
+        ctx.board
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .failed
+            .insert(record.probe_id.clone());
+    }
+    Ok(true)
+}
+
+/// The probe a bounce names, if it is ours and its route sends its bounces to `mailbox`.
+fn probe_of(
+    ctx: &WatchCtx,
+    mailbox: &str,
+    dsn: &crate::verdict::dsn::Dsn,
+) -> Result<Option<ProbeRecord>, StateError> {
+    for reference in references(dsn, &ctx.config.probe.token_key) {
+        let record = match &reference {
+            Reference::Token(t) => ctx
+                .store
+                .get(&t.probe_id)?
+                .filter(|r| r.route == t.route && r.seed == t.seed),
+            Reference::EnvelopeId(id) => ctx.store.get(id)?,
+            Reference::MessageId(mid) => ctx.store.by_message_id(mid)?,
+        };
+        if let Some(r) = record
+            && ctx
+                .config
+                .route(&r.route)
+                .is_some_and(|route| route.bounces.as_deref() == Some(mailbox))
+        {
+            return Ok(Some(r));
+        }
+    }
+    Ok(None)
 }
 
 #[cfg(test)]
