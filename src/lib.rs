@@ -21,6 +21,7 @@ pub mod dns_audit;
 pub mod metrics;
 pub mod probe;
 pub mod report;
+pub mod reports;
 pub mod serve;
 pub mod status;
 pub mod verdict;
