@@ -328,11 +328,11 @@ fn close_record(
                 reason.comment = value();
             }
         }
-        ["row", "policy_evaluated", "reason"] => {
-            // An empty `<reason/>` (some reporters write one) says nothing: drop it.
-            if record.reasons.last().is_some_and(|r| r.kind.is_empty()) {
-                record.reasons.pop();
-            }
+        // An empty `<reason/>` (some reporters write one) says nothing: drop it.
+        ["row", "policy_evaluated", "reason"]
+            if record.reasons.last().is_some_and(|r| r.kind.is_empty()) =>
+        {
+            record.reasons.pop();
         }
         ["identifiers", "header_from"] => record.header_from = text.to_string(),
         ["identifiers", "envelope_from"] => record.envelope_from = value(),

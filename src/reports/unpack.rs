@@ -96,10 +96,10 @@ impl Unpacker {
     fn attachment(&mut self, part: &mime::Attachment) -> Result<(), ReportError> {
         let name = part.filename.as_deref();
         let compressed = part.body.starts_with(GZIP_MAGIC) || part.body.starts_with(ZIP_MAGIC);
+        // A part that announces a report but holds neither XML nor JSON is skipped; when no
+        // part holds one, `unpack` fails with `NotAReport`.
         if compressed || part.is_report_type() {
-            if !self.file(name, &part.body)? && part.is_report_type() {
-                return Err(ReportError::NotAReport);
-            }
+            self.file(name, &part.body)?;
         }
         Ok(())
     }
