@@ -141,3 +141,26 @@ fn tlsrpt_bad_values_are_named() {
         "not_json"
     );
 }
+
+#[test]
+fn deeply_nested_mail_is_refused() {
+    let mut mail =
+        String::from("From: a@sender.test\nContent-Type: multipart/mixed; boundary=b0\n\n");
+    for level in 1..20 {
+        mail.push_str(&format!(
+            "--b{}\nContent-Type: multipart/mixed; boundary=b{level}\n\n",
+            level - 1
+        ));
+    }
+    let err = unpack(None, mail.as_bytes()).expect_err("deep");
+    assert_eq!(err.reason(), "too_many", "{err}");
+}
+
+#[test]
+fn mail_without_a_report_is_not_a_report() {
+    let mail = b"From: a@sender.test\nSubject: hello\n\nJust text.\n";
+    assert_eq!(
+        unpack(None, mail).expect_err("none").reason(),
+        "not_a_report"
+    );
+}
