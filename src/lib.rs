@@ -11,8 +11,8 @@
 //!
 //! Libraries that import nothing of the application: [`verdict`] (reads receivers' headers),
 //! [`dns_audit`] (checks the DNS behind the verdicts), [`diagnosis`] (the fixed cause list and
-//! its fix sentences, shared by the probe and the audit) and [`status`] (the one status word
-//! and exit-code table).
+//! its fix sentences, shared by the probe and the audit), [`status`] (the one status word
+//! and exit-code table) and [`reports`] (reads DMARC aggregate and TLS-RPT reports).
 
 pub mod cli;
 pub mod config;
@@ -21,6 +21,7 @@ pub mod dns_audit;
 pub mod metrics;
 pub mod probe;
 pub mod report;
+pub mod reports;
 pub mod serve;
 pub mod status;
 pub mod verdict;

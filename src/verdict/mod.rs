@@ -117,7 +117,7 @@
 
 mod auth_results;
 pub mod dsn;
-mod headers;
+pub(crate) mod headers;
 mod lexer;
 mod received_spf;
 mod spam;

@@ -164,7 +164,7 @@ fn decode<'a>(fields: &[Field<'_>], body: &'a [u8]) -> Cow<'a, [u8]> {
 
 /// Splits an entity at the first empty line: (header section, body). Without an empty line,
 /// all of it is header section.
-pub(super) fn split_entity(raw: &[u8]) -> (&[u8], &[u8]) {
+pub(crate) fn split_entity(raw: &[u8]) -> (&[u8], &[u8]) {
     let mut pos = 0;
     while pos < raw.len() {
         let (end, next) = line_at(raw, pos);
@@ -194,7 +194,7 @@ fn line_at(raw: &[u8], pos: usize) -> (usize, usize) {
 
 /// The body parts of a multipart body (RFC 2046 §5.1.1), in order; empty when the boundary
 /// never occurs.
-pub(super) fn split_multipart<'a>(body: &'a [u8], boundary: &[u8]) -> Vec<&'a [u8]> {
+pub(crate) fn split_multipart<'a>(body: &'a [u8], boundary: &[u8]) -> Vec<&'a [u8]> {
     let mut parts = Vec::new();
     // Start of the current part's content, once the first delimiter was seen.
     let mut open: Option<usize> = None;
@@ -246,16 +246,16 @@ fn quoted(boundary: &str) -> String {
 }
 
 /// A `Content-Type` value (RFC 2045 §5.1), lower-case type, subtype and parameter names.
-pub(super) struct ContentType {
-    pub(super) kind: String,
-    pub(super) subtype: String,
+pub(crate) struct ContentType {
+    pub(crate) kind: String,
+    pub(crate) subtype: String,
     params: Vec<(String, String)>,
 }
 
 impl ContentType {
     /// The top-most `Content-Type` of `fields`; `text/plain` when there is none or it does not
     /// parse (RFC 2045 §5.2).
-    pub(super) fn of(fields: &[Field<'_>]) -> ContentType {
+    pub(crate) fn of(fields: &[Field<'_>]) -> ContentType {
         fields
             .iter()
             .find(|field| field.is("Content-Type"))
@@ -267,7 +267,7 @@ impl ContentType {
             })
     }
 
-    pub(super) fn parse(value: &str) -> Option<ContentType> {
+    pub(crate) fn parse(value: &str) -> Option<ContentType> {
         let mut cursor = Cursor::new(value);
         cursor.skip_cfws_quiet();
         let kind = cursor.take_while(is_token).to_ascii_lowercase();
@@ -309,7 +309,7 @@ impl ContentType {
     }
 
     /// The first value of a parameter, by its lower-case name.
-    pub(super) fn param(&self, name: &str) -> Option<&str> {
+    pub(crate) fn param(&self, name: &str) -> Option<&str> {
         self.params
             .iter()
             .find(|(key, _)| key == name)

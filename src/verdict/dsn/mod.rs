@@ -35,7 +35,7 @@
 
 mod classify;
 mod delivery_status;
-mod mime;
+pub(crate) mod mime;
 mod reply;
 mod text;
 mod values;

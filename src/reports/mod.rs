@@ -1,0 +1,216 @@
+//! Reads the reports receivers send back about a domain's mail: DMARC aggregate reports
+//! (RFC 7489 §7.2 and Appendix C; DMARCbis, RFC 9990, namespace
+//! `urn:ietf:params:xml:ns:dmarc-2.0`) and SMTP TLS reports (RFC 8460 §4).
+//!
+//! This module is pure: it takes bytes and returns values, with no network, no clock, no file
+//! system and no config. It imports nothing of the application, only the MIME helpers of
+//! [`crate::verdict`].
+//!
+//! - [`unpack`] finds the reports in what a receiver sent: a bare XML or JSON document, a
+//!   `.gz` (RFC 1952) or `.zip` file, or a mail whose MIME parts carry one of those
+//!   (RFC 7489 §7.2.1.1, RFC 8460 §5.3).
+//! - [`dmarc::parse`] reads one aggregate report, [`tlsrpt::parse`] one TLS report;
+//!   [`Unpacked::parse`] picks the right one.
+//!
+//! # Limits
+//!
+//! Reports are attacker-controlled input (anyone can mail the `rua` address). Input is at most
+//! [`MAX_INPUT_BYTES`]; all that one call to [`unpack`] decompresses is at most
+//! [`MAX_DECOMPRESSED_BYTES`] together, refused past it while decompressing (never by trusting
+//! a declared size); at most [`MAX_FILES`] reports are taken from one input, MIME is followed
+//! [`mime::MAX_DEPTH`] levels and [`mime::MAX_PARTS`] parts deep, and XML [`dmarc::MAX_DEPTH`]
+//! elements deep. No DTD is read and no entity other than the five predefined ones and
+//! character references is expanded: a `<!DOCTYPE` is refused ([`ReportError::Doctype`]).
+
+pub mod dmarc;
+mod mime;
+pub mod tlsrpt;
+mod unpack;
+
+#[cfg(test)]
+mod tests;
+
+use serde::Serialize;
+
+pub use unpack::unpack;
+
+/// The largest input [`unpack`], [`dmarc::parse`] or [`tlsrpt::parse`] accepts.
+pub const MAX_INPUT_BYTES: usize = 32 * 1024 * 1024;
+/// The most bytes one call to [`unpack`] decompresses, all files together.
+pub const MAX_DECOMPRESSED_BYTES: usize = 32 * 1024 * 1024;
+/// The most reports taken from one input (zip entries, MIME parts).
+pub const MAX_FILES: usize = 16;
+
+/// Which kind of report a document is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReportKind {
+    /// A DMARC aggregate report (XML).
+    Dmarc,
+    /// An SMTP TLS report (JSON).
+    Tlsrpt,
+}
+
+/// One report document found by [`unpack`], decompressed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unpacked {
+    /// The file name it came under (zip entry, MIME filename, or the hint), if any.
+    pub name: Option<String>,
+    /// XML or JSON.
+    pub kind: ReportKind,
+    /// The document.
+    pub bytes: Vec<u8>,
+}
+
+/// A parsed report of either kind.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Report {
+    /// A DMARC aggregate report.
+    Dmarc(dmarc::AggregateReport),
+    /// An SMTP TLS report.
+    Tlsrpt(tlsrpt::TlsReport),
+}
+
+impl Unpacked {
+    /// Parses the document with the parser of its kind.
+    pub fn parse(&self) -> Result<Report, ReportError> {
+        match self.kind {
+            ReportKind::Dmarc => dmarc::parse(&self.bytes).map(Report::Dmarc),
+            ReportKind::Tlsrpt => tlsrpt::parse(&self.bytes).map(Report::Tlsrpt),
+        }
+    }
+}
+
+/// Why a report could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReportError {
+    /// Zero bytes of input.
+    #[error("the input is empty")]
+    Empty,
+    /// The input, or what it decompresses to, is over a limit.
+    #[error("{what} is over the limit of {limit} bytes")]
+    TooLarge {
+        /// What was too large.
+        what: &'static str,
+        /// The limit, in bytes.
+        limit: usize,
+    },
+    /// More files or parts than [`MAX_FILES`], or XML nested deeper than allowed.
+    #[error("too many {what}: the limit is {limit}")]
+    TooMany {
+        /// What there were too many of.
+        what: &'static str,
+        /// The limit.
+        limit: usize,
+    },
+    /// Not well-formed XML (XML 1.0 §2.1).
+    #[error("not well-formed XML: {detail}")]
+    NotXml {
+        /// What the XML reader said.
+        detail: String,
+    },
+    /// Not JSON (RFC 8259), or JSON of the wrong shape for RFC 8460 §4.4.
+    #[error("not an RFC 8460 JSON report: {detail}")]
+    NotJson {
+        /// What the JSON reader said.
+        detail: String,
+    },
+    /// The document has a DTD. Reports never need one, and a DTD is how entity expansion
+    /// attacks start: it is refused, never read.
+    #[error("the XML has a <!DOCTYPE>: refused, DTDs and entities are never processed")]
+    Doctype,
+    /// XML whose root element is not `<feedback>` (RFC 7489 Appendix C).
+    #[error("the root element is <{root}>, not <feedback> (RFC 7489 Appendix C)")]
+    NotFeedback {
+        /// The root element's local name, cut to a readable length.
+        root: String,
+    },
+    /// A required element or member is missing or empty.
+    #[error("missing required element {element}")]
+    Missing {
+        /// Its path, e.g. `report_metadata/org_name`.
+        element: &'static str,
+    },
+    /// A number that does not parse.
+    #[error("bad number in {element}: {value}")]
+    BadNumber {
+        /// Its path, e.g. `record/row/count`.
+        element: &'static str,
+        /// The value, quoted and cut to a readable length.
+        value: String,
+    },
+    /// A date that does not parse (RFC 8460 §4.4 asks for RFC 3339 date-times).
+    #[error("bad date in {element}: {value}")]
+    BadDate {
+        /// Its path.
+        element: &'static str,
+        /// The value, quoted and cut to a readable length.
+        value: String,
+    },
+    /// A compressed file that does not decompress (truncated, bad checksum, not an archive).
+    #[error("corrupt {format} data: {detail}")]
+    Corrupt {
+        /// `gzip` or `zip`.
+        format: &'static str,
+        /// What the decompressor said.
+        detail: String,
+    },
+    /// A compression we do not read (bzip2, xz, zstd, a zip method other than stored or
+    /// deflate, an encrypted zip entry).
+    #[error("unsupported compression: {what}")]
+    UnsupportedCompression {
+        /// What it is.
+        what: String,
+    },
+    /// Neither XML, JSON, gzip, zip, nor a mail carrying one of them.
+    #[error("not a report: neither XML, JSON, gzip, zip nor a mail with a report attached")]
+    NotAReport,
+}
+
+impl ReportError {
+    /// A fixed label for metrics and logs; never input-derived text.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ReportError::Empty => "empty",
+            ReportError::TooLarge { .. } => "too_large",
+            ReportError::TooMany { .. } => "too_many",
+            ReportError::NotXml { .. } => "not_xml",
+            ReportError::NotJson { .. } => "not_json",
+            ReportError::Doctype => "doctype",
+            ReportError::NotFeedback { .. } => "not_feedback",
+            ReportError::Missing { .. } => "missing_element",
+            ReportError::BadNumber { .. } => "bad_number",
+            ReportError::BadDate { .. } => "bad_date",
+            ReportError::Corrupt { .. } => "corrupt",
+            ReportError::UnsupportedCompression { .. } => "unsupported_compression",
+            ReportError::NotAReport => "not_a_report",
+        }
+    }
+}
+
+/// The longest input-derived value quoted back in an error, in characters.
+const QUOTED_CHARS: usize = 60;
+
+/// A value quoted and escaped for an error message, cut to [`QUOTED_CHARS`].
+fn quoted(value: &str) -> String {
+    let mut cut: String = value.chars().take(QUOTED_CHARS).collect();
+    if value.chars().nth(QUOTED_CHARS).is_some() {
+        cut.push('…');
+    }
+    format!("{cut:?}")
+}
+
+/// Refuses input over [`MAX_INPUT_BYTES`] and empty input.
+fn check_input(bytes: &[u8]) -> Result<(), ReportError> {
+    if bytes.is_empty() {
+        return Err(ReportError::Empty);
+    }
+    if bytes.len() > MAX_INPUT_BYTES {
+        return Err(ReportError::TooLarge {
+            what: "the input",
+            limit: MAX_INPUT_BYTES,
+        });
+    }
+    Ok(())
+}

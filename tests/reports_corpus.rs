@@ -1,0 +1,161 @@
+//! Golden corpus for the report readers (`mailcanary::reports`).
+//!
+//! Each case in `tests/fixtures/reports/` is `<case>.<ext>` (`.xml`, `.xml.gz`, `.zip`,
+//! `.json`, `.json.gz` or `.eml`; written from the formats documented by the reporters named
+//! in its file name and the RFC examples: RFC 7489 Appendix C, RFC 9990, RFC 8460 §4.3) with
+//! `<case>.expected.json`: the report [`unpack`] and [`Unpacked::parse`] give, in the JSON
+//! shape of `AggregateReport` or `TlsReport` (an array when an input holds several), or
+//! `{"error": reason, "message": ...}` when reading fails.
+//!
+//! Text cases (`.xml`, `.json`, `.eml`) run twice, with LF and with CRLF line ends, and must
+//! give the same output. The test fails when no case ran.
+//!
+//! To draft the expected output of a new case, run with `REPORTS_BLESS=1`, then read the
+//! written file line by line: a blessed file is only as right as the review it got.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use mailcanary::reports::{Report, ReportError, Unpacked, unpack};
+use serde_json::{Value, json};
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/reports")
+}
+
+/// The same bytes with LF line ends, and with CRLF line ends.
+fn lf_and_crlf(raw: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    let mut lf = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        if raw[i] == b'\r' && raw.get(i + 1) == Some(&b'\n') {
+            i += 1;
+            continue;
+        }
+        lf.push(raw[i]);
+        i += 1;
+    }
+    let mut crlf = Vec::with_capacity(lf.len() + lf.len() / 20);
+    for &byte in &lf {
+        if byte == b'\n' {
+            crlf.push(b'\r');
+        }
+        crlf.push(byte);
+    }
+    (lf, crlf)
+}
+
+fn error_json(err: &ReportError) -> Value {
+    json!({ "error": err.reason(), "message": err.to_string() })
+}
+
+fn report_json(report: &Report) -> Value {
+    match report {
+        Report::Dmarc(report) => serde_json::to_value(report).expect("json"),
+        Report::Tlsrpt(report) => serde_json::to_value(report).expect("json"),
+    }
+}
+
+fn run_case(name: &str, raw: &[u8]) -> String {
+    let value = match unpack(Some(name), raw) {
+        Ok(found) => {
+            let parsed: Vec<Value> = found
+                .iter()
+                .map(|doc: &Unpacked| match doc.parse() {
+                    Ok(report) => report_json(&report),
+                    Err(err) => error_json(&err),
+                })
+                .collect();
+            if parsed.len() == 1 {
+                parsed.into_iter().next().expect("one")
+            } else {
+                Value::Array(parsed)
+            }
+        }
+        Err(err) => error_json(&err),
+    };
+    serde_json::to_string_pretty(&value).expect("json") + "\n"
+}
+
+const TEXT: &[&str] = &[".xml", ".json", ".eml"];
+const BINARY: &[&str] = &[".xml.gz", ".json.gz", ".zip"];
+
+#[test]
+fn golden_corpus() {
+    let bless = std::env::var_os("REPORTS_BLESS").is_some();
+    let mut entries: Vec<PathBuf> = fs::read_dir(fixtures())
+        .expect("fixtures directory")
+        .map(|entry| entry.expect("directory entry").path())
+        .collect();
+    entries.sort();
+    let mut ran = 0;
+    let mut failures = Vec::new();
+    for path in entries {
+        let file = path.file_name().and_then(|n| n.to_str()).unwrap_or("?");
+        if file.ends_with(".expected.json") {
+            continue;
+        }
+        let Some(ext) = BINARY.iter().chain(TEXT).find(|ext| file.ends_with(**ext)) else {
+            continue;
+        };
+        let stem = file.strip_suffix(ext).expect("suffix");
+        let raw = fs::read(&path).expect("read case");
+        let mut outputs = Vec::new();
+        if TEXT.contains(ext) {
+            let (lf, crlf) = lf_and_crlf(&raw);
+            outputs.push(("LF", run_case(file, &lf)));
+            outputs.push(("CRLF", run_case(file, &crlf)));
+        } else {
+            outputs.push(("as is", run_case(file, &raw)));
+        }
+        let expected_path = fixtures().join(format!("{stem}.expected.json"));
+        if bless && outputs.iter().all(|(_, got)| *got == outputs[0].1) {
+            fs::write(&expected_path, &outputs[0].1).expect("write expected output");
+        }
+        let expected = fs::read_to_string(&expected_path)
+            .unwrap_or_else(|_| panic!("{file}: missing {}", expected_path.display()));
+        for (form, got) in &outputs {
+            if *got != expected {
+                failures.push(format!(
+                    "{file} ({form}): output differs from {}\n--- got ---\n{got}",
+                    expected_path.display()
+                ));
+            }
+        }
+        ran += 1;
+    }
+    println!("reports corpus: {ran} cases ran");
+    assert!(
+        ran > 0,
+        "no reports corpus case ran: is tests/fixtures/reports empty?"
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// A gzip bomb (64 MiB of zeros, about 64 KiB compressed), made at run time: refused at the
+/// decompression budget, and so is the same bomb inside a zip and inside a mail.
+#[test]
+fn bombs_are_refused() {
+    use std::io::Write;
+    let zeros = vec![0u8; 1024 * 1024];
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    for _ in 0..64 {
+        gz.write_all(&zeros).expect("gzip");
+    }
+    let bomb = gz.finish().expect("gzip");
+    assert!(bomb.len() < 256 * 1024, "{}", bomb.len());
+    let err = unpack(Some("bomb.xml.gz"), &bomb).expect_err("gzip bomb");
+    assert_eq!(err.reason(), "too_large", "{err}");
+
+    let mut zipped = std::io::Cursor::new(Vec::new());
+    let mut writer = zip::ZipWriter::new(&mut zipped);
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    writer.start_file("bomb.xml", options).expect("zip");
+    for _ in 0..64 {
+        writer.write_all(&zeros).expect("zip");
+    }
+    writer.finish().expect("zip");
+    let err = unpack(Some("bomb.zip"), zipped.get_ref()).expect_err("zip bomb");
+    assert_eq!(err.reason(), "too_large", "{err}");
+}
