@@ -163,3 +163,41 @@ fn unreadable_input_exits_2_and_names_path_and_cause() {
     let dir = mailcanary(&["inspect", env!("CARGO_MANIFEST_DIR")], None);
     assert_eq!(dir.status.code(), Some(2));
 }
+
+#[test]
+fn reports_are_explained_as_reports() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/reports");
+    let path = |name: &str| dir.join(name).to_str().expect("utf-8 path").to_string();
+    let out = mailcanary(&["inspect", "--json", &path("google_gzip.xml.gz")], None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(json["kind"], "dmarc_aggregate");
+    assert_eq!(json["dmarc_aggregate"]["org_name"], "google.com");
+    assert!(
+        json["dmarc_aggregate"]["records"]
+            .as_array()
+            .is_some_and(|r| !r.is_empty())
+    );
+
+    let out = mailcanary(
+        &["inspect", "--json", &path("microsoft_mail_tlsrpt_gzip.eml")],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(json["kind"], "tls_report");
+    assert_eq!(json["tls_report"]["policies"][0]["failed"], 2);
+
+    let human = mailcanary(&["inspect", &path("google_gzip.xml.gz")], None);
+    let human = text(&human.stdout);
+    assert!(human.starts_with("DMARC aggregate report"), "{human}");
+    assert!(human.contains("198.51.100.7"), "{human}");
+
+    let broken = mailcanary(&["inspect", &path("invalid_truncated.xml.gz")], None);
+    assert_eq!(broken.status.code(), Some(2));
+    let err = text(&broken.stderr);
+    assert!(
+        err.contains("invalid_truncated.xml.gz") && err.contains("gzip"),
+        "{err}"
+    );
+}

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 mod bounce;
+mod report;
 
 use crate::verdict::{self, Inspection, Method, MethodResult, ReceivedSpf, SpamReport};
 
@@ -79,17 +80,32 @@ pub fn run(args: &InspectArgs) -> ExitCode {
     };
     let rendered = match verdict::dsn::read(&raw) {
         Ok(Some(dsn)) => bounce::render(&dsn, args.json),
-        _ => match verdict::inspect(&raw, &args.authserv_ids) {
-            Ok(inspection) if args.json => message_json(&inspection),
-            Ok(inspection) => Ok(explain(&inspection, &args.authserv_ids)),
-            Err(source) => {
-                let err = InputError::NotAMessage {
-                    path: args.input.clone(),
-                    source,
-                };
-                eprintln!("mailcanary inspect: {err}");
+        _ => match crate::reports::unpack(Some(&args.input), &raw) {
+            // A DMARC or TLS report (the first one, for an archive of several).
+            Ok(found) if !found.is_empty() => match found[0].parse() {
+                Ok(parsed) => report::render(&parsed, args.json),
+                Err(err) => {
+                    eprintln!("mailcanary inspect: {}: {err}", args.input);
+                    return ExitCode::from(EXIT_UNREADABLE);
+                }
+            },
+            // A report file or archive that is broken (not merely "not a report").
+            Err(err) if looks_like_report_file(&args.input, &raw) => {
+                eprintln!("mailcanary inspect: {}: {err}", args.input);
                 return ExitCode::from(EXIT_UNREADABLE);
             }
+            _ => match verdict::inspect(&raw, &args.authserv_ids) {
+                Ok(inspection) if args.json => message_json(&inspection),
+                Ok(inspection) => Ok(explain(&inspection, &args.authserv_ids)),
+                Err(source) => {
+                    let err = InputError::NotAMessage {
+                        path: args.input.clone(),
+                        source,
+                    };
+                    eprintln!("mailcanary inspect: {err}");
+                    return ExitCode::from(EXIT_UNREADABLE);
+                }
+            },
         },
     };
     let text = match rendered {
@@ -102,6 +118,26 @@ pub fn run(args: &InspectArgs) -> ExitCode {
     // A closed pipe (`| head`) is not an error worth a panic or a message.
     let _ = io::stdout().lock().write_all(text.as_bytes());
     ExitCode::SUCCESS
+}
+
+/// Whether the input is meant as a report: its name says so, or it starts as XML, JSON, gzip
+/// or zip does (a mail starts with header fields).
+fn looks_like_report_file(name: &str, raw: &[u8]) -> bool {
+    let name = name.to_ascii_lowercase();
+    let by_name = [".xml", ".xml.gz", ".zip", ".json", ".json.gz", ".gz"]
+        .iter()
+        .any(|ext| name.ends_with(ext));
+    let start = raw
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .map(|i| &raw[i..]);
+    let by_bytes = start.is_some_and(|s| {
+        s.starts_with(b"<")
+            || s.starts_with(b"{")
+            || s.starts_with(&[0x1f, 0x8b])
+            || s.starts_with(b"PK")
+    });
+    by_name || by_bytes
 }
 
 /// The JSON contract of a plain message: `"kind": "message"` first, then the inspection.
