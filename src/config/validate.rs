@@ -692,78 +692,36 @@ fn validate_seed(
     routes: &[String],
     errs: &mut Errors,
 ) -> Option<Seed> {
-    let section = format!("seeds.{name}");
-    let at = |k: &str| format!("{section}.{k}");
-    check_name(errs, "seeds", name);
-    let preset = preset(
-        errs,
-        &at("provider"),
-        s.provider.as_deref().unwrap_or("generic"),
-    );
-    let address = match s.address.as_deref().and_then(address_of) {
-        Some(a) => a,
-        None => {
-            errs.push(
-                at("address"),
-                "required: the seed mailbox's email address (where probes are sent)",
-            );
-            String::new()
-        }
-    };
-    let raw = RawConnection {
-        host: s.host.as_deref().or(preset.host),
+    let fields = MailboxFields {
+        provider: s.provider.as_deref(),
+        address: s.address.as_deref(),
+        address_problem: "required: the seed mailbox's email address (where probes are sent)",
+        host: s.host.as_deref(),
         port: s.port,
         tls: s.tls.as_deref(),
         ca_file: &s.ca_file,
         username: s.username.as_deref(),
         password_env: &s.password_env,
         password_file: &s.password_file,
+        poll_interval: s.poll_interval.as_deref(),
     };
-    let rules = ConnectionRules {
-        host_hint: "no provider preset gives one",
-        default_tls: TlsMode::Tls,
-        ports: DefaultPorts {
-            tls: preset.port,
-            starttls: 143,
-            plain: 143,
-        },
-        login: Login::Required {
-            default_username: &address,
-        },
-    };
-    let connection = connection(errs, &section, base, &raw, &rules);
-    let poll_default = format!("{}ms", preset.poll_interval_ms);
-    let poll_interval = duration(
+    let mailbox = imap_mailbox(errs, "seeds", name, base, &fields);
+    let seed_routes = seed_routes(
         errs,
-        &at("poll_interval"),
-        s.poll_interval.as_deref(),
-        &poll_default,
+        &format!("seeds.{name}.routes"),
+        s.routes.as_deref(),
+        routes,
     );
-    let seed_routes = seed_routes(errs, &at("routes"), s.routes.as_deref(), routes);
-    let Credentials { username, password } = connection.auth?;
-    Some(Seed {
-        name: name.to_string(),
-        provider: preset.name,
-        address,
-        host: connection.host,
-        port: connection.port,
-        tls: connection.tls,
-        ca_file: connection.ca_file,
-        username,
-        password,
-        authserv_ids: s
-            .authserv_ids
-            .clone()
-            .unwrap_or_else(|| preset.authserv_ids.iter().map(|s| s.to_string()).collect()),
-        inbox_folder: s
-            .inbox_folder
-            .clone()
-            .unwrap_or_else(|| "INBOX".to_string()),
-        spam_folder: s.spam_folder.clone(),
-        preset_spam_folder: preset.spam_folder.map(str::to_string),
-        poll_interval: poll_interval?,
-        routes: seed_routes,
-    })
+    let mut seed = mailbox?;
+    if let Some(ids) = &s.authserv_ids {
+        seed.authserv_ids = ids.clone();
+    }
+    if let Some(folder) = &s.inbox_folder {
+        seed.inbox_folder = folder.clone();
+    }
+    seed.spam_folder = s.spam_folder.clone();
+    seed.routes = seed_routes;
+    Some(seed)
 }
 
 /// A bounce mailbox: connection settings as a seed's (a provider preset, host, login), the
@@ -774,32 +732,75 @@ fn validate_bounce_mailbox(
     base: &Path,
     errs: &mut Errors,
 ) -> Option<Seed> {
-    let section = format!("bounce_mailboxes.{name}");
-    let at = |k: &str| format!("{section}.{k}");
-    check_name(errs, "bounce_mailboxes", name);
-    let preset = preset(
-        errs,
-        &at("provider"),
-        b.provider.as_deref().unwrap_or("generic"),
-    );
-    let address = match b.address.as_deref().and_then(address_of) {
-        Some(a) => a,
-        None => {
-            errs.push(
-                at("address"),
-                "required: the address the routes' bounces are delivered to",
-            );
-            String::new()
-        }
-    };
-    let raw = RawConnection {
-        host: b.host.as_deref().or(preset.host),
+    let fields = MailboxFields {
+        provider: b.provider.as_deref(),
+        address: b.address.as_deref(),
+        address_problem: "required: the address the routes' bounces are delivered to",
+        host: b.host.as_deref(),
         port: b.port,
         tls: b.tls.as_deref(),
         ca_file: &b.ca_file,
         username: b.username.as_deref(),
         password_env: &b.password_env,
         password_file: &b.password_file,
+        poll_interval: b.poll_interval.as_deref(),
+    };
+    let mut mailbox = imap_mailbox(errs, "bounce_mailboxes", name, base, &fields)?;
+    // Bounces are not judged and have no spam folder: no authserv-ids, no preset folder.
+    mailbox.authserv_ids = Vec::new();
+    mailbox.preset_spam_folder = None;
+    if let Some(folder) = &b.folder {
+        mailbox.inbox_folder = folder.clone();
+    }
+    Some(mailbox)
+}
+
+/// The fields every mailbox read over IMAP has (seeds, bounce mailboxes), as written.
+struct MailboxFields<'a> {
+    provider: Option<&'a str>,
+    address: Option<&'a str>,
+    /// What to say when the address is missing or not an address.
+    address_problem: &'static str,
+    host: Option<&'a str>,
+    port: Option<i64>,
+    tls: Option<&'a str>,
+    ca_file: &'a Option<PathBuf>,
+    username: Option<&'a str>,
+    password_env: &'a Option<String>,
+    password_file: &'a Option<PathBuf>,
+    poll_interval: Option<&'a str>,
+}
+
+/// Validates a mailbox of `family` (`seeds`, `bounce_mailboxes`): its name, provider preset,
+/// address, connection (IMAP: login required, TLS by default) and poll interval, in that
+/// order. The result has the preset's defaults (authserv-ids, spam folder, INBOX) and no
+/// routes; the caller applies what its table adds.
+fn imap_mailbox(
+    errs: &mut Errors,
+    family: &str,
+    name: &str,
+    base: &Path,
+    f: &MailboxFields<'_>,
+) -> Option<Seed> {
+    let section = format!("{family}.{name}");
+    let at = |k: &str| format!("{section}.{k}");
+    check_name(errs, family, name);
+    let preset = preset(errs, &at("provider"), f.provider.unwrap_or("generic"));
+    let address = match f.address.and_then(address_of) {
+        Some(a) => a,
+        None => {
+            errs.push(at("address"), f.address_problem);
+            String::new()
+        }
+    };
+    let raw = RawConnection {
+        host: f.host.or(preset.host),
+        port: f.port,
+        tls: f.tls,
+        ca_file: f.ca_file,
+        username: f.username,
+        password_env: f.password_env,
+        password_file: f.password_file,
     };
     let rules = ConnectionRules {
         host_hint: "no provider preset gives one",
@@ -815,12 +816,7 @@ fn validate_bounce_mailbox(
     };
     let connection = connection(errs, &section, base, &raw, &rules);
     let poll_default = format!("{}ms", preset.poll_interval_ms);
-    let poll_interval = duration(
-        errs,
-        &at("poll_interval"),
-        b.poll_interval.as_deref(),
-        &poll_default,
-    );
+    let poll_interval = duration(errs, &at("poll_interval"), f.poll_interval, &poll_default);
     let Credentials { username, password } = connection.auth?;
     Some(Seed {
         name: name.to_string(),
@@ -832,10 +828,10 @@ fn validate_bounce_mailbox(
         ca_file: connection.ca_file,
         username,
         password,
-        authserv_ids: Vec::new(),
-        inbox_folder: b.folder.clone().unwrap_or_else(|| "INBOX".to_string()),
+        authserv_ids: preset.authserv_ids.iter().map(|s| s.to_string()).collect(),
+        inbox_folder: "INBOX".to_string(),
         spam_folder: None,
-        preset_spam_folder: None,
+        preset_spam_folder: preset.spam_folder.map(str::to_string),
         poll_interval: poll_interval?,
         routes: Vec::new(),
     })
