@@ -110,3 +110,22 @@ pub fn write_config(dir: &Path, text: &str) -> PathBuf {
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_mailcanary")
 }
+
+/// Deletes every message of the folder selected in `session` (a test's own lab mailbox).
+pub async fn empty_selected_folder(session: &mut mailcanary::probe::imap::connect::ImapSession) {
+    use futures::TryStreamExt;
+    let _: Vec<_> = session
+        .uid_store("1:*", "+FLAGS.SILENT (\\Deleted)")
+        .await
+        .expect("store")
+        .try_collect()
+        .await
+        .expect("store");
+    let _: Vec<_> = session
+        .expunge()
+        .await
+        .expect("expunge")
+        .try_collect()
+        .await
+        .expect("expunge");
+}

@@ -39,20 +39,7 @@ async fn delivered(seed: &mailcanary::config::Seed, wipe: bool) -> BTreeMap<Stri
     for folder in ["INBOX", "Junk"] {
         s.select(folder).await.expect("select");
         if wipe {
-            let _: Vec<_> = s
-                .uid_store("1:*", "+FLAGS.SILENT (\\Deleted)")
-                .await
-                .expect("store")
-                .try_collect()
-                .await
-                .expect("store");
-            let _: Vec<_> = s
-                .expunge()
-                .await
-                .expect("expunge")
-                .try_collect()
-                .await
-                .expect("expunge");
+            empty_selected_folder(&mut s).await;
             continue;
         }
         let fetched: Vec<_> = s

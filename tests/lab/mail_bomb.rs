@@ -8,7 +8,6 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use common::*;
-use futures::TryStreamExt;
 
 const FORGED: usize = 20;
 const FORGED_BYTES: usize = 5 * 1024 * 1024;
@@ -45,20 +44,7 @@ async fn inbox_count(seed: &mailcanary::config::Seed, fill: bool) -> usize {
         .expect("login");
     s.select("INBOX").await.expect("select");
     if fill {
-        let _: Vec<_> = s
-            .uid_store("1:*", "+FLAGS.SILENT (\\Deleted)")
-            .await
-            .expect("store")
-            .try_collect()
-            .await
-            .expect("store");
-        let _: Vec<_> = s
-            .expunge()
-            .await
-            .expect("expunge")
-            .try_collect()
-            .await
-            .expect("expunge");
+        empty_selected_folder(&mut s).await;
         for i in 0..FORGED {
             s.append("INBOX", None, None, &forged(i))
                 .await

@@ -54,8 +54,7 @@ fn ordinary_and_forged_messages_are_never_touched() {
         let mut s = mailcanary::probe::imap::connect::login(&seed, &Default::default()).await.expect("login");
         s.select("INBOX").await.expect("select");
         // Start from an empty test mailbox (this test's own seed7).
-        let _: Vec<_> = s.uid_store("1:*", "+FLAGS.SILENT (\\Deleted)").await.expect("store").try_collect().await.expect("store");
-        let _: Vec<_> = s.expunge().await.expect("expunge").try_collect().await.expect("expunge");
+        empty_selected_folder(&mut s).await;
         for i in 0..20 {
             let msg = format!(
                 "From: Friend {i} <friend{i}@example.org>\r\nTo: seed7@seed.test\r\nSubject: ordinary message {i}\r\n\
