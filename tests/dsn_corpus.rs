@@ -21,32 +21,14 @@ use std::path::{Path, PathBuf};
 use mailcanary::verdict::dsn::{Dsn, Rejection, read};
 use serde::Serialize;
 
+#[path = "common/line_ends.rs"]
+mod line_ends;
+use line_ends::lf_and_crlf;
+
 fn fixtures(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures")
         .join(name)
-}
-
-/// The same bytes with LF line ends, and with CRLF line ends.
-fn lf_and_crlf(raw: &[u8]) -> (Vec<u8>, Vec<u8>) {
-    let mut lf = Vec::with_capacity(raw.len());
-    let mut i = 0;
-    while i < raw.len() {
-        if raw[i] == b'\r' && raw.get(i + 1) == Some(&b'\n') {
-            i += 1;
-            continue;
-        }
-        lf.push(raw[i]);
-        i += 1;
-    }
-    let mut crlf = Vec::with_capacity(lf.len() + lf.len() / 20);
-    for &byte in &lf {
-        if byte == b'\n' {
-            crlf.push(b'\r');
-        }
-        crlf.push(byte);
-    }
-    (lf, crlf)
 }
 
 #[derive(Serialize)]
