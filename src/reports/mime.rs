@@ -3,11 +3,8 @@
 //! `mail_parser::MessageParser::parse`, which follows nested messages without a depth limit.
 //! `message/rfc822` parts are not opened: reports are attached to the report mail itself.
 
-use mail_parser::decoders::base64::base64_decode;
-use mail_parser::decoders::quoted_printable::quoted_printable_decode;
-
 use super::ReportError;
-use crate::verdict::dsn::mime::{ContentType, split_entity, split_multipart};
+use crate::verdict::dsn::mime::{ContentType, decode, split_entity, split_multipart};
 use crate::verdict::headers::{self, Field};
 
 /// How many multipart levels are followed.
@@ -92,7 +89,7 @@ fn walk(
     found.push(Attachment {
         media_type: format!("{}/{}", content_type.kind, content_type.subtype),
         filename: filename(fields, &content_type),
-        body: decode(fields, body),
+        body: decode(fields, body).into_owned(),
     });
     Ok(())
 }
@@ -109,18 +106,4 @@ fn filename(fields: &[Field<'_>], content_type: &ContentType) -> Option<String> 
         .and_then(|value| value.param("filename"))
         .or_else(|| content_type.param("name"))
         .map(str::to_string)
-}
-
-/// The body with its `Content-Transfer-Encoding` undone; as it is when it does not decode.
-fn decode(fields: &[Field<'_>], body: &[u8]) -> Vec<u8> {
-    let encoding = fields
-        .iter()
-        .find(|field| field.is("Content-Transfer-Encoding"))
-        .map(|field| field.value().trim().to_ascii_lowercase());
-    let decoded = match encoding.as_deref() {
-        Some("base64") => base64_decode(body),
-        Some("quoted-printable") => quoted_printable_decode(body),
-        _ => None,
-    };
-    decoded.unwrap_or_else(|| body.to_vec())
 }

@@ -113,7 +113,7 @@ pub(crate) fn split(raw: &[u8]) -> Result<Vec<Field<'_>>, InspectError> {
 }
 
 /// Where the line starting at `pos` ends (before any CR LF) and where the next one starts.
-fn next_line(raw: &[u8], pos: usize) -> (usize, usize) {
+pub(crate) fn next_line(raw: &[u8], pos: usize) -> (usize, usize) {
     match find_lf(&raw[pos..]) {
         Some(offset) => {
             let lf = pos + offset;

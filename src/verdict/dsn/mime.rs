@@ -145,8 +145,8 @@ fn text(fields: &[Field<'_>], body: &[u8]) -> String {
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
-/// The body with its `Content-Transfer-Encoding` undone.
-fn decode<'a>(fields: &[Field<'_>], body: &'a [u8]) -> Cow<'a, [u8]> {
+/// The body with its `Content-Transfer-Encoding` undone; as it is when it does not decode.
+pub(crate) fn decode<'a>(fields: &[Field<'_>], body: &'a [u8]) -> Cow<'a, [u8]> {
     let encoding = fields
         .iter()
         .find(|field| field.is("Content-Transfer-Encoding"))
@@ -167,29 +167,13 @@ fn decode<'a>(fields: &[Field<'_>], body: &'a [u8]) -> Cow<'a, [u8]> {
 pub(crate) fn split_entity(raw: &[u8]) -> (&[u8], &[u8]) {
     let mut pos = 0;
     while pos < raw.len() {
-        let (end, next) = line_at(raw, pos);
+        let (end, next) = headers::next_line(raw, pos);
         if end == pos {
             return (&raw[..pos], &raw[next..]);
         }
         pos = next;
     }
     (raw, &[])
-}
-
-/// Where the line starting at `pos` ends (before CR LF or LF) and where the next one starts.
-fn line_at(raw: &[u8], pos: usize) -> (usize, usize) {
-    match raw[pos..].iter().position(|&byte| byte == b'\n') {
-        Some(offset) => {
-            let lf = pos + offset;
-            let end = if lf > pos && raw[lf - 1] == b'\r' {
-                lf - 1
-            } else {
-                lf
-            };
-            (end, lf + 1)
-        }
-        None => (raw.len(), raw.len()),
-    }
 }
 
 /// The body parts of a multipart body (RFC 2046 §5.1.1), in order; empty when the boundary
@@ -200,7 +184,7 @@ pub(crate) fn split_multipart<'a>(body: &'a [u8], boundary: &[u8]) -> Vec<&'a [u
     let mut open: Option<usize> = None;
     let mut pos = 0;
     while pos < body.len() {
-        let (end, next) = line_at(body, pos);
+        let (end, next) = headers::next_line(body, pos);
         let line = &body[pos..end];
         if let Some(after) = line
             .strip_prefix(b"--")
