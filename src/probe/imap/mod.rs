@@ -379,14 +379,7 @@ impl FolderConn {
         };
         let query =
             format!("(UID RFC822.SIZE BODY.PEEK[HEADER.FIELDS ({fields})]<0.{FIELDS_PARTIAL}>)");
-        let fetched = self
-            .command("FETCH", |s| async move {
-                s.uid_fetch(&set, &query)
-                    .await?
-                    .try_collect::<Vec<_>>()
-                    .await
-            })
-            .await?;
+        let fetched = self.fetch(set, query).await?;
         Ok(fetched
             .iter()
             .filter_map(|f| {
@@ -399,6 +392,21 @@ impl FolderConn {
             .collect())
     }
 
+    /// One UID FETCH, its answers collected (bounded by the guard's answer budget).
+    async fn fetch(
+        &mut self,
+        set: String,
+        query: String,
+    ) -> Result<Vec<async_imap::types::Fetch>, ImapError> {
+        self.command("FETCH", |s| async move {
+            s.uid_fetch(&set, &query)
+                .await?
+                .try_collect::<Vec<_>>()
+                .await
+        })
+        .await
+    }
+
     async fn fetch_headers(&mut self, uids: &[u32]) -> Result<Vec<Fetched>, ImapError> {
         let set = uid_set(uids);
         let kind = self.kind;
@@ -406,14 +414,7 @@ impl FolderConn {
             FolderKind::Probes => format!("(UID BODY.PEEK[HEADER]<0.{HEADER_PARTIAL}>)"),
             FolderKind::Bounces => format!("(UID BODY.PEEK[]<0.{BOUNCE_PARTIAL}>)"),
         };
-        let fetched = self
-            .command("FETCH", |s| async move {
-                s.uid_fetch(&set, &query)
-                    .await?
-                    .try_collect::<Vec<_>>()
-                    .await
-            })
-            .await?;
+        let fetched = self.fetch(set, query).await?;
         Ok(fetched
             .iter()
             .filter_map(|f| {
