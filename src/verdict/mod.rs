@@ -403,7 +403,12 @@ impl AuthResult {
     /// The keyword, or `other` for any keyword outside RFC 8601's set: a bounded word for
     /// metric labels.
     pub fn label(&self) -> &'static str {
-        match self {
+        self.known_keyword().unwrap_or("other")
+    }
+
+    /// RFC 8601's keyword for the known results; `None` for [`AuthResult::Other`].
+    fn known_keyword(&self) -> Option<&'static str> {
+        Some(match self {
             AuthResult::Pass => "pass",
             AuthResult::Fail => "fail",
             AuthResult::SoftFail => "softfail",
@@ -412,8 +417,8 @@ impl AuthResult {
             AuthResult::TempError => "temperror",
             AuthResult::PermError => "permerror",
             AuthResult::Policy => "policy",
-            AuthResult::Other(_) => "other",
-        }
+            AuthResult::Other(_) => return None,
+        })
     }
 
     /// Reads a result keyword, case-insensitively.
@@ -439,15 +444,8 @@ impl AuthResult {
     /// The lower-case keyword.
     pub fn as_str(&self) -> &str {
         match self {
-            AuthResult::Pass => "pass",
-            AuthResult::Fail => "fail",
-            AuthResult::SoftFail => "softfail",
-            AuthResult::Neutral => "neutral",
-            AuthResult::None => "none",
-            AuthResult::TempError => "temperror",
-            AuthResult::PermError => "permerror",
-            AuthResult::Policy => "policy",
             AuthResult::Other(keyword) => keyword,
+            known => known.known_keyword().unwrap_or_default(),
         }
     }
 
