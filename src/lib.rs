@@ -5,6 +5,8 @@
 //! - [`config`]: the strict config, provider presets, secrets;
 //! - [`probe`]: the pipeline of one round — compose → send → fetch → judge → record
 //!   ([`probe::round`] runs it, [`probe::store`] records it);
+//! - [`feedback`]: report mailboxes — fetch → unpack → store once → count the domain's DMARC
+//!   aggregate and TLS reports, on their own schedule;
 //! - [`serve`]: `run` — the scheduler, HTTP endpoints, the status page, the scheduled DNS audit;
 //! - [`report`] (the result of a round as people and scripts read it) and [`metrics`] (every
 //!   Prometheus series, set only through `Metrics` methods).
@@ -18,6 +20,7 @@ pub mod cli;
 pub mod config;
 pub mod diagnosis;
 pub mod dns_audit;
+pub mod feedback;
 pub mod metrics;
 pub mod probe;
 pub mod report;

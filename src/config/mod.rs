@@ -33,7 +33,39 @@ pub struct Config {
     /// Mailboxes that receive routes' bounces, read like seeds (their `inbox_folder` is the
     /// folder bounces arrive in).
     pub bounce_mailboxes: Vec<Seed>,
+    /// Mailboxes that receive the domain's DMARC aggregate and TLS reports (`[reports.NAME]`).
+    pub report_mailboxes: Vec<ReportMailbox>,
 }
+
+/// A report mailbox (`[reports.NAME]`): read on its schedule; each report about one of
+/// `domains` is stored once and counted.
+#[derive(Debug, Clone)]
+pub struct ReportMailbox {
+    /// Connection settings and the folder reports arrive in (`inbox_folder`), as a seed's.
+    pub mailbox: Seed,
+    /// The domains we own, lower case.
+    pub domains: Vec<String>,
+    /// What happens to a message once every report in it is stored.
+    pub after: Cleanup,
+    /// Six-field cron expression.
+    pub schedule: String,
+    /// Reporters with their own metric label, lower case; everything else is `other`.
+    pub reporters: Vec<String>,
+}
+
+/// Reporters that get their own label when the config names none: the big mailbox
+/// providers that send aggregate reports, matched in the report's org name or e-mail domain.
+pub const DEFAULT_REPORTERS: &[&str] = &[
+    "google.com",
+    "microsoft.com",
+    "yahoo",
+    "apple.com",
+    "fastmail",
+    "comcast",
+    "mail.ru",
+    "zoho",
+    "proton",
+];
 
 #[derive(Debug, Clone)]
 pub struct ProbeConfig {

@@ -19,6 +19,36 @@ pub struct RawConfig {
     pub dns_audit: RawDnsAudit,
     #[serde(default)]
     pub bounce_mailboxes: BTreeMap<String, RawBounceMailbox>,
+    #[serde(default)]
+    pub reports: BTreeMap<String, RawReportMailbox>,
+}
+
+/// A mailbox that receives the domain's DMARC aggregate reports (`rua=`) and SMTP TLS reports
+/// (`TLSRPT rua=`), read on a schedule.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReportMailbox {
+    pub provider: Option<String>,
+    /// The report address (what `rua=mailto:` names).
+    pub address: Option<String>,
+    pub host: Option<String>,
+    pub port: Option<i64>,
+    pub tls: Option<String>,
+    pub ca_file: Option<PathBuf>,
+    pub username: Option<String>,
+    pub password_env: Option<String>,
+    pub password_file: Option<PathBuf>,
+    /// The folder reports arrive in (default INBOX).
+    pub folder: Option<String>,
+    /// The domains we own: reports about any other domain are ignored.
+    pub domains: Option<Vec<String>>,
+    /// `keep` (default), `delete` or `move:<folder>`: what happens to a report once stored.
+    pub after: Option<String>,
+    /// Cron expression: when the mailbox is read (default every 15 minutes).
+    pub schedule: Option<String>,
+    /// Reporters that get their own metric label (matched in the report's org name or its
+    /// e-mail domain); every other reporter is `other`.
+    pub reporters: Option<Vec<String>>,
 }
 
 /// A mailbox that receives a route's bounces (its envelope sender's), read like a seed.

@@ -15,11 +15,13 @@ use std::time::Duration;
 use croner::errors::CronError;
 
 use super::provider::{self, Preset};
-use super::raw::{RawBounceMailbox, RawConfig, RawDkim, RawMessage, RawProbe, RawRoute, RawSeed};
+use super::raw::{
+    RawBounceMailbox, RawConfig, RawDkim, RawMessage, RawProbe, RawReportMailbox, RawRoute, RawSeed,
+};
 use super::secret::{Secret, SecretSource};
 use super::{
-    Cleanup, Config, Credentials, DEFAULT_DNSBL_ZONES, DkimSigning, DnsAuditConfig,
-    MessageTemplate, ProbeConfig, Route, Seed, TlsMode, domain_of,
+    Cleanup, Config, Credentials, DEFAULT_DNSBL_ZONES, DEFAULT_REPORTERS, DkimSigning,
+    DnsAuditConfig, MessageTemplate, ProbeConfig, ReportMailbox, Route, Seed, TlsMode, domain_of,
 };
 
 /// One problem in the config: where it is and what is wrong, as the user reads it.
@@ -72,6 +74,11 @@ pub(super) fn config(raw: RawConfig, base: &Path) -> Result<Config, Vec<FieldErr
         .iter()
         .filter_map(|(name, b)| validate_bounce_mailbox(name, b, base, &mut errs))
         .collect();
+    let report_mailboxes: Vec<ReportMailbox> = raw
+        .reports
+        .iter()
+        .filter_map(|(name, r)| validate_report_mailbox(name, r, base, &mut errs))
+        .collect();
     for (name, r) in &raw.routes {
         if let Some(b) = &r.bounces
             && !raw.bounce_mailboxes.contains_key(b)
@@ -89,6 +96,7 @@ pub(super) fn config(raw: RawConfig, base: &Path) -> Result<Config, Vec<FieldErr
             seeds,
             dns_audit,
             bounce_mailboxes,
+            report_mailboxes,
         }),
         _ => Err(errs.0),
     }
@@ -96,7 +104,11 @@ pub(super) fn config(raw: RawConfig, base: &Path) -> Result<Config, Vec<FieldErr
 
 fn validate_probe(p: &RawProbe, base: &Path, errs: &mut Errors) -> Option<ProbeConfig> {
     let timing = probe_timing(p, errs);
-    let cleanup = cleanup(errs, p.cleanup.as_deref().unwrap_or("delete"));
+    let cleanup = cleanup(
+        errs,
+        "probe.cleanup",
+        p.cleanup.as_deref().unwrap_or("delete"),
+    );
     let listen_text = p.listen.as_deref().unwrap_or("127.0.0.1:9925");
     let listen = match listen_text.parse::<SocketAddr>() {
         Ok(a) => Some(a),
@@ -187,7 +199,7 @@ fn probe_timing(p: &RawProbe, errs: &mut Errors) -> Option<Timing> {
     })
 }
 
-fn cleanup(errs: &mut Errors, value: &str) -> Option<Cleanup> {
+fn cleanup(errs: &mut Errors, path: &str, value: &str) -> Option<Cleanup> {
     match value {
         "delete" => Some(Cleanup::Delete),
         "keep" => Some(Cleanup::Keep),
@@ -195,7 +207,7 @@ fn cleanup(errs: &mut Errors, value: &str) -> Option<Cleanup> {
             Some(folder) if !folder.trim().is_empty() => Some(Cleanup::Move(folder.to_string())),
             _ => {
                 errs.push(
-                    "probe.cleanup",
+                    path,
                     format!("expected \"delete\", \"keep\" or \"move:<folder>\", got {other:?}"),
                 );
                 None
@@ -753,6 +765,104 @@ fn validate_bounce_mailbox(
         mailbox.inbox_folder = folder.clone();
     }
     Some(mailbox)
+}
+
+/// A report mailbox: connection settings as a seed's, the domains we own, what happens to a
+/// stored report, when it is read, and which reporters get their own label.
+fn validate_report_mailbox(
+    name: &str,
+    r: &RawReportMailbox,
+    base: &Path,
+    errs: &mut Errors,
+) -> Option<ReportMailbox> {
+    let fields = MailboxFields {
+        provider: r.provider.as_deref(),
+        address: r.address.as_deref(),
+        address_problem: "required: the address reports are sent to (the rua= address)",
+        host: r.host.as_deref(),
+        port: r.port,
+        tls: r.tls.as_deref(),
+        ca_file: &r.ca_file,
+        username: r.username.as_deref(),
+        password_env: &r.password_env,
+        password_file: &r.password_file,
+        poll_interval: None,
+    };
+    let mailbox = imap_mailbox(errs, "reports", name, base, &fields);
+    let at = |k: &str| format!("reports.{name}.{k}");
+    let domains = report_domains(errs, &at("domains"), r.domains.as_deref());
+    let after = cleanup(errs, &at("after"), r.after.as_deref().unwrap_or("keep"));
+    let schedule = match cron_schedule(r.schedule.as_deref().unwrap_or("0 */15 * * * *")) {
+        Ok((s, _)) => Some(s),
+        Err(e) => {
+            errs.push(at("schedule"), e);
+            None
+        }
+    };
+    let reporters = match &r.reporters {
+        None => DEFAULT_REPORTERS.iter().map(|s| s.to_string()).collect(),
+        Some(list) => {
+            let list: Vec<String> = list.iter().map(|s| s.trim().to_ascii_lowercase()).collect();
+            if let Some(bad) = list.iter().find(|s| !is_reporter_token(s)) {
+                errs.push(
+                    at("reporters"),
+                    format!("{bad:?} is not a reporter name (letters, digits, '.', '-', '_'; not \"other\")"),
+                );
+            }
+            list
+        }
+    };
+    let mut mailbox = mailbox?;
+    // Reports are not judged and have no spam folder.
+    mailbox.authserv_ids = Vec::new();
+    mailbox.preset_spam_folder = None;
+    if let Some(folder) = &r.folder {
+        mailbox.inbox_folder = folder.clone();
+    }
+    Some(ReportMailbox {
+        mailbox,
+        domains: domains?,
+        after: after?,
+        schedule: schedule?,
+        reporters,
+    })
+}
+
+/// The domains a report mailbox counts reports for: at least one, each a domain name.
+fn report_domains(errs: &mut Errors, path: &str, listed: Option<&[String]>) -> Option<Vec<String>> {
+    let Some(listed) = listed.filter(|l| !l.is_empty()) else {
+        errs.push(
+            path,
+            "required: the domains whose reports are counted, e.g. [\"example.com\"]",
+        );
+        return None;
+    };
+    let domains: Vec<String> = listed
+        .iter()
+        .map(|d| d.trim().trim_end_matches('.').to_ascii_lowercase())
+        .collect();
+    for d in &domains {
+        let ok = d.contains('.')
+            && d.split('.').all(|l| {
+                !l.is_empty()
+                    && l.len() <= 63
+                    && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            });
+        if !ok {
+            errs.push(path, format!("{d:?} is not a domain name"));
+            return None;
+        }
+    }
+    Some(domains)
+}
+
+/// A reporter label: short, lower-case, from a fixed alphabet, and never the catch-all.
+fn is_reporter_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 40
+        && s != "other"
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || ".-_".contains(c))
 }
 
 /// The fields every mailbox read over IMAP has (seeds, bounce mailboxes), as written.

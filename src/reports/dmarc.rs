@@ -18,7 +18,7 @@
 
 use quick_xml::Reader;
 use quick_xml::events::{BytesStart, Event};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{ReportError, check_input, quoted};
 
@@ -28,7 +28,7 @@ pub const MAX_DEPTH: usize = 16;
 pub const MAX_RECORDS: usize = 100_000;
 
 /// An aggregate report (RFC 7489 Appendix C `feedback`).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct AggregateReport {
     pub org_name: String,
     pub email: Option<String>,
@@ -42,7 +42,7 @@ pub struct AggregateReport {
 }
 
 /// The DMARC record the reporter found (RFC 7489 §6.3 tags).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct PolicyPublished {
     pub domain: String,
     pub p: Option<String>,
@@ -53,7 +53,7 @@ pub struct PolicyPublished {
 }
 
 /// One row of the report: a source IP and what was done with its mail.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Record {
     pub source_ip: String,
     pub count: u64,
@@ -71,7 +71,7 @@ pub struct Record {
 }
 
 /// A policy override reason.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Reason {
     /// `forwarded`, `sampled_out`, `trusted_forwarder`, `mailing_list`, `local_policy`,
     /// `other`, lower-cased.
@@ -81,14 +81,14 @@ pub struct Reason {
 }
 
 /// The raw, unaligned authentication results.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct AuthResults {
     pub dkim: Vec<DkimResult>,
     pub spf: Vec<SpfResult>,
 }
 
 /// One DKIM signature's result (RFC 7489 Appendix C `DKIMAuthResultType`).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct DkimResult {
     pub domain: Option<String>,
     pub selector: Option<String>,
@@ -97,7 +97,7 @@ pub struct DkimResult {
 }
 
 /// The SPF result (RFC 7489 Appendix C `SPFAuthResultType`).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct SpfResult {
     pub domain: Option<String>,
     /// `mfrom` or `helo`, lower-cased.

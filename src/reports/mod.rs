@@ -23,6 +23,7 @@
 //! character references is expanded: a `<!DOCTYPE` is refused ([`ReportError::Doctype`]).
 
 pub mod dmarc;
+pub mod labels;
 mod mime;
 pub mod tlsrpt;
 mod unpack;
@@ -30,7 +31,7 @@ mod unpack;
 #[cfg(test)]
 mod tests;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use unpack::unpack;
 
@@ -63,7 +64,7 @@ pub struct Unpacked {
 }
 
 /// A parsed report of either kind.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Report {
     /// A DMARC aggregate report.

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::{ReportError, check_input, quoted};
 
 /// A TLS report (RFC 8460 §4.4).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TlsReport {
     pub org_name: String,
     pub report_id: String,
@@ -27,7 +27,7 @@ pub struct TlsReport {
 }
 
 /// The sessions under one policy.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Policy {
     /// `sts`, `tlsa` or `no-policy-found` (RFC 8460 §4.4.1), lower-cased.
     pub policy_type: String,
@@ -40,7 +40,7 @@ pub struct Policy {
 }
 
 /// One kind of failure (RFC 8460 §4.4.4 `failure-details`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Failure {
     /// `starttls-not-supported`, `certificate-expired`, ... (RFC 8460 §4.3), lower-cased.
     pub result_type: String,

@@ -149,7 +149,16 @@ pub enum FolderKind {
     /// A bounce mailbox: every new message; the start (256 KiB) of those whose From, Subject
     /// and Content-Type look like a bounce, to read the delivery status report.
     Bounces,
+    /// A report mailbox: every new message; the whole of those the caller wants (a DMARC or
+    /// TLS report is an attachment), read in [`WHOLE_CHUNK`] pieces.
+    Reports,
 }
+
+/// A whole message is read in pieces of this size (partial fetches, RFC 3501 §6.4.5), so a
+/// report mail never needs a literal over the guard's limit.
+const WHOLE_CHUNK: u32 = 1024 * 1024;
+/// The largest message read whole (the report reader's own input limit).
+pub const MAX_WHOLE_BYTES: u32 = crate::reports::MAX_INPUT_BYTES as u32;
 
 /// How much of a bounce is read: the report and the returned headers come first.
 const BOUNCE_PARTIAL: u32 = 256 * 1024;
@@ -196,6 +205,11 @@ impl FolderConn {
     /// A bounce mailbox's folder (`seed` holds its connection settings).
     pub fn for_bounces(mailbox: &Seed) -> Self {
         Self::of_kind(FolderKind::Bounces, mailbox, &mailbox.inbox_folder)
+    }
+
+    /// A report mailbox's folder (`seed` holds its connection settings).
+    pub fn for_reports(mailbox: &Seed) -> Self {
+        Self::of_kind(FolderKind::Reports, mailbox, &mailbox.inbox_folder)
     }
 
     fn of_kind(kind: FolderKind, seed: &Seed, folder: &str) -> Self {
@@ -315,8 +329,15 @@ impl FolderConn {
                 .collect();
             let uids: Vec<u32> = wanted.iter().map(|(u, _)| *u).collect();
             let mut headers = Vec::new();
-            for chunk in uids.chunks(HEADER_BATCH) {
-                headers.extend(self.fetch_headers(chunk).await?);
+            if self.kind == FolderKind::Reports {
+                for c in candidates.iter().filter(|c| uids.contains(&c.uid)) {
+                    let size = c.size.unwrap_or(MAX_WHOLE_BYTES).min(MAX_WHOLE_BYTES);
+                    headers.push(self.fetch_whole(c.uid, size).await?);
+                }
+            } else {
+                for chunk in uids.chunks(HEADER_BATCH) {
+                    headers.extend(self.fetch_headers(chunk).await?);
+                }
             }
             for (uid, t) in wanted {
                 if let Some(pos) = headers.iter().position(|f| f.uid == uid) {
@@ -344,7 +365,7 @@ impl FolderConn {
     ) -> Result<Vec<u32>, ImapError> {
         let filter = match self.kind {
             FolderKind::Probes => format!(" HEADER {} \"v1.\"", token::HEADER),
-            FolderKind::Bounces => String::new(),
+            FolderKind::Bounces | FolderKind::Reports => String::new(),
         };
         let query = match self.watermark {
             Some(w) => format!("UID {w}:*{filter}"),
@@ -376,6 +397,7 @@ impl FolderConn {
         let fields = match self.kind {
             FolderKind::Probes => format!("{} MESSAGE-ID", token::HEADER.to_ascii_uppercase()),
             FolderKind::Bounces => "FROM SUBJECT CONTENT-TYPE AUTO-SUBMITTED".to_string(),
+            FolderKind::Reports => "FROM SUBJECT CONTENT-TYPE MESSAGE-ID".to_string(),
         };
         let query =
             format!("(UID RFC822.SIZE BODY.PEEK[HEADER.FIELDS ({fields})]<0.{FIELDS_PARTIAL}>)");
@@ -412,7 +434,9 @@ impl FolderConn {
         let kind = self.kind;
         let query = match kind {
             FolderKind::Probes => format!("(UID BODY.PEEK[HEADER]<0.{HEADER_PARTIAL}>)"),
-            FolderKind::Bounces => format!("(UID BODY.PEEK[]<0.{BOUNCE_PARTIAL}>)"),
+            FolderKind::Bounces | FolderKind::Reports => {
+                format!("(UID BODY.PEEK[]<0.{BOUNCE_PARTIAL}>)")
+            }
         };
         let fetched = self.fetch(set, query).await?;
         Ok(fetched
@@ -420,7 +444,7 @@ impl FolderConn {
             .filter_map(|f| {
                 let raw = match kind {
                     FolderKind::Probes => f.header()?,
-                    FolderKind::Bounces => f.body()?,
+                    FolderKind::Bounces | FolderKind::Reports => f.body()?,
                 };
                 Some(Fetched {
                     uid: f.uid?,
@@ -428,6 +452,29 @@ impl FolderConn {
                 })
             })
             .collect())
+    }
+
+    /// Reads one message whole, `size` bytes at most, in [`WHOLE_CHUNK`] pieces (never
+    /// setting `\Seen`): each piece is one partial FETCH, so no literal outgrows the guard.
+    async fn fetch_whole(&mut self, uid: u32, size: u32) -> Result<Fetched, ImapError> {
+        let mut raw = Vec::new();
+        let mut offset: u32 = 0;
+        loop {
+            let query = format!("(UID BODY.PEEK[]<{offset}.{WHOLE_CHUNK}>)");
+            let fetched = self.fetch(uid.to_string(), query).await?;
+            let piece = fetched
+                .iter()
+                .find(|f| f.uid == Some(uid))
+                .and_then(|f| f.body())
+                .unwrap_or_default();
+            raw.extend_from_slice(piece);
+            offset = offset.saturating_add(piece.len() as u32);
+            // A short piece is the end of the message (RFC 3501 §6.4.5: a partial fetch past
+            // the end returns what there is).
+            if (piece.len() as u32) < WHOLE_CHUNK || offset >= size {
+                return Ok(Fetched { uid, raw });
+            }
+        }
     }
 
     /// Waits up to `max` for the server to announce a change (IDLE, RFC 2177), for the long tail

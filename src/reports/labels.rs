@@ -1,0 +1,138 @@
+//! Bounded metric labels for reports. A report is attacker-controlled input (anyone can mail
+//! the `rua` address), so nothing it says becomes a label as written: the reporter is matched
+//! against a configured list (else `other`), the results against the fixed words of RFC 7489
+//! Appendix C and RFC 8460 §4.3.
+
+/// The label of a reporter not in the configured list.
+pub const OTHER: &str = "other";
+
+/// The reporter's label: the first of `known` (lower-case tokens such as `google.com`) that
+/// appears in the report's org name or in the domain of its contact address, else `other`.
+/// Google writes `google.com`, Microsoft `Enterprise Outlook` from `dmarcreport@microsoft.com`,
+/// Yahoo `Yahoo` from `dmarchelp@yahooinc.com`: the token may match either.
+pub fn reporter<'a>(org_name: &str, email: Option<&str>, known: &'a [String]) -> &'a str {
+    let org = org_name.to_ascii_lowercase();
+    let domain = email
+        .and_then(|e| e.rsplit_once('@'))
+        .map(|(_, d)| d.trim().trim_end_matches('>').to_ascii_lowercase())
+        .unwrap_or_default();
+    known
+        .iter()
+        .find(|k| !k.is_empty() && (org.contains(k.as_str()) || domain.contains(k.as_str())))
+        .map_or(OTHER, |k| k.as_str())
+}
+
+/// The key a report is stored under with its `report_id` (deduplication): the org name,
+/// lower case, runs of white space as one space. Not a label: it is never exported.
+pub fn reporter_key(org_name: &str) -> String {
+    org_name
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_ascii_lowercase()
+}
+
+/// A policy-evaluated DKIM or SPF result (RFC 7489 Appendix C `DMARCResultType`): `pass`, or
+/// `fail` for anything else, including a missing one.
+pub fn aligned(result: Option<&str>) -> &'static str {
+    match result.map(str::trim) {
+        Some(r) if r.eq_ignore_ascii_case("pass") => "pass",
+        _ => "fail",
+    }
+}
+
+/// The disposition applied (RFC 7489 Appendix C `DispositionType`; RFC 9990 adds nothing
+/// else): `none`, `quarantine`, `reject`, else `other`.
+pub fn disposition(value: Option<&str>) -> &'static str {
+    match value.map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+        Some("none") | None => "none",
+        Some("quarantine") => "quarantine",
+        Some("reject") => "reject",
+        _ => OTHER,
+    }
+}
+
+/// The TLS failure result types of RFC 8460 §4.3 (with the DANE/MTA-STS ones of §4.3.1–4.3.3).
+pub const TLS_RESULT_TYPES: &[&str] = &[
+    "starttls-not-supported",
+    "certificate-host-mismatch",
+    "certificate-expired",
+    "certificate-not-trusted",
+    "validation-failure",
+    "tlsa-invalid",
+    "dnssec-invalid",
+    "dane-required",
+    "sts-policy-fetch-error",
+    "sts-policy-invalid",
+    "sts-webpki-invalid",
+];
+
+/// A TLS failure's result type as a label: one of [`TLS_RESULT_TYPES`], else `other`.
+pub fn tls_result_type(value: &str) -> &'static str {
+    let v = value.trim().to_ascii_lowercase();
+    TLS_RESULT_TYPES
+        .iter()
+        .find(|t| **t == v)
+        .copied()
+        .unwrap_or(OTHER)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn known() -> Vec<String> {
+        ["google.com", "microsoft.com", "yahoo", "lab"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn reporters_by_org_or_email_domain() {
+        let k = known();
+        assert_eq!(
+            reporter("google.com", Some("noreply-dmarc-support@google.com"), &k),
+            "google.com"
+        );
+        assert_eq!(
+            reporter("Enterprise Outlook", Some("dmarcreport@microsoft.com"), &k),
+            "microsoft.com"
+        );
+        assert_eq!(
+            reporter("Yahoo", Some("dmarchelp@yahooinc.com"), &k),
+            "yahoo"
+        );
+        assert_eq!(
+            reporter("Mail.RU", Some("dmarc_support@corp.mail.ru"), &k),
+            OTHER
+        );
+        // Anything a reporter writes that is not in the list is `other`, never itself.
+        assert_eq!(reporter("<script>\"", None, &k), OTHER);
+        assert_eq!(reporter("", None, &[]), OTHER);
+    }
+
+    #[test]
+    fn reporter_key_folds_case_and_space() {
+        assert_eq!(
+            reporter_key("  Enterprise\t Outlook "),
+            "enterprise outlook"
+        );
+    }
+
+    #[test]
+    fn results_and_dispositions_are_fixed_words() {
+        assert_eq!(aligned(Some("PASS")), "pass");
+        assert_eq!(aligned(Some("fail")), "fail");
+        assert_eq!(aligned(Some("softfail")), "fail");
+        assert_eq!(aligned(None), "fail");
+        assert_eq!(disposition(Some("Quarantine")), "quarantine");
+        assert_eq!(disposition(None), "none");
+        assert_eq!(disposition(Some("discard")), OTHER);
+        assert_eq!(
+            tls_result_type("STARTTLS-not-supported"),
+            "starttls-not-supported"
+        );
+        assert_eq!(tls_result_type("made-up"), OTHER);
+    }
+}
