@@ -31,8 +31,15 @@ pub async fn run(prober: Arc<Prober>) -> Result<(), DaemonError> {
     if let Ok(Some(t)) = store.last_round_finished() {
         metrics.round_finished(t);
     }
+    let scheduler = JobScheduler::new()
+        .await
+        .map_err(|e| DaemonError::Scheduler(e.to_string()))?;
+    let reports = crate::serve::report_job::start(&scheduler, &config, metrics.clone())
+        .await
+        .map_err(|e| DaemonError::Scheduler(e.to_string()))?;
     let state = Arc::new(AppState {
         store: store.clone(),
+        reports,
         metrics: metrics.clone(),
         ready: Default::default(),
         diagnose: {
@@ -50,9 +57,6 @@ pub async fn run(prober: Arc<Prober>) -> Result<(), DaemonError> {
         })?;
     tracing::info!(listen = %config.probe.listen, schedule = %config.probe.schedule, "mailcanary running");
 
-    let scheduler = JobScheduler::new()
-        .await
-        .map_err(|e| DaemonError::Scheduler(e.to_string()))?;
     let jitter = config.probe.jitter;
     let job_prober = prober.clone();
     let job_state = state.clone();

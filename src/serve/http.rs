@@ -1,5 +1,5 @@
-//! The HTTP endpoints: `/metrics` (Prometheus), `/healthz`, `/readyz`, `/api/results` (JSON) and
-//! `/` (the status page). Every handler only reads recorded state; probing runs on its schedule.
+//! The HTTP endpoints: `/metrics` (Prometheus), `/healthz`, `/readyz`, `/api/results` and
+//! `/api/reports` (JSON) and `/` (the status page). Every handler only reads recorded state; probing runs on its schedule.
 //!
 //! [`serve`] is the accept loop (hyper, HTTP/1.1): a client gets [`HEADER_READ_TIMEOUT`] to send
 //! its request head, at most [`MAX_CONNECTIONS`] are served at once (more are closed at once),
@@ -16,6 +16,8 @@ use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 
+use crate::feedback::store::ReportStore;
+use crate::feedback::summary::{self, ReportsView};
 use crate::metrics::Metrics;
 use crate::probe::store::{ProbeRecord, Store};
 use crate::report::{self, Report};
@@ -27,6 +29,8 @@ pub type DiagnoseFn = Box<dyn Fn(&ProbeRecord) -> Vec<crate::diagnosis::Diagnosi
 /// What the handlers share.
 pub struct AppState {
     pub store: Arc<Store>,
+    /// The stored DMARC and TLS reports, when a report mailbox is configured.
+    pub reports: Option<Arc<ReportStore>>,
     pub metrics: Arc<Metrics>,
     /// Set once the first round has finished (or resumed state was loaded).
     pub ready: AtomicBool,
@@ -40,6 +44,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/api/results", get(results))
+        .route("/api/reports", get(reports))
         .with_state(state)
 }
 
@@ -78,16 +83,48 @@ async fn results(State(s): State<Arc<AppState>>) -> Response {
     }
 }
 
+/// How far back `/api/reports` and the status page look.
+pub const REPORT_WINDOW_DAYS: u32 = 7;
+
+/// The report view, `None` when no report mailbox is configured.
+fn report_view(s: &AppState) -> Result<Option<ReportsView>, crate::probe::store::StateError> {
+    let Some(store) = &s.reports else {
+        return Ok(None);
+    };
+    let since = crate::probe::store::now() - f64::from(REPORT_WINDOW_DAYS) * 86_400.0;
+    let stored = store.received_since(since)?;
+    Ok(Some(summary::view(&stored, REPORT_WINDOW_DAYS, |ip| {
+        store.source_name(ip).ok().flatten().flatten()
+    })))
+}
+
+async fn reports(State(s): State<Arc<AppState>>) -> Response {
+    match report_view(&s) {
+        Ok(Some(v)) => axum::Json(v).into_response(),
+        Ok(None) => (
+            StatusCode::NOT_FOUND,
+            "no report mailbox is configured ([reports.NAME])\n",
+        )
+            .into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+    }
+}
+
 async fn status(State(s): State<Arc<AppState>>) -> Response {
     let failures = s.store.recent_failures(10).unwrap_or_else(|e| {
         tracing::error!(error = %e, "cannot read recent failures for the status page");
         Vec::new()
     });
     let failures = report::build(&failures, |r| (s.diagnose)(r));
+    let reports = report_view(&s).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "cannot read reports for the status page");
+        None
+    });
     match latest(&s) {
         Ok(r) => Html(status_page::render(
             &r,
             &failures,
+            reports.as_ref(),
             crate::probe::store::now(),
         ))
         .into_response(),

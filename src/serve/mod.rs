@@ -1,7 +1,10 @@
 //! `mailcanary run`: the [`daemon`] (cron scheduler, signals), the [`http`] endpoints, the
-//! [`status_page`], and the scheduled DNS audit ([`audit_job`]).
+//! [`status_page`] (with its [`report_section`]), the scheduled DNS audit ([`audit_job`]) and
+//! the scheduled reading of report mailboxes ([`report_job`]).
 
 pub mod audit_job;
 pub mod daemon;
 pub mod http;
+pub mod report_job;
+pub mod report_section;
 pub mod status_page;

@@ -8,6 +8,7 @@
 use std::cmp::Ordering;
 use std::collections::BTreeSet;
 
+use crate::feedback::summary::ReportsView;
 use crate::probe::outcome::Placement;
 use crate::report::{ProbeResult, Report};
 use crate::status::Status;
@@ -237,7 +238,7 @@ fn ago(now: f64, t: Option<f64>) -> String {
     }
 }
 
-fn utc(t: f64) -> String {
+pub(crate) fn utc(t: f64) -> String {
     chrono::DateTime::<chrono::Utc>::from_timestamp(t as i64, 0)
         .map(|d| d.format("%Y-%m-%d %H:%M:%S UTC").to_string())
         .unwrap_or_default()
@@ -292,8 +293,13 @@ fn distinct<'a>(
     names
 }
 
-/// Renders the page.
-pub fn render(latest: &Report, failures: &Report, now: f64) -> String {
+/// Renders the page; `reports` is the report mailboxes' view, when any is configured.
+pub fn render(
+    latest: &Report,
+    failures: &Report,
+    reports: Option<&ReportsView>,
+    now: f64,
+) -> String {
     let status = crate::report::status_word(latest.status);
     let mut html = format!(
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
@@ -305,6 +311,9 @@ pub fn render(latest: &Report, failures: &Report, now: f64) -> String {
     html.push_str(&grid(&latest.results));
     html.push_str(&failing_now(&latest.results, now));
     html.push_str(&history(&failures.results, now));
+    if let Some(view) = reports {
+        html.push_str(&crate::serve::report_section::render(view, now));
+    }
     html.push_str(&format!(
         "<footer><p>Probes run on their own schedule; this page only shows recorded results \
 (rendered {}, reloads every minute). <a href=\"/api/results\">/api/results</a> · \
@@ -565,7 +574,7 @@ mod tests {
             status: Status::Unknown,
             results: vec![],
         };
-        let html = render(&r, &r, 0.0);
+        let html = render(&r, &r, None, 0.0);
         assert!(html.contains("No probe has run yet."));
         assert!(!html.contains("<script"));
     }
@@ -587,7 +596,7 @@ mod tests {
                 result("spam", "seed9", Some(Placement::Spam), Status::Warning),
             ],
         };
-        let html = render(&latest, &latest, 110.0);
+        let html = render(&latest, &latest, None, 110.0);
         assert!(html.contains("data-route=\"good\" data-seed=\"seed9\" data-placement=\"inbox\""));
         assert!(html.find("<th>seed9</th>") < html.find("<th>seed10</th>"));
         // The missing spam/seed10 cell is shown as such, not left out.
@@ -637,7 +646,7 @@ mod tests {
             status: Status::Warning,
             results: vec![b, a, c],
         };
-        let html = render(&latest, &latest, 110.0);
+        let html = render(&latest, &latest, None, 110.0);
         assert!(html.contains("data-route=\"spf-fail\" data-seeds=\"seed9 seed10\""));
         assert!(html.contains("data-route=\"spf-fail\" data-seeds=\"seed11\""));
     }
@@ -729,7 +738,7 @@ mod tests {
             status: Status::Unknown,
             results: vec![result("good", "seed9", None, Status::Unknown)],
         };
-        let html = render(&latest, &latest, 100.0);
+        let html = render(&latest, &latest, None, 100.0);
         assert!(html.contains("1 in flight"));
         assert!(!html.contains("<ul class=\"failing\">"));
     }
