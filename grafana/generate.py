@@ -21,6 +21,9 @@ OUT_DIR = pathlib.Path(__file__).resolve().parent / "dashboards"
 DS = {"type": "prometheus", "uid": "${datasource}"}
 RI = "[$__rate_interval]"
 SPARSE_INTERVAL = "15m"
+# DMARC aggregate and TLS reports arrive about once a day per reporter: their panels look at
+# a day at least, so $__rate_interval spans a whole reporting period.
+REPORT_INTERVAL = "1d"
 
 PLACEMENT_CODES = [
     # (code, placement label, text, color); 0 = no probe judged yet (pre-initialised).
@@ -842,7 +845,126 @@ def probe():
     )
 
 
-DASHBOARDS = {"overview.json": overview, "probe.json": probe}
+def reports():
+    dr = 'domain=~"$domain", reporter=~"$reporter"'
+    msgs = "mailcanary_dmarc_messages_total"
+
+    def day(metric, *extra):
+        return "increase(%s%s%s)" % (metric, matchers(dr, *extra), RI)
+
+    items = [
+        row("DMARC aggregate reports (RFC 7489)"),
+        timeseries(
+            "DMARC pass share per reporter",
+            "Share of the messages each receiver reported for the domain that passed DMARC "
+            "(aligned DKIM or aligned SPF), over a reporting day. Below 1: someone sends as the "
+            "domain without authentication — see the failing sources on the status page or "
+            "/api/reports.",
+            targets((
+                "1 - (\n  sum by (domain, reporter) (%s)\n  /\n  sum by (domain, reporter) (%s)\n)"
+                % (day(msgs, 'dkim="fail"', 'spf="fail"'), day(msgs)),
+                "{{domain}} {{reporter}}",
+            )),
+            unit="percentunit", min=0, max=1, interval=REPORT_INTERVAL,
+        ),
+        timeseries(
+            "Messages reported per reporter",
+            "Messages claiming the domain that each receiver counted, per reporting day.",
+            targets((
+                "sum by (domain, reporter) (%s)" % day(msgs),
+                "{{domain}} {{reporter}}",
+            )),
+            unit="short", interval=REPORT_INTERVAL,
+        ),
+        timeseries(
+            "Aligned DKIM and SPF",
+            "Messages with aligned DKIM and with aligned SPF (policy-evaluated), per reporting "
+            "day. DKIM survives forwarding; SPF does not.",
+            targets(
+                ("sum by (domain) (%s)" % day(msgs, 'dkim="pass"'), "{{domain}} dkim aligned"),
+                ("sum by (domain) (%s)" % day(msgs, 'spf="pass"'), "{{domain}} spf aligned"),
+            ),
+            unit="short", interval=REPORT_INTERVAL,
+        ),
+        timeseries(
+            "Disposition applied",
+            "What the receivers did with the messages: none (delivered), quarantine (spam), "
+            "reject.",
+            targets((
+                "sum by (domain, disposition) (%s)" % day(msgs),
+                "{{domain}} {{disposition}}",
+            )),
+            unit="short", bars=True, stack=True, interval=REPORT_INTERVAL,
+        ),
+        table(
+            "Newest report per reporter",
+            "Seconds since the end of the period the newest DMARC report of each reporter "
+            "covers. More than three days for a major reporter raises "
+            "MailcanaryDMARCReportsStopped.",
+            targets((
+                "time() - mailcanary_dmarc_last_report_timestamp_seconds%s" % matchers(dr),
+                "",
+            ), instant=True, fmt="table"),
+            ["domain", "reporter", "Value"], w=12, h=8,
+        ),
+        row("SMTP TLS reports (RFC 8460)"),
+        timeseries(
+            "TLS sessions to the MX",
+            "Successful and failed SMTP TLS sessions to the domain's MX that sending servers "
+            "reported, per reporting day.",
+            targets((
+                "sum by (domain, result) (increase(mailcanary_tls_sessions_total%s%s))"
+                % (matchers(dr), RI),
+                "{{domain}} {{result}}",
+            )),
+            unit="short", bars=True, stack=True, interval=REPORT_INTERVAL,
+        ),
+        timeseries(
+            "TLS failures by type",
+            "Failed sessions by RFC 8460 result type (certificate-expired, "
+            "starttls-not-supported, sts-policy-fetch-error, ...).",
+            targets((
+                "sum by (domain, result_type) (increase(mailcanary_tls_failures_total%s%s))"
+                % (matchers(dr), RI),
+                "{{domain}} {{result_type}}",
+            )),
+            unit="short", bars=True, stack=True, interval=REPORT_INTERVAL,
+        ),
+        row("Report mailboxes"),
+        timeseries(
+            "Unreadable reports",
+            "Mails in a report mailbox that looked like a report and could not be read, by "
+            "reason (they stay in the mailbox; `mailcanary inspect` says why).",
+            targets((
+                "sum by (mailbox, reason) (increase(mailcanary_report_errors_total%s))" % RI,
+                "{{mailbox}} {{reason}}",
+            )),
+            unit="short", bars=True, interval=SPARSE_INTERVAL,
+        ),
+        stat(
+            "Since last read",
+            "Time since each report mailbox was last read completely (the top failing source "
+            "IPs with their reverse names are on the status page and at /api/reports).",
+            targets(("time() - mailcanary_report_mailbox_last_read_timestamp_seconds", "{{mailbox}}")),
+            w=12, unit="s", color_mode="none",
+        ),
+    ]
+    return dashboard(
+        "mailcanary-reports",
+        "mailcanary / Reports",
+        "What receivers report about all mail claiming the domain: DMARC aggregate reports "
+        "(alignment per reporter, dispositions) and SMTP TLS reports, read from the report "
+        "mailboxes.",
+        [
+            query_var("domain", "Domain", "label_values(mailcanary_dmarc_reports_total, domain)", True),
+            query_var("reporter", "Reporter",
+                      'label_values(mailcanary_dmarc_reports_total{domain=~"$domain"}, reporter)', True),
+        ],
+        items,
+    )
+
+
+DASHBOARDS = {"overview.json": overview, "probe.json": probe, "reports.json": reports}
 
 
 def render(build):

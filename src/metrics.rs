@@ -672,6 +672,20 @@ impl ReportMetrics {
         for domain in &m.domains {
             for reporter in m.reporters.iter().map(String::as_str).chain(["other"]) {
                 self.dmarc_reports.with_label_values(&[domain, reporter]);
+                // Every combination, so `increase()` sees a report's first messages too.
+                for disposition in ["none", "quarantine", "reject", "other"] {
+                    for dkim in ["pass", "fail"] {
+                        for spf in ["pass", "fail"] {
+                            self.dmarc_messages.with_label_values(&[
+                                domain,
+                                reporter,
+                                disposition,
+                                dkim,
+                                spf,
+                            ]);
+                        }
+                    }
+                }
                 for result in ["successful", "failed"] {
                     self.tls_sessions
                         .with_label_values(&[domain, reporter, result]);

@@ -70,6 +70,8 @@ async fn read_once(reader: &Mutex<ReportReader>, store: &ReportStore, retention:
     };
     let name = reader.name().to_string();
     match tokio::time::timeout(READ_DEADLINE, reader.read()).await {
+        // A read that found nothing new is the common case: logged at debug only.
+        Ok(Ok(s)) if s.messages == 0 => tracing::debug!(mailbox = %name, "report mailbox read"),
         Ok(Ok(s)) => tracing::info!(
             mailbox = %name,
             messages = s.messages,

@@ -5,6 +5,7 @@
 
 pub mod exprs;
 pub mod live;
+pub mod report_mail;
 pub mod rss;
 pub mod support;
 

@@ -22,7 +22,11 @@ use serde_json::Value;
 use support::{find_tool, read, repo, require_tool, run_ok};
 
 /// The dashboards' uids: links and bookmarks depend on them, so they never change.
-const EXPECTED_UIDS: &[&str] = &["mailcanary-overview", "mailcanary-probe"];
+const EXPECTED_UIDS: &[&str] = &[
+    "mailcanary-overview",
+    "mailcanary-probe",
+    "mailcanary-reports",
+];
 
 /// Range selectors other than `[$__rate_interval]`, each with the reason it is needed:
 /// (dashboard uid, panel title, range, why). None so far.
@@ -84,10 +88,19 @@ fn every_panel_and_query_uses_the_datasource_variable() {
             datasource["query"], "prometheus",
             "{name}: `datasource` variable query"
         );
-        for (label, metric) in [
-            ("route", "mailcanary_probes_sent_total"),
-            ("seed", "mailcanary_probes_sent_total"),
-        ] {
+        // The probe dashboards pick route and seed, the reports dashboard domain and reporter.
+        let selectors: &[(&str, &str)] = if d.uid() == "mailcanary-reports" {
+            &[
+                ("domain", "mailcanary_dmarc_reports_total"),
+                ("reporter", "mailcanary_dmarc_reports_total"),
+            ]
+        } else {
+            &[
+                ("route", "mailcanary_probes_sent_total"),
+                ("seed", "mailcanary_probes_sent_total"),
+            ]
+        };
+        for &(label, metric) in selectors {
             let v = var(label).unwrap_or_else(|| panic!("{name}: no `{label}` variable"));
             assert_eq!(v["type"], "query", "{name}: `{label}` variable type");
             assert_eq!(v["datasource"], ds, "{name}: `{label}` variable datasource");

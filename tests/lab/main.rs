@@ -19,5 +19,6 @@ mod mail_bomb;
 mod mailstack;
 mod monitoring;
 mod probe;
+mod reports;
 mod seed_safety;
 mod status_page;

@@ -31,6 +31,14 @@ const ROUTE_ONLY: &[&str] = &[
     "MailcanaryDKIMKeyWeak",
     "MailcanarySPFLookupsNearLimit",
 ];
+/// Alerts about what the report mailboxes bring in: no route or seed, but the label their
+/// description must name instead.
+const REPORT_ALERTS: &[(&str, &str)] = &[
+    ("MailcanaryDMARCAlignmentFailing", "domain"),
+    ("MailcanaryTLSReportFailures", "domain"),
+    ("MailcanaryDMARCReportsStopped", "reporter"),
+    ("MailcanaryReportMailboxStale", "mailbox"),
+];
 
 fn paths(files: &[std::path::PathBuf]) -> Vec<&std::path::Path> {
     files.iter().map(|p| p.as_path()).collect()
@@ -156,15 +164,27 @@ fn every_alert_has_severity_annotations_and_a_runbook_anchor() {
         let description = alert.annotation("description").unwrap_or_default();
         let names_route = description.contains("{{ $labels.route }}");
         let names_seed = description.contains("{{ $labels.seed }}");
-        let (want_route, want_seed) = if NO_ROUTE_NO_SEED.contains(&name.as_str()) {
-            (false, false)
-        } else if SEED_ONLY.contains(&name.as_str()) {
-            (false, true)
-        } else if ROUTE_ONLY.contains(&name.as_str()) {
-            (true, false)
-        } else {
-            (true, true)
-        };
+        let report_label = REPORT_ALERTS
+            .iter()
+            .find(|(a, _)| *a == name)
+            .map(|(_, l)| *l);
+        if let Some(label) = report_label
+            && !description.contains(&format!("{{{{ $labels.{label} }}}}"))
+        {
+            problems.push(format!(
+                "{name}: description does not name {{{{ $labels.{label} }}}}"
+            ));
+        }
+        let (want_route, want_seed) =
+            if NO_ROUTE_NO_SEED.contains(&name.as_str()) || report_label.is_some() {
+                (false, false)
+            } else if SEED_ONLY.contains(&name.as_str()) {
+                (false, true)
+            } else if ROUTE_ONLY.contains(&name.as_str()) {
+                (true, false)
+            } else {
+                (true, true)
+            };
         if want_route && !names_route {
             problems.push(format!(
                 "{name}: description does not name {{{{ $labels.route }}}}"

@@ -1,0 +1,203 @@
+//! DMARC aggregate reports from a real reporter: the lab's receiving rspamd records the DMARC
+//! result of every message it judges (in the lab's Redis) and `lab/mailstack dmarc-report`
+//! (`rspamadm dmarc_report`) mails the day's aggregate report for sender.test to its rua=
+//! address, dmarc-reports@sender.test. A real `mailcanary run` with `[reports.lab]` reads it:
+//! the report appears in the metrics, in `/api/reports` and on the status page; a copy of the
+//! same report in another mail is counted once; the mails stay in the mailbox (`after = keep`).
+//!
+//! Owns the report mailbox while it runs (`report_mail::lock_report_mailbox`) and seed11.
+
+use crate::common;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use common::live::wait_for;
+use common::report_mail::{self, lock_report_mailbox};
+use common::support::{Daemon, http, repo, start_on_free_port};
+use common::*;
+
+/// The reporter rspamd names in its reports (lab/templates/rspamd/local.d/dmarc.conf).
+const LAB_ORG: &str = "mailcanary lab (rspamd)";
+
+fn config(dir: &Path, listen: &str) -> String {
+    let reports = format!(
+        "[reports.lab]\naddress = \"dmarc-reports@sender.test\"\nhost = \"127.0.0.3\"\nport = 993\n\
+         tls = \"tls\"\nca_file = \"{LAB_DIR}/ca/ca.pem\"\nusername = \"dmarc-reports\"\n\
+         password_file = \"{LAB_DIR}/secrets/imap-password\"\ndomains = [\"sender.test\"]\n\
+         schedule = \"*/2 * * * * *\"\nreporters = [\"google.com\", \"mailcanary\"]\n"
+    );
+    let probe = probe_section(dir, "30s", "").replace(
+        "listen = \"127.0.0.1:0\"",
+        &format!("listen = \"{listen}\""),
+    );
+    let good = route(
+        "good",
+        "probe <probe@sender.test>",
+        "sending_ips = [\"127.0.0.2\"]",
+    );
+    format!("{probe}{good}{}{reports}", seed("s11", "seed11"))
+}
+
+fn metric(text: &str, prefix: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(prefix))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+fn start(dir: &Path) -> Daemon {
+    let path = dir.join("mailcanary.toml");
+    start_on_free_port(dir, "/healthz", Duration::from_secs(30), |addr| {
+        std::fs::write(&path, config(dir, addr)).expect("write config");
+        let mut cmd = Command::new(bin());
+        cmd.args(["run", "--config"])
+            .arg(&path)
+            .env("NO_COLOR", "1")
+            .env("RUST_LOG", "info")
+            .current_dir(dir);
+        cmd
+    })
+}
+
+/// The raw mail with its Message-ID header replaced (a second mail carrying the same report).
+fn with_message_id(raw: &[u8], id: &str) -> Vec<u8> {
+    let text = String::from_utf8_lossy(raw);
+    let mut out = String::new();
+    let mut replaced = false;
+    for line in text.split_inclusive('\n') {
+        if !replaced && line.to_ascii_lowercase().starts_with("message-id:") {
+            out.push_str(&format!("Message-ID: {id}\r\n"));
+            replaced = true;
+        } else {
+            out.push_str(line);
+        }
+    }
+    assert!(replaced, "the report mail has no Message-ID:\n{text}");
+    out.into_bytes()
+}
+
+#[test]
+fn rspamd_aggregate_report_is_read_counted_once_and_shown() {
+    require_lab();
+    let _mailbox = lock_report_mailbox();
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(report_mail::plant(&[], true));
+    let dir = tempfile::tempdir().expect("tempdir");
+
+    // Lab traffic for rspamd to report on: one probe of the good route.
+    let once_config = write_config(dir.path(), &config(dir.path(), "127.0.0.1:0"));
+    let out = Command::new(bin())
+        .args(["once", "--json", "--config"])
+        .arg(&once_config)
+        .output()
+        .expect("run once");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "the good route's probe: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // rspamd mails the aggregate report of today's lab traffic.
+    let sent = Command::new(repo().join("lab/mailstack"))
+        .arg("dmarc-report")
+        .output()
+        .expect("lab/mailstack dmarc-report");
+    let said =
+        String::from_utf8_lossy(&sent.stderr).to_string() + &String::from_utf8_lossy(&sent.stdout);
+    assert!(sent.status.success(), "dmarc-report failed: {said}");
+    let report_mail = wait_for(
+        "rspamd's report in dmarc-reports@sender.test",
+        Duration::from_secs(30),
+        || {
+            let all = rt.block_on(report_mail::contents());
+            all.into_iter()
+                .find(|m| String::from_utf8_lossy(m).contains("dmarc-reporter@seed.test"))
+                .ok_or_else(|| "not delivered yet".to_string())
+        },
+        || said.clone(),
+    );
+
+    let daemon = start(dir.path());
+    let logs = || daemon.log();
+    let metrics = || -> Result<String, String> {
+        match http(&daemon.addr, "GET", "/metrics", None) {
+            Ok((200, body)) => Ok(body),
+            other => Err(format!("{other:?}")),
+        }
+    };
+    let reports_total =
+        "mailcanary_dmarc_reports_total{domain=\"sender.test\",reporter=\"mailcanary\"}";
+    let text = wait_for(
+        "the report counted in /metrics",
+        Duration::from_secs(60),
+        || {
+            let text = metrics()?;
+            if metric(&text, reports_total) >= 1.0 {
+                Ok(text)
+            } else {
+                Err("not yet".into())
+            }
+        },
+        logs,
+    );
+    assert_eq!(metric(&text, reports_total), 1.0, "{text}");
+    let aligned = metric(
+        &text,
+        "mailcanary_dmarc_messages_total{disposition=\"none\",dkim=\"pass\",domain=\"sender.test\",reporter=\"mailcanary\",spf=\"pass\"}",
+    );
+    assert!(
+        aligned >= 1.0,
+        "the good route's probe passes DMARC in the report:\n{text}"
+    );
+    assert!(
+        metric(
+            &text,
+            "mailcanary_dmarc_last_report_timestamp_seconds{domain=\"sender.test\",reporter=\"mailcanary\"}"
+        ) > 1.7e9,
+        "{text}"
+    );
+
+    let (code, body) = http(&daemon.addr, "GET", "/api/reports", None).expect("GET /api/reports");
+    assert_eq!(code, 200, "{body}");
+    let api: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    let listed = api["reports"].as_array().cloned().unwrap_or_default();
+    assert_eq!(listed.len(), 1, "{api}");
+    assert_eq!(listed[0]["kind"], "dmarc_aggregate", "{api}");
+    assert_eq!(listed[0]["org_name"], LAB_ORG, "{api}");
+    assert_eq!(listed[0]["domain"], "sender.test", "{api}");
+    assert!(listed[0]["total"].as_u64().unwrap_or(0) >= 1, "{api}");
+    let (code, page) = http(&daemon.addr, "GET", "/", None).expect("GET /");
+    assert_eq!(code, 200);
+    assert!(page.contains("Reports from receivers"), "{page}");
+    assert!(page.contains(LAB_ORG), "{page}");
+
+    // The same report once more, in a mail of its own: read, not counted again.
+    let copy = with_message_id(
+        &report_mail,
+        &format!("<copy-{}@seed.test>", std::process::id()),
+    );
+    rt.block_on(report_mail::plant(&[copy], false));
+    wait_for(
+        "the copy read as a duplicate",
+        Duration::from_secs(30),
+        || {
+            if daemon
+                .log()
+                .contains("report already stored; not counted again")
+            {
+                Ok(())
+            } else {
+                Err("not yet".into())
+            }
+        },
+        logs,
+    );
+    let text = metrics().expect("metrics");
+    assert_eq!(metric(&text, reports_total), 1.0, "counted twice:\n{text}");
+    // after = keep: both mails are still there, unchanged.
+    let now = rt.block_on(report_mail::contents());
+    assert_eq!(now.len(), 2, "the report mails were touched");
+    assert!(now.contains(&report_mail), "rspamd's report mail changed");
+}
