@@ -259,14 +259,17 @@ fn every_query_keeps_the_vantages_apart() {
         let merged = VANTAGE_MERGED
             .iter()
             .any(|(uid, title, _why)| uid == dashboard && title == panel);
-        let no_by = e.expr.contains("sum(") || e.expr.contains("max(") || e.expr.contains("count(");
+        // An aggregation with no label list at all merges everything, vantages included.
+        let merges_all = ["sum(", "max(", "min(", "avg(", "count(", "group("]
+            .iter()
+            .any(|op| e.expr.contains(op));
         for list in by_lists(&e.expr) {
             aggregations += 1;
             if !list.split(',').any(|l| l.trim() == "vantage") && !merged {
                 problems.push(format!("{}: by ({list}) drops vantage", e.source));
             }
         }
-        if no_by && !merged {
+        if merges_all && !merged {
             problems.push(format!(
                 "{}: an aggregation without by (...) merges the vantages",
                 e.source
