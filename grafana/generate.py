@@ -8,7 +8,14 @@ The JSON is committed so Grafana can provision it as is; tests/dashboards.rs run
 `--check` so that the files never drift from this script. Standard library only.
 
 Every panel and query uses the `datasource` template variable, and every rate() or
-increase() uses $__rate_interval. Probe events are sparse (one probe per route and seed
+increase() uses $__rate_interval.
+
+A fleet (one mailcanary per network vantage point, see README "Running at scale") reaches
+Prometheus with a `vantage` label that the collecting side adds; the exporter itself has
+none. Every query filters on the `vantage` variable (multi-value, "All" = `.*`, which also
+matches series without the label) and keeps `vantage` in every aggregation, and every
+legend ends with it, so each vantage's series stay apart. Without the label the variable
+offers only "All", the legends end in an invisible space, and nothing else changes. Probe events are sparse (one probe per route and seed
 per round, 5 minutes by default), so panels that turn counters into shares or
 percentiles set a 15-minute minimum interval: $__rate_interval then spans at least
 three rounds.
@@ -40,8 +47,17 @@ def matchers(*parts):
     return "{" + ", ".join(p for p in parts if p) + "}"
 
 
+VANTAGE = 'vantage=~"$vantage"'
+
+
+def by(*labels):
+    """An aggregation's label list: always the vantage first, then `labels`."""
+    return ", ".join(("vantage",) + labels)
+
+
 class Sel:
-    """Label matchers of one dashboard: multi-value (=~) or a single route and seed."""
+    """Label matchers of one dashboard: multi-value (=~) or a single route and seed; the
+    vantage is always multi-value."""
 
     def __init__(self, multi):
         op = "=~" if multi else "="
@@ -49,13 +65,13 @@ class Sel:
         self.seed = 'seed%s"$seed"' % op
 
     def rs(self, *extra):
-        return matchers(self.route, self.seed, *extra)
+        return matchers(VANTAGE, self.route, self.seed, *extra)
 
     def r(self, *extra):
-        return matchers(self.route, *extra)
+        return matchers(VANTAGE, self.route, *extra)
 
     def s(self, *extra):
-        return matchers(self.seed, *extra)
+        return matchers(VANTAGE, self.seed, *extra)
 
 
 # ---------------------------------------------------------------------------------------
@@ -76,7 +92,7 @@ def outcomes(sel, by):
     )
 
 
-def share(sel, numerator_metric, extra, by="route, seed"):
+def share(sel, numerator_metric, extra, by=by("route", "seed")):
     return "sum by (%s) (increase(%s%s%s))\n/\n(%s)" % (
         by,
         numerator_metric,
@@ -92,13 +108,13 @@ def placement_code(sel):
         'mailcanary_last_placement%s * %d' % (sel.rs('placement="%s"' % name), code)
         for code, name, _, _ in PLACEMENT_CODES
     )
-    return "max by (route, seed) (\n  %s\n)" % terms
+    return "max by (%s) (\n  %s\n)" % (by("route", "seed"), terms)
 
 
-def quantile(q, metric, sel_str, by):
+def quantile(q, metric, sel_str, labels):
     return "histogram_quantile(%s, sum by (%s) (rate(%s_bucket%s%s)))" % (
         q,
-        ", ".join(by + ["le"]),
+        by(*labels, "le"),
         metric,
         sel_str,
         RI,
@@ -110,6 +126,9 @@ def quantile(q, metric, sel_str, by):
 
 
 def target(expr, legend="", ref="A", instant=False, fmt="time_series"):
+    """One query. A time series' legend ends with its vantage (empty without the label)."""
+    if fmt == "time_series":
+        legend = (legend + " {{vantage}}").lstrip()
     return {
         "datasource": DS,
         "editorMode": "code",
@@ -346,6 +365,13 @@ def query_var(name, label, query, multi):
     return v
 
 
+def vantage_var():
+    """The vantage points of a fleet (the label the collecting side adds). Multi-value with
+    "All" (`.*`): with no `vantage` label anywhere, "All" is the only option and matches
+    every series, so a single instance sees no difference."""
+    return query_var("vantage", "Vantage", "label_values(mailcanary_probes_sent_total, vantage)", True)
+
+
 def dashboard(uid, title, description, variables, items):
     return {
         "uid": uid,
@@ -385,10 +411,10 @@ def dashboard(uid, title, description, variables, items):
                     "enable": True,
                     "hide": False,
                     "iconColor": "red",
-                    "expr": 'ALERTS{alertname=~"Mailcanary.*", alertstate="firing"}',
+                    "expr": 'ALERTS{alertname=~"Mailcanary.*", alertstate="firing", %s}' % VANTAGE,
                     "step": "60s",
                     "titleFormat": "{{alertname}}",
-                    "textFormat": "{{route}} {{seed}} ({{severity}})",
+                    "textFormat": "{{route}} {{seed}} ({{severity}}) {{vantage}}",
                     "tagKeys": "severity",
                     "useValueForTime": False,
                 }
@@ -414,9 +440,9 @@ PROBE_LINK = [
 
 def auth_panels(sel, by_legend):
     pass_rate = (
-        "sum by (method) (increase(mailcanary_auth_results_total%s%s))\n/\n"
-        "sum by (method) (increase(mailcanary_auth_results_total%s%s))"
-        % (sel.rs('result="pass"'), RI, sel.rs(), RI)
+        "sum by (%s) (increase(mailcanary_auth_results_total%s%s))\n/\n"
+        "sum by (%s) (increase(mailcanary_auth_results_total%s%s))"
+        % (by("method"), sel.rs('result="pass"'), RI, by("method"), sel.rs(), RI)
     )
     return [
         timeseries(
@@ -430,8 +456,8 @@ def auth_panels(sel, by_legend):
             "Non-pass authentication results",
             "Results other than pass, by method and result.",
             targets((
-                "sum by (method, result) (increase(mailcanary_auth_results_total%s%s))"
-                % (sel.rs('result!="pass"'), RI),
+                "sum by (%s) (increase(mailcanary_auth_results_total%s%s))"
+                % (by("method", "result"), sel.rs('result!="pass"'), RI),
                 "{{method}} {{result}}",
             )),
             unit="short", bars=True, stack=True,
@@ -445,22 +471,22 @@ def auth_panels(sel, by_legend):
     ]
 
 
-def latency_panels(sel, by, legend):
+def latency_panels(sel, labels, legend):
     metric = "mailcanary_delivery_duration_seconds"
     return [
         timeseries(
             "Delivery latency percentiles",
             "Time from SMTP submission to the probe being visible over IMAP.",
             targets(
-                (quantile("0.5", metric, sel.rs(), by), ("p50 " + legend).strip()),
-                (quantile("0.9", metric, sel.rs(), by), ("p90 " + legend).strip()),
-                (quantile("0.99", metric, sel.rs(), by), ("p99 " + legend).strip()),
+                (quantile("0.5", metric, sel.rs(), labels), ("p50 " + legend).strip()),
+                (quantile("0.9", metric, sel.rs(), labels), ("p90 " + legend).strip()),
+                (quantile("0.99", metric, sel.rs(), labels), ("p99 " + legend).strip()),
             ),
             unit="s", interval=SPARSE_INTERVAL,
         ),
         heatmap(
             "Delivery latency heatmap",
-            "Probes per delivery-time bucket.",
+            "Probes per delivery-time bucket, every selected vantage together.",
             "sum by (le) (increase(%s_bucket%s%s))" % (metric, sel.rs(), RI),
         ),
         timeseries(
@@ -478,8 +504,8 @@ def latency_panels(sel, by, legend):
             "Send failures by reason",
             "Probes the submission server did not accept, by route and fixed reason.",
             targets((
-                "sum by (route, reason) (increase(mailcanary_send_failures_total%s%s))"
-                % (sel.r(), RI),
+                "sum by (%s) (increase(mailcanary_send_failures_total%s%s))"
+                % (by("route", "reason"), sel.r(), RI),
                 "{{route}} {{reason}}",
             )),
             unit="short", bars=True, stack=True,
@@ -533,7 +559,8 @@ def overview():
         stat(
             "Since last completed round",
             "Time since mailcanary finished its last probe round.",
-            targets(("time() - max(mailcanary_last_round_timestamp_seconds)", "")),
+            targets(("time() - max by (vantage) (mailcanary_last_round_timestamp_seconds%s)"
+                     % matchers(VANTAGE), "")),
             unit="s", color_mode="none",
         ),
         stat(
@@ -541,8 +568,9 @@ def overview():
             "Time since the last round divided by the configured interval. "
             "MailcanaryProbeStale fires above 2.",
             targets((
-                "(time() - max(mailcanary_last_round_timestamp_seconds))\n"
-                "/ max(mailcanary_round_interval_seconds)",
+                "(time() - max by (vantage) (mailcanary_last_round_timestamp_seconds%s))\n"
+                "/ max by (vantage) (mailcanary_round_interval_seconds%s)"
+                % (matchers(VANTAGE), matchers(VANTAGE)),
                 "",
             )),
             unit="none", decimals=1,
@@ -551,17 +579,17 @@ def overview():
         stat(
             "Exporter up",
             'up{job="mailcanary"} for each scraped instance.',
-            targets(('up{job="mailcanary"}', "{{instance}}")),
+            targets(('up%s' % matchers('job="mailcanary"', VANTAGE), "{{instance}}")),
             mappings=value_map([(0, "Down", "red"), (1, "Up", "green")]),
         ),
         stat(
             "Firing mailcanary alerts",
-            "Alerts in state firing, by severity.",
+            "Alerts in state firing, by severity, from every selected vantage together.",
             targets(
                 ('count(ALERTS{alertname=~"Mailcanary.*", alertstate="firing", '
-                 'severity="critical"}) or vector(0)', "critical"),
+                 'severity="critical", %s}) or vector(0)' % VANTAGE, "critical"),
                 ('count(ALERTS{alertname=~"Mailcanary.*", alertstate="firing", '
-                 'severity="warning"}) or vector(0)', "warning"),
+                 'severity="warning", %s}) or vector(0)' % VANTAGE, "warning"),
             ),
             thresholds=thresholds(("green", None), ("red", 1)),
         ),
@@ -570,7 +598,7 @@ def overview():
             "Where the latest probe of each route and seed ended up. Click a seed to open "
             "the probe dashboard.",
             targets(("mailcanary_last_placement%s == 1" % sel.rs(), ""), instant=True, fmt="table"),
-            ["route", "seed", "placement"],
+            ["vantage", "route", "seed", "placement"],
             overrides=[{"matcher": {"id": "byName", "options": "seed"},
                         "properties": [{"id": "links", "value": PROBE_LINK}]}],
         ),
@@ -612,8 +640,8 @@ def overview():
             "Probes sent",
             "Probes accepted by the submission server.",
             targets((
-                "sum by (route, seed) (increase(mailcanary_probes_sent_total%s%s))"
-                % (sel.rs(), RI),
+                "sum by (%s) (increase(mailcanary_probes_sent_total%s%s))"
+                % (by("route", "seed"), sel.rs(), RI),
                 rs,
             )),
             w=8, unit="short", bars=True, stack=True,
@@ -623,10 +651,10 @@ def overview():
             "Late: arrived after being counted missing. Unknown: the seed mailbox could not "
             "be read.",
             targets(
-                ("sum by (route, seed) (increase(mailcanary_probes_late_total%s%s))"
-                 % (sel.rs(), RI), "late " + rs),
-                ("sum by (route, seed) (increase(mailcanary_probes_unknown_total%s%s))"
-                 % (sel.rs(), RI), "unknown " + rs),
+                ("sum by (%s) (increase(mailcanary_probes_late_total%s%s))"
+                 % (by("route", "seed"), sel.rs(), RI), "late " + rs),
+                ("sum by (%s) (increase(mailcanary_probes_unknown_total%s%s))"
+                 % (by("route", "seed"), sel.rs(), RI), "unknown " + rs),
             ),
             w=8, unit="short", bars=True, stack=True,
         ),
@@ -643,8 +671,8 @@ def overview():
             "of refusal: auth, ptr, blocklist, policy, rate_limit, recipient, other. "
             "MailcanaryProbeRejected fires when the latest probe of a pair stays refused.",
             targets((
-                "sum by (route, seed, class) (increase(mailcanary_probes_rejected_total%s%s))"
-                % (sel.rs(), RI),
+                "sum by (%s) (increase(mailcanary_probes_rejected_total%s%s))"
+                % (by("route", "seed", "class"), sel.rs(), RI),
                 rs + " {{class}}",
             )),
             w=16, unit="short", bars=True, stack=True,
@@ -654,7 +682,8 @@ def overview():
             "Bounces and delay notices of the route's probes read from its bounce mailbox. "
             "A delay notice (4.x.x: the probe is deferred, still in flight) shows only here.",
             targets((
-                "sum by (route) (increase(mailcanary_bounces_total%s%s))" % (sel.r(), RI),
+                "sum by (%s) (increase(mailcanary_bounces_total%s%s))"
+                % (by("route"), sel.r(), RI),
                 "{{route}}",
             )),
             w=8, unit="short", bars=True, stack=True,
@@ -668,8 +697,8 @@ def overview():
             "IMAP errors by reason",
             "Errors reading the seed mailboxes, by seed and fixed reason.",
             targets((
-                "sum by (seed, reason) (increase(mailcanary_imap_errors_total%s%s))"
-                % (sel.s(), RI),
+                "sum by (%s) (increase(mailcanary_imap_errors_total%s%s))"
+                % (by("seed", "reason"), sel.s(), RI),
                 "{{seed}} {{reason}}",
             )),
             unit="short", bars=True, stack=True,
@@ -678,7 +707,8 @@ def overview():
             "Forged probes",
             "Mail carrying a probe tag whose signature does not verify.",
             targets((
-                "sum by (seed) (increase(mailcanary_forged_probes_total%s%s))" % (sel.s(), RI),
+                "sum by (%s) (increase(mailcanary_forged_probes_total%s%s))"
+                % (by("seed"), sel.s(), RI),
                 "{{seed}}",
             )),
             unit="short", bars=True,
@@ -689,33 +719,36 @@ def overview():
             "Current diagnosis",
             "The diagnosed cause for each failing probe (mailcanary_diagnosis == 1).",
             targets(("mailcanary_diagnosis%s == 1" % sel.rs(), ""), instant=True, fmt="table"),
-            ["route", "seed", "cause"],
+            ["vantage", "route", "seed", "cause"],
             overrides=[{"matcher": {"id": "byName", "options": "seed"},
                         "properties": [{"id": "links", "value": PROBE_LINK}]}],
         ),
         timeseries(
             "Diagnosed causes over time",
             "Number of route and seed pairs with each diagnosed cause.",
-            targets(("count by (cause) (mailcanary_diagnosis%s == 1)" % sel.rs(), "{{cause}}")),
+            targets(("count by (%s) (mailcanary_diagnosis%s == 1)" % (by("cause"), sel.rs()),
+                     "{{cause}}")),
             unit="short", bars=True, stack=True,
         ),
         row("Exporter"),
         stat(
             "Version",
             "mailcanary_build_info.",
-            targets(("mailcanary_build_info", "{{version}}")),
+            targets(("mailcanary_build_info%s" % matchers(VANTAGE), "{{version}}")),
             w=8, text_mode="name", color_mode="none",
         ),
         timeseries(
             "Resident memory",
             "process_resident_memory_bytes of mailcanary.",
-            targets(('process_resident_memory_bytes{job="mailcanary"}', "{{instance}}")),
+            targets(('process_resident_memory_bytes%s' % matchers('job="mailcanary"', VANTAGE),
+                     "{{instance}}")),
             w=8, unit="bytes",
         ),
         timeseries(
             "CPU",
             "CPU seconds per second used by mailcanary.",
-            targets(('rate(process_cpu_seconds_total{job="mailcanary"}%s)' % RI, "{{instance}}")),
+            targets(('rate(process_cpu_seconds_total%s%s)' % (matchers('job="mailcanary"', VANTAGE), RI),
+                     "{{instance}}")),
             w=8, unit="percentunit",
         ),
     ]
@@ -724,8 +757,11 @@ def overview():
         "mailcanary / Overview",
         "Inbox placement, authentication, latency and DNS audit of every route and seed.",
         [
-            query_var("route", "Route", "label_values(mailcanary_probes_sent_total, route)", True),
-            query_var("seed", "Seed", 'label_values(mailcanary_probes_sent_total{route=~"$route"}, seed)', True),
+            vantage_var(),
+            query_var("route", "Route", 'label_values(mailcanary_probes_sent_total{%s}, route)'
+                      % VANTAGE, True),
+            query_var("seed", "Seed", 'label_values(mailcanary_probes_sent_total{%s, route=~"$route"}, seed)'
+                      % VANTAGE, True),
         ],
         items,
     )
@@ -765,7 +801,7 @@ def probe():
             "The diagnosed cause if the latest probe failed (mailcanary_diagnosis == 1). "
             "Run `mailcanary check-dns` and `mailcanary inspect` as in docs/runbook.md.",
             targets(("mailcanary_diagnosis%s == 1" % sel.rs(), ""), instant=True, fmt="table"),
-            ["cause"], w=24, h=4,
+            ["vantage", "cause"], w=24, h=4,
         ),
         row("History"),
         state_timeline(
@@ -779,13 +815,16 @@ def probe():
             "Probes read back by folder, missing, late, unreadable, and refused by the "
             "receiving server by kind of refusal.",
             targets(
-                ("sum by (placement) (increase(mailcanary_probes_received_total%s%s))"
-                 % (sel.rs(), RI), "{{placement}}"),
-                ("sum(increase(mailcanary_probes_missing_total%s%s))" % (sel.rs(), RI), "missing"),
-                ("sum(increase(mailcanary_probes_late_total%s%s))" % (sel.rs(), RI), "late"),
-                ("sum(increase(mailcanary_probes_unknown_total%s%s))" % (sel.rs(), RI), "unknown"),
-                ("sum by (class) (increase(mailcanary_probes_rejected_total%s%s))"
-                 % (sel.rs(), RI), "rejected {{class}}"),
+                ("sum by (%s) (increase(mailcanary_probes_received_total%s%s))"
+                 % (by("placement"), sel.rs(), RI), "{{placement}}"),
+                ("sum by (%s) (increase(mailcanary_probes_missing_total%s%s))"
+                 % (by(), sel.rs(), RI), "missing"),
+                ("sum by (%s) (increase(mailcanary_probes_late_total%s%s))"
+                 % (by(), sel.rs(), RI), "late"),
+                ("sum by (%s) (increase(mailcanary_probes_unknown_total%s%s))"
+                 % (by(), sel.rs(), RI), "unknown"),
+                ("sum by (%s) (increase(mailcanary_probes_rejected_total%s%s))"
+                 % (by("class"), sel.rs(), RI), "rejected {{class}}"),
             ),
             unit="short", bars=True, stack=True,
         ),
@@ -801,7 +840,7 @@ def probe():
             "mailbox. A delay notice (4.x.x: the probe is deferred, still in flight) shows only "
             "here.",
             targets((
-                "sum(increase(mailcanary_bounces_total%s%s))" % (sel.r(), RI),
+                "sum by (%s) (increase(mailcanary_bounces_total%s%s))" % (by(), sel.r(), RI),
                 "bounces",
             )),
             w=24, h=6, unit="short", bars=True,
@@ -815,7 +854,8 @@ def probe():
             "IMAP errors by reason",
             "Errors reading this seed's mailbox.",
             targets((
-                "sum by (reason) (increase(mailcanary_imap_errors_total%s%s))" % (sel.s(), RI),
+                "sum by (%s) (increase(mailcanary_imap_errors_total%s%s))"
+                % (by("reason"), sel.s(), RI),
                 "{{reason}}",
             )),
             unit="short", bars=True, stack=True,
@@ -824,7 +864,7 @@ def probe():
             "Forged probes",
             "Mail in this seed carrying a probe tag whose signature does not verify.",
             targets((
-                "sum(increase(mailcanary_forged_probes_total%s%s))" % (sel.s(), RI),
+                "sum by (%s) (increase(mailcanary_forged_probes_total%s%s))" % (by(), sel.s(), RI),
                 "forged",
             )),
             unit="short", bars=True,
@@ -838,15 +878,18 @@ def probe():
         "One route and seed: placement, authentication, latency, diagnosis and the route's "
         "DNS audit.",
         [
-            query_var("route", "Route", "label_values(mailcanary_probes_sent_total, route)", False),
-            query_var("seed", "Seed", 'label_values(mailcanary_probes_sent_total{route="$route"}, seed)', False),
+            vantage_var(),
+            query_var("route", "Route", 'label_values(mailcanary_probes_sent_total{%s}, route)'
+                      % VANTAGE, False),
+            query_var("seed", "Seed", 'label_values(mailcanary_probes_sent_total{%s, route="$route"}, seed)'
+                      % VANTAGE, False),
         ],
         items,
     )
 
 
 def reports():
-    dr = 'domain=~"$domain", reporter=~"$reporter"'
+    dr = VANTAGE + ', domain=~"$domain", reporter=~"$reporter"'
     msgs = "mailcanary_dmarc_messages_total"
 
     def day(metric, *extra):
@@ -861,8 +904,9 @@ def reports():
             "domain without authentication — see the failing sources on the status page or "
             "/api/reports.",
             targets((
-                "1 - (\n  sum by (domain, reporter) (%s)\n  /\n  sum by (domain, reporter) (%s)\n)"
-                % (day(msgs, 'dkim="fail"', 'spf="fail"'), day(msgs)),
+                "1 - (\n  sum by (%s) (%s)\n  /\n  sum by (%s) (%s)\n)"
+                % (by("domain", "reporter"), day(msgs, 'dkim="fail"', 'spf="fail"'),
+                   by("domain", "reporter"), day(msgs)),
                 "{{domain}} {{reporter}}",
             )),
             unit="percentunit", min=0, max=1, interval=REPORT_INTERVAL,
@@ -871,7 +915,7 @@ def reports():
             "Messages reported per reporter",
             "Messages claiming the domain that each receiver counted, per reporting day.",
             targets((
-                "sum by (domain, reporter) (%s)" % day(msgs),
+                "sum by (%s) (%s)" % (by("domain", "reporter"), day(msgs)),
                 "{{domain}} {{reporter}}",
             )),
             unit="short", interval=REPORT_INTERVAL,
@@ -881,8 +925,8 @@ def reports():
             "Messages with aligned DKIM and with aligned SPF (policy-evaluated), per reporting "
             "day. DKIM survives forwarding; SPF does not.",
             targets(
-                ("sum by (domain) (%s)" % day(msgs, 'dkim="pass"'), "{{domain}} dkim aligned"),
-                ("sum by (domain) (%s)" % day(msgs, 'spf="pass"'), "{{domain}} spf aligned"),
+                ("sum by (%s) (%s)" % (by("domain"), day(msgs, 'dkim="pass"')), "{{domain}} dkim aligned"),
+                ("sum by (%s) (%s)" % (by("domain"), day(msgs, 'spf="pass"')), "{{domain}} spf aligned"),
             ),
             unit="short", interval=REPORT_INTERVAL,
         ),
@@ -891,7 +935,7 @@ def reports():
             "What the receivers did with the messages: none (delivered), quarantine (spam), "
             "reject.",
             targets((
-                "sum by (domain, disposition) (%s)" % day(msgs),
+                "sum by (%s) (%s)" % (by("domain", "disposition"), day(msgs)),
                 "{{domain}} {{disposition}}",
             )),
             unit="short", bars=True, stack=True, interval=REPORT_INTERVAL,
@@ -905,7 +949,7 @@ def reports():
                 "time() - mailcanary_dmarc_last_report_timestamp_seconds%s" % matchers(dr),
                 "",
             ), instant=True, fmt="table"),
-            ["domain", "reporter", "Value"], w=12, h=8,
+            ["vantage", "domain", "reporter", "Value"], w=12, h=8,
         ),
         row("SMTP TLS reports (RFC 8460)"),
         timeseries(
@@ -913,8 +957,8 @@ def reports():
             "Successful and failed SMTP TLS sessions to the domain's MX that sending servers "
             "reported, per reporting day.",
             targets((
-                "sum by (domain, result) (increase(mailcanary_tls_sessions_total%s%s))"
-                % (matchers(dr), RI),
+                "sum by (%s) (increase(mailcanary_tls_sessions_total%s%s))"
+                % (by("domain", "result"), matchers(dr), RI),
                 "{{domain}} {{result}}",
             )),
             unit="short", bars=True, stack=True, interval=REPORT_INTERVAL,
@@ -924,8 +968,8 @@ def reports():
             "Failed sessions by RFC 8460 result type (certificate-expired, "
             "starttls-not-supported, sts-policy-fetch-error, ...).",
             targets((
-                "sum by (domain, result_type) (increase(mailcanary_tls_failures_total%s%s))"
-                % (matchers(dr), RI),
+                "sum by (%s) (increase(mailcanary_tls_failures_total%s%s))"
+                % (by("domain", "result_type"), matchers(dr), RI),
                 "{{domain}} {{result_type}}",
             )),
             unit="short", bars=True, stack=True, interval=REPORT_INTERVAL,
@@ -936,7 +980,8 @@ def reports():
             "Mails in a report mailbox that looked like a report and could not be read, by "
             "reason (they stay in the mailbox; `mailcanary inspect` says why).",
             targets((
-                "sum by (mailbox, reason) (increase(mailcanary_report_errors_total%s))" % RI,
+                "sum by (%s) (increase(mailcanary_report_errors_total%s%s))"
+                % (by("mailbox", "reason"), matchers(VANTAGE), RI),
                 "{{mailbox}} {{reason}}",
             )),
             unit="short", bars=True, interval=SPARSE_INTERVAL,
@@ -945,7 +990,10 @@ def reports():
             "Since last read",
             "Time since each report mailbox was last read completely (the top failing source "
             "IPs with their reverse names are on the status page and at /api/reports).",
-            targets(("time() - mailcanary_report_mailbox_last_read_timestamp_seconds", "{{mailbox}}")),
+            targets((
+                "time() - mailcanary_report_mailbox_last_read_timestamp_seconds%s" % matchers(VANTAGE),
+                "{{mailbox}}",
+            )),
             w=12, unit="s", color_mode="none",
         ),
     ]
@@ -956,9 +1004,11 @@ def reports():
         "(alignment per reporter, dispositions) and SMTP TLS reports, read from the report "
         "mailboxes.",
         [
-            query_var("domain", "Domain", "label_values(mailcanary_dmarc_reports_total, domain)", True),
+            query_var("vantage", "Vantage", "label_values(mailcanary_dmarc_reports_total, vantage)", True),
+            query_var("domain", "Domain", 'label_values(mailcanary_dmarc_reports_total{%s}, domain)' % VANTAGE, True),
             query_var("reporter", "Reporter",
-                      'label_values(mailcanary_dmarc_reports_total{domain=~"$domain"}, reporter)', True),
+                      'label_values(mailcanary_dmarc_reports_total{%s, domain=~"$domain"}, reporter)'
+                      % VANTAGE, True),
         ],
         items,
     )

@@ -28,6 +28,27 @@ const EXPECTED_UIDS: &[&str] = &[
     "mailcanary-reports",
 ];
 
+/// Aggregations that leave `vantage` out of their label list, each with the reason:
+/// (dashboard uid, panel title, why). A heatmap draws one bucket distribution, so it sums the
+/// selected vantages together (its query still filters on `$vantage`).
+const VANTAGE_MERGED: &[(&str, &str, &str)] = &[
+    (
+        "mailcanary-overview",
+        "Delivery latency heatmap",
+        "one distribution per heatmap",
+    ),
+    (
+        "mailcanary-probe",
+        "Delivery latency heatmap",
+        "one distribution per heatmap",
+    ),
+    (
+        "mailcanary-overview",
+        "Firing mailcanary alerts",
+        "one count per severity; `or vector(0)` needs a label-free result",
+    ),
+];
+
 /// Range selectors other than `[$__rate_interval]`, each with the reason it is needed:
 /// (dashboard uid, panel title, range, why). None so far.
 const JUSTIFIED_RANGES: &[(&str, &str, &str, &str)] = &[];
@@ -88,14 +109,28 @@ fn every_panel_and_query_uses_the_datasource_variable() {
             datasource["query"], "prometheus",
             "{name}: `datasource` variable query"
         );
+        // The fleet's vantage: multi-value with "All" as `.*`, which also matches series
+        // without the label, so a single instance (no `vantage` label) sees everything.
+        let vantage = var("vantage").unwrap_or_else(|| panic!("{name}: no `vantage` variable"));
+        assert_eq!(
+            vantage["multi"], true,
+            "{name}: `vantage` must be multi-value"
+        );
+        assert_eq!(
+            vantage["includeAll"], true,
+            "{name}: `vantage` must offer All"
+        );
+        assert_eq!(vantage["allValue"], ".*", "{name}: `vantage` All value");
         // The probe dashboards pick route and seed, the reports dashboard domain and reporter.
         let selectors: &[(&str, &str)] = if d.uid() == "mailcanary-reports" {
             &[
+                ("vantage", "mailcanary_dmarc_reports_total"),
                 ("domain", "mailcanary_dmarc_reports_total"),
                 ("reporter", "mailcanary_dmarc_reports_total"),
             ]
         } else {
             &[
+                ("vantage", "mailcanary_probes_sent_total"),
                 ("route", "mailcanary_probes_sent_total"),
                 ("seed", "mailcanary_probes_sent_total"),
             ]
@@ -197,6 +232,88 @@ fn no_hard_coded_datasource() {
             problems.join("\n")
         );
     }
+}
+
+/// The label lists of every `by (...)` in an expression.
+fn by_lists(expr: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for (i, _) in expr.match_indices(" by (") {
+        let rest = &expr[i + " by (".len()..];
+        if let Some(end) = rest.find(')') {
+            out.push(rest[..end].to_string());
+        }
+    }
+    out
+}
+
+/// A fleet's vantages stay apart on every panel: each query filters on `$vantage`, each
+/// aggregation keeps `vantage` (or is listed in VANTAGE_MERGED with its reason), and each
+/// time series' legend names it. The annotation of firing alerts filters on it too.
+#[test]
+fn every_query_keeps_the_vantages_apart() {
+    let exprs = dashboard_exprs();
+    let mut problems = Vec::new();
+    let mut aggregations = 0;
+    for e in &exprs {
+        // The vantage variable lists the vantages: it cannot filter on itself.
+        let lists_vantages =
+            matches!(&e.source, ExprSource::Variable { variable, .. } if variable == "vantage");
+        if !lists_vantages && !e.expr.contains("vantage=~\"$vantage\"") {
+            problems.push(format!(
+                "{}: no vantage=~\"$vantage\" in {}",
+                e.source, e.expr
+            ));
+        }
+        let ExprSource::Panel {
+            dashboard, panel, ..
+        } = &e.source
+        else {
+            continue;
+        };
+        let merged = VANTAGE_MERGED
+            .iter()
+            .any(|(uid, title, _why)| uid == dashboard && title == panel);
+        // An aggregation with no label list at all merges everything, vantages included.
+        let merges_all = ["sum(", "max(", "min(", "avg(", "count(", "group("]
+            .iter()
+            .any(|op| e.expr.contains(op));
+        for list in by_lists(&e.expr) {
+            aggregations += 1;
+            if !list.split(',').any(|l| l.trim() == "vantage") && !merged {
+                problems.push(format!("{}: by ({list}) drops vantage", e.source));
+            }
+        }
+        if merges_all && !merged {
+            problems.push(format!(
+                "{}: an aggregation without by (...) merges the vantages",
+                e.source
+            ));
+        }
+    }
+    for d in dashboards() {
+        for panel in panels(&d.json) {
+            for target in panel["targets"].as_array().into_iter().flatten() {
+                let legend = target["legendFormat"].as_str().unwrap_or_default();
+                if target["format"] == "time_series" && !legend.contains("{{vantage}}") {
+                    problems.push(format!(
+                        "{}/{}: legend {legend:?} does not name {{{{vantage}}}}",
+                        d.uid(),
+                        panel["title"]
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        aggregations > 0,
+        "no aggregation found: the check is not looking"
+    );
+    assert!(
+        problems.is_empty(),
+        "{} expressions checked:\n{}",
+        exprs.len(),
+        problems.join("\n")
+    );
 }
 
 /// Ranges in PromQL (outside strings).

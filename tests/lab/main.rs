@@ -12,6 +12,7 @@ mod bounces;
 mod crash;
 mod daemon;
 mod dashboards;
+mod deploy;
 mod dns_audit;
 mod golden;
 mod live_monitoring;

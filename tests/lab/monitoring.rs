@@ -20,6 +20,7 @@ const NO_ROUTE_NO_SEED: &[&str] = &[
     "MailcanaryExporterDown",
     "MailcanaryExporterAbsent",
     "MailcanaryProbeStale",
+    "MailcanaryVantageSilent",
 ];
 /// Alerts whose metrics carry a seed but no route.
 const SEED_ONLY: &[&str] = &["MailcanaryForgedProbes"];
@@ -223,6 +224,60 @@ fn every_alert_has_severity_annotations_and_a_runbook_anchor() {
     println!("{} alerts checked", alerts.len());
 }
 
+/// The fleet convention (prometheus/rules/mailcanary.yml, header): whatever label the
+/// collecting side adds (`vantage`) survives into every alert, and the description names the
+/// vantage when there is one. `absent()` is the one exception: it returns only the labels of
+/// its selector's equality matchers, so it cannot carry a label it did not select on.
+/// prometheus/tests/fleet.yml proves the behaviour; this check keeps new rules from
+/// reintroducing a fixed `by (...)` or `on (...)` list.
+#[test]
+fn every_alert_keeps_the_collecting_side_labels() {
+    let (alerts, _) = support::loaded_rules();
+    let mut problems = Vec::new();
+    for alert in &alerts {
+        let name = &alert.name;
+        if alert.expr.trim_start().starts_with("absent(") {
+            continue;
+        }
+        for keyword in [" by (", " by(", " on (", " on("] {
+            if alert.expr.contains(keyword) {
+                problems.push(format!(
+                    "{name}: `{}` keeps a fixed list of labels; use `without`/`ignoring` so \
+                     that a collecting side's vantage label survives",
+                    keyword.trim()
+                ));
+            }
+        }
+        let description = alert.annotation("description").unwrap_or_default();
+        if !description.contains("{{ with $labels.vantage }}")
+            && !description.contains("{{ $labels.vantage }}")
+        {
+            problems.push(format!(
+                "{name}: description does not name the vantage \
+                 ({{{{ with $labels.vantage }}}} ... {{{{ end }}}})"
+            ));
+        }
+        // A description query that selects by instance must select by vantage too: in a
+        // fleet, every agent scrapes its instance under the same address.
+        if description.contains("instance=%q") && !description.contains("vantage=%q") {
+            problems.push(format!(
+                "{name}: a description query selects instance but not vantage"
+            ));
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "{} alerts checked:\n{}",
+        alerts.len(),
+        problems.join("\n")
+    );
+    assert!(
+        alerts.len() > 1,
+        "only {} alert loaded: the check is not looking",
+        alerts.len()
+    );
+}
+
 #[test]
 fn every_alert_has_unit_tests() {
     let (alerts, _) = support::loaded_rules();
@@ -266,7 +321,7 @@ fn runbook_internal_links_resolve() {
 /// Alertmanager's inhibition, checked on a real Alertmanager started on a loopback port
 /// with our configuration (the receiver URL moved to a closed loopback port so that
 /// nothing leaves the machine): a critical alert mutes the warnings of the same route and
-/// seed, and nothing else.
+/// seed (and vantage, in a fleet), and nothing else.
 #[test]
 fn alertmanager_inhibits_warnings_of_the_same_route_and_seed() {
     let alertmanager = require_tool(&["alertmanager", "prometheus-alertmanager"]);
@@ -377,6 +432,38 @@ fn alertmanager_inhibits_warnings_of_the_same_route_and_seed() {
                 ("severity", "warning"),
                 ("route", "primary"),
                 ("check", "spf"),
+            ],
+            false,
+        ),
+        // A fleet: a critical seen from one vantage mutes that vantage's warnings of the
+        // same pair, not another vantage's.
+        (
+            &[
+                ("alertname", "MailcanaryProbeMissing"),
+                ("severity", "critical"),
+                ("vantage", "site-a"),
+                ("route", "primary"),
+                ("seed", "fastmail"),
+            ],
+            false,
+        ),
+        (
+            &[
+                ("alertname", "MailcanaryDeliverySlow"),
+                ("severity", "warning"),
+                ("vantage", "site-a"),
+                ("route", "primary"),
+                ("seed", "fastmail"),
+            ],
+            true,
+        ),
+        (
+            &[
+                ("alertname", "MailcanaryDeliverySlow"),
+                ("severity", "warning"),
+                ("vantage", "site-b"),
+                ("route", "primary"),
+                ("seed", "fastmail"),
             ],
             false,
         ),
