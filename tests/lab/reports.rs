@@ -36,7 +36,9 @@ fn config(dir: &Path, listen: &str) -> String {
         "probe <probe@sender.test>",
         "sending_ips = [\"127.0.0.2\"]",
     );
-    format!("{probe}{good}{}{reports}", seed("s11", "seed11"))
+    // Reverse names of failing sources come from the lab DNS.
+    let dns = "[dns_audit]\nnameserver = \"127.0.53.53:53\"\n";
+    format!("{probe}{dns}{good}{}{reports}", seed("s11", "seed11"))
 }
 
 fn metric(text: &str, prefix: &str) -> f64 {
@@ -200,4 +202,67 @@ fn rspamd_aggregate_report_is_read_counted_once_and_shown() {
     let now = rt.block_on(report_mail::contents());
     assert_eq!(now.len(), 2, "the report mails were touched");
     assert!(now.contains(&report_mail), "rspamd's report mail changed");
+
+    // A Google-style report with a failing source, and a TLS report with failures: the source
+    // is shown with its reverse name from the lab DNS, the TLS failures are counted by type.
+    let nonce = format!("{}-{}", std::process::id(), common::support::unix_now());
+    rt.block_on(report_mail::plant(
+        &[
+            report_mail::dmarc_mail(&nonce, &format!("<dmarc-{nonce}@google.com>")),
+            report_mail::tls_mail(&nonce, &format!("<tls-{nonce}@google.com>")),
+        ],
+        false,
+    ));
+    let api = wait_for(
+        "the failing source with its reverse name in /api/reports",
+        Duration::from_secs(30),
+        || {
+            let (_, body) =
+                http(&daemon.addr, "GET", "/api/reports", None).map_err(|e| e.to_string())?;
+            let api: serde_json::Value = serde_json::from_str(&body).map_err(|e| e.to_string())?;
+            if api["failing_sources"]
+                .as_array()
+                .is_some_and(|a| !a.is_empty())
+            {
+                Ok(api)
+            } else {
+                Err(format!("{api}"))
+            }
+        },
+        logs,
+    );
+    let source = &api["failing_sources"][0];
+    assert_eq!(source["source_ip"], report_mail::FAILING_SOURCE, "{api}");
+    assert_eq!(source["name"], report_mail::FAILING_SOURCE_NAME, "{api}");
+    assert_eq!(
+        (source["failing"].as_u64(), source["messages"].as_u64()),
+        (Some(2), Some(2)),
+        "{api}"
+    );
+    assert_eq!(
+        api["tls_failures"][0]["result_type"], "certificate-expired",
+        "{api}"
+    );
+    let text = metrics().expect("metrics");
+    assert_eq!(
+        metric(
+            &text,
+            "mailcanary_dmarc_messages_total{disposition=\"reject\",dkim=\"fail\",domain=\"sender.test\",reporter=\"google.com\",spf=\"fail\"}"
+        ),
+        2.0,
+        "{text}"
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "mailcanary_tls_failures_total{domain=\"sender.test\",reporter=\"google.com\",result_type=\"certificate-expired\"}"
+        ),
+        2.0,
+        "{text}"
+    );
+    let (_, page) = http(&daemon.addr, "GET", "/", None).expect("GET /");
+    assert!(
+        page.contains(&format!("<td>{}</td>", report_mail::FAILING_SOURCE_NAME)),
+        "the failing source's reverse name is not on the status page:\n{page}"
+    );
 }
