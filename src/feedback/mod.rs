@@ -145,7 +145,7 @@ impl ReportReader {
                 Outcome::Stored { new, duplicates } => {
                     summary.new_reports += new;
                     summary.duplicates += duplicates;
-                    if let Err(e) = self.conn.cleanup(fetched.uid, &self.mailbox.after).await {
+                    if let Err(e) = self.conn.cleanup(&[fetched.uid], &self.mailbox.after).await {
                         tracing::warn!(mailbox = %name, error = %e, "report mail not moved/deleted; kept");
                     }
                 }

@@ -130,7 +130,7 @@ pub fn wanted(c: &Candidate) -> Option<()> {
 pub(super) async fn watch(
     ctx: &WatchCtx,
     bb: &mut BounceMailbox,
-    ready: tokio::sync::mpsc::Sender<()>,
+    ready: tokio::sync::mpsc::Sender<super::round::Ready>,
     mut stop: watch::Receiver<bool>,
 ) {
     let since = chrono::DateTime::<chrono::Utc>::from_timestamp(
@@ -152,7 +152,9 @@ pub(super) async fn watch(
     {
         bb.conn.reset();
     }
-    let _ = ready.send(()).await;
+    let _ = ready
+        .send(super::round::Ready::Bounces(bb.name.clone()))
+        .await;
     drop(ready);
     loop {
         let stopping = *stop.borrow();
@@ -199,7 +201,7 @@ async fn check_bounces(
             Ok(true) => {
                 if let Err(e) = bb
                     .conn
-                    .cleanup(fetched.uid, &ctx.config.probe.cleanup)
+                    .cleanup(&[fetched.uid], &ctx.config.probe.cleanup)
                     .await
                 {
                     tracing::warn!(mailbox = %bb.name, error = %e, "bounce cleanup failed");

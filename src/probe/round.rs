@@ -147,6 +147,37 @@ impl Drop for Tasks {
     }
 }
 
+/// A watcher that has had its first look at its mailbox.
+pub(super) enum Ready {
+    Seed(String),
+    Bounces(String),
+}
+
+/// The watchers ready so far: a probe may be sent once its seed's and its route's bounce
+/// mailbox's are.
+#[derive(Default)]
+struct ReadySet {
+    seeds: HashSet<String>,
+    bounces: HashSet<String>,
+}
+
+impl ReadySet {
+    fn note(&mut self, r: Ready) {
+        match r {
+            Ready::Seed(n) => self.seeds.insert(n),
+            Ready::Bounces(n) => self.bounces.insert(n),
+        };
+    }
+
+    fn allows<T>(&self, o: &Outgoing, config: &Config, boxes: &HashMap<String, T>) -> bool {
+        let bounces_ready = match config.route(&o.route).and_then(|r| r.bounces.as_deref()) {
+            Some(b) => self.bounces.contains(b) || !boxes.contains_key(b),
+            None => true,
+        };
+        self.seeds.contains(&o.seed) && bounces_ready
+    }
+}
+
 /// A probe composed and recorded, ready to send.
 struct Outgoing {
     route: String,
@@ -329,7 +360,7 @@ impl Prober {
         let late_since = started - self.config.probe.late_window.as_secs_f64();
         let unresolved = self.store.unresolved_since(late_since)?;
         let (ready_tx, mut ready_rx) =
-            tokio::sync::mpsc::channel::<()>(self.config.seeds.len().max(1));
+            tokio::sync::mpsc::channel::<Ready>(self.config.seeds.len().max(1));
         let mut watchers = Tasks(Vec::new());
         for seed in &self.config.seeds {
             let Some(mb) = self.mailboxes.get(&seed.name).cloned() else {
@@ -365,15 +396,33 @@ impl Prober {
         let (stop_bounces, bounce_watchers) =
             self.watch_bounces(&outgoing, &board, started, &ready_tx);
         drop(ready_tx);
-        // Detection starts before the first message can arrive.
+        // Detection starts before the first message can arrive: a probe is sent as soon as its
+        // seed's watcher (and its route's bounce mailbox's) has had its first look — not when
+        // every mailbox has; after BASELINE_WAIT the rest go anyway.
         let baseline_deadline = Instant::now() + BASELINE_WAIT;
+        let permits = Arc::new(Semaphore::new(self.config.probe.concurrency));
+        let mut sends = Tasks(Vec::new());
+        let mut ready = ReadySet::default();
+        let mut waiting = outgoing;
         for _ in 0..watchers.0.len() + bounce_watchers.0.len() {
             match tokio::time::timeout_at(baseline_deadline.into(), ready_rx.recv()).await {
-                Ok(Some(())) => {}
+                Ok(Some(r)) => {
+                    ready.note(r);
+                    let (go, rest): (Vec<Outgoing>, Vec<Outgoing>) = waiting
+                        .into_iter()
+                        .partition(|o| ready.allows(o, &self.config, &self.bounce_boxes));
+                    self.start_sends(go, &permits, &board, &mut sends);
+                    waiting = rest;
+                }
                 _ => break,
             }
         }
-        self.send_all(outgoing, &board).await;
+        self.start_sends(waiting, &permits, &board, &mut sends);
+        for s in std::mem::take(&mut sends.0) {
+            if let Err(e) = s.await {
+                tracing::error!(error = %e, "send task ended abnormally");
+            }
+        }
         for w in std::mem::take(&mut watchers.0) {
             if let Err(e) = w.await {
                 tracing::error!(error = %e, "watcher task ended abnormally");
@@ -396,7 +445,7 @@ impl Prober {
         outgoing: &[Outgoing],
         board: &Board,
         started: f64,
-        ready: &tokio::sync::mpsc::Sender<()>,
+        ready: &tokio::sync::mpsc::Sender<Ready>,
     ) -> (watch::Sender<bool>, Tasks) {
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut names: Vec<&str> = outgoing
@@ -435,10 +484,15 @@ impl Prober {
         (stop_tx, tasks)
     }
 
-    /// Sends, a bounded number at a time; never retried (a retry would be a second probe).
-    async fn send_all(&self, outgoing: Vec<Outgoing>, board: &Board) {
-        let permits = Arc::new(Semaphore::new(self.config.probe.concurrency));
-        let mut sends = Tasks(Vec::new());
+    /// Starts sending `outgoing`, at most `probe.concurrency` at once across the round; never
+    /// retried (a retry would be a second probe).
+    fn start_sends(
+        &self,
+        outgoing: Vec<Outgoing>,
+        permits: &Arc<Semaphore>,
+        board: &Board,
+        sends: &mut Tasks,
+    ) {
         for o in outgoing {
             let Some(sender) = self.senders.get(&o.route).cloned() else {
                 continue;
@@ -453,11 +507,6 @@ impl Prober {
                 };
                 send_one(&sender, &o, &store, &metrics, &board).await;
             }));
-        }
-        for s in std::mem::take(&mut sends.0) {
-            if let Err(e) = s.await {
-                tracing::error!(error = %e, "send task ended abnormally");
-            }
         }
     }
 
@@ -593,7 +642,7 @@ async fn watch_seed(
     mb: &mut SeedMailbox,
     this_round: Vec<String>,
     mut watched: HashMap<String, ProbeRecord>,
-    ready: tokio::sync::mpsc::Sender<()>,
+    ready: tokio::sync::mpsc::Sender<Ready>,
 ) -> Result<(), StateError> {
     let since = chrono::DateTime::<chrono::Utc>::from_timestamp(
         ctx.round_started as i64 - 86_400 - ctx.config.probe.late_window.as_secs() as i64,
@@ -607,7 +656,7 @@ async fn watch_seed(
         Ok(result) => result?,
         Err(_) => abandon(ctx, mb),
     }
-    let _ = ready.send(()).await;
+    let _ = ready.send(Ready::Seed(mb.seed.name.clone())).await;
     drop(ready);
 
     let mut pending = Pending { ids: this_round };
@@ -642,6 +691,16 @@ async fn watch_seed(
         match finished {
             Some(result) => result?,
             None => abandon(ctx, mb),
+        }
+    }
+    // Everything of this round is judged: now the cleanup, bounded like a check.
+    if tokio::time::timeout(crate::probe::imap::COMMAND_TIMEOUT, flush_cleanup(ctx, mb))
+        .await
+        .is_err()
+    {
+        mb.inbox.reset();
+        if let Some(s) = mb.spam.as_mut() {
+            s.reset();
         }
     }
     Ok(())
@@ -691,8 +750,28 @@ async fn wait_and_check(
     wait: Duration,
 ) -> Result<(), StateError> {
     if wait >= IDLE_FROM && mb.inbox.is_connected() {
-        // The long tail: let the server tell us (IDLE) instead of polling it.
-        if let Err(e) = mb.inbox.idle(wait).await {
+        flush_cleanup(ctx, mb).await;
+        // The long tail: let the server tell us (IDLE) instead of polling it, on the inbox and
+        // the spam folder at once; the first to hear something ends both.
+        let stop = tokio::sync::Notify::new();
+        let (inbox, spam) = tokio::join!(
+            async {
+                let r = mb.inbox.idle(wait, &stop).await;
+                stop.notify_one();
+                r
+            },
+            async {
+                match mb.spam.as_mut().filter(|s| s.is_connected()) {
+                    Some(s) => {
+                        let r = s.idle(wait, &stop).await;
+                        stop.notify_one();
+                        r
+                    }
+                    None => Ok(()),
+                }
+            }
+        );
+        if let Err(e) = inbox.and(spam) {
             note_imap_error(ctx, mb, e);
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
@@ -700,6 +779,18 @@ async fn wait_and_check(
         tokio::time::sleep(wait).await;
     }
     check_mailbox(ctx, mb, watched, since, true).await
+}
+
+/// Cleans up the probes of ours judged so far, one command per folder. A failure is logged and
+/// retried at the next flush; it never changes a result.
+async fn flush_cleanup(ctx: &WatchCtx, mb: &mut SeedMailbox) {
+    let how = &ctx.config.probe.cleanup;
+    let seed = mb.seed.name.clone();
+    for conn in std::iter::once(&mut mb.inbox).chain(mb.spam.as_mut()) {
+        if let Err(e) = conn.flush_cleanup(how).await {
+            tracing::warn!(seed = %seed, folder = %conn.folder, error = %e, "cleanup failed");
+        }
+    }
 }
 
 /// Expires one probe of this round: `missing` when the mailbox was readable, else `unknown`.
@@ -827,8 +918,10 @@ async fn check_folder(
             }
             Identified::AlreadyJudged => true,
         };
-        if clean && let Err(e) = conn.cleanup(fetched.uid, &ctx.config.probe.cleanup).await {
-            tracing::warn!(seed = %seed.name, error = %e, "cleanup failed");
+        if clean {
+            // Cleaned up when nothing is due any more (or before a long wait), not here: the
+            // next probe's detection does not wait for it.
+            conn.defer_cleanup(fetched.uid);
         }
     }
     Ok(())

@@ -195,6 +195,14 @@ pub struct FolderConn {
     watermark: Option<u32>,
     seen: HashSet<u32>,
     pub commands: u64,
+    /// The server may hold messages no SEARCH has looked at: it announced some (`* n EXISTS`,
+    /// RFC 3501 §7.3.1), an IDLE ended, or the connection is new. While false, a check whose
+    /// NOOP announced nothing skips the SEARCH.
+    announced: bool,
+    /// Verified messages of ours waiting to be cleaned up in one command ([`Self::flush_cleanup`]),
+    /// so cleanup never sits between a delivery and its detection. Forgotten if UIDVALIDITY
+    /// changes: a UID of another validity may name someone else's message.
+    to_clean: Vec<u32>,
 }
 
 impl FolderConn {
@@ -226,6 +234,8 @@ impl FolderConn {
             watermark: None,
             seen: HashSet::new(),
             commands: 0,
+            announced: true,
+            to_clean: Vec::new(),
         }
     }
 
@@ -236,6 +246,7 @@ impl FolderConn {
     /// Drops the connection; the next call reconnects.
     pub fn reset(&mut self) {
         self.session = None;
+        self.announced = true;
     }
 
     /// Runs one command on the session with the command deadline and a fresh answer budget.
@@ -287,6 +298,7 @@ impl FolderConn {
             self.uid_validity = mailbox.uid_validity;
             self.watermark = None;
             self.seen.clear();
+            self.to_clean.clear();
         }
         self.uid_next = mailbox.uid_next;
         Ok(())
@@ -318,7 +330,13 @@ impl FolderConn {
         if noop {
             // NOOP lets the server announce what arrived since the last command (RFC 3501 §6.1.2).
             self.command("NOOP", |s| s.noop()).await?;
+            self.drain_unsolicited();
+            if !self.announced && self.watermark.is_some() {
+                // Nothing arrived since the last SEARCH: the NOOP would have said so.
+                return Ok(Vec::new());
+            }
         }
+        self.announced = false;
         let new = self.new_uids(since).await?;
         let mut out = Vec::new();
         for batch in new.chunks(FIELDS_BATCH) {
@@ -383,13 +401,15 @@ impl FolderConn {
         Ok(new)
     }
 
+    /// Reads what the server said on the side, noting any `* n EXISTS` (RFC 3501 §7.3.1).
     fn drain_unsolicited(&mut self) {
-        while self
-            .session
-            .as_mut()
-            .map(|s| s.unsolicited_responses.try_recv().is_ok())
-            .unwrap_or(false)
-        {}
+        if let Some(s) = self.session.as_mut() {
+            while let Ok(u) = s.unsolicited_responses.try_recv() {
+                if matches!(u, async_imap::types::UnsolicitedResponse::Exists(_)) {
+                    self.announced = true;
+                }
+            }
+        }
     }
 
     async fn fetch_fields(&mut self, uids: &[u32]) -> Result<Vec<Candidate>, ImapError> {
@@ -478,9 +498,14 @@ impl FolderConn {
     }
 
     /// Waits up to `max` for the server to announce a change (IDLE, RFC 2177), for the long tail
-    /// of a missing message without polling a real provider. `max` is a hard deadline: the
-    /// server's keep-alives (`* OK Still here`) do not extend it.
-    pub async fn idle(&mut self, max: Duration) -> Result<(), ImapError> {
+    /// of a missing message without polling a real provider, or until `interrupt` is notified
+    /// (another folder's IDLE ended); either way it ends with DONE, keeping the connection. `max`
+    /// is a hard deadline: the server's keep-alives (`* OK Still here`) do not extend it.
+    pub async fn idle(
+        &mut self,
+        max: Duration,
+        interrupt: &tokio::sync::Notify,
+    ) -> Result<(), ImapError> {
         self.ensure().await?;
         let Some(session) = self.session.take() else {
             return Ok(());
@@ -496,8 +521,18 @@ impl FolderConn {
                 .map_err(|_| ImapError::timeout(&server, COMMAND_TIMEOUT))?
                 .map_err(|e| classify(&server, "IDLE", e))?;
             {
-                let (wait, _stop) = handle.wait_with_timeout(max);
-                if let Ok(answer) = tokio::time::timeout(max, wait).await {
+                let (wait, stop) = handle.wait_with_timeout(max);
+                let wait = tokio::time::timeout(max, wait);
+                tokio::pin!(wait);
+                let answer = tokio::select! {
+                    answer = &mut wait => answer,
+                    () = interrupt.notified() => {
+                        // Dropping the stop source ends the wait at once (ManualInterrupt).
+                        drop(stop);
+                        wait.await
+                    }
+                };
+                if let Ok(answer) = answer {
                     answer.map_err(|e| classify(&server, "IDLE", e))?;
                 }
             }
@@ -506,6 +541,8 @@ impl FolderConn {
                 .map_err(|_| ImapError::timeout(&server, COMMAND_TIMEOUT))?
                 .map_err(|e| classify(&server, "IDLE", e))
         };
+        // Whatever ended the IDLE (an EXISTS among it) was consumed by the wait: search next.
+        self.announced = true;
         match tokio::time::timeout(whole, idle).await {
             Ok(Ok(session)) => {
                 self.session = Some(session);
@@ -516,22 +553,47 @@ impl FolderConn {
         }
     }
 
-    /// Removes or moves one message that the caller has verified is ours. A failure drops the
-    /// connection (the next call reconnects).
-    pub async fn cleanup(&mut self, uid: u32, how: &Cleanup) -> Result<(), ImapError> {
-        if *how == Cleanup::Keep {
+    /// Notes a verified message of ours for the next [`Self::flush_cleanup`].
+    pub fn defer_cleanup(&mut self, uid: u32) {
+        if !self.to_clean.contains(&uid) {
+            self.to_clean.push(uid);
+        }
+    }
+
+    /// Whether messages wait for cleanup.
+    pub fn cleanup_pending(&self) -> bool {
+        !self.to_clean.is_empty()
+    }
+
+    /// Cleans up every deferred message in one command; on failure they wait for the next try.
+    pub async fn flush_cleanup(&mut self, how: &Cleanup) -> Result<(), ImapError> {
+        if self.to_clean.is_empty() {
             return Ok(());
         }
-        let result = self.cleanup_inner(uid, how).await;
+        let uids = std::mem::take(&mut self.to_clean);
+        let result = self.cleanup(&uids, how).await;
+        if result.is_err() {
+            self.to_clean = uids;
+        }
+        result
+    }
+
+    /// Removes or moves messages that the caller has verified are ours, all in one command
+    /// (a UID set). A failure drops the connection (the next call reconnects).
+    pub async fn cleanup(&mut self, uids: &[u32], how: &Cleanup) -> Result<(), ImapError> {
+        if *how == Cleanup::Keep || uids.is_empty() {
+            return Ok(());
+        }
+        let result = self.cleanup_inner(uids, how).await;
         if result.is_err() {
             self.reset();
         }
         result
     }
 
-    async fn cleanup_inner(&mut self, uid: u32, how: &Cleanup) -> Result<(), ImapError> {
+    async fn cleanup_inner(&mut self, uids: &[u32], how: &Cleanup) -> Result<(), ImapError> {
         self.ensure().await?;
-        let uid_s = uid.to_string();
+        let uid_s = uid_set(uids);
         let caps = self.caps;
         let result = match how {
             Cleanup::Move(folder) if caps.move_ => {
@@ -546,7 +608,7 @@ impl FolderConn {
         result.map_err(|e| match e {
             ImapError::Protocol { server, detail } => ImapError::Protocol {
                 server,
-                detail: server_text::cap(&format!("cleanup of UID {uid}: {detail}")),
+                detail: server_text::cap(&format!("cleanup of UIDs {uid_s}: {detail}")),
             },
             other => other,
         })
