@@ -1,10 +1,19 @@
 //! Every metric mailcanary exports, in one place. Labels are only config names (`route`, `seed`)
 //! and fixed enums; never addresses, subjects, ids or error text. Probes run on their own
 //! schedule: a scrape only reads what the last rounds recorded.
+//!
+//! The series follow the config: [`Metrics::preset`] creates every series of the configured
+//! routes and seeds at 0 and removes those of routes and seeds a reload took away; from then
+//! on a probe of a removed route or seed (still watched until it expires) is logged, not
+//! exported, so no removed series comes back.
 
+use std::collections::{BTreeSet, HashMap};
+use std::sync::RwLock;
+
+use prometheus::core::{Collector, MetricVec, MetricVecBuilder};
 use prometheus::{
-    Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec,
+    Opts, Registry, TextEncoder,
 };
 
 use crate::config::Config;
@@ -63,6 +72,9 @@ pub struct Metrics {
     pub round_interval: Gauge,
     pub imap_errors: IntCounterVec,
     pub forged_probes: IntCounterVec,
+    pub foreign_probes: IntCounterVec,
+    pub config_reload_successful: IntGauge,
+    pub config_reload_success_timestamp: Gauge,
     pub build_info: IntGaugeVec,
     pub diagnosis: IntGaugeVec,
     pub dns_check_ok: IntGaugeVec,
@@ -71,6 +83,65 @@ pub struct Metrics {
     pub spf_dns_lookups: IntGaugeVec,
     /// What the report mailboxes brought in (DMARC aggregate and TLS reports).
     pub reports: ReportMetrics,
+    /// The routes, seeds and pairs of the config in force; `None` until [`Metrics::preset`]
+    /// (then every series is recorded).
+    configured: RwLock<Option<Configured>>,
+}
+
+/// The names a series may carry: those of the config in force.
+#[derive(Debug, Default)]
+struct Configured {
+    routes: BTreeSet<String>,
+    /// Seeds, bounce and report mailboxes (all are `seed` in `mailcanary_imap_errors_total`).
+    mailboxes: BTreeSet<String>,
+    pairs: BTreeSet<(String, String)>,
+}
+
+impl Configured {
+    fn of(config: &Config) -> Configured {
+        Configured {
+            routes: config.routes.iter().map(|r| r.name.clone()).collect(),
+            mailboxes: config
+                .seeds
+                .iter()
+                .chain(&config.bounce_mailboxes)
+                .chain(config.report_mailboxes.iter().map(|m| &m.mailbox))
+                .map(|s| s.name.clone())
+                .collect(),
+            pairs: config
+                .pairs()
+                .into_iter()
+                .map(|(r, s)| (r.name.clone(), s.name.clone()))
+                .collect(),
+        }
+    }
+
+    /// Whether a series with these `route` / `seed` label values belongs to the config.
+    fn keeps(&self, route: Option<&str>, seed: Option<&str>) -> bool {
+        match (route, seed) {
+            (Some(r), Some(s)) => self.pairs.contains(&(r.to_string(), s.to_string())),
+            (Some(r), None) => self.routes.contains(r),
+            (None, Some(s)) => self.mailboxes.contains(s),
+            (None, None) => true,
+        }
+    }
+}
+
+/// Removes the series of `vec` whose `route` / `seed` labels the config no longer has.
+fn retire<T: MetricVecBuilder>(vec: &MetricVec<T>, configured: &Configured) {
+    for family in vec.collect() {
+        for metric in family.get_metric() {
+            let labels: HashMap<&str, &str> = metric
+                .get_label()
+                .iter()
+                .map(|l| (l.name(), l.value()))
+                .collect();
+            let (route, seed) = (labels.get("route").copied(), labels.get("seed").copied());
+            if !configured.keeps(route, seed) {
+                let _ = vec.remove(&labels);
+            }
+        }
+    }
 }
 
 fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -234,6 +305,22 @@ impl Metrics {
                 "Messages carrying a probe token that does not verify or was already used; never touched.",
                 &["seed"],
             ),
+            foreign_probes: counter(
+                &r,
+                "mailcanary_foreign_probes_total",
+                "Valid probe messages of another instance sharing the seed mailbox and token key; never judged or touched.",
+                &["seed"],
+            ),
+            config_reload_successful: int_gauge_plain(
+                &r,
+                "mailcanary_config_last_reload_successful",
+                "Whether the last configuration reload attempt was successful.",
+            ),
+            config_reload_success_timestamp: gauge_plain(
+                &r,
+                "mailcanary_config_last_reload_success_timestamp_seconds",
+                "Timestamp of the last successful configuration reload.",
+            ),
             build_info: int_gauge(
                 &r,
                 "mailcanary_build_info",
@@ -272,6 +359,7 @@ impl Metrics {
             ),
             reports: ReportMetrics::new(&r),
             registry: r,
+            configured: RwLock::new(None),
         };
         m.build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
@@ -284,8 +372,12 @@ impl Metrics {
         m
     }
 
-    /// Creates every known series at 0, so dashboards and `rate()` see them from the start.
+    /// Creates every known series at 0, so dashboards and `rate()` see them from the start, and
+    /// removes the series of routes, seeds and pairs that `config` no longer has (a reload).
     pub fn preset(&self, config: &Config) {
+        let configured = Configured::of(config);
+        self.retire_all(&configured);
+        *self.configured.write().unwrap_or_else(|e| e.into_inner()) = Some(configured);
         self.round_interval.set(config.probe.interval.as_secs_f64());
         for (route, seed) in config.pairs() {
             let (r, s) = (route.name.as_str(), seed.name.as_str());
@@ -318,6 +410,12 @@ impl Metrics {
                 self.imap_errors.with_label_values(&[&seed.name, reason]);
             }
             self.forged_probes.with_label_values(&[&seed.name]);
+            self.foreign_probes.with_label_values(&[&seed.name]);
+        }
+        for mailbox in &config.bounce_mailboxes {
+            for reason in IMAP_REASONS {
+                self.imap_errors.with_label_values(&[&mailbox.name, reason]);
+            }
         }
         for mailbox in &config.report_mailboxes {
             for reason in IMAP_REASONS {
@@ -328,7 +426,54 @@ impl Metrics {
         }
     }
 
+    fn retire_all(&self, c: &Configured) {
+        retire(&self.probes_sent, c);
+        retire(&self.send_failures, c);
+        retire(&self.probes_received, c);
+        retire(&self.probes_missing, c);
+        retire(&self.probes_late, c);
+        retire(&self.probes_unknown, c);
+        retire(&self.probes_rejected, c);
+        retire(&self.bounces, c);
+        retire(&self.auth_results, c);
+        retire(&self.delivery_duration, c);
+        retire(&self.smtp_send_duration, c);
+        retire(&self.last_placement, c);
+        retire(&self.last_auth_pass, c);
+        retire(&self.spam_score, c);
+        retire(&self.last_success, c);
+        retire(&self.imap_errors, c);
+        retire(&self.forged_probes, c);
+        retire(&self.foreign_probes, c);
+        retire(&self.diagnosis, c);
+        retire(&self.dns_check_ok, c);
+        retire(&self.dnsbl_listed, c);
+        retire(&self.dkim_key_bits, c);
+        retire(&self.spf_dns_lookups, c);
+    }
+
+    /// Whether series with these labels are exported: they belong to the config in force (a
+    /// probe of a route or seed a reload removed is still watched, and only logged).
+    fn exported(&self, route: Option<&str>, seed: Option<&str>) -> bool {
+        match &*self.configured.read().unwrap_or_else(|e| e.into_inner()) {
+            Some(c) => c.keeps(route, seed),
+            None => true,
+        }
+    }
+
+    /// Records the outcome of a config reload as Prometheus records its own: success sets the
+    /// timestamp; a refused file leaves the running config and the timestamp as they were.
+    pub fn config_loaded(&self, ok: bool, at: f64) {
+        self.config_reload_successful.set(i64::from(ok));
+        if ok {
+            self.config_reload_success_timestamp.set(at);
+        }
+    }
+
     pub fn set_last_placement(&self, route: &str, seed: &str, placement: Placement) {
+        if !self.exported(Some(route), Some(seed)) {
+            return;
+        }
         for p in Placement::ALL {
             self.last_placement
                 .with_label_values(&[route, seed, p.as_str()])
@@ -360,6 +505,9 @@ impl Metrics {
             late,
             "probe found"
         );
+        if !self.exported(Some(route), Some(seed)) {
+            return;
+        }
         self.probes_received
             .with_label_values(&[route, seed, placement.as_str()])
             .inc();
@@ -399,10 +547,6 @@ impl Metrics {
 
     /// Records a probe the SMTP server accepted (and logs it).
     pub fn probe_sent(&self, route: &str, seed: &str, outcome: &SendOutcome) {
-        self.probes_sent.with_label_values(&[route, seed]).inc();
-        self.smtp_send_duration
-            .with_label_values(&[route])
-            .observe(outcome.duration_seconds);
         tracing::info!(
             route,
             seed,
@@ -410,6 +554,13 @@ impl Metrics {
             queue_id = outcome.queue_id.as_deref().unwrap_or("-"),
             "probe sent"
         );
+        if !self.exported(Some(route), Some(seed)) {
+            return;
+        }
+        self.probes_sent.with_label_values(&[route, seed]).inc();
+        self.smtp_send_duration
+            .with_label_values(&[route])
+            .observe(outcome.duration_seconds);
     }
 
     /// Records a probe that could not be sent (and logs why): the pair's last placement is
@@ -422,6 +573,9 @@ impl Metrics {
         error: &dyn std::fmt::Display,
     ) {
         tracing::warn!(route, seed, reason, error = %error, "probe not sent");
+        if !self.exported(Some(route), Some(seed)) {
+            return;
+        }
         self.send_failures.with_label_values(&[route, reason]).inc();
         self.set_last_placement(route, seed, Placement::Missing);
     }
@@ -435,12 +589,18 @@ impl Metrics {
         error: &dyn std::fmt::Display,
     ) {
         tracing::error!(route, seed, reason, error = %error, "cannot compose probe");
+        if !self.exported(Some(route), Some(seed)) {
+            return;
+        }
         self.send_failures.with_label_values(&[route, reason]).inc();
     }
 
     /// Records an IMAP error of a seed mailbox (and logs it).
     pub fn imap_error(&self, seed: &str, error: &ImapError) {
         tracing::warn!(seed, reason = error.reason(), error = %error, "IMAP error");
+        if !self.exported(None, Some(seed)) {
+            return;
+        }
         self.imap_errors
             .with_label_values(&[seed, error.reason()])
             .inc();
@@ -454,7 +614,23 @@ impl Metrics {
             why,
             "ignoring a message with a probe header that is not ours"
         );
-        self.forged_probes.with_label_values(&[seed]).inc();
+        if self.exported(None, Some(seed)) {
+            self.forged_probes.with_label_values(&[seed]).inc();
+        }
+    }
+
+    /// Records a valid probe of another instance found in a seed mailbox (left alone; logged at
+    /// debug level: every round of every other instance brings some).
+    pub fn foreign_probe(&self, seed: &str, folder: &str, instance: &str) {
+        tracing::debug!(
+            seed,
+            folder,
+            instance,
+            "leaving another instance's probe alone"
+        );
+        if self.exported(None, Some(seed)) {
+            self.foreign_probes.with_label_values(&[seed]).inc();
+        }
     }
 
     /// Records a probe that was not found before its timeout: `missing`, or `unknown` when the
@@ -467,6 +643,9 @@ impl Metrics {
             placement = placement.as_str(),
             "probe not found before the timeout"
         );
+        if !self.exported(Some(route), Some(seed)) {
+            return;
+        }
         if first_time {
             let counter = if placement == Placement::Unknown {
                 &self.probes_unknown
@@ -480,7 +659,9 @@ impl Metrics {
 
     /// Records a bounce or delay notice of one of a route's probes, read from its bounce mailbox.
     pub fn bounce_read(&self, route: &str) {
-        self.bounces.with_label_values(&[route]).inc();
+        if self.exported(Some(route), None) {
+            self.bounces.with_label_values(&[route]).inc();
+        }
     }
 
     /// Records a probe the receiving server refused (and logs the reply).
@@ -499,6 +680,9 @@ impl Metrics {
             reply = bounce.diagnostic_code.as_deref().unwrap_or("-"),
             "probe rejected by the receiving server"
         );
+        if !self.exported(Some(route), Some(seed)) {
+            return;
+        }
         self.probes_rejected
             .with_label_values(&[route, seed, class])
             .inc();
@@ -524,6 +708,9 @@ impl Metrics {
     /// Exports one route's DNS audit (and logs its status).
     pub fn record_audit(&self, report: &AuditReport) {
         tracing::info!(route = %report.route, status = report.status().as_str(), "DNS audit");
+        if !self.exported(Some(&report.route), None) {
+            return;
+        }
         for check in Check::ALL {
             if let Some(ok) = report.check_ok(check) {
                 self.dns_check_ok
@@ -554,6 +741,9 @@ impl Metrics {
     /// causes that no longer apply are removed, so the series count stays at what is wrong now
     /// rather than every cause × every pair.
     pub fn set_diagnosis(&self, route: &str, seed: &str, all_causes: &[&str], current: &[&str]) {
+        if !self.exported(Some(route), Some(seed)) {
+            return;
+        }
         for cause in all_causes {
             if current.contains(cause) {
                 self.diagnosis
@@ -798,6 +988,13 @@ impl ReportMetrics {
     }
 }
 
+fn int_gauge_plain(r: &Registry, name: &str, help: &str) -> IntGauge {
+    let g = IntGauge::new(name, help).unwrap_or_else(|e| panic!("metric {name}: {e}"));
+    r.register(Box::new(g.clone()))
+        .unwrap_or_else(|e| panic!("metric {name}: {e}"));
+    g
+}
+
 fn gauge_plain(r: &Registry, name: &str, help: &str) -> Gauge {
     let g = Gauge::new(name, help).unwrap_or_else(|e| panic!("metric {name}: {e}"));
     r.register(Box::new(g.clone()))
@@ -825,5 +1022,63 @@ mod tests {
         assert_eq!(AuthResult::parse("bestguesspass").label(), "other");
         assert_eq!(AuthResult::Pass.label(), "pass");
         assert!(AuthResult::LABELS.contains(&AuthResult::parse("PermError").label()));
+    }
+
+    fn config(routes: &[&str], seeds: &[&str]) -> Config {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/config");
+        let mut text = "[probe]\ntoken_key_file = \"token.key\"\ninstance = \"t\"\n".to_string();
+        for r in routes {
+            text +=
+                &format!("[routes.{r}]\nhost = \"smtp.example.com\"\nfrom = \"p@example.com\"\n");
+        }
+        for s in seeds {
+            text += &format!(
+                "[seeds.{s}]\naddress = \"{s}@example.com\"\nhost = \"imap.example.com\"\npassword_file = \"password\"\n"
+            );
+        }
+        crate::config::parse(&text, &std::path::Path::new(dir).join("x.toml"))
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn series_follow_the_config_across_a_reload() {
+        let m = Metrics::new();
+        m.preset(&config(&["good", "spam"], &["s1", "s2"]));
+        let text = m.render();
+        assert!(text.contains("mailcanary_foreign_probes_total{seed=\"s2\"} 0"));
+        assert!(text.contains(
+            "# HELP mailcanary_foreign_probes_total Valid probe messages of another instance"
+        ));
+        assert!(text.contains("mailcanary_probes_sent_total{route=\"spam\",seed=\"s2\"} 0"));
+        m.foreign_probe("s1", "INBOX", "site-b");
+        m.set_diagnosis("spam", "s1", &["content_spam"], &["content_spam"]);
+        m.set_last_placement("spam", "s1", Placement::Spam);
+        // The reload drops route `spam` and seed `s2`.
+        m.preset(&config(&["good"], &["s1"]));
+        let text = m.render();
+        for gone in ["route=\"spam\"", "seed=\"s2\""] {
+            assert!(!text.contains(gone), "{gone} still exported:\n{text}");
+        }
+        assert!(text.contains("mailcanary_foreign_probes_total{seed=\"s1\"} 1"));
+        assert!(text.contains("mailcanary_probes_sent_total{route=\"good\",seed=\"s1\"} 0"));
+        // A probe of the removed route, still watched, is logged but brings no series back.
+        m.set_last_placement("spam", "s1", Placement::Missing);
+        m.probe_expired("spam", "s1", Placement::Missing, true);
+        m.foreign_probe("s2", "INBOX", "site-b");
+        let text = m.render();
+        assert!(
+            !text.contains("route=\"spam\"") && !text.contains("seed=\"s2\""),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn reload_gauges_are_exported_as_prometheus_exports_its_own() {
+        let m = Metrics::new();
+        m.config_loaded(true, 1_700_000_000.0);
+        m.config_loaded(false, 1_700_000_100.0);
+        let text = m.render();
+        assert!(text.contains("# HELP mailcanary_config_last_reload_successful Whether the last configuration reload attempt was successful.\n# TYPE mailcanary_config_last_reload_successful gauge\nmailcanary_config_last_reload_successful 0\n"), "{text}");
+        assert!(text.contains("# HELP mailcanary_config_last_reload_success_timestamp_seconds Timestamp of the last successful configuration reload.\n# TYPE mailcanary_config_last_reload_success_timestamp_seconds gauge\nmailcanary_config_last_reload_success_timestamp_seconds 1700000000\n"), "{text}");
     }
 }

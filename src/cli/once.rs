@@ -11,7 +11,7 @@ pub fn run(path: &Path, json: bool) -> Result<ExitCode, ExitCode> {
     let config = super::load_config(path)?;
     let rt = super::runtime()?;
     let prober = super::prober(config)?;
-    let config = prober.config.clone();
+    let config = prober.config();
     rt.block_on(async move {
         let records = prober.round().await.map_err(super::fail)?;
         prober.close().await;

@@ -39,7 +39,7 @@ pub struct Config {
 
 /// A report mailbox (`[reports.NAME]`): read on its schedule; each report about one of
 /// `domains` is stored once and counted.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ReportMailbox {
     /// Connection settings and the folder reports arrive in (`inbox_folder`), as a seed's.
     pub mailbox: Seed,
@@ -82,6 +82,9 @@ pub struct ProbeConfig {
     pub retention: Duration,
     pub token_key: Secret,
     pub concurrency: usize,
+    /// This instance's name: in its probe tokens and its state rows. Instances sharing seed
+    /// mailboxes and the token key judge, count and clean up only their own probes.
+    pub instance: String,
 }
 
 /// What happens to a probe message of ours once it has been judged.
@@ -160,7 +163,7 @@ pub struct MessageTemplate {
     pub list_unsubscribe: Option<String>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Seed {
     pub name: String,
     pub provider: &'static str,
@@ -178,6 +181,22 @@ pub struct Seed {
     pub preset_spam_folder: Option<String>,
     pub poll_interval: Duration,
     pub routes: Vec<String>,
+}
+
+impl Seed {
+    /// Whether a connection made for `self` is as good for `other`: same server, TLS, login and
+    /// folders (a reload keeps the connection then; other settings take effect next round).
+    pub fn same_mailbox(&self, other: &Seed) -> bool {
+        self.host == other.host
+            && self.port == other.port
+            && self.tls == other.tls
+            && self.ca_file == other.ca_file
+            && self.username == other.username
+            && self.password == other.password
+            && self.inbox_folder == other.inbox_folder
+            && self.spam_folder == other.spam_folder
+            && self.preset_spam_folder == other.preset_spam_folder
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -94,6 +94,8 @@ pub struct RawProbe {
     pub token_key_file: Option<PathBuf>,
     /// How many route × seed probes run at once.
     pub concurrency: Option<u32>,
+    /// This instance's name, bound into its probe tokens and state (default: the host name).
+    pub instance: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -134,6 +134,13 @@ fn validate_probe(p: &RawProbe, base: &Path, errs: &mut Errors) -> Option<ProbeC
         }
         n => n as usize,
     };
+    let instance = match instance_name(p.instance.as_deref(), host_name) {
+        Ok(name) => Some(name),
+        Err(problem) => {
+            errs.push("probe.instance", problem);
+            None
+        }
+    };
     let timing = timing?;
     Some(ProbeConfig {
         schedule: timing.schedule,
@@ -147,7 +154,46 @@ fn validate_probe(p: &RawProbe, base: &Path, errs: &mut Errors) -> Option<ProbeC
         retention: timing.retention,
         token_key: token_key?,
         concurrency,
+        instance: instance?,
     })
+}
+
+/// The instance name: `probe.instance`, else the host name up to its first dot. `host_name`
+/// is asked only when the config names none (the kernel's name in this UTS namespace: a
+/// container's or pod's own name).
+fn instance_name(
+    configured: Option<&str>,
+    host_name: impl FnOnce() -> Option<String>,
+) -> Result<String, String> {
+    if let Some(name) = configured {
+        return if is_plain_name(name) {
+            Ok(name.to_string())
+        } else {
+            Err(format!(
+                "names may use only letters, digits, '-' and '_' (at most 64), got {name:?}"
+            ))
+        };
+    }
+    let Some(host) = host_name() else {
+        return Err("cannot read the host name to default to; set probe.instance".to_string());
+    };
+    let short = host.trim().split('.').next().unwrap_or_default();
+    if is_plain_name(short) {
+        Ok(short.to_string())
+    } else {
+        Err(format!(
+            "the host name {short:?} is not a valid instance name (letters, digits, '-' and '_', at most 64); set probe.instance"
+        ))
+    }
+}
+
+/// The host name, as Linux reports it (`/proc/sys/kernel/hostname`), else `$HOSTNAME`.
+fn host_name() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
 }
 
 /// When the probe runs and how long it waits, watches and keeps.
@@ -375,17 +421,21 @@ fn secret(
 
 /// Names become metric labels and parts of the probe token: keep them short and plain.
 fn check_name(errs: &mut Errors, section: &str, name: &str) {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if !ok {
+    if !is_plain_name(name) {
         errs.push(
             format!("{section}.{name}"),
             "names may use only letters, digits, '-' and '_' (at most 64)",
         );
     }
+}
+
+/// Letters, digits, `-` and `_`, 1 to 64 of them: a metric label value and a token field.
+fn is_plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 /// Extracts the address from `Name <addr>` or `addr`.
@@ -1039,6 +1089,38 @@ mod tests {
         assert_eq!(address_of("p@localhost"), None);
         assert_eq!(address_of("<p@example.com"), None);
         assert_eq!(address_of("a b@example.com"), None);
+    }
+
+    #[test]
+    fn instance_defaults_to_the_short_host_name() {
+        let never = || -> Option<String> { panic!("host name asked although configured") };
+        assert_eq!(
+            instance_name(Some("site-a"), never),
+            Ok("site-a".to_string())
+        );
+        assert_eq!(
+            instance_name(None, || Some("probe-7.example.net\n".to_string())),
+            Ok("probe-7".to_string())
+        );
+        assert_eq!(
+            instance_name(None, || Some("mailcanary-6f7d9c-x2kqp".to_string())),
+            Ok("mailcanary-6f7d9c-x2kqp".to_string())
+        );
+        assert_eq!(
+            instance_name(Some("site a"), never),
+            Err(
+                "names may use only letters, digits, '-' and '_' (at most 64), got \"site a\""
+                    .to_string()
+            )
+        );
+        assert_eq!(
+            instance_name(None, || Some("bad+host".to_string())),
+            Err("the host name \"bad+host\" is not a valid instance name (letters, digits, '-' and '_', at most 64); set probe.instance".to_string())
+        );
+        assert_eq!(
+            instance_name(None, || None),
+            Err("cannot read the host name to default to; set probe.instance".to_string())
+        );
     }
 
     #[test]

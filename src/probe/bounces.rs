@@ -253,6 +253,8 @@ fn probe_of(
 ) -> Result<Option<ProbeRecord>, StateError> {
     for reference in references(dsn, &ctx.config.probe.token_key) {
         let record = match &reference {
+            // Another instance sharing the mailbox and the key: its bounce, not ours.
+            Reference::Token(t) if !t.is_of(&ctx.config.probe.instance) => return Ok(None),
             Reference::Token(t) => ctx
                 .store
                 .get(&t.probe_id)?
@@ -299,7 +301,13 @@ mod tests {
 
     #[test]
     fn only_a_verifying_token_is_a_token_reference() {
-        let t = Token::new("0123456789abcdef0123456789abcdef", "rejected", "s17", 1);
+        let t = Token::new(
+            "0123456789abcdef0123456789abcdef",
+            "site-a",
+            "rejected",
+            "s17",
+            1,
+        );
         let lab = std::fs::read(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/tests/fixtures/dsn/postfix-no-ptr.eml"

@@ -10,7 +10,7 @@
 //! start.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{Mutex as AsyncMutex, Semaphore, watch};
@@ -18,11 +18,12 @@ use tokio::task::JoinHandle;
 
 use crate::config::{Config, Seed};
 use crate::metrics::Metrics;
-use crate::probe::bounces::{self, BounceMailbox};
+use crate::probe::bounces;
 use crate::probe::compose::{self, ProbeMessage};
 use crate::probe::imap::{Candidate, FolderConn, ImapError};
 use crate::probe::outcome::{self, FolderRole, Placement};
-use crate::probe::send::Sender;
+use crate::probe::send::{SendError, Sender};
+use crate::probe::setup::{Carried, Setup};
 use crate::probe::store::{self, ProbeRecord, ProbeState, StateError, Store};
 use crate::probe::token::{self, HeaderCheck, Token};
 
@@ -79,12 +80,11 @@ impl SeedMailbox {
 
 /// The long-lived probe: config, state, metrics and the connections it reuses.
 pub struct Prober {
-    pub config: Arc<Config>,
     pub store: Arc<Store>,
     pub metrics: Arc<Metrics>,
-    senders: HashMap<String, Arc<Sender>>,
-    mailboxes: HashMap<String, Arc<AsyncMutex<SeedMailbox>>>,
-    bounce_boxes: HashMap<String, Arc<AsyncMutex<BounceMailbox>>>,
+    /// The config in force and what it built; a reload replaces it, a round keeps the one it
+    /// started with.
+    setup: RwLock<Arc<Setup>>,
     /// One round at a time.
     round_lock: AsyncMutex<()>,
     /// Set once on shutdown: rounds and watchers stop at once.
@@ -190,48 +190,59 @@ impl Prober {
         config: Arc<Config>,
         store: Arc<Store>,
         metrics: Arc<Metrics>,
-    ) -> Result<Prober, crate::probe::send::SendError> {
-        let mut senders = HashMap::new();
-        for route in &config.routes {
-            senders.insert(route.name.clone(), Arc::new(Sender::new(route)?));
-        }
-        let mailboxes = config
-            .seeds
-            .iter()
-            .map(|s| {
-                (
-                    s.name.clone(),
-                    Arc::new(AsyncMutex::new(SeedMailbox::new(s))),
-                )
-            })
-            .collect();
-        let bounce_boxes = config
-            .bounce_mailboxes
-            .iter()
-            .map(|b| {
-                (
-                    b.name.clone(),
-                    Arc::new(AsyncMutex::new(BounceMailbox::new(b))),
-                )
-            })
-            .collect();
-        metrics.preset(&config);
+    ) -> Result<Prober, SendError> {
+        let setup = Setup::build(config, None)?;
+        metrics.preset(&setup.config);
         Ok(Prober {
-            config,
             store,
             metrics,
-            senders,
-            mailboxes,
-            bounce_boxes,
+            setup: RwLock::new(Arc::new(setup)),
             round_lock: AsyncMutex::new(()),
             shutdown: watch::Sender::new(false),
         })
     }
 
+    fn setup(&self) -> Arc<Setup> {
+        self.setup.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The config in force.
+    pub fn config(&self) -> Arc<Config> {
+        self.setup().config.clone()
+    }
+
+    /// Puts `config` in force for the next round (a running round finishes with the config it
+    /// started with): senders are rebuilt, connections of mailboxes whose connection settings
+    /// did not change are kept, the others are logged out once no round holds them, and the
+    /// metric series follow the new routes and seeds. Probes of removed routes or seeds stay
+    /// in the state and expire as any probe no round watches.
+    pub fn reload(&self, config: Config) -> Result<Carried, SendError> {
+        let previous = self.setup();
+        let next = Arc::new(Setup::build(Arc::new(config), Some(&previous))?);
+        let (carried, seeds, bounces) = next.carried_from(&previous);
+        *self.setup.write().unwrap_or_else(|e| e.into_inner()) = next.clone();
+        self.metrics.preset(&next.config);
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                for mb in seeds {
+                    let mut mb = mb.lock().await;
+                    mb.inbox.logout().await;
+                    if let Some(s) = mb.spam.as_mut() {
+                        s.logout().await;
+                    }
+                }
+                for bb in bounces {
+                    bb.lock().await.conn.logout().await;
+                }
+            });
+        }
+        Ok(carried)
+    }
+
     /// Total IMAP commands issued so far (for the benchmark).
     pub async fn imap_commands(&self) -> u64 {
         let mut n = 0;
-        for mb in self.mailboxes.values() {
+        for mb in self.setup().mailboxes.values() {
             n += mb.lock().await.commands();
         }
         n
@@ -240,18 +251,7 @@ impl Prober {
     /// The longest a round may run: the watchers' first look, the slowest send, the probe
     /// timeout after it, and a margin for the IMAP commands around them.
     pub fn round_deadline(&self) -> Duration {
-        let slowest_send = self
-            .config
-            .routes
-            .iter()
-            .map(|r| r.timeout)
-            .max()
-            .unwrap_or_default();
-        BASELINE_WAIT
-            + slowest_send
-            + self.config.probe.timeout
-            + 2 * crate::probe::imap::COMMAND_TIMEOUT
-            + Duration::from_secs(30)
+        round_deadline(&self.config())
     }
 
     /// Stops every round and watcher now (SIGTERM).
@@ -266,15 +266,21 @@ impl Prober {
             tracing::warn!("previous round still running; skipping this one");
             return Ok(Vec::new());
         };
+        // This round's config and connections, whatever a reload does meanwhile.
+        let setup = self.setup();
         let round_id = self.store.start_round()?;
         let started = store::now();
-        tracing::info!(round_id, pairs = self.config.pairs().len(), "round started");
-        self.expire_orphans(started)?;
-        let outgoing = self.compose_all(round_id, started)?;
+        tracing::info!(
+            round_id,
+            pairs = setup.config.pairs().len(),
+            "round started"
+        );
+        self.expire_orphans(&setup.config, started)?;
+        let outgoing = self.compose_all(&setup.config, round_id, started)?;
         let mut shutdown = self.shutdown.subscribe();
-        let deadline = self.round_deadline();
+        let deadline = round_deadline(&setup.config);
         tokio::select! {
-            done = tokio::time::timeout(deadline, self.send_and_watch(outgoing, started)) => {
+            done = tokio::time::timeout(deadline, self.send_and_watch(&setup, outgoing, started)) => {
                 if done.is_err() {
                     tracing::error!(
                         round_id,
@@ -288,12 +294,12 @@ impl Prober {
                 return Err(RoundError::Shutdown);
             }
         }
-        self.finish(round_id, started)
+        self.finish(&setup.config, round_id, started)
     }
 
     /// Probes that no round watches any more are expired: missing (or unknown).
-    fn expire_orphans(&self, now: f64) -> Result<(), StateError> {
-        let p = &self.config.probe;
+    fn expire_orphans(&self, config: &Config, now: f64) -> Result<(), StateError> {
+        let p = &config.probe;
         let before = now - (p.timeout + p.late_window).as_secs_f64();
         for o in self.store.expire_orphans(before)? {
             let placement = if o.state == ProbeState::Sending {
@@ -308,12 +314,22 @@ impl Prober {
     }
 
     /// Composes and records every probe before anything leaves.
-    fn compose_all(&self, round_id: i64, started: f64) -> Result<Vec<Outgoing>, StateError> {
-        let cfg = &self.config;
+    fn compose_all(
+        &self,
+        cfg: &Config,
+        round_id: i64,
+        started: f64,
+    ) -> Result<Vec<Outgoing>, StateError> {
         let mut outgoing = Vec::new();
         for (route, seed) in cfg.pairs() {
             let probe_id = token::new_probe_id();
-            let t = Token::new(&probe_id, &route.name, &seed.name, started as i64);
+            let t = Token::new(
+                &probe_id,
+                &cfg.probe.instance,
+                &route.name,
+                &seed.name,
+                started as i64,
+            );
             match compose::compose(route, seed, &t, &cfg.probe.token_key) {
                 Ok(m) => {
                     self.store.insert_sending(
@@ -353,17 +369,19 @@ impl Prober {
     /// watchers. Dropping this future (deadline, shutdown) aborts every task it started.
     async fn send_and_watch(
         &self,
+        setup: &Setup,
         outgoing: Vec<Outgoing>,
         started: f64,
     ) -> Result<(), StateError> {
+        let config = &setup.config;
         let board: Board = Arc::new(Mutex::new(SendBoard::default()));
-        let late_since = started - self.config.probe.late_window.as_secs_f64();
+        let late_since = started - config.probe.late_window.as_secs_f64();
         let unresolved = self.store.unresolved_since(late_since)?;
         let (ready_tx, mut ready_rx) =
-            tokio::sync::mpsc::channel::<Ready>(self.config.seeds.len().max(1));
+            tokio::sync::mpsc::channel::<Ready>(config.seeds.len().max(1));
         let mut watchers = Tasks(Vec::new());
-        for seed in &self.config.seeds {
-            let Some(mb) = self.mailboxes.get(&seed.name).cloned() else {
+        for seed in &config.seeds {
+            let Some(mb) = setup.mailboxes.get(&seed.name).cloned() else {
                 continue;
             };
             let this_round: Vec<String> = outgoing
@@ -379,14 +397,17 @@ impl Prober {
             let ctx = WatchCtx {
                 store: self.store.clone(),
                 metrics: self.metrics.clone(),
-                config: self.config.clone(),
+                config: config.clone(),
                 board: board.clone(),
                 round_started: started,
             };
             let ready = ready_tx.clone();
+            let seed = seed.clone();
             watchers.0.push(tokio::spawn(async move {
                 let mut mb = mb.lock().await;
                 mb.begin();
+                // A reload may have kept the connections and changed other settings.
+                mb.seed = seed;
                 if let Err(e) = watch_seed(&ctx, &mut mb, this_round, watched, ready).await {
                     tracing::error!(seed = %mb.seed.name, error = %e, "watcher failed");
                 }
@@ -394,13 +415,13 @@ impl Prober {
             }));
         }
         let (stop_bounces, bounce_watchers) =
-            self.watch_bounces(&outgoing, &board, started, &ready_tx);
+            self.watch_bounces(setup, &outgoing, &board, started, &ready_tx);
         drop(ready_tx);
         // Detection starts before the first message can arrive: a probe is sent as soon as its
         // seed's watcher (and its route's bounce mailbox's) has had its first look — not when
         // every mailbox has; after BASELINE_WAIT the rest go anyway.
         let baseline_deadline = Instant::now() + BASELINE_WAIT;
-        let permits = Arc::new(Semaphore::new(self.config.probe.concurrency));
+        let permits = Arc::new(Semaphore::new(config.probe.concurrency));
         let mut sends = Tasks(Vec::new());
         let mut ready = ReadySet::default();
         let mut waiting = outgoing;
@@ -410,14 +431,14 @@ impl Prober {
                     ready.note(r);
                     let (go, rest): (Vec<Outgoing>, Vec<Outgoing>) = waiting
                         .into_iter()
-                        .partition(|o| ready.allows(o, &self.config, &self.bounce_boxes));
-                    self.start_sends(go, &permits, &board, &mut sends);
+                        .partition(|o| ready.allows(o, config, &setup.bounce_boxes));
+                    self.start_sends(setup, go, &permits, &board, &mut sends);
                     waiting = rest;
                 }
                 _ => break,
             }
         }
-        self.start_sends(waiting, &permits, &board, &mut sends);
+        self.start_sends(setup, waiting, &permits, &board, &mut sends);
         for s in std::mem::take(&mut sends.0) {
             if let Err(e) = s.await {
                 tracing::error!(error = %e, "send task ended abnormally");
@@ -442,6 +463,7 @@ impl Prober {
     /// Starts a watcher per bounce mailbox that a route of this round names.
     fn watch_bounces(
         &self,
+        setup: &Setup,
         outgoing: &[Outgoing],
         board: &Board,
         started: f64,
@@ -451,7 +473,8 @@ impl Prober {
         let mut names: Vec<&str> = outgoing
             .iter()
             .filter_map(|o| {
-                self.config
+                setup
+                    .config
                     .route(&o.route)
                     .and_then(|r| r.bounces.as_deref())
             })
@@ -460,13 +483,13 @@ impl Prober {
         names.dedup();
         let mut tasks = Tasks(Vec::new());
         for name in names {
-            let Some(bb) = self.bounce_boxes.get(name).cloned() else {
+            let Some(bb) = setup.bounce_boxes.get(name).cloned() else {
                 continue;
             };
             let ctx = WatchCtx {
                 store: self.store.clone(),
                 metrics: self.metrics.clone(),
-                config: self.config.clone(),
+                config: setup.config.clone(),
                 board: board.clone(),
                 round_started: started,
             };
@@ -488,13 +511,14 @@ impl Prober {
     /// retried (a retry would be a second probe).
     fn start_sends(
         &self,
+        setup: &Setup,
         outgoing: Vec<Outgoing>,
         permits: &Arc<Semaphore>,
         board: &Board,
         sends: &mut Tasks,
     ) {
         for o in outgoing {
-            let Some(sender) = self.senders.get(&o.route).cloned() else {
+            let Some(sender) = setup.senders.get(&o.route).cloned() else {
                 continue;
             };
             let permits = permits.clone();
@@ -511,8 +535,12 @@ impl Prober {
     }
 
     /// Records the end of the round: metrics, diagnosis series, pruning.
-    fn finish(&self, round_id: i64, started: f64) -> Result<Vec<ProbeRecord>, RoundError> {
-        let cfg = &self.config;
+    fn finish(
+        &self,
+        cfg: &Config,
+        round_id: i64,
+        started: f64,
+    ) -> Result<Vec<ProbeRecord>, RoundError> {
         self.store.finish_round(round_id)?;
         self.metrics.round_finished(store::now());
         let records = self.store.round(round_id)?;
@@ -536,7 +564,8 @@ impl Prober {
     /// Logs out of every mailbox (shutdown): at most three seconds, and a mailbox a watcher
     /// still holds is skipped rather than waited for.
     pub async fn close(&self) {
-        let logouts = self.mailboxes.values().map(|mb| async move {
+        let setup = self.setup();
+        let logouts = setup.mailboxes.values().map(|mb| async move {
             let Ok(mut mb) = mb.try_lock() else {
                 return;
             };
@@ -545,7 +574,7 @@ impl Prober {
                 s.logout().await;
             }
         });
-        let bounce_logouts = self.bounce_boxes.values().map(|bb| async move {
+        let bounce_logouts = setup.bounce_boxes.values().map(|bb| async move {
             if let Ok(mut bb) = bb.try_lock() {
                 bb.conn.logout().await;
             }
@@ -556,6 +585,22 @@ impl Prober {
         );
         let _ = tokio::time::timeout(Duration::from_secs(3), all).await;
     }
+}
+
+/// The longest a round of `config` may run: the watchers' first look, the slowest send, the
+/// probe timeout after it, and a margin for the IMAP commands around them.
+fn round_deadline(config: &Config) -> Duration {
+    let slowest_send = config
+        .routes
+        .iter()
+        .map(|r| r.timeout)
+        .max()
+        .unwrap_or_default();
+    BASELINE_WAIT
+        + slowest_send
+        + config.probe.timeout
+        + 2 * crate::probe::imap::COMMAND_TIMEOUT
+        + Duration::from_secs(30)
 }
 
 async fn send_one(sender: &Sender, o: &Outgoing, store: &Store, metrics: &Metrics, board: &Board) {
@@ -928,7 +973,8 @@ async fn check_folder(
 }
 
 /// Decides from its probe header whether a new message is a probe of ours to judge. Anything
-/// else is left exactly as it is; a header that does not verify is counted as forged.
+/// else is left exactly as it is; a header that does not verify is counted as forged, a valid
+/// one of another instance as foreign.
 fn identify(
     ctx: &WatchCtx,
     seed: &Seed,
@@ -937,15 +983,24 @@ fn identify(
     candidate: &Candidate,
 ) -> Result<Option<Identified>, StateError> {
     let forged = |why: &str| ctx.metrics.forged_probe(&seed.name, folder, why);
-    let (token, message_id) =
-        match token::check_header(&candidate.fields, &ctx.config.probe.token_key, &seed.name) {
-            HeaderCheck::NotAProbe => return Ok(None),
-            HeaderCheck::Forged(why) => {
-                forged(&why);
-                return Ok(None);
-            }
-            HeaderCheck::Probe { token, message_id } => (token, message_id),
-        };
+    let probe = &ctx.config.probe;
+    let (token, message_id) = match token::check_header(
+        &candidate.fields,
+        &probe.token_key,
+        &seed.name,
+        &probe.instance,
+    ) {
+        HeaderCheck::NotAProbe => return Ok(None),
+        HeaderCheck::Forged(why) => {
+            forged(&why);
+            return Ok(None);
+        }
+        HeaderCheck::Foreign { instance } => {
+            ctx.metrics.foreign_probe(&seed.name, folder, &instance);
+            return Ok(None);
+        }
+        HeaderCheck::Probe { token, message_id } => (token, message_id),
+    };
     let record = match watched.get(&token.probe_id) {
         Some(r) => r.clone(),
         None => match ctx.store.get(&token.probe_id)? {

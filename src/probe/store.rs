@@ -1,5 +1,9 @@
 //! Records every probe from send to verdict in SQLite (WAL). A probe that was sent and not yet
 //! resolved survives a restart, even `kill -9`, and is watched again; it is never sent twice.
+//!
+//! Every row names the instance that sent it (`probe.instance`); a store opened for one
+//! instance reads and changes only that instance's rows (rows from before instances existed
+//! are the local instance's). Pruning by age removes anyone's.
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -101,6 +105,8 @@ pub struct ProbeRecord {
 
 pub struct Store {
     conn: Mutex<Connection>,
+    /// The instance whose probes this store records and reads.
+    instance: String,
 }
 
 const SCHEMA: &str = "
@@ -127,7 +133,8 @@ CREATE TABLE IF NOT EXISTS probes (
     error TEXT,
     error_reason TEXT,
     resolved_at REAL,
-    bounce_json TEXT
+    bounce_json TEXT,
+    instance TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS probes_state ON probes(state, created_at);
 CREATE INDEX IF NOT EXISTS probes_pair ON probes(route, seed, created_at);
@@ -144,7 +151,8 @@ pub fn now() -> f64 {
 }
 
 impl Store {
-    pub fn open(path: &Path) -> Result<Store, StateError> {
+    /// Opens (or creates) the state at `path` for `instance`.
+    pub fn open(path: &Path, instance: &str) -> Result<Store, StateError> {
         let open_err = |source| StateError::Open {
             path: path.display().to_string(),
             source,
@@ -162,9 +170,10 @@ impl Store {
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(open_err)?;
         conn.execute_batch(SCHEMA).map_err(open_err)?;
-        migrate(&conn).map_err(open_err)?;
+        migrate(&conn, instance).map_err(open_err)?;
         Ok(Store {
             conn: Mutex::new(conn),
+            instance: instance.to_string(),
         })
     }
 
@@ -209,8 +218,8 @@ impl Store {
         created_at: f64,
     ) -> Result<(), StateError> {
         self.conn().execute(
-            "INSERT INTO probes (probe_id, round_id, route, seed, message_id, state, created_at) VALUES (?1, ?2, ?3, ?4, ?5, 'sending', ?6)",
-            params![probe_id, round_id, route, seed, message_id, created_at],
+            "INSERT INTO probes (probe_id, round_id, route, seed, message_id, state, created_at, instance) VALUES (?1, ?2, ?3, ?4, ?5, 'sending', ?6, ?7)",
+            params![probe_id, round_id, route, seed, message_id, created_at, self.instance],
         )?;
         Ok(())
     }
@@ -308,8 +317,12 @@ impl Store {
 
     pub fn get(&self, probe_id: &str) -> Result<Option<ProbeRecord>, StateError> {
         let c = self.conn();
-        let mut stmt = c.prepare(&format!("SELECT {COLUMNS} FROM probes WHERE probe_id = ?1"))?;
-        let row = stmt.query_row(params![probe_id], row_to_raw).optional()?;
+        let mut stmt = c.prepare(&format!(
+            "SELECT {COLUMNS} FROM probes WHERE probe_id = ?1 AND instance = ?2"
+        ))?;
+        let row = stmt
+            .query_row(params![probe_id, self.instance], row_to_raw)
+            .optional()?;
         row.map(RawRow::into_record).transpose()
     }
 
@@ -317,24 +330,28 @@ impl Store {
     pub fn by_message_id(&self, message_id: &str) -> Result<Option<ProbeRecord>, StateError> {
         let c = self.conn();
         let mut stmt = c.prepare(&format!(
-            "SELECT {COLUMNS} FROM probes WHERE message_id = ?1 AND message_id != ''"
+            "SELECT {COLUMNS} FROM probes WHERE message_id = ?1 AND message_id != '' AND instance = ?2"
         ))?;
-        let row = stmt.query_row(params![message_id], row_to_raw).optional()?;
+        let row = stmt
+            .query_row(params![message_id, self.instance], row_to_raw)
+            .optional()?;
         row.map(RawRow::into_record).transpose()
     }
 
     /// Probes still to watch: sent (or possibly sent) and not resolved, newer than `since`.
     pub fn unresolved_since(&self, since: f64) -> Result<Vec<ProbeRecord>, StateError> {
         self.query(
-            &format!("SELECT {COLUMNS} FROM probes WHERE state IN ('sending', 'sent', 'deferred', 'missing', 'unknown') AND created_at >= ?1 ORDER BY created_at"),
-            params![since],
+            &format!("SELECT {COLUMNS} FROM probes WHERE state IN ('sending', 'sent', 'deferred', 'missing', 'unknown') AND created_at >= ?1 AND instance = ?2 ORDER BY created_at"),
+            params![since, self.instance],
         )
     }
 
     pub fn round(&self, round_id: i64) -> Result<Vec<ProbeRecord>, StateError> {
         self.query(
-            &format!("SELECT {COLUMNS} FROM probes WHERE round_id = ?1 ORDER BY seed, route"),
-            params![round_id],
+            &format!(
+                "SELECT {COLUMNS} FROM probes WHERE round_id = ?1 AND instance = ?2 ORDER BY seed, route"
+            ),
+            params![round_id, self.instance],
         )
     }
 
@@ -343,11 +360,11 @@ impl Store {
     pub fn latest_per_pair(&self) -> Result<Vec<ProbeRecord>, StateError> {
         self.query(
             &format!(
-                "SELECT {COLUMNS} FROM probes p WHERE state NOT IN ('sending', 'sent') AND created_at = \
-                 (SELECT MAX(created_at) FROM probes q WHERE q.route = p.route AND q.seed = p.seed AND q.state NOT IN ('sending', 'sent')) \
+                "SELECT {COLUMNS} FROM probes p WHERE state NOT IN ('sending', 'sent') AND instance = ?1 AND created_at = \
+                 (SELECT MAX(created_at) FROM probes q WHERE q.route = p.route AND q.seed = p.seed AND q.state NOT IN ('sending', 'sent') AND q.instance = ?1) \
                  ORDER BY seed, route"
             ),
-            [],
+            params![self.instance],
         )
     }
 
@@ -355,15 +372,15 @@ impl Store {
     pub fn recent_failures(&self, limit: u32) -> Result<Vec<ProbeRecord>, StateError> {
         self.query(
             &format!(
-                "SELECT {COLUMNS} FROM probes WHERE state IN ('send_failed', 'missing', 'unknown', 'rejected', 'deferred') OR placement IN ('spam', 'other') \
+                "SELECT {COLUMNS} FROM probes WHERE instance = ?2 AND (state IN ('send_failed', 'missing', 'unknown', 'rejected', 'deferred') OR placement IN ('spam', 'other') \
                  OR CASE WHEN json_valid(judgement_json) THEN \
                     json_extract(judgement_json, '$.verdict.spf') != 'pass' \
                     OR json_extract(judgement_json, '$.verdict.dkim') != 'pass' \
                     OR json_extract(judgement_json, '$.verdict.dmarc') != 'pass' \
-                 ELSE 0 END \
+                 ELSE 0 END) \
                  ORDER BY created_at DESC LIMIT ?1"
             ),
-            params![limit],
+            params![limit, self.instance],
         )
     }
 
@@ -373,8 +390,8 @@ impl Store {
     /// the expired probes as they were, so the caller can count them.
     pub fn expire_orphans(&self, before: f64) -> Result<Vec<ProbeRecord>, StateError> {
         let orphans = self.query(
-            &format!("SELECT {COLUMNS} FROM probes WHERE state IN ('sending', 'sent', 'deferred') AND created_at < ?1"),
-            params![before],
+            &format!("SELECT {COLUMNS} FROM probes WHERE state IN ('sending', 'sent', 'deferred') AND created_at < ?1 AND instance = ?2"),
+            params![before, self.instance],
         )?;
         for o in &orphans {
             let (placement, error, reason) = if o.state == ProbeState::Sending {
@@ -451,14 +468,24 @@ struct RawRow {
     bounce_json: Option<String>,
 }
 
-/// Columns added after the first release, added to older state files on open.
-fn migrate(conn: &Connection) -> rusqlite::Result<()> {
-    let has_bounce: bool = conn
-        .prepare("SELECT 1 FROM pragma_table_info('probes') WHERE name = 'bounce_json'")?
-        .exists([])?;
-    if !has_bounce {
+/// Columns added after the first release, added to older state files on open. Rows written
+/// before instances existed (instance `''`) are the opening instance's: it sent them.
+fn migrate(conn: &Connection, instance: &str) -> rusqlite::Result<()> {
+    let has_column = |name: &str| -> rusqlite::Result<bool> {
+        conn.prepare("SELECT 1 FROM pragma_table_info('probes') WHERE name = ?1")?
+            .exists(params![name])
+    };
+    if !has_column("bounce_json")? {
         conn.execute_batch("ALTER TABLE probes ADD COLUMN bounce_json TEXT")?;
     }
+    if !has_column("instance")? {
+        conn.execute_batch("ALTER TABLE probes ADD COLUMN instance TEXT NOT NULL DEFAULT ''")?;
+    }
+    conn.execute_batch("CREATE INDEX IF NOT EXISTS probes_instance ON probes(instance, state)")?;
+    conn.execute(
+        "UPDATE probes SET instance = ?1 WHERE instance = ''",
+        params![instance],
+    )?;
     Ok(())
 }
 
@@ -530,7 +557,7 @@ mod tests {
     #[test]
     fn one_unreadable_row_is_skipped_not_fatal() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let s = Store::open(&dir.path().join("s.sqlite")).expect("open");
+        let s = Store::open(&dir.path().join("s.sqlite"), "local").expect("open");
         let r = s.start_round().expect("round");
         s.insert_sending(r, "good1", "good", "seed1", "<a@x>", 100.0)
             .expect("insert");
@@ -556,7 +583,7 @@ mod tests {
     #[test]
     fn orphans_expire_missing_or_unknown() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let s = Store::open(&dir.path().join("s.sqlite")).expect("open");
+        let s = Store::open(&dir.path().join("s.sqlite"), "local").expect("open");
         let r = s.start_round().expect("round");
         s.insert_sending(r, "sent1", "good", "seed1", "<a@x>", 100.0)
             .expect("insert");
@@ -585,7 +612,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("s.sqlite");
         {
-            let s = Store::open(&path).expect("open");
+            let s = Store::open(&path, "local").expect("open");
             let r = s.start_round().expect("round");
             s.insert_sending(r, "p1", "good", "seed1", "<m@x>", 100.0)
                 .expect("insert");
@@ -600,7 +627,7 @@ mod tests {
             )
             .expect("sent");
         }
-        let s = Store::open(&path).expect("reopen");
+        let s = Store::open(&path, "local").expect("reopen");
         let pending = s.unresolved_since(0.0).expect("query");
         assert_eq!(pending.len(), 1);
         assert_eq!(pending[0].state, ProbeState::Sent);
@@ -619,5 +646,56 @@ mod tests {
         assert!(rec.late, "found after the timeout counts as late");
         assert_eq!(rec.placement, Some(Placement::Inbox));
         assert_eq!(rec.smtp.and_then(|o| o.queue_id).as_deref(), Some("Q1"));
+    }
+
+    #[test]
+    fn rows_of_an_older_state_file_are_the_local_instances_and_others_stay_apart() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("old.sqlite");
+        {
+            // A state file as the release before instances wrote it.
+            let c = Connection::open(&path).expect("create");
+            c.execute_batch(
+                "CREATE TABLE rounds (id INTEGER PRIMARY KEY AUTOINCREMENT, started_at REAL NOT NULL, finished_at REAL);
+                 CREATE TABLE probes (probe_id TEXT PRIMARY KEY, round_id INTEGER NOT NULL, route TEXT NOT NULL,
+                   seed TEXT NOT NULL, message_id TEXT NOT NULL, state TEXT NOT NULL, created_at REAL NOT NULL,
+                   sent_at REAL, smtp_json TEXT, placement TEXT, folder TEXT, judgement_json TEXT,
+                   delivery_seconds REAL, late INTEGER NOT NULL DEFAULT 0, error TEXT, error_reason TEXT,
+                   resolved_at REAL, bounce_json TEXT);
+                 INSERT INTO rounds (started_at) VALUES (100.0);
+                 INSERT INTO probes (probe_id, round_id, route, seed, message_id, state, created_at)
+                   VALUES ('old1', 1, 'good', 'seed1', '<old1@x>', 'sent', 100.0);",
+            )
+            .expect("old schema");
+        }
+        let a = Store::open(&path, "site-a").expect("migrate");
+        let old = a
+            .get("old1")
+            .expect("get")
+            .expect("the old row is site-a's");
+        assert_eq!(old.state, ProbeState::Sent);
+        assert_eq!(a.unresolved_since(0.0).expect("unresolved").len(), 1);
+        drop(a);
+        // Another instance opening the same file later sees none of site-a's rows...
+        let b = Store::open(&path, "site-b").expect("open as site-b");
+        assert_eq!(b.get("old1").expect("get"), None);
+        assert!(b.unresolved_since(0.0).expect("unresolved").is_empty());
+        assert!(b.expire_orphans(1e12).expect("orphans").is_empty());
+        assert_eq!(b.by_message_id("<old1@x>").expect("by message id"), None);
+        let r = b.start_round().expect("round");
+        b.insert_sending(r, "new1", "good", "seed1", "<new1@x>", 200.0)
+            .expect("insert");
+        assert_eq!(b.latest_per_pair().expect("latest").len(), 0);
+        b.expire("new1", Placement::Missing, None, None)
+            .expect("expire");
+        assert_eq!(b.latest_per_pair().expect("latest").len(), 1);
+        assert_eq!(b.recent_failures(10).expect("failures").len(), 1);
+        drop(b);
+        // ... and site-a none of site-b's.
+        let a = Store::open(&path, "site-a").expect("reopen as site-a");
+        assert_eq!(a.get("new1").expect("get"), None);
+        assert!(a.latest_per_pair().expect("latest").is_empty());
+        assert!(a.recent_failures(10).expect("failures").is_empty());
+        assert_eq!(a.count().expect("count"), 2, "both rows are in the file");
     }
 }

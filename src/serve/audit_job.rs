@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio_cron_scheduler::{Job, JobScheduler};
+use tokio_cron_scheduler::Job;
 
 use crate::config::{self, Config};
 use crate::dns_audit::{AuditReport, Auditor, DEFAULT_TIMEOUT, ResolverSetupError};
@@ -40,17 +40,15 @@ pub async fn run_once(config: &Config, metrics: &Metrics) {
     }
 }
 
-/// Adds the audit to the daemon's scheduler.
-pub async fn schedule(
-    scheduler: &JobScheduler,
-    config: Arc<Config>,
+/// The audit's scheduler job on `schedule`; each run audits the config in force then.
+pub fn job(
+    schedule: &str,
+    config: Arc<dyn Fn() -> Arc<Config> + Send + Sync>,
     metrics: Arc<Metrics>,
-) -> Result<(), tokio_cron_scheduler::JobSchedulerError> {
-    let schedule = config.dns_audit.schedule.clone();
-    let job = Job::new_async(schedule.as_str(), move |_id, _s| {
-        let config = config.clone();
+) -> Result<Job, tokio_cron_scheduler::JobSchedulerError> {
+    Job::new_async(schedule, move |_id, _s| {
+        let config = config();
         let metrics = metrics.clone();
         Box::pin(async move { run_once(&config, &metrics).await })
-    })?;
-    scheduler.add(job).await.map(|_| ())
+    })
 }

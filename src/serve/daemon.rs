@@ -1,14 +1,16 @@
 //! `mailcanary run`: the scheduler plus the HTTP server. One round at start-up (which also
-//! resumes probes a previous process left unresolved), then one per cron tick.
+//! resumes probes a previous process left unresolved), then one per cron tick; SIGHUP reloads
+//! the config ([`crate::serve::reload`]).
 
+use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::sync::atomic::AtomicBool;
 
-use tokio_cron_scheduler::{Job, JobScheduler};
+use tokio_cron_scheduler::JobScheduler;
 
-use crate::probe::round::{Prober, RoundError};
+use crate::probe::round::Prober;
 use crate::serve::http::{self, AppState};
+use crate::serve::reload::{Reloader, run_round};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -21,19 +23,44 @@ pub enum DaemonError {
     Scheduler(String),
 }
 
-/// Runs until SIGINT or SIGTERM.
-pub async fn run(prober: Arc<Prober>) -> Result<(), DaemonError> {
+/// Runs until SIGINT or SIGTERM; SIGHUP (or `POST /-/reload`) re-reads the config at `path`.
+pub async fn run(prober: Arc<Prober>, path: &Path) -> Result<(), DaemonError> {
     let (config, store, metrics) = (
-        prober.config.clone(),
+        prober.config(),
         prober.store.clone(),
         prober.metrics.clone(),
     );
     if let Ok(Some(t)) = store.last_round_finished() {
         metrics.round_finished(t);
     }
+    // The config read at start counts as loaded, as Prometheus counts its own.
+    metrics.config_loaded(true, crate::probe::store::now());
+    let listener = tokio::net::TcpListener::bind(config.probe.listen)
+        .await
+        .map_err(|source| DaemonError::Listen {
+            addr: config.probe.listen.to_string(),
+            source,
+        })?;
+    tracing::info!(
+        listen = %config.probe.listen,
+        schedule = %config.probe.schedule,
+        instance = %config.probe.instance,
+        "mailcanary running"
+    );
+
     let scheduler = JobScheduler::new()
         .await
         .map_err(|e| DaemonError::Scheduler(e.to_string()))?;
+    let ready = Arc::new(AtomicBool::new(false));
+    let reloader = Reloader::start(
+        path.to_path_buf(),
+        prober.clone(),
+        scheduler.clone(),
+        ready.clone(),
+    )
+    .await
+    .map_err(|e| DaemonError::Scheduler(e.to_string()))?;
+    let reloader = Arc::new(reloader);
     let reports = crate::serve::report_job::start(&scheduler, &config, metrics.clone())
         .await
         .map_err(|e| DaemonError::Scheduler(e.to_string()))?;
@@ -41,78 +68,55 @@ pub async fn run(prober: Arc<Prober>) -> Result<(), DaemonError> {
         store: store.clone(),
         reports,
         metrics: metrics.clone(),
-        ready: Default::default(),
+        ready: ready.clone(),
         diagnose: {
-            let config = config.clone();
+            // The config in force names the causes (a reload changes it).
+            let prober = prober.clone();
             Box::new(move |r: &crate::probe::store::ProbeRecord| {
-                crate::probe::causes::for_record(r, Some(&config))
+                crate::probe::causes::for_record(r, Some(&prober.config()))
             })
         },
+        reloader: Some(reloader.clone()),
     });
-    let listener = tokio::net::TcpListener::bind(config.probe.listen)
-        .await
-        .map_err(|source| DaemonError::Listen {
-            addr: config.probe.listen.to_string(),
-            source,
-        })?;
-    tracing::info!(listen = %config.probe.listen, schedule = %config.probe.schedule, "mailcanary running");
-
-    let jitter = config.probe.jitter;
-    let job_prober = prober.clone();
-    let job_state = state.clone();
-    let job = Job::new_async(config.probe.schedule.as_str(), move |_id, _sched| {
-        let prober = job_prober.clone();
-        let state = job_state.clone();
-        Box::pin(async move {
-            if !jitter.is_zero() {
-                let ms = rand::random::<u64>() % (jitter.as_millis() as u64).max(1);
-                tokio::time::sleep(Duration::from_millis(ms)).await;
-            }
-            run_round(&prober, &state).await;
-        })
-    })
-    .map_err(|e| DaemonError::Scheduler(format!("schedule {:?}: {e}", config.probe.schedule)))?;
-    scheduler
-        .add(job)
-        .await
-        .map_err(|e| DaemonError::Scheduler(e.to_string()))?;
-    crate::serve::audit_job::schedule(&scheduler, config.clone(), metrics.clone())
-        .await
-        .map_err(|e| DaemonError::Scheduler(format!("dns_audit.schedule: {e}")))?;
     scheduler
         .start()
         .await
         .map_err(|e| DaemonError::Scheduler(e.to_string()))?;
 
     let first_prober = prober.clone();
-    let first_state = state.clone();
-    tokio::spawn(async move { run_round(&first_prober, &first_state).await });
+    let first_ready = ready.clone();
+    tokio::spawn(async move { run_round(&first_prober, &first_ready).await });
 
-    let audit_config = config.clone();
     let audit_metrics = metrics.clone();
-    tokio::spawn(
-        async move { crate::serve::audit_job::run_once(&audit_config, &audit_metrics).await },
-    );
+    tokio::spawn(async move { crate::serve::audit_job::run_once(&config, &audit_metrics).await });
+
+    let hangups = tokio::spawn(reload_on_sighup(reloader));
 
     http::serve(listener, http::router(state), shutdown_signal()).await;
     tracing::info!("shutting down");
+    hangups.abort();
     prober.shut_down();
     let _ = scheduler.clone().shutdown().await;
     prober.close().await;
     Ok(())
 }
 
-/// Runs a round; `/readyz` turns ready only once a round has really finished.
-async fn run_round(prober: &Prober, state: &AppState) {
-    match prober.round().await {
-        Ok(records) if !records.is_empty() => {
-            tracing::debug!(probes = records.len(), "round recorded");
-            state.ready.store(true, Ordering::Relaxed);
+/// Reloads the config on every SIGHUP (the convention of daemons, Prometheus' included).
+async fn reload_on_sighup(reloader: Arc<Reloader>) {
+    #[cfg(unix)]
+    {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            tracing::warn!("cannot listen for SIGHUP; reload with POST /-/reload");
+            return;
+        };
+        while hup.recv().await.is_some() {
+            // A refused file is logged and exported by the reloader; the daemon goes on.
+            let _ = reloader.reload("SIGHUP").await;
         }
-        Ok(_) => {}
-        Err(RoundError::Shutdown) => {}
-        Err(e) => tracing::error!(error = %e, "round failed"),
     }
+    #[cfg(not(unix))]
+    let _ = reloader;
 }
 
 async fn shutdown_signal() {

@@ -1,5 +1,7 @@
 //! The HTTP endpoints: `/metrics` (Prometheus), `/healthz`, `/readyz`, `/api/results` and
-//! `/api/reports` (JSON) and `/` (the status page). Every handler only reads recorded state; probing runs on its schedule.
+//! `/api/reports` (JSON), `/` (the status page) and `POST /-/reload` (re-read the config, as
+//! Prometheus' own endpoint). Every other handler only reads recorded state; probing runs on
+//! its schedule.
 //!
 //! [`serve`] is the accept loop (hyper, HTTP/1.1): a client gets [`HEADER_READ_TIMEOUT`] to send
 //! its request head, at most [`MAX_CONNECTIONS`] are served at once (more are closed at once),
@@ -14,13 +16,14 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 
 use crate::feedback::store::ReportStore;
 use crate::feedback::summary::{self, ReportsView};
 use crate::metrics::Metrics;
 use crate::probe::store::{ProbeRecord, Store};
 use crate::report::{self, Report};
+use crate::serve::reload::Reloader;
 use crate::serve::status_page;
 
 /// Names the causes of a stored probe (see `diagnose`).
@@ -33,8 +36,10 @@ pub struct AppState {
     pub reports: Option<Arc<ReportStore>>,
     pub metrics: Arc<Metrics>,
     /// Set once the first round has finished (or resumed state was loaded).
-    pub ready: AtomicBool,
+    pub ready: Arc<AtomicBool>,
     pub diagnose: DiagnoseFn,
+    /// Serves `POST /-/reload`; `None`: the endpoint answers 404.
+    pub reloader: Option<Arc<Reloader>>,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -45,7 +50,28 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/readyz", get(readyz))
         .route("/api/results", get(results))
         .route("/api/reports", get(reports))
+        .route("/-/reload", post(reload))
         .with_state(state)
+}
+
+/// `POST /-/reload`: 200 when the config was re-read and put in force (from the next round),
+/// 500 with the reasons when it was refused (the running config stays), as Prometheus answers.
+async fn reload(State(s): State<Arc<AppState>>) -> Response {
+    let Some(reloader) = &s.reloader else {
+        return (StatusCode::NOT_FOUND, "reload is not available\n").into_response();
+    };
+    match reloader.reload("HTTP").await {
+        Ok(()) => (
+            StatusCode::OK,
+            "config reloaded; in force from the next round\n",
+        )
+            .into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("failed to reload config: {e}\n"),
+        )
+            .into_response(),
+    }
 }
 
 async fn metrics(State(s): State<Arc<AppState>>) -> Response {

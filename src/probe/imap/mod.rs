@@ -382,7 +382,11 @@ impl FolderConn {
         since: chrono::DateTime<chrono::Utc>,
     ) -> Result<Vec<u32>, ImapError> {
         let filter = match self.kind {
-            FolderKind::Probes => format!(" HEADER {} \"v1.\"", token::HEADER),
+            // Tokens of this version (v2) and of probes sent before an upgrade (v1).
+            FolderKind::Probes => format!(
+                " OR HEADER {h} \"v2.\" HEADER {h} \"v1.\"",
+                h = token::HEADER
+            ),
             FolderKind::Bounces | FolderKind::Reports => String::new(),
         };
         let query = match self.watermark {
