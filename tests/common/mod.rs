@@ -112,6 +112,33 @@ pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_mailcanary")
 }
 
+/// `mailcanary run` with the config `config(listen address)` written to `dir/<name>.toml`, on a
+/// free loopback port, once `/healthz` answers; info logs without colours in `dir` (the
+/// daemon's `log()`). Stopped (SIGTERM) when dropped.
+pub fn start_run(dir: &Path, name: &str, config: impl Fn(&str) -> String) -> support::Daemon {
+    let path = dir.join(format!("{name}.toml"));
+    let logs = dir.join(name);
+    std::fs::create_dir_all(&logs).expect("log dir");
+    support::start_on_free_port(&logs, "/healthz", Duration::from_secs(30), |addr| {
+        std::fs::write(&path, config(addr)).expect("write config");
+        let mut cmd = std::process::Command::new(bin());
+        cmd.arg("run")
+            .arg("--config")
+            .arg(&path)
+            .env("NO_COLOR", "1")
+            .env("RUST_LOG", "info")
+            .current_dir(dir);
+        cmd
+    })
+}
+
+/// `GET /metrics` of a daemon (empty on error: the callers poll).
+pub fn scrape(daemon: &support::Daemon) -> String {
+    support::http(&daemon.addr, "GET", "/metrics", None)
+        .map(|(_, body)| body)
+        .unwrap_or_default()
+}
+
 /// Deletes every message of the folder selected in `session` (a test's own lab mailbox).
 pub async fn empty_selected_folder(session: &mut mailcanary::probe::imap::connect::ImapSession) {
     use futures::TryStreamExt;

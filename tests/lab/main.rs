@@ -15,6 +15,7 @@ mod dashboards;
 mod deploy;
 mod dns_audit;
 mod golden;
+mod instances;
 mod live_monitoring;
 mod mail_bomb;
 mod mailstack;
