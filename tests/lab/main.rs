@@ -21,6 +21,7 @@ mod mail_bomb;
 mod mailstack;
 mod monitoring;
 mod probe;
+mod reload;
 mod reports;
 mod seed_safety;
 mod status_page;

@@ -1,0 +1,186 @@
+//! Config reload of a running `mailcanary run`: SIGHUP and `POST /-/reload` put a changed file
+//! in force (a new route is probed, a removed route's series leave /metrics) while the IMAP
+//! connections of the unchanged seed are kept (Dovecot logs no new login); an invalid file is
+//! refused — logged with its errors, answered with them, exported as
+//! `mailcanary_config_last_reload_successful 0` — and the running config goes on probing.
+//!
+//! Mailbox: the lab's `seed4` (this test's only).
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::common::live::wait_for;
+use crate::common::support::{Daemon, http, series_value};
+use crate::common::*;
+
+const USER: &str = "seed4";
+
+const GOOD_SENT: &str = r#"mailcanary_probes_sent_total{route="good",seed="r4"}"#;
+const SPAM_SENT: &str = r#"mailcanary_probes_sent_total{route="spam",seed="r4"}"#;
+const SPAM_FOUND: &str =
+    r#"mailcanary_probes_received_total{placement="spam",route="spam",seed="r4"}"#;
+const OK: &str = "mailcanary_config_last_reload_successful";
+const OK_AT: &str = "mailcanary_config_last_reload_success_timestamp_seconds";
+
+fn config(dir: &Path, listen: &str, spam_route: bool, extra: &str) -> String {
+    let spam = if spam_route {
+        route(
+            "spam",
+            "probe <probe@sender.test>",
+            "message.text = \"Hello,\\n\\nAct now: mailcanary-lab-spam-phrase. Limited offer!\\n\"",
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "[probe]\nschedule = \"*/2 * * * * *\"\ntimeout = \"20s\"\nlate_window = \"10m\"\nlisten = \"{listen}\"\n\
+         state = \"{}\"\ntoken_key_file = \"{LAB_DIR}/secrets/probe-key\"\ninstance = \"reload-test\"\n{extra}\n\
+         [dns_audit]\nnameserver = \"127.0.53.53:53\"\ndnsbl_zones = []\n{}{spam}{}",
+        dir.join("state.sqlite").display(),
+        route("good", "probe <probe@sender.test>", ""),
+        seed("r4", USER),
+    )
+}
+
+fn value(daemon: &Daemon, series: &str) -> Option<f64> {
+    series_value(&scrape(daemon), series)
+}
+
+/// Waits until `series` reaches at least `at_least`.
+fn wait_value(daemon: &Daemon, series: &str, at_least: f64) {
+    wait_for(
+        &format!("{series} >= {at_least}"),
+        Duration::from_secs(40),
+        || match value(daemon, series) {
+            Some(v) if v >= at_least => Ok(()),
+            other => Err(format!("{other:?}")),
+        },
+        || daemon.log(),
+    );
+}
+
+/// Dovecot's logins of the test's user so far.
+fn logins() -> usize {
+    let log = std::fs::read_to_string(lab_path("log/dovecot.log")).expect("dovecot log");
+    let needle = format!("Login: user=<{USER}>,");
+    log.lines().filter(|l| l.contains(&needle)).count()
+}
+
+fn reload(daemon: &Daemon) -> (u16, String) {
+    http(&daemon.addr, "POST", "/-/reload", None).expect("POST /-/reload")
+}
+
+#[test]
+fn sighup_and_post_reload_apply_a_valid_config_and_refuse_an_invalid_one() {
+    require_lab();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path().to_path_buf();
+    let daemon = start_run(dir.path(), "reload", move |addr| {
+        config(&d, addr, false, "")
+    });
+    let path = dir.path().join("reload.toml");
+    let write = |spam: bool, extra: &str| {
+        std::fs::write(&path, config(dir.path(), &daemon.addr, spam, extra)).expect("write")
+    };
+    wait_value(&daemon, GOOD_SENT, 2.0);
+    assert_eq!(value(&daemon, OK), Some(1.0), "the start counts as a load");
+    let started_at = value(&daemon, OK_AT).expect("reload timestamp");
+    assert!(started_at > 1.7e9, "{started_at}");
+    assert_eq!(
+        value(&daemon, SPAM_SENT),
+        None,
+        "no series for a route not configured"
+    );
+    let logins_before = logins();
+    assert!(logins_before >= 2, "inbox and Junk connections");
+
+    // SIGHUP with a new route: probed from the next round, series pre-initialised, and the
+    // seed's connections kept.
+    write(true, "");
+    daemon.signal("HUP");
+    wait_value(&daemon, SPAM_FOUND, 1.0);
+    assert_eq!(value(&daemon, OK), Some(1.0));
+    let reloaded_at = value(&daemon, OK_AT).expect("reload timestamp");
+    assert!(reloaded_at > started_at, "{reloaded_at} > {started_at}");
+    assert!(daemon.log().contains("config reloaded"), "{}", daemon.log());
+    assert_eq!(
+        logins(),
+        logins_before,
+        "the unchanged seed's IMAP connections were kept (no new Dovecot login)"
+    );
+
+    // An invalid file, by SIGHUP: refused, logged with its error, exported; the running config
+    // goes on probing both routes.
+    write(true, "cleanup = \"trash\"");
+    daemon.signal("HUP");
+    wait_for(
+        "the refused reload exported",
+        Duration::from_secs(10),
+        || match value(&daemon, OK) {
+            Some(0.0) => Ok(()),
+            other => Err(format!("{other:?}")),
+        },
+        || daemon.log(),
+    );
+    let log = daemon.log();
+    assert!(
+        log.contains("config reload refused")
+            && log.contains(
+                r#"probe.cleanup: expected "delete", "keep" or "move:<folder>", got "trash""#
+            ),
+        "{log}"
+    );
+    assert_eq!(
+        value(&daemon, OK_AT),
+        Some(reloaded_at),
+        "only a success moves the timestamp"
+    );
+    let spam_sent = value(&daemon, SPAM_SENT).expect("spam route series");
+    wait_value(&daemon, SPAM_FOUND, spam_sent + 1.0);
+
+    // The same file by HTTP: 500 with the message, as Prometheus answers.
+    let (code, body) = reload(&daemon);
+    assert_eq!(code, 500, "{body}");
+    assert!(body.starts_with("failed to reload config: "), "{body}");
+    assert!(
+        body.contains(
+            r#"  probe.cleanup: expected "delete", "keep" or "move:<folder>", got "trash""#
+        ),
+        "{body}"
+    );
+    // What needs a restart is refused, saying so.
+    std::fs::write(&path, config(dir.path(), "127.0.0.1:1", true, "")).expect("write");
+    let (code, body) = reload(&daemon);
+    assert_eq!(code, 500, "{body}");
+    assert!(
+        body.contains(&format!(
+            "probe.listen: cannot change from {} to 127.0.0.1:1 while running; restart mailcanary",
+            daemon.addr
+        )),
+        "{body}"
+    );
+    assert_eq!(value(&daemon, OK), Some(0.0));
+
+    // POST with the route removed: in force, and its series leave /metrics for good.
+    write(false, "");
+    let (code, body) = reload(&daemon);
+    assert_eq!(
+        (code, body.as_str()),
+        (200, "config reloaded; in force from the next round\n")
+    );
+    assert_eq!(value(&daemon, OK), Some(1.0));
+    let good = value(&daemon, GOOD_SENT).expect("good route");
+    wait_value(&daemon, GOOD_SENT, good + 2.0);
+    let metrics = scrape(&daemon);
+    assert!(
+        !metrics.contains(r#"route="spam""#),
+        "series of the removed route still exported:\n{metrics}"
+    );
+    assert_eq!(
+        logins(),
+        logins_before,
+        "still the same IMAP connections after three reloads"
+    );
+    let (code, _) = http(&daemon.addr, "GET", "/-/reload", None).expect("GET /-/reload");
+    assert_eq!(code, 405, "reload is POST only");
+}
