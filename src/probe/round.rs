@@ -124,13 +124,16 @@ pub(super) type Board = Arc<Mutex<SendBoard>>;
 
 fn send_state(board: &Board, id: &str) -> SendState {
     let b = board.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some((at, instant)) = b.accepted.get(id) {
+    // `failed` first: a probe the SMTP server accepted and the receiver then refused (its
+    // bounce came back) is in both, and is done — not watched until its timeout, where it
+    // would be counted missing on top of rejected.
+    if b.failed.contains(id) {
+        SendState::Failed
+    } else if let Some((at, instant)) = b.accepted.get(id) {
         SendState::Accepted {
             at: *at,
             instant: *instant,
         }
-    } else if b.failed.contains(id) {
-        SendState::Failed
     } else {
         SendState::Pending
     }
@@ -1072,4 +1075,27 @@ fn resolve(
     );
     watched.remove(&record.probe_id);
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_probe_refused_after_acceptance_is_done_not_pending() {
+        let board: Board = Arc::new(Mutex::new(SendBoard::default()));
+        assert!(matches!(send_state(&board, "p1"), SendState::Pending));
+        board
+            .lock()
+            .expect("board")
+            .accepted
+            .insert("p1".into(), (1.0, Instant::now()));
+        assert!(matches!(
+            send_state(&board, "p1"),
+            SendState::Accepted { .. }
+        ));
+        // Its bounce came back (probe/bounces.rs records it as failed).
+        board.lock().expect("board").failed.insert("p1".into());
+        assert!(matches!(send_state(&board, "p1"), SendState::Failed));
+    }
 }
