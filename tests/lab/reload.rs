@@ -2,9 +2,11 @@
 //! in force (a new route is probed, a removed route's series leave /metrics) while the IMAP
 //! connections of the unchanged seed are kept (Dovecot logs no new login); an invalid file is
 //! refused — logged with its errors, answered with them, exported as
-//! `mailcanary_config_last_reload_successful 0` — and the running config goes on probing.
+//! `mailcanary_config_last_reload_successful 0` — and the running config goes on probing. A
+//! reload during a round applies only from the next.
 //!
-//! Mailbox: the lab's `seed4` (this test's only).
+//! Mailboxes: the lab's `seed4` (these tests' only); the round test's first probe goes to
+//! `seed20` (the instances test's, where it is another instance's probe and left alone).
 
 use std::path::Path;
 use std::time::Duration;
@@ -183,4 +185,58 @@ fn sighup_and_post_reload_apply_a_valid_config_and_refuse_an_invalid_one() {
     );
     let (code, _) = http(&daemon.addr, "GET", "/-/reload", None).expect("GET /-/reload");
     assert_eq!(code, 405, "reload is POST only");
+}
+
+/// A reload during a round changes nothing in that round: its probe (sent to a mailbox the
+/// seed does not read, so it can only time out) is watched to its timeout and counted
+/// `missing`, the round finishes, and only the next round uses the new config (the seed's
+/// address fixed: found in the inbox).
+#[test]
+fn a_reload_waits_for_the_running_round_to_finish() {
+    require_lab();
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Seed `r` reads seed4 but, at first, its probes go to seed20 (this file's other mailbox,
+    // where another instance's probe is left alone): they time out after 6 s.
+    let config = |dir: &Path, listen: &str, address: &str| {
+        format!(
+            "[probe]\nschedule = \"*/2 * * * * *\"\ntimeout = \"6s\"\nlate_window = \"10m\"\nlisten = \"{listen}\"\n\
+             state = \"{}\"\ntoken_key_file = \"{LAB_DIR}/secrets/probe-key\"\ninstance = \"reload-round\"\n\
+             [dns_audit]\nnameserver = \"127.0.53.53:53\"\ndnsbl_zones = []\n{}{}",
+            dir.join("state.sqlite").display(),
+            route("good", "probe <probe@sender.test>", ""),
+            seed("r", USER).replace("seed4@seed.test", address),
+        )
+    };
+    let d = dir.path().to_path_buf();
+    let daemon = start_run(dir.path(), "round", move |addr| {
+        config(&d, addr, "seed20@seed.test")
+    });
+    const SENT: &str = r#"mailcanary_probes_sent_total{route="good",seed="r"}"#;
+    const MISSING: &str = r#"mailcanary_probes_missing_total{route="good",seed="r"}"#;
+    const FOUND: &str =
+        r#"mailcanary_probes_received_total{placement="inbox",route="good",seed="r"}"#;
+    wait_value(&daemon, SENT, 1.0);
+    assert_eq!(value(&daemon, MISSING), Some(0.0), "round 1 still running");
+    std::fs::write(
+        dir.path().join("round.toml"),
+        config(dir.path(), &daemon.addr, "seed4@seed.test"),
+    )
+    .expect("write");
+    let (code, body) = reload(&daemon);
+    assert_eq!(code, 200, "{body}");
+    // Round 1 goes on with its config: its probe times out and is counted missing.
+    wait_value(&daemon, MISSING, 1.0);
+    wait_value(&daemon, FOUND, 1.0);
+    let log = daemon.log();
+    let at = |what: &str| {
+        log.find(what)
+            .unwrap_or_else(|| panic!("{what:?} not logged:\n{log}"))
+    };
+    assert!(
+        at("config reloaded") < at("probe not found before the timeout")
+            && at("probe not found before the timeout") < at("round finished round_id=1")
+            && at("round finished round_id=1") < at("probe found"),
+        "reload, then round 1's timeout and end, then round 2's probe found:\n{log}"
+    );
+    assert_eq!(value(&daemon, MISSING), Some(1.0), "{log}");
 }
