@@ -21,6 +21,7 @@ const NO_ROUTE_NO_SEED: &[&str] = &[
     "MailcanaryExporterAbsent",
     "MailcanaryProbeStale",
     "MailcanaryVantageSilent",
+    "MailcanaryConfigReloadFailed",
 ];
 /// Alerts whose metrics carry a seed but no route.
 const SEED_ONLY: &[&str] = &["MailcanaryForgedProbes"];
