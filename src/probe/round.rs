@@ -217,8 +217,8 @@ impl Prober {
     /// Puts `config` in force for the next round (a running round finishes with the config it
     /// started with): senders are rebuilt, connections of mailboxes whose connection settings
     /// did not change are kept, the others are logged out once no round holds them, and the
-    /// metric series follow the new routes and seeds. Probes of removed routes or seeds stay
-    /// in the state and expire as any probe no round watches.
+    /// metric series follow the new routes and seeds. Probes in flight are untouched: a removed
+    /// route's are still watched in their seed's mailbox, a removed seed's expire as orphans.
     pub fn reload(&self, config: Config) -> Result<Carried, SendError> {
         let previous = self.setup();
         let next = Arc::new(Setup::build(Arc::new(config), Some(&previous))?);
