@@ -31,6 +31,8 @@ use crate::probe::token::{self, HeaderCheck, Token};
 const SLOW_CHECK: Duration = Duration::from_secs(30);
 /// While a probe is this fresh, check at the seed's poll interval.
 const FAST_WINDOW: Duration = Duration::from_secs(20);
+/// How often a watcher looks whether a send was accepted (a lock, no I/O).
+const ACCEPT_POLL: Duration = Duration::from_millis(2);
 /// Switch from polling to IDLE once the pause would be this long.
 const IDLE_FROM: Duration = Duration::from_secs(5);
 /// How long sending waits for the watchers' first look at their mailboxes (at most the probe
@@ -709,7 +711,7 @@ async fn watch_seed(
 
     let mut pending = Pending { ids: this_round };
     let mut pause = mb.seed.poll_interval;
-    let fast_until = Instant::now() + FAST_WINDOW;
+    let mut fast_until = None;
     loop {
         let now = Instant::now();
         let (expired, next_deadline) = pending.sweep(ctx, &watched, now);
@@ -719,6 +721,14 @@ async fn watch_seed(
         if pending.ids.is_empty() {
             break;
         }
+        if next_deadline.is_none() {
+            // None of this round's probes was accepted by its SMTP server yet, so none can have
+            // arrived: wait for that instead of asking the IMAP server (a failed send is
+            // dropped by the sweep). The fast window starts with the first acceptance.
+            tokio::time::sleep(ACCEPT_POLL).await;
+            continue;
+        }
+        let fast_until = *fast_until.get_or_insert(now + FAST_WINDOW);
         if now >= fast_until {
             pause = (pause.mul_f64(1.5)).min(SLOW_CHECK);
         }
