@@ -11,6 +11,7 @@ fn lab_socket_inodes() -> HashSet<u64> {
         "/usr/lib/dovecot/",
         "/usr/bin/rspamd",
         "/usr/sbin/nsd",
+        "/usr/bin/glewlwyd",
     ];
     let mut inodes = HashSet::new();
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
@@ -79,8 +80,8 @@ fn the_lab_listens_on_loopback_only() {
         }
     }
     assert!(
-        listening >= 7,
-        "expected the lab's listeners (DNS, 587, 465, 25, 143, 993, milter), saw {listening}"
+        listening >= 9,
+        "expected the lab's listeners (DNS, 587, 465, 1587, 25, 143, 993, milter, OAuth2), saw {listening}"
     );
 }
 
@@ -93,7 +94,7 @@ fn status_reports_every_daemon_up() {
         .expect("run lab/mailstack status");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
-    for d in ["nsd", "rspamd", "dovecot", "postfix-out", "postfix-in"] {
+    for d in ["nsd", "rspamd", "glewlwyd", "dovecot", "postfix-out", "postfix-in"] {
         assert!(
             text.lines().any(|l| l.starts_with(d) && l.contains(" up ")),
             "{d} not up: {text}"
