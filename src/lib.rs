@@ -3,6 +3,8 @@
 //! The application, by layer:
 //! - [`cli`]: one file per subcommand (arguments, what it runs, its exit code);
 //! - [`config`]: the strict config, provider presets, secrets;
+//! - [`oauth`]: OAuth2 access tokens for IMAP and SMTP logins (token requests, cache, device
+//!   login, SASL framing);
 //! - [`probe`]: the pipeline of one round — compose → send → fetch → judge → record
 //!   ([`probe::round`] runs it, [`probe::store`] records it);
 //! - [`feedback`]: report mailboxes — fetch → unpack → store once → count the domain's DMARC
@@ -22,6 +24,7 @@ pub mod diagnosis;
 pub mod dns_audit;
 pub mod feedback;
 pub mod metrics;
+pub mod oauth;
 pub mod probe;
 pub mod report;
 pub mod reports;

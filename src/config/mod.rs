@@ -5,6 +5,7 @@
 //! is a config error at start-up, not a failed probe at 3 a.m.
 
 mod audit_targets;
+pub mod oauth;
 mod provider;
 mod raw;
 pub mod secret;
@@ -17,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use audit_targets::audit_targets;
+pub use oauth::{Grant, Login, OAuth2, TokenCache};
 pub use provider::{PRESETS, Preset};
 pub use secret::{Secret, SecretError, SecretSource};
 pub use validate::{FieldError, ScheduleError, address_of, cron_schedule};
@@ -107,10 +109,11 @@ pub enum TlsMode {
     None,
 }
 
+/// A login: the user name and how it authenticates (password, or OAuth2 token).
 #[derive(Debug, Clone)]
 pub struct Credentials {
     pub username: String,
-    pub password: Secret,
+    pub login: Login,
 }
 
 #[derive(Debug, Clone)]
@@ -173,7 +176,7 @@ pub struct Seed {
     pub tls: TlsMode,
     pub ca_file: Option<PathBuf>,
     pub username: String,
-    pub password: Secret,
+    pub login: Login,
     pub authserv_ids: Vec<String>,
     pub inbox_folder: String,
     /// Configured spam folder; `None` means: find it by SPECIAL-USE `\Junk`, else the preset's.
@@ -263,15 +266,29 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
     parse(&text, path)
 }
 
+/// Reads and validates a config file for `oauth login`, which creates the refresh token files:
+/// a refresh token file that does not exist yet is no error there.
+pub fn load_for_oauth_login(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse_with(&text, path, true)
+}
+
 /// Parses and validates config text; `path` only names the file in messages and resolves
 /// relative paths inside it.
 pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+    parse_with(text, path, false)
+}
+
+fn parse_with(text: &str, path: &Path, for_oauth_login: bool) -> Result<Config, ConfigError> {
     let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Syntax {
         path: path.to_path_buf(),
         message: e.message().to_string() + &location(text, e.span()),
     })?;
     let base = path.parent().unwrap_or(Path::new("."));
-    validate::config(raw, base).map_err(|errors| ConfigError::Invalid {
+    validate::config(raw, base, for_oauth_login).map_err(|errors| ConfigError::Invalid {
         path: path.to_path_buf(),
         errors,
     })
@@ -312,6 +329,33 @@ impl Config {
 
     pub fn seed(&self, name: &str) -> Option<&Seed> {
         self.seeds.iter().find(|s| s.name == name)
+    }
+
+    /// Every OAuth2 login of the config, by kind (`seed`, `bounce_mailbox`, `report_mailbox`,
+    /// `route`) and name.
+    pub fn oauth_logins(&self) -> Vec<(&'static str, &str, &OAuth2)> {
+        let mut out = Vec::new();
+        for s in &self.seeds {
+            if let Some(o) = s.login.oauth2() {
+                out.push(("seed", s.name.as_str(), o));
+            }
+        }
+        for b in &self.bounce_mailboxes {
+            if let Some(o) = b.login.oauth2() {
+                out.push(("bounce_mailbox", b.name.as_str(), o));
+            }
+        }
+        for r in &self.report_mailboxes {
+            if let Some(o) = r.mailbox.login.oauth2() {
+                out.push(("report_mailbox", r.mailbox.name.as_str(), o));
+            }
+        }
+        for r in &self.routes {
+            if let Some(o) = r.auth.as_ref().and_then(|a| a.login.oauth2()) {
+                out.push(("route", r.name.as_str(), o));
+            }
+        }
+        out
     }
 
     /// Route names → seed names, for pre-initialising metric series.

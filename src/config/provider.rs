@@ -1,4 +1,7 @@
-//! Provider presets for seed mailboxes: IMAP endpoint, spam folder and the receiver's authserv-id.
+//! Provider presets for seed mailboxes: IMAP endpoint, spam folder and the receiver's authserv-id,
+//! and for Google and Microsoft their OAuth2 token endpoints and scopes.
+
+use super::oauth::{GOOGLE, MICROSOFT, OAuthPreset};
 
 /// Defaults a `provider = "..."` seed starts from; every field can be overridden.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,6 +16,8 @@ pub struct Preset {
     pub authserv_ids: &'static [&'static str],
     /// Shortest pause between mailbox checks while a message is expected: polite to big providers.
     pub poll_interval_ms: u64,
+    /// The provider's OAuth2 token endpoints and scope (`auth = "oauth2"`).
+    pub oauth: Option<&'static OAuthPreset>,
 }
 
 pub const PRESETS: &[Preset] = &[
@@ -23,6 +28,7 @@ pub const PRESETS: &[Preset] = &[
         spam_folder: None,
         authserv_ids: &[],
         poll_interval_ms: 250,
+        oauth: None,
     },
     Preset {
         name: "gmail",
@@ -31,6 +37,7 @@ pub const PRESETS: &[Preset] = &[
         spam_folder: Some("[Gmail]/Spam"),
         authserv_ids: &["mx.google.com"],
         poll_interval_ms: 2000,
+        oauth: Some(&GOOGLE),
     },
     Preset {
         name: "outlook",
@@ -39,6 +46,7 @@ pub const PRESETS: &[Preset] = &[
         spam_folder: Some("Junk"),
         authserv_ids: &[],
         poll_interval_ms: 2000,
+        oauth: Some(&MICROSOFT),
     },
     Preset {
         name: "yahoo",
@@ -47,6 +55,7 @@ pub const PRESETS: &[Preset] = &[
         spam_folder: Some("Bulk"),
         authserv_ids: &[],
         poll_interval_ms: 2000,
+        oauth: None,
     },
     Preset {
         name: "icloud",
@@ -55,6 +64,7 @@ pub const PRESETS: &[Preset] = &[
         spam_folder: Some("Junk"),
         authserv_ids: &[],
         poll_interval_ms: 2000,
+        oauth: None,
     },
     Preset {
         name: "fastmail",
@@ -63,11 +73,27 @@ pub const PRESETS: &[Preset] = &[
         spam_folder: Some("Spam"),
         authserv_ids: &[],
         poll_interval_ms: 1000,
+        oauth: None,
     },
 ];
 
 pub fn preset(name: &str) -> Option<&'static Preset> {
     PRESETS.iter().find(|p| p.name == name)
+}
+
+/// The OAuth2 defaults of a provider named in an `[oauth2]` table (`gmail`, `outlook`).
+pub fn oauth_preset(name: &str) -> Option<&'static OAuthPreset> {
+    preset(name).and_then(|p| p.oauth)
+}
+
+/// The providers that carry OAuth2 defaults, for messages.
+pub fn oauth_names() -> String {
+    PRESETS
+        .iter()
+        .filter(|p| p.oauth.is_some())
+        .map(|p| p.name)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 pub fn names() -> String {

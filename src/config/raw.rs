@@ -38,6 +38,9 @@ pub struct RawReportMailbox {
     pub username: Option<String>,
     pub password_env: Option<String>,
     pub password_file: Option<PathBuf>,
+    /// `password` (default) or `oauth2`.
+    pub auth: Option<String>,
+    pub oauth2: Option<RawOAuth2>,
     /// The folder reports arrive in (default INBOX).
     pub folder: Option<String>,
     /// The domains we own: reports about any other domain are ignored.
@@ -65,6 +68,9 @@ pub struct RawBounceMailbox {
     pub username: Option<String>,
     pub password_env: Option<String>,
     pub password_file: Option<PathBuf>,
+    /// `password` (default) or `oauth2`.
+    pub auth: Option<String>,
+    pub oauth2: Option<RawOAuth2>,
     /// The folder bounces arrive in (default INBOX).
     pub folder: Option<String>,
     pub poll_interval: Option<String>,
@@ -108,6 +114,9 @@ pub struct RawRoute {
     pub username: Option<String>,
     pub password_env: Option<String>,
     pub password_file: Option<PathBuf>,
+    /// `password` (default) or `oauth2`.
+    pub auth: Option<String>,
+    pub oauth2: Option<RawOAuth2>,
     pub from: Option<String>,
     pub envelope_from: Option<String>,
     pub helo: Option<String>,
@@ -159,6 +168,9 @@ pub struct RawSeed {
     pub username: Option<String>,
     pub password_env: Option<String>,
     pub password_file: Option<PathBuf>,
+    /// `password` (default) or `oauth2`.
+    pub auth: Option<String>,
+    pub oauth2: Option<RawOAuth2>,
     pub authserv_ids: Option<Vec<String>>,
     pub inbox_folder: Option<String>,
     pub spam_folder: Option<String>,
@@ -174,4 +186,22 @@ pub struct RawDnsAudit {
     pub schedule: Option<String>,
     pub nameserver: Option<String>,
     pub dnsbl_zones: Option<Vec<String>>,
+}
+
+/// `[….oauth2]`: the OAuth2 client of a seed, bounce mailbox or route (`auth = "oauth2"`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOAuth2 {
+    /// `gmail` or `outlook`: token endpoint and scope defaults (a seed's own provider by default).
+    pub provider: Option<String>,
+    /// `refresh_token` (default) or `client_credentials`.
+    pub grant: Option<String>,
+    pub token_url: Option<String>,
+    pub device_authorization_url: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret_env: Option<String>,
+    pub client_secret_file: Option<PathBuf>,
+    pub refresh_token_env: Option<String>,
+    pub refresh_token_file: Option<PathBuf>,
+    pub scope: Option<String>,
 }

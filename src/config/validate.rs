@@ -14,9 +14,11 @@ use std::time::Duration;
 
 use croner::errors::CronError;
 
+use super::oauth::{Grant, Login, OAuth2, OAuthPreset, TokenCache, TokenState};
 use super::provider::{self, Preset};
 use super::raw::{
-    RawBounceMailbox, RawConfig, RawDkim, RawMessage, RawProbe, RawReportMailbox, RawRoute, RawSeed,
+    RawBounceMailbox, RawConfig, RawDkim, RawMessage, RawOAuth2, RawProbe, RawReportMailbox,
+    RawRoute, RawSeed,
 };
 use super::secret::{Secret, SecretSource};
 use super::{
@@ -36,7 +38,14 @@ pub struct FieldError {
 
 /// Collects errors with their config path, so that all of them are reported at once.
 #[derive(Default)]
-struct Errors(Vec<FieldError>);
+struct Errors(Vec<FieldError>, Context);
+
+/// What the config is validated for.
+#[derive(Default, Clone, Copy)]
+struct Context {
+    /// `oauth login` creates refresh token files: one that does not exist yet is no error.
+    for_oauth_login: bool,
+}
 
 impl Errors {
     fn push(&mut self, path: impl fmt::Display, problem: impl fmt::Display) {
@@ -48,8 +57,12 @@ impl Errors {
 }
 
 /// The config, or every error found in it, in file order: probe, routes, seeds, dns_audit.
-pub(super) fn config(raw: RawConfig, base: &Path) -> Result<Config, Vec<FieldError>> {
-    let mut errs = Errors::default();
+pub(super) fn config(
+    raw: RawConfig,
+    base: &Path,
+    for_oauth_login: bool,
+) -> Result<Config, Vec<FieldError>> {
+    let mut errs = Errors(Vec::new(), Context { for_oauth_login });
     let probe = validate_probe(&raw.probe, base, &mut errs);
     if raw.routes.is_empty() {
         errs.push("routes", "at least one route is required");
@@ -464,6 +477,8 @@ struct RawConnection<'a> {
     username: Option<&'a str>,
     password_env: &'a Option<String>,
     password_file: &'a Option<PathBuf>,
+    auth: Option<&'a str>,
+    oauth2: Option<&'a RawOAuth2>,
 }
 
 /// What differs between a route's SMTP connection and a seed's IMAP connection.
@@ -472,7 +487,9 @@ struct ConnectionRules<'a> {
     host_hint: &'static str,
     default_tls: TlsMode,
     ports: DefaultPorts,
-    login: Login<'a>,
+    login: LoginRule<'a>,
+    /// The provider's OAuth2 defaults (a seed's preset); routes have none.
+    oauth_preset: Option<&'static OAuthPreset>,
 }
 
 /// The port used when none is given, per TLS mode.
@@ -493,7 +510,7 @@ impl DefaultPorts {
 }
 
 /// How a connection logs in.
-enum Login<'a> {
+enum LoginRule<'a> {
     /// SMTP AUTH (RFC 4954) only when configured: username and password come together.
     Optional,
     /// IMAP always logs in (RFC 9051 §6.2.3): the password is required, the username defaults
@@ -531,8 +548,8 @@ fn connection(
     let tls = tls_mode(errs, &at("tls"), raw.tls, rules.default_tls);
     let port = port(errs, &at("port"), raw.port, rules.ports.for_mode(tls));
     let ca_file = ca_file(errs, &at("ca_file"), base, raw.ca_file);
-    let auth = credentials(errs, section, base, raw, &rules.login);
-    let sends_password = auth.is_some() || matches!(rules.login, Login::Required { .. });
+    let auth = credentials(errs, section, base, raw, rules);
+    let sends_password = auth.is_some() || matches!(rules.login, LoginRule::Required { .. });
     if sends_password && tls == TlsMode::None {
         // The connection's default mode is named first.
         let modes = match rules.default_tls {
@@ -553,13 +570,40 @@ fn connection(
     }
 }
 
-/// The login of a connection: username and password, by the rules of `login`.
+/// The login of a connection: `auth = "password"` (the default) or `auth = "oauth2"`.
 fn credentials(
     errs: &mut Errors,
     section: &str,
     base: &Path,
     raw: &RawConnection<'_>,
-    login: &Login<'_>,
+    rules: &ConnectionRules<'_>,
+) -> Option<Credentials> {
+    let at = |k: &str| format!("{section}.{k}");
+    match raw.auth.unwrap_or("password") {
+        "password" => {
+            if raw.oauth2.is_some() {
+                errs.push(at("oauth2"), "set auth = \"oauth2\" to use it");
+            }
+            password_credentials(errs, section, base, raw, &rules.login)
+        }
+        "oauth2" => oauth2_credentials(errs, section, base, raw, rules),
+        other => {
+            errs.push(
+                at("auth"),
+                format!("expected \"password\" or \"oauth2\", got {other:?}"),
+            );
+            None
+        }
+    }
+}
+
+/// Username and password, by the rules of `login`.
+fn password_credentials(
+    errs: &mut Errors,
+    section: &str,
+    base: &Path,
+    raw: &RawConnection<'_>,
+    login: &LoginRule<'_>,
 ) -> Option<Credentials> {
     let at = |k: &str| format!("{section}.{k}");
     let password = secret(
@@ -572,10 +616,10 @@ fn credentials(
     // A password source that is set but unusable has already been reported.
     let source_set = raw.password_env.is_some() || raw.password_file.is_some();
     match login {
-        Login::Optional => match (raw.username, password) {
+        LoginRule::Optional => match (raw.username, password) {
             (Some(username), Some(password)) => Some(Credentials {
                 username: username.to_string(),
-                password,
+                login: Login::Password(password),
             }),
             (None, None) => None,
             (Some(_), None) => {
@@ -592,17 +636,204 @@ fn credentials(
                 None
             }
         },
-        Login::Required { default_username } => {
+        LoginRule::Required { default_username } => {
             if password.is_none() && !source_set {
                 errs.push(
                     at("password"),
-                    "set password_env or password_file (for Gmail/Outlook: an app password)",
+                    "set password_env or password_file (for Gmail/Outlook: an app password, or auth = \"oauth2\")",
                 );
             }
             Some(Credentials {
                 username: raw.username.unwrap_or(default_username).to_string(),
-                password: password?,
+                login: Login::Password(password?),
             })
+        }
+    }
+}
+
+/// `auth = "oauth2"`: the user name the token is for, and the `[oauth2]` client (RFC 6749).
+fn oauth2_credentials(
+    errs: &mut Errors,
+    section: &str,
+    base: &Path,
+    raw: &RawConnection<'_>,
+    rules: &ConnectionRules<'_>,
+) -> Option<Credentials> {
+    let at = |k: &str| format!("{section}.{k}");
+    if raw.password_env.is_some() || raw.password_file.is_some() {
+        errs.push(
+            at("password"),
+            "auth = \"oauth2\" sends no password: remove password_env/password_file",
+        );
+    }
+    let username = match (&rules.login, raw.username) {
+        (_, Some(u)) => Some(u.to_string()),
+        (LoginRule::Required { default_username }, None) => Some(default_username.to_string()),
+        (LoginRule::Optional, None) => {
+            errs.push(
+                at("username"),
+                "required with auth = \"oauth2\" (the user the token is for)",
+            );
+            None
+        }
+    };
+    let Some(o) = raw.oauth2 else {
+        errs.push(
+            at("oauth2"),
+            "required with auth = \"oauth2\": client_id and the token source",
+        );
+        return None;
+    };
+    let oauth = oauth2_client(errs, &at("oauth2"), base, o, rules.oauth_preset);
+    Some(Credentials {
+        username: username?,
+        login: Login::OAuth2(Box::new(oauth?)),
+    })
+}
+
+/// The `[oauth2]` table: grant, endpoints (from the provider preset unless given), client,
+/// scope and the refresh token, loaded now (unless `oauth login` is about to create it).
+fn oauth2_client(
+    errs: &mut Errors,
+    section: &str,
+    base: &Path,
+    o: &RawOAuth2,
+    seed_preset: Option<&'static OAuthPreset>,
+) -> Option<OAuth2> {
+    let at = |k: &str| format!("{section}.{k}");
+    let preset = match o.provider.as_deref() {
+        None => seed_preset,
+        Some(name) => match provider::oauth_preset(name) {
+            Some(p) => Some(p),
+            None => {
+                errs.push(
+                    at("provider"),
+                    format!(
+                        "no OAuth2 defaults for {name:?}; expected one of {}",
+                        provider::oauth_names()
+                    ),
+                );
+                None
+            }
+        },
+    };
+    let grant = match o.grant.as_deref().unwrap_or("refresh_token") {
+        "refresh_token" => Some(Grant::RefreshToken),
+        "client_credentials" => Some(Grant::ClientCredentials),
+        other => {
+            errs.push(
+                at("grant"),
+                format!("expected \"refresh_token\" or \"client_credentials\", got {other:?}"),
+            );
+            None
+        }
+    };
+    let token_url = http_url(
+        errs,
+        &at("token_url"),
+        o.token_url.as_deref().or(preset.map(|p| p.token_url)),
+    );
+    let device_authorization_url = match o
+        .device_authorization_url
+        .as_deref()
+        .or(preset.map(|p| p.device_authorization_url))
+    {
+        Some(u) => http_url(errs, &at("device_authorization_url"), Some(u)),
+        None => None,
+    };
+    let client_id = match o.client_id.as_deref() {
+        Some(c) if !c.trim().is_empty() => Some(c.to_string()),
+        _ => {
+            errs.push(at("client_id"), "required (from your app registration)");
+            None
+        }
+    };
+    let scope = match o.scope.as_deref().or(preset.map(|p| p.scope)) {
+        Some(s) if !s.trim().is_empty() => Some(s.to_string()),
+        _ => {
+            errs.push(at("scope"), "required (no provider preset gives one)");
+            None
+        }
+    };
+    let client_secret = secret(
+        errs,
+        &at("client_secret"),
+        &o.client_secret_env,
+        &o.client_secret_file,
+        base,
+    );
+    let refresh_file = o.refresh_token_file.clone().map(|f| resolve(base, f));
+    let refresh_source = match SecretSource::from_pair(&o.refresh_token_env, &refresh_file) {
+        Ok(s) => s,
+        Err(e) => {
+            errs.push(at("refresh_token"), e);
+            None
+        }
+    };
+    let set = o.refresh_token_env.is_some() || o.refresh_token_file.is_some();
+    let mut refresh_token = None;
+    match grant {
+        Some(Grant::RefreshToken) => match &refresh_source {
+            None if !set => errs.push(
+                at("refresh_token"),
+                "set refresh_token_env or refresh_token_file (`mailcanary oauth login` gets one)",
+            ),
+            None => {}
+            Some(SecretSource::File(p)) if errs.1.for_oauth_login && !p.exists() => {}
+            Some(src) => match src.load() {
+                Ok(t) => refresh_token = Some(t),
+                Err(e) => errs.push(at("refresh_token"), e),
+            },
+        },
+        Some(Grant::ClientCredentials) => {
+            if set {
+                errs.push(
+                    at("refresh_token"),
+                    "not used with grant = \"client_credentials\": remove it",
+                );
+            }
+            if client_secret.is_none()
+                && o.client_secret_env.is_none()
+                && o.client_secret_file.is_none()
+            {
+                errs.push(
+                    at("client_secret"),
+                    "required with grant = \"client_credentials\": set client_secret_env or client_secret_file",
+                );
+            }
+        }
+        None => {}
+    }
+    let cache = TokenCache::default();
+    if let Ok(mut state) = cache.state.try_lock() {
+        *state = TokenState {
+            access: None,
+            refresh_token,
+        };
+    }
+    Some(OAuth2 {
+        grant: grant?,
+        token_url: token_url?,
+        device_authorization_url,
+        client_id: client_id?,
+        client_secret,
+        scope: scope?,
+        refresh_token_source: refresh_source,
+        cache,
+    })
+}
+
+/// An `http://` or `https://` URL (plain http only makes sense for a test server).
+fn http_url(errs: &mut Errors, path: &str, value: Option<&str>) -> Option<String> {
+    match value {
+        Some(u) if u.starts_with("https://") || u.starts_with("http://") => Some(u.to_string()),
+        Some(u) => {
+            errs.push(path, format!("expected an https:// URL, got {u:?}"));
+            None
+        }
+        None => {
+            errs.push(path, "required (no provider preset gives one)");
+            None
         }
     }
 }
@@ -619,6 +850,8 @@ fn validate_route(name: &str, r: &RawRoute, base: &Path, errs: &mut Errors) -> O
         username: r.username.as_deref(),
         password_env: &r.password_env,
         password_file: &r.password_file,
+        auth: r.auth.as_deref(),
+        oauth2: r.oauth2.as_ref(),
     };
     let rules = ConnectionRules {
         host_hint: "the SMTP server to send through",
@@ -628,7 +861,8 @@ fn validate_route(name: &str, r: &RawRoute, base: &Path, errs: &mut Errors) -> O
             starttls: 587,
             plain: 25,
         },
-        login: Login::Optional,
+        login: LoginRule::Optional,
+        oauth_preset: None,
     };
     let connection = connection(errs, &section, base, &raw, &rules);
     let (from, from_address, envelope_from) = sender(errs, &section, r);
@@ -765,6 +999,8 @@ fn validate_seed(
         username: s.username.as_deref(),
         password_env: &s.password_env,
         password_file: &s.password_file,
+        auth: s.auth.as_deref(),
+        oauth2: s.oauth2.as_ref(),
         poll_interval: s.poll_interval.as_deref(),
     };
     let mailbox = imap_mailbox(errs, "seeds", name, base, &fields);
@@ -805,6 +1041,8 @@ fn validate_bounce_mailbox(
         username: b.username.as_deref(),
         password_env: &b.password_env,
         password_file: &b.password_file,
+        auth: b.auth.as_deref(),
+        oauth2: b.oauth2.as_ref(),
         poll_interval: b.poll_interval.as_deref(),
     };
     let mut mailbox = imap_mailbox(errs, "bounce_mailboxes", name, base, &fields)?;
@@ -836,6 +1074,8 @@ fn validate_report_mailbox(
         username: r.username.as_deref(),
         password_env: &r.password_env,
         password_file: &r.password_file,
+        auth: r.auth.as_deref(),
+        oauth2: r.oauth2.as_ref(),
         poll_interval: None,
     };
     let mailbox = imap_mailbox(errs, "reports", name, base, &fields);
@@ -928,6 +1168,8 @@ struct MailboxFields<'a> {
     username: Option<&'a str>,
     password_env: &'a Option<String>,
     password_file: &'a Option<PathBuf>,
+    auth: Option<&'a str>,
+    oauth2: Option<&'a RawOAuth2>,
     poll_interval: Option<&'a str>,
 }
 
@@ -961,6 +1203,8 @@ fn imap_mailbox(
         username: f.username,
         password_env: f.password_env,
         password_file: f.password_file,
+        auth: f.auth,
+        oauth2: f.oauth2,
     };
     let rules = ConnectionRules {
         host_hint: "no provider preset gives one",
@@ -970,14 +1214,15 @@ fn imap_mailbox(
             starttls: 143,
             plain: 143,
         },
-        login: Login::Required {
+        login: LoginRule::Required {
             default_username: &address,
         },
+        oauth_preset: preset.oauth,
     };
     let connection = connection(errs, &section, base, &raw, &rules);
     let poll_default = format!("{}ms", preset.poll_interval_ms);
     let poll_interval = duration(errs, &at("poll_interval"), f.poll_interval, &poll_default);
-    let Credentials { username, password } = connection.auth?;
+    let Credentials { username, login } = connection.auth?;
     Some(Seed {
         name: name.to_string(),
         provider: preset.name,
@@ -987,7 +1232,7 @@ fn imap_mailbox(
         tls: connection.tls,
         ca_file: connection.ca_file,
         username,
-        password,
+        login,
         authserv_ids: preset.authserv_ids.iter().map(|s| s.to_string()).collect(),
         inbox_folder: "INBOX".to_string(),
         spam_folder: None,

@@ -6,6 +6,10 @@
 //! Where the server offers DSN (RFC 3461), the probe asks for failure and delay notices with
 //! the headers only (`RET=HDRS`, `NOTIFY=FAILURE,DELAY`) and names itself in `ENVID=<probe
 //! id>`, so a bounce can be matched to its probe even when the bouncer returns no headers.
+//!
+//! With `auth = "oauth2"` the route authenticates with an OAuth2 access token: OAUTHBEARER
+//! (RFC 7628) when the EHLO offers it, else XOAUTH2. lettre speaks only XOAUTH2, so the AUTH
+//! exchange (RFC 4954 §4, initial response on the AUTH line) is written here for both.
 
 use std::time::{Duration, Instant};
 
@@ -20,7 +24,10 @@ use lettre::transport::smtp::extension::{
 };
 use lettre::transport::smtp::response::Response;
 
-use crate::config::{Route, TlsMode};
+use base64::Engine;
+
+use crate::config::{Login, OAuth2, Route, Secret, TlsMode};
+use crate::oauth::sasl::{self, Mechanism as SaslMechanism};
 use crate::probe::compose::ProbeMessage;
 use crate::probe::server_text;
 
@@ -112,8 +119,18 @@ pub struct Sender {
     deadline: Duration,
     security: Security,
     hello: ClientId,
-    credentials: Option<SmtpCredentials>,
+    auth: Option<SmtpAuth>,
     dsn: AtomicU8,
+}
+
+/// How a route logs in.
+enum SmtpAuth {
+    Password(SmtpCredentials),
+    /// The user the token is for, and the client that gets the token (before each send).
+    OAuth2 {
+        username: String,
+        oauth: Box<OAuth2>,
+    },
 }
 
 impl Sender {
@@ -149,8 +166,15 @@ impl Sender {
             Some(helo) => ClientId::Domain(helo.clone()),
             None => ClientId::default(),
         };
-        let credentials = route.auth.as_ref().map(|auth| {
-            SmtpCredentials::new(auth.username.clone(), auth.password.expose().to_string())
+        let auth = route.auth.as_ref().map(|auth| match &auth.login {
+            Login::Password(p) => SmtpAuth::Password(SmtpCredentials::new(
+                auth.username.clone(),
+                p.expose().to_string(),
+            )),
+            Login::OAuth2(o) => SmtpAuth::OAuth2 {
+                username: auth.username.clone(),
+                oauth: o.clone(),
+            },
         });
         Ok(Sender {
             server,
@@ -159,7 +183,7 @@ impl Sender {
             deadline: route.timeout,
             security,
             hello,
-            credentials,
+            auth,
             dsn: AtomicU8::new(DSN_UNKNOWN),
         })
     }
@@ -175,7 +199,7 @@ impl Sender {
             .parse()
             .map_err(|e: lettre::address::AddressError| SendError::Envelope(e.to_string()))?;
         let started = Instant::now();
-        let sent = tokio::time::timeout(self.deadline, self.transaction(from, to, message))
+        let sent = tokio::time::timeout(self.deadline, self.authorized_send(from, to, message))
             .await
             .map_err(|_| SendError::Timeout {
                 server: self.server.clone(),
@@ -193,7 +217,43 @@ impl Sender {
                     duration_seconds: started.elapsed().as_secs_f64(),
                 })
             }
-            Err(e) => Err(self.classify(e)),
+            Err(e) => {
+                if let (SendError::Auth { .. }, Some(SmtpAuth::OAuth2 { oauth, .. })) =
+                    (&e, &self.auth)
+                {
+                    // A refused token is not offered again: the next send gets a new one.
+                    crate::oauth::forget_access_token(oauth).await;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Gets the OAuth2 access token (if the route uses one), then runs the transaction.
+    async fn authorized_send(
+        &self,
+        from: Address,
+        to: Address,
+        message: &ProbeMessage,
+    ) -> Result<Response, SendError> {
+        let token = match &self.auth {
+            Some(SmtpAuth::OAuth2 { oauth, .. }) => Some(
+                crate::oauth::access_token(oauth)
+                    .await
+                    .map_err(|e| SendError::Auth {
+                        server: self.server.clone(),
+                        detail: server_text::cap(&format!("no OAuth2 access token: {e}")),
+                    })?,
+            ),
+            _ => None,
+        };
+        match self.transaction(from, to, message, token.as_ref()).await {
+            Ok(response) => Ok(response),
+            Err(Step::Smtp(e)) => Err(self.classify(e)),
+            Err(Step::NoOAuthMechanism) => Err(SendError::Auth {
+                server: self.server.clone(),
+                detail: "the server offers neither OAUTHBEARER nor XOAUTH2".to_string(),
+            }),
         }
     }
 
@@ -203,7 +263,8 @@ impl Sender {
         from: Address,
         to: Address,
         message: &ProbeMessage,
-    ) -> Result<Response, lettre::transport::smtp::Error> {
+        token: Option<&Secret>,
+    ) -> Result<Response, Step> {
         let implicit = match &self.security {
             Security::Implicit(params) => Some(params.clone()),
             _ => None,
@@ -219,9 +280,15 @@ impl Sender {
         if let Security::StartTls(params) = &self.security {
             conn.starttls(params.clone(), &self.hello).await?;
         }
-        if let Some(credentials) = &self.credentials {
-            conn.auth(&[Mechanism::Plain, Mechanism::Login], credentials)
-                .await?;
+        match (&self.auth, token) {
+            (Some(SmtpAuth::Password(credentials)), _) => {
+                conn.auth(&[Mechanism::Plain, Mechanism::Login], credentials)
+                    .await?;
+            }
+            (Some(SmtpAuth::OAuth2 { username, .. }), Some(token)) => {
+                self.oauth_auth(&mut conn, username, token).await?;
+            }
+            _ => {}
         }
         let dsn = self.offers_dsn(&mut conn).await?;
         let mut mail_params = Vec::new();
@@ -241,6 +308,27 @@ impl Sender {
         // The message is accepted; a failed QUIT changes nothing about that.
         let _ = conn.quit().await;
         Ok(response)
+    }
+
+    /// AUTH with an OAuth2 bearer token (RFC 4954 §4 with RFC 7628 / XOAUTH2): the mechanism
+    /// from the EHLO's AUTH line, the initial response on the AUTH line; an error challenge
+    /// (334) is acknowledged so that the server ends the exchange with its failure reply.
+    async fn oauth_auth(
+        &self,
+        conn: &mut AsyncSmtpConnection,
+        username: &str,
+        token: &Secret,
+    ) -> Result<(), Step> {
+        let ehlo = conn.command(Ehlo::new(self.hello.clone())).await?;
+        let offered = ehlo_auth_mechanisms(&ehlo);
+        let mechanism =
+            sasl::choose(offered.iter().map(String::as_str)).ok_or(Step::NoOAuthMechanism)?;
+        let initial = sasl::initial_response(mechanism, username, &self.host, self.port, token);
+        let reply = conn.command(AuthLine::initial(mechanism, &initial)).await?;
+        if reply.code().to_string().starts_with("334") {
+            conn.command(AuthLine::ack(mechanism)).await?;
+        }
+        Ok(())
     }
 
     /// Whether the server offers DSN. lettre's EHLO parser keeps only the extensions it uses,
@@ -294,6 +382,57 @@ impl Sender {
             SendError::Network { server, detail }
         }
     }
+}
+
+/// Why a transaction stopped: what the SMTP server said, or no OAuth2 mechanism offered.
+enum Step {
+    Smtp(lettre::transport::smtp::Error),
+    NoOAuthMechanism,
+}
+
+impl From<lettre::transport::smtp::Error> for Step {
+    fn from(e: lettre::transport::smtp::Error) -> Self {
+        Step::Smtp(e)
+    }
+}
+
+/// An AUTH command line with its initial response, or the answer to a challenge; base64
+/// (RFC 4954 §4). Its `Display` is what goes on the wire: it is never logged.
+struct AuthLine(String);
+
+impl AuthLine {
+    fn initial(mechanism: SaslMechanism, response: &Secret) -> Self {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(response.expose());
+        AuthLine(format!("AUTH {} {b64}\r\n", mechanism.name()))
+    }
+
+    fn ack(mechanism: SaslMechanism) -> Self {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(mechanism.error_ack());
+        AuthLine(format!("{b64}\r\n"))
+    }
+}
+
+impl std::fmt::Display for AuthLine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The SASL mechanisms of an EHLO reply's AUTH line (RFC 4954 §3; `AUTH=` is the old form).
+fn ehlo_auth_mechanisms(ehlo: &Response) -> Vec<String> {
+    ehlo.message()
+        .skip(1)
+        .filter_map(|line| {
+            let (keyword, rest) = line.split_at(line.find([' ', '=']).unwrap_or(line.len()));
+            keyword.eq_ignore_ascii_case("AUTH").then(|| {
+                rest.trim_start_matches('=')
+                    .split_whitespace()
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            })
+        })
+        .flatten()
+        .collect()
 }
 
 /// Whether an EHLO reply lists `keyword` (RFC 5321 §4.1.1.1: one extension per line, its
@@ -417,6 +556,34 @@ mod tests {
         ));
         // The greeting line names the host, not an extension.
         assert!(!ehlo_offers(&reply(&["DSN"]), "DSN"));
+        assert_eq!(
+            ehlo_auth_mechanisms(&reply(&[
+                "mail.sender.test",
+                "PIPELINING",
+                "AUTH OAUTHBEARER XOAUTH2",
+                "AUTH=PLAIN",
+                "AUTHX FOO",
+            ])),
+            vec!["OAUTHBEARER", "XOAUTH2", "PLAIN"]
+        );
+        assert!(ehlo_auth_mechanisms(&reply(&["AUTH PLAIN"])).is_empty());
+    }
+
+    #[test]
+    fn auth_lines_carry_the_base64_initial_response() {
+        let line = AuthLine::initial(
+            SaslMechanism::XOAuth2,
+            &Secret::new("user=u\x01auth=Bearer t\x01\x01"),
+        );
+        assert_eq!(
+            line.to_string(),
+            "AUTH XOAUTH2 dXNlcj11AWF1dGg9QmVhcmVyIHQBAQ==\r\n"
+        );
+        assert_eq!(
+            AuthLine::ack(SaslMechanism::OAuthBearer).to_string(),
+            "AQ==\r\n"
+        );
+        assert_eq!(AuthLine::ack(SaslMechanism::XOAuth2).to_string(), "\r\n");
     }
 
     #[test]

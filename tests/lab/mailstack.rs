@@ -94,7 +94,14 @@ fn status_reports_every_daemon_up() {
         .expect("run lab/mailstack status");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
-    for d in ["nsd", "rspamd", "glewlwyd", "dovecot", "postfix-out", "postfix-in"] {
+    for d in [
+        "nsd",
+        "rspamd",
+        "glewlwyd",
+        "dovecot",
+        "postfix-out",
+        "postfix-in",
+    ] {
         assert!(
             text.lines().any(|l| l.starts_with(d) && l.contains(" up ")),
             "{d} not up: {text}"

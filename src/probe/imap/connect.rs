@@ -1,6 +1,8 @@
 //! Opens an IMAP session: TCP, then implicit TLS (RFC 8314) or STARTTLS (RFC 3501 §6.2.1),
-//! the greeting, and LOGIN. Every byte from the server passes the [`guard`](super::guard)
-//! from the first one on, so even a greeting cannot make us allocate what it announces.
+//! the greeting, and LOGIN — or, with `auth = "oauth2"`, AUTHENTICATE (RFC 3501 §6.2.2) with
+//! OAUTHBEARER (RFC 7628) or XOAUTH2, whichever the pre-login CAPABILITY offers (OAUTHBEARER
+//! first). Every byte from the server passes the [`guard`](super::guard) from the first one
+//! on, so even a greeting cannot make us allocate what it announces.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -14,7 +16,8 @@ use tokio_rustls::client::TlsStream;
 
 use super::ImapError;
 use super::guard::{Budget, Guarded, Limits};
-use crate::config::{Seed, TlsMode};
+use crate::config::{Login, OAuth2, Secret, Seed, TlsMode};
+use crate::oauth::sasl::{self, Mechanism};
 
 /// A plain or TLS stream, so STARTTLS and implicit TLS share one session type.
 #[derive(Debug)]
@@ -162,8 +165,12 @@ pub async fn login(seed: &Seed, budget: &Budget) -> Result<ImapSession, ImapErro
         read_greeting(&mut client, &server).await?;
     }
     budget.reset();
+    let password = match &seed.login {
+        Login::Password(p) => p,
+        Login::OAuth2(o) => return oauth_login(client, seed, o, &server, budget).await,
+    };
     client
-        .login(&seed.username, seed.password.expose())
+        .login(&seed.username, password.expose())
         .await
         .map_err(|(e, _)| match e {
             // The server's text may echo the user name: it is not kept.
@@ -172,6 +179,99 @@ pub async fn login(seed: &Seed, budget: &Budget) -> Result<ImapSession, ImapErro
             }
             other => super::classify(&server, "login", other),
         })
+}
+
+/// AUTHENTICATE with an OAuth2 access token. A token the server refuses is forgotten, so the
+/// next attempt asks the token endpoint for a new one.
+async fn oauth_login(
+    mut client: async_imap::Client<Guarded<ImapStream>>,
+    seed: &Seed,
+    oauth: &OAuth2,
+    server: &str,
+    budget: &Budget,
+) -> Result<ImapSession, ImapError> {
+    let token = crate::oauth::access_token(oauth)
+        .await
+        .map_err(|e| ImapError::auth(server, format!("no OAuth2 access token: {e}")))?;
+    let offered = auth_mechanisms(&mut client, server).await?;
+    let mechanism = sasl::choose(offered.iter().map(String::as_str)).ok_or_else(|| {
+        ImapError::auth(server, "the server offers neither OAUTHBEARER nor XOAUTH2")
+    })?;
+    let response = sasl::initial_response(mechanism, &seed.username, &seed.host, seed.port, &token);
+    budget.reset();
+    match client
+        .authenticate(mechanism.name(), SaslExchange::new(mechanism, response))
+        .await
+    {
+        Ok(session) => Ok(session),
+        Err((async_imap::error::Error::No(_) | async_imap::error::Error::Bad(_), _)) => {
+            crate::oauth::forget_access_token(oauth).await;
+            Err(ImapError::auth(
+                server,
+                format!(
+                    "the server refused the OAuth2 access token ({})",
+                    mechanism.name()
+                ),
+            ))
+        }
+        Err((other, _)) => Err(super::classify(server, "AUTHENTICATE", other)),
+    }
+}
+
+/// The SASL mechanisms the server offers before login (`AUTH=` capabilities, RFC 3501 §6.1.1).
+async fn auth_mechanisms(
+    client: &mut async_imap::Client<Guarded<ImapStream>>,
+    server: &str,
+) -> Result<Vec<String>, ImapError> {
+    use async_imap::imap_proto::{Capability, Response};
+    use async_imap::types::UnsolicitedResponse;
+    // The untagged CAPABILITY answer reaches us through async-imap's channel of unsolicited
+    // answers (the only way a pre-login client hands them out); a handful fit.
+    let (tx, rx) = async_channel::bounded(16);
+    client
+        .run_command_and_check_ok("CAPABILITY", Some(tx))
+        .await
+        .map_err(|e| super::classify(server, "CAPABILITY", e))?;
+    let mut mechanisms = Vec::new();
+    while let Ok(answer) = rx.try_recv() {
+        if let UnsolicitedResponse::Other(data) = answer
+            && let Response::Capabilities(caps) = data.parsed()
+        {
+            for c in caps {
+                if let Capability::Auth(m) = c {
+                    mechanisms.push(m.to_string());
+                }
+            }
+        }
+    }
+    Ok(mechanisms)
+}
+
+/// One SASL exchange: the initial response to the first (empty) challenge, then the
+/// mechanism's acknowledgement of an error challenge, after which the server says NO.
+struct SaslExchange {
+    first: Option<Secret>,
+    mechanism: Mechanism,
+}
+
+impl SaslExchange {
+    fn new(mechanism: Mechanism, first: Secret) -> Self {
+        SaslExchange {
+            first: Some(first),
+            mechanism,
+        }
+    }
+}
+
+impl async_imap::Authenticator for SaslExchange {
+    type Response = Vec<u8>;
+
+    fn process(&mut self, _challenge: &[u8]) -> Self::Response {
+        match self.first.take() {
+            Some(r) => r.expose().as_bytes().to_vec(),
+            None => self.mechanism.error_ack().to_vec(),
+        }
+    }
 }
 
 async fn read_greeting<T>(client: &mut async_imap::Client<T>, server: &str) -> Result<(), ImapError>
