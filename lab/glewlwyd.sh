@@ -19,7 +19,7 @@
 OAUTH_ADDR=127.0.0.20
 OAUTH_PORT=4593
 OAUTH_URL="http://$OAUTH_ADDR:$OAUTH_PORT/api"
-OAUTH_TOKEN_SECONDS=20
+OAUTH_TOKEN_SECONDS=10
 OAUTH_USERS="oauth1"
 
 glew_secret() { # glew_secret NAME: create a random secret file once, print it

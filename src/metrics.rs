@@ -83,6 +83,8 @@ pub struct Metrics {
     pub spf_dns_lookups: IntGaugeVec,
     /// What the report mailboxes brought in (DMARC aggregate and TLS reports).
     pub reports: ReportMetrics,
+    pub oauth_token_expiry: GaugeVec,
+    pub oauth_route_token_expiry: GaugeVec,
     /// The routes, seeds and pairs of the config in force; `None` until [`Metrics::preset`]
     /// (then every series is recorded).
     configured: RwLock<Option<Configured>>,
@@ -358,6 +360,18 @@ impl Metrics {
                 &["route"],
             ),
             reports: ReportMetrics::new(&r),
+            oauth_token_expiry: gauge(
+                &r,
+                "mailcanary_oauth_token_expiry_timestamp_seconds",
+                "When the OAuth2 access token of a seed (or bounce mailbox) login expires (Unix time; 0 until one was had). Refreshed ahead of expiry every round: in the past means the refresh fails.",
+                &["seed"],
+            ),
+            oauth_route_token_expiry: gauge(
+                &r,
+                "mailcanary_oauth_route_token_expiry_timestamp_seconds",
+                "When the OAuth2 access token of a route's SMTP login expires (Unix time; 0 until one was had).",
+                &["route"],
+            ),
             registry: r,
             configured: RwLock::new(None),
         };
@@ -424,6 +438,43 @@ impl Metrics {
             }
             self.reports.preset(mailbox);
         }
+        for (kind, name, _) in config.oauth_logins() {
+            self.oauth_gauge(kind, name).set(0.0);
+        }
+    }
+
+    /// The expiry gauge of an OAuth2 login: `route` for routes, else `seed` (bounce mailboxes
+    /// share the seed label, as in `mailcanary_imap_errors_total`).
+    fn oauth_gauge(&self, kind: &str, name: &str) -> prometheus::Gauge {
+        if kind == "route" {
+            self.oauth_route_token_expiry.with_label_values(&[name])
+        } else {
+            self.oauth_token_expiry.with_label_values(&[name])
+        }
+    }
+
+    /// Records when an OAuth2 login's access token expires (logged at debug level).
+    pub fn oauth_token(&self, kind: &str, name: &str, expiry: Option<std::time::SystemTime>) {
+        let Some(expiry) = expiry else {
+            return;
+        };
+        let seconds = expiry
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0);
+        tracing::debug!(kind, name, expires = seconds, "OAuth2 access token");
+        self.oauth_gauge(kind, name).set(seconds);
+    }
+
+    /// Records a failed OAuth2 token refresh (and logs it): for a seed or bounce mailbox an
+    /// `auth` error of its mailbox; a route's shows as its failed send.
+    pub fn oauth_refresh_failed(&self, kind: &str, name: &str, error: &crate::oauth::OAuthError) {
+        tracing::warn!(kind, name, reason = error.reason(), error = %error, "OAuth2 token refresh failed");
+        if kind != "route" {
+            self.imap_errors
+                .with_label_values(&[name, error.reason()])
+                .inc();
+        }
     }
 
     fn retire_all(&self, c: &Configured) {
@@ -450,6 +501,8 @@ impl Metrics {
         retire(&self.dnsbl_listed, c);
         retire(&self.dkim_key_bits, c);
         retire(&self.spf_dns_lookups, c);
+        retire(&self.oauth_token_expiry, c);
+        retire(&self.oauth_route_token_expiry, c);
     }
 
     /// Whether series with these labels are exported: they belong to the config in force (a

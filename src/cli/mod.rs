@@ -4,6 +4,7 @@
 pub mod check_config;
 pub mod check_dns;
 pub mod inspect;
+pub mod oauth;
 pub mod once;
 pub mod run;
 
@@ -54,6 +55,8 @@ pub enum Command {
     Inspect(inspect::InspectArgs),
     /// Audit the DNS behind the verdicts: rDNS, SPF, DKIM, DMARC, blocklists, MX, MTA-STS.
     CheckDns(check_dns::CheckDnsArgs),
+    /// OAuth2 logins: `oauth login` gets a seed's or route's first refresh token.
+    Oauth(oauth::OauthArgs),
 }
 
 /// Parses the command line. Usage errors exit 3 ("unknown"), not clap's 2, which means
@@ -75,6 +78,7 @@ pub fn dispatch(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Inspect(args) => Ok(inspect::run(&args)),
         Command::CheckDns(args) => check_dns::run(&args),
+        Command::Oauth(args) => oauth::run(&args),
         Command::CheckConfig { config } => check_config::run(&config),
         Command::Once { config, json } => once::run(&config, json),
         Command::Run { config } => run::run(&config),
@@ -112,8 +116,17 @@ pub fn init_logs(default: &str) {
         .init();
 }
 
-/// Crates whose debug/trace output contains protocol lines with credentials.
-const WIRE_LOGGERS: [&str; 4] = ["async_imap", "imap_proto", "lettre", "rustls"];
+/// Crates whose debug/trace output contains protocol lines with credentials (HTTP bodies of
+/// token requests included).
+const WIRE_LOGGERS: [&str; 7] = [
+    "async_imap",
+    "imap_proto",
+    "lettre",
+    "rustls",
+    "reqwest",
+    "hyper",
+    "hyper_util",
+];
 
 /// Loads and validates a config file (every error at once), or says why not.
 pub fn load_config(path: &Path) -> Result<Config, ExitCode> {

@@ -195,7 +195,7 @@ impl Seed {
             && self.tls == other.tls
             && self.ca_file == other.ca_file
             && self.username == other.username
-            && self.password == other.password
+            && self.login == other.login
             && self.inbox_folder == other.inbox_folder
             && self.spam_folder == other.spam_folder
             && self.preset_spam_folder == other.preset_spam_folder

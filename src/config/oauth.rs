@@ -29,7 +29,8 @@ impl Grant {
     }
 }
 
-/// One OAuth2 client configuration and its token cache.
+/// One OAuth2 client configuration and its token cache. Two are equal when their settings
+/// are (the cache is not compared).
 #[derive(Debug, Clone)]
 pub struct OAuth2 {
     pub grant: Grant,
@@ -46,6 +47,18 @@ pub struct OAuth2 {
     pub refresh_token_source: Option<SecretSource>,
     /// Shared by every clone of the config: one token per mailbox or route, refreshed once.
     pub cache: TokenCache,
+}
+
+impl PartialEq for OAuth2 {
+    fn eq(&self, other: &Self) -> bool {
+        self.grant == other.grant
+            && self.token_url == other.token_url
+            && self.device_authorization_url == other.device_authorization_url
+            && self.client_id == other.client_id
+            && self.client_secret == other.client_secret
+            && self.scope == other.scope
+            && self.refresh_token_source == other.refresh_token_source
+    }
 }
 
 /// The cached tokens of one [`OAuth2`] client. Clones share the same cache.
@@ -92,7 +105,7 @@ impl TokenCache {
 }
 
 /// How a connection authenticates: a password, or an OAuth2 access token.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Login {
     Password(Secret),
     OAuth2(Box<OAuth2>),

@@ -259,6 +259,29 @@ impl Prober {
         round_deadline(&self.config())
     }
 
+    /// Refreshes every OAuth2 login's access token that is due (all at once, each bounded by
+    /// the token request timeout), so a refresh token that stopped working is noticed every
+    /// round even while a mailbox's IMAP session lives on, and records the expiries.
+    async fn refresh_oauth_tokens(&self, config: &Config) {
+        let logins = config.oauth_logins();
+        let results =
+            futures::future::join_all(logins.iter().map(|(_, _, o)| crate::oauth::access_token(o)))
+                .await;
+        for ((kind, name, oauth), result) in logins.iter().zip(results) {
+            match result {
+                Ok(_) => self.metrics.oauth_token(kind, name, oauth.cache.expiry()),
+                Err(e) => self.metrics.oauth_refresh_failed(kind, name, &e),
+            }
+        }
+    }
+
+    /// Records the OAuth2 expiries as the round leaves them (sends may have refreshed).
+    fn record_oauth_expiries(&self, config: &Config) {
+        for (kind, name, oauth) in config.oauth_logins() {
+            self.metrics.oauth_token(kind, name, oauth.cache.expiry());
+        }
+    }
+
     /// Stops every round and watcher now (SIGTERM).
     pub fn shut_down(&self) {
         self.shutdown.send_replace(true);
@@ -281,6 +304,7 @@ impl Prober {
             "round started"
         );
         self.expire_orphans(&setup.config, started)?;
+        self.refresh_oauth_tokens(&setup.config).await;
         let outgoing = self.compose_all(&setup.config, round_id, started)?;
         let mut shutdown = self.shutdown.subscribe();
         let deadline = round_deadline(&setup.config);
@@ -547,6 +571,7 @@ impl Prober {
         started: f64,
     ) -> Result<Vec<ProbeRecord>, RoundError> {
         self.store.finish_round(round_id)?;
+        self.record_oauth_expiries(cfg);
         self.metrics.round_finished(store::now());
         let records = self.store.round(round_id)?;
         let causes = crate::diagnosis::all_causes();

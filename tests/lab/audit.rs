@@ -33,6 +33,7 @@ fn every_lab_route_gets_exactly_its_cause() {
         .collect();
     let want: BTreeMap<String, Vec<String>> = [
         ("good", vec![]),
+        ("good-oauth", vec![]),
         ("spam", vec![]),
         ("spf-fail", vec!["spf_ip_not_authorized"]),
         ("dkim-fail", vec!["dkim_key_mismatch"]),

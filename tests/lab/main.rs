@@ -21,6 +21,7 @@ mod live_monitoring;
 mod mail_bomb;
 mod mailstack;
 mod monitoring;
+mod oauth;
 mod probe;
 mod reload;
 mod reports;
