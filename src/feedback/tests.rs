@@ -18,7 +18,7 @@ fn mailbox(domains: &[&str], reporters: &[&str]) -> ReportMailbox {
             tls: TlsMode::Tls,
             ca_file: None,
             username: "dmarc".into(),
-            password: crate::config::Secret::new("x"),
+            login: crate::config::Login::Password(crate::config::Secret::new("x")),
             authserv_ids: vec![],
             inbox_folder: "INBOX".into(),
             spam_folder: None,
