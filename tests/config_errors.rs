@@ -67,7 +67,7 @@ fn shipped_configs_are_valid_where_their_files_exist() {
         .env("MAILCANARY_TOKEN_KEY", "example-token-key-0123456789")
         .env("SMTP_PASSWORD", "x")
         .env("GMAIL_APP_PASSWORD", "x")
-        .env("OUTLOOK_APP_PASSWORD", "x")
+        .env("OUTLOOK_REFRESH_TOKEN", "x")
         .output()
         .expect("run");
     assert!(

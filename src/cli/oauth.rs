@@ -1,4 +1,5 @@
-//! `mailcanary oauth login --config FILE --seed NAME` (or `--route`, `--bounce-mailbox`): gets
+//! `mailcanary oauth login --config FILE --seed NAME` (or `--route`, `--bounce-mailbox`,
+//! `--report-mailbox`): gets
 //! the first refresh token of an `auth = "oauth2"` login by the device authorization grant
 //! (RFC 8628). It prints the verification URL and the user code, waits while a person approves
 //! in any browser, and writes the refresh token to the login's `refresh_token_file`
@@ -39,6 +40,9 @@ pub struct LoginArgs {
     /// The bounce mailbox whose login to authorize.
     #[arg(long, group = "target")]
     pub bounce_mailbox: Option<String>,
+    /// The report mailbox whose login to authorize.
+    #[arg(long, group = "target")]
+    pub report_mailbox: Option<String>,
 }
 
 pub fn run(args: &OauthArgs) -> Result<ExitCode, ExitCode> {
@@ -49,11 +53,19 @@ pub fn run(args: &OauthArgs) -> Result<ExitCode, ExitCode> {
 
 fn run_login(args: &LoginArgs) -> Result<ExitCode, ExitCode> {
     let config = crate::config::load_for_oauth_login(&args.config).map_err(super::fail)?;
-    let (kind, name) = match (&args.seed, &args.route, &args.bounce_mailbox) {
-        (Some(s), _, _) => ("seed", s.as_str()),
-        (_, Some(r), _) => ("route", r.as_str()),
-        (_, _, Some(b)) => ("bounce_mailbox", b.as_str()),
-        _ => return Err(super::fail("name one of --seed, --route, --bounce-mailbox")),
+    let named = [
+        ("seed", &args.seed),
+        ("route", &args.route),
+        ("bounce_mailbox", &args.bounce_mailbox),
+        ("report_mailbox", &args.report_mailbox),
+    ];
+    let Some((kind, name)) = named
+        .iter()
+        .find_map(|(kind, name)| name.as_deref().map(|n| (*kind, n)))
+    else {
+        return Err(super::fail(
+            "name one of --seed, --route, --bounce-mailbox, --report-mailbox",
+        ));
     };
     let oauth = find(&config, kind, name)?;
     let file = token_file(oauth, kind, name)?;

@@ -3,8 +3,8 @@
 //! A mailbox's or route's token comes from its token endpoint by the refresh-token grant
 //! (RFC 6749 §6: Gmail, Outlook.com, Microsoft 365 delegated) or the client-credentials grant
 //! (§4.4: Microsoft 365 app-only). It is cached in memory (in the config's [`TokenCache`], which
-//! every clone shares) and refreshed ahead of its expiry, so a token that expires mid-run is
-//! replaced before anyone presents it. A refresh token the server rotates is written back to
+//! every clone shares) and refreshed at half its life (each round asks), so a token that
+//! expires mid-run is replaced before anyone presents it. A refresh token the server rotates is written back to
 //! its `refresh_token_file` at once ([`persist`]). [`device`] is `oauth login`'s RFC 8628 device
 //! authorization grant, [`sasl`] the OAUTHBEARER / XOAUTH2 framing.
 //!
@@ -27,9 +27,6 @@ use endpoint::{Answer, TokenResponse};
 /// The lifetime assumed when a token response does not say (RFC 6749 §5.1 makes `expires_in`
 /// optional; one hour is what Google and Microsoft give).
 const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
-/// Refresh this long before the expiry at most: a login started just before the expiry must
-/// still present a live token, and a clock a little off must not matter.
-const MAX_MARGIN: Duration = Duration::from_secs(60);
 
 /// Why no access token could be had. Every variant is an `auth` failure (see the module doc).
 #[derive(Debug, Clone, thiserror::Error)]
@@ -158,9 +155,12 @@ fn store(oauth: &OAuth2, state: &mut TokenState, response: TokenResponse) {
     }
 }
 
-/// How long before the expiry a token is replaced: a third of its life, at most a minute.
+/// How long before the expiry a token is replaced: half its life. Every round asks for the
+/// token, so a healthy login's token always has more than half its life minus one round left
+/// (about 25 minutes for Google's and Microsoft's hour); a refresh that starts failing leaves
+/// that long to notice it (alert `MailcanaryOAuthRefreshFailing`) before logins fail.
 pub fn margin(lifetime: Duration) -> Duration {
-    (lifetime / 3).min(MAX_MARGIN)
+    lifetime / 2
 }
 
 /// Writes a rotated refresh token back where it came from, when that is a file. From an

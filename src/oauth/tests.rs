@@ -139,16 +139,16 @@ async fn a_token_is_refreshed_ahead_of_its_expiry() {
     .await;
     let o = client(&fake.url, Grant::RefreshToken, Some("rt-1"), None);
     assert_eq!(access_token(&o).await.expect("token").expose(), "at-1");
-    // A third of a one-second life is the margin: after 0.7 s the token is due.
+    // Half of a one-second life is the margin: after 0.7 s the token is due.
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert_eq!(access_token(&o).await.expect("token").expose(), "at-2");
     assert_eq!(fake.seen().len(), 2);
 }
 
 #[test]
-fn the_margin_is_a_third_of_the_life_at_most_a_minute() {
-    assert_eq!(margin(Duration::from_secs(30)), Duration::from_secs(10));
-    assert_eq!(margin(Duration::from_secs(3600)), Duration::from_secs(60));
+fn a_token_is_replaced_at_half_its_life() {
+    assert_eq!(margin(Duration::from_secs(10)), Duration::from_secs(5));
+    assert_eq!(margin(Duration::from_secs(3600)), Duration::from_secs(1800));
 }
 
 #[tokio::test]

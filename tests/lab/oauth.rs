@@ -475,3 +475,77 @@ fn oauth_login_runs_the_device_flow_against_the_lab_server() {
     ]);
     assert_eq!(c, 200, "refresh with the new token: {b}");
 }
+
+#[test]
+fn a_refresh_token_the_server_rotates_is_written_back_to_its_file() {
+    require_lab();
+    // glewlwyd's second instance `oidc-rotate` hands out a new refresh token with every refresh
+    // and refuses the old one (as Microsoft may). Its access tokens are not the ones Dovecot
+    // introspects (introspection is per instance), so the login itself fails here: this test
+    // is about the refresh token file.
+    let _lock = lock_oauth1();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let client = format!("mailcanary:{}", secret("oauth-client-secret"));
+    let (code, body) = curl(&[
+        "-u",
+        &client,
+        "-d",
+        "grant_type=password",
+        "-d",
+        "username=oauth1",
+        "--data-urlencode",
+        &format!("password={}", secret("oauth1-password")),
+        "-d",
+        "scope=mail",
+        &format!("{OAUTH}/oidc-rotate/token/"),
+    ]);
+    assert_eq!(code, 200, "{body}");
+    let json: Value = serde_json::from_str(&body).expect("token JSON");
+    let first = json["refresh_token"]
+        .as_str()
+        .expect("refresh token")
+        .to_string();
+    let file = dir.path().join("refresh-token");
+    std::fs::write(&file, &first).expect("write");
+    let seed = oauth_seed(&file).replace("/oidc/", "/oidc-rotate/");
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "{}{}{}",
+            probe_section(dir.path(), "5s", ""),
+            route("good", "probe <probe@sender.test>", ""),
+            seed
+        ),
+    );
+    let (_, _, output) = once(&config);
+    let written = std::fs::read_to_string(&file).expect("read back");
+    let written = written.trim();
+    assert!(!written.is_empty());
+    assert_ne!(
+        written, first,
+        "the rotated token was not written back:\n{output}"
+    );
+    assert!(
+        !output.contains(written),
+        "the new refresh token was printed"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    let refresh = |token: &str| {
+        curl(&[
+            "-u",
+            &client,
+            "-d",
+            "grant_type=refresh_token",
+            "--data-urlencode",
+            &format!("refresh_token={token}"),
+            &format!("{OAUTH}/oidc-rotate/token/"),
+        ])
+        .0
+    };
+    assert_eq!(refresh(&first), 400, "the server refuses the old token");
+}
