@@ -43,6 +43,7 @@ render_glewlwyd() {
   if [ ! -s "$d/glewlwyd.db" ]; then
     zcat /usr/share/doc/glewlwyd/database/init.sqlite3.sql.gz | sqlite3 "$d/glewlwyd.db.new"
     mv "$d/glewlwyd.db.new" "$d/glewlwyd.db"
+    rm -f "$d/provision.sum"
   fi
   chmod 700 "$d"
 }
@@ -93,7 +94,21 @@ glew_client_json() { # glew_client_json ID SECRET
 EOF
 }
 
+# Provisions what the lab needs, when it changed (or the database is new): re-applying a plugin
+# instance reloads its endpoints, which a test asking for a token at that moment would see.
 provision_glewlwyd() {
+  local sum stamp="$LAB_DIR/glewlwyd/provision.sum"
+  sum=$({ glew_plugin_json oidc never; glew_plugin_json oidc-rotate always
+          glew_client_json mailcanary "$(glew_secret oauth-client-secret)"
+          echo "$OAUTH_USERS"; cat "$LAB_DIR/secrets/"*-password; } | md5sum | cut -d' ' -f1)
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$sum" ]; then
+    apply_glewlwyd
+    printf '%s' "$sum" > "$stamp"
+  fi
+  mint_lab_refresh_token
+}
+
+apply_glewlwyd() {
   local code u
   code=$(curl -s -o /dev/null -w '%{http_code}' -c "$LAB_DIR/glewlwyd/admin.cookie" \
     -H 'Content-Type: application/json' --data-binary '{"username":"admin","password":"password"}' "$OAUTH_URL/auth/")
@@ -106,7 +121,6 @@ provision_glewlwyd() {
   glew_upsert mod/plugin oidc-rotate "$(glew_plugin_json oidc-rotate always)"
   glew_upsert client mailcanary "$(glew_client_json mailcanary "$(glew_secret oauth-client-secret)")"
   rm -f "$LAB_DIR/glewlwyd/admin.cookie"
-  mint_lab_refresh_token
 }
 
 # config/lab.toml's refresh token of oauth1: kept while glewlwyd says it is active, else minted
