@@ -33,7 +33,14 @@ pub enum Mode {
     CloseMidFetch,
     /// Refuses LOGIN with `NO [AUTHENTICATIONFAILED]` (RFC 5530).
     RejectLogin,
+    /// Offers only `AUTH=XOAUTH2` (as Gmail did before OAUTHBEARER) and takes only the bearer
+    /// token [`GOOD_TOKEN`]; another token gets Google's error challenge, then NO. Otherwise
+    /// as `Empty`.
+    XOAuth2Only,
 }
+
+/// The access token the `XOAuth2Only` server accepts.
+pub const GOOD_TOKEN: &str = "hostile-access-token-good";
 
 pub struct ImapServer {
     pub port: u16,
@@ -75,9 +82,48 @@ fn session(mode: Mode, conn: &mut Conn) -> std::io::Result<()> {
         }
         let ok = |what: &str| format!("{tag} OK {what} completed\r\n").into_bytes();
         match verb.as_str() {
+            "CAPABILITY" if matches!(mode, Mode::XOAuth2Only) => {
+                conn.send(b"* CAPABILITY IMAP4rev1 IDLE UIDPLUS AUTH=XOAUTH2\r\n")?;
+                conn.send(&ok("CAPABILITY"))?;
+            }
             "CAPABILITY" => {
                 conn.send(b"* CAPABILITY IMAP4rev1 IDLE UIDPLUS\r\n")?;
                 conn.send(&ok("CAPABILITY"))?;
+            }
+            "AUTHENTICATE" if matches!(mode, Mode::XOAuth2Only) => {
+                if !words
+                    .next()
+                    .is_some_and(|m| m.eq_ignore_ascii_case("XOAUTH2"))
+                {
+                    conn.send(format!("{tag} NO Unsupported mechanism\r\n").as_bytes())?;
+                    continue;
+                }
+                conn.send(b"+ \r\n")?;
+                let Some(response) = conn.line()? else {
+                    return Ok(());
+                };
+                let decoded = base64::Engine::decode(
+                    &base64::engine::general_purpose::STANDARD,
+                    String::from_utf8_lossy(&response).trim(),
+                )
+                .unwrap_or_default();
+                let wanted = format!("auth=Bearer {GOOD_TOKEN}\x01\x01");
+                if String::from_utf8_lossy(&decoded).ends_with(&wanted) {
+                    conn.send(format!("{tag} OK Authenticated\r\n").as_bytes())?;
+                } else {
+                    // Google's error challenge (its XOAUTH2 documentation): the client must
+                    // answer with an empty response before the server says NO.
+                    conn.send(b"+ eyJzdGF0dXMiOiI0MDEiLCJzY2hlbWVzIjoiQmVhcmVyIiwic2NvcGUiOiJodHRwczovL21haWwuZ29vZ2xlLmNvbS8ifQ==\r\n")?;
+                    if conn.line()?.is_none() {
+                        return Ok(());
+                    }
+                    conn.send(
+                        format!(
+                            "{tag} NO [AUTHENTICATIONFAILED] Invalid credentials (Failure)\r\n"
+                        )
+                        .as_bytes(),
+                    )?;
+                }
             }
             "LOGIN" | "AUTHENTICATE" if matches!(mode, Mode::RejectLogin) => {
                 conn.send(

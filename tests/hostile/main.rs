@@ -14,6 +14,7 @@ mod control;
 mod daemon;
 mod imap;
 mod imap_server;
+mod oauth;
 #[path = "../common/rss.rs"]
 mod rss;
 mod setup;
