@@ -304,9 +304,16 @@ impl Prober {
             "round started"
         );
         self.expire_orphans(&setup.config, started)?;
-        self.refresh_oauth_tokens(&setup.config).await;
-        let outgoing = self.compose_all(&setup.config, round_id, started)?;
         let mut shutdown = self.shutdown.subscribe();
+        // A token endpoint that hangs holds a request for up to its timeout: SIGTERM does not wait.
+        tokio::select! {
+            _ = self.refresh_oauth_tokens(&setup.config) => {}
+            _ = shutdown.wait_for(|stop| *stop) => {
+                tracing::info!(round_id, "round cancelled by shutdown");
+                return Err(RoundError::Shutdown);
+            }
+        }
+        let outgoing = self.compose_all(&setup.config, round_id, started)?;
         let deadline = round_deadline(&setup.config);
         tokio::select! {
             done = tokio::time::timeout(deadline, self.send_and_watch(&setup, outgoing, started)) => {
