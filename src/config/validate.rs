@@ -878,11 +878,9 @@ fn share_token_caches(config: &mut Config) {
             .try_lock()
             .ok()
             .and_then(|s| s.refresh_token.clone());
-        if let (Some(loaded), Some(SecretSource::File(_)), Ok(mut shared)) = (
-            loaded,
-            &o.refresh_token_source,
-            cache.state.try_lock(),
-        ) && shared.refresh_token.as_ref() != Some(&loaded)
+        if let (Some(loaded), Some(SecretSource::File(_)), Ok(mut shared)) =
+            (loaded, &o.refresh_token_source, cache.state.try_lock())
+            && shared.refresh_token.as_ref() != Some(&loaded)
         {
             shared.refresh_token = Some(loaded);
             shared.access = None;
@@ -1422,7 +1420,10 @@ mod tests {
         let url = "https://token.example/one-account";
         let first = oauth_config(dir.path(), url);
         let (seed, route) = cache_of(&first);
-        assert!(std::sync::Arc::ptr_eq(&seed.state, &route.state), "seed and route share");
+        assert!(
+            std::sync::Arc::ptr_eq(&seed.state, &route.state),
+            "seed and route share"
+        );
         let reloaded = oauth_config(dir.path(), url);
         assert!(
             std::sync::Arc::ptr_eq(&cache_of(&reloaded).0.state, &seed.state),
