@@ -147,7 +147,7 @@ fn gmail_politeness_with_a_realistic_delivery_delay() {
     assert_eq!(gmail.imap.connections(), 2, "{}", gmail.imap.transcript());
     // Set-up (7) and teardown (2); a search per folder before the send; a NOOP per folder
     // every 2 s, searching only after the server announced the message (`* n EXISTS`); the
-    // find (SEARCH, 2 FETCH, 1 tab search): about 25. More would mean polling faster than the
+    // find (SEARCH, 2 FETCH, 1 tab search): about 23. More would mean polling faster than the
     // preset, or searching without an announcement.
     let n = commands(&gmail);
     assert!(n <= 30, "{n} commands\n{}", gmail.imap.transcript());
