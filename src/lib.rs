@@ -15,7 +15,8 @@
 //!
 //! Libraries that import nothing of the application: [`verdict`] (reads receivers' headers),
 //! [`dns_audit`] (checks the DNS behind the verdicts), [`diagnosis`] (the fixed cause list and
-//! its fix sentences, shared by the probe and the audit), [`status`] (the one status word
+//! its fix sentences, shared by the probe and the audit), [`gmail`] (Gmail's IMAP extensions:
+//! what to send, how to read the answers), [`status`] (the one status word
 //! and exit-code table) and [`reports`] (reads DMARC aggregate and TLS-RPT reports).
 
 pub mod cli;
@@ -23,6 +24,7 @@ pub mod config;
 pub mod diagnosis;
 pub mod dns_audit;
 pub mod feedback;
+pub mod gmail;
 pub mod metrics;
 pub mod oauth;
 pub mod probe;

@@ -18,6 +18,7 @@ use prometheus::{
 
 use crate::config::Config;
 use crate::dns_audit::{AuditReport, Check};
+use crate::gmail::Tab;
 use crate::probe::imap::ImapError;
 use crate::probe::outcome::{Bounce, Judgement, Placement};
 use crate::probe::send::SendOutcome;
@@ -43,7 +44,7 @@ pub const REJECTION_CLASSES: [&str; 7] = [
     "recipient",
     "other",
 ];
-pub const IMAP_REASONS: [&str; 5] = ["network", "tls", "auth", "timeout", "protocol"];
+pub const IMAP_REASONS: [&str; 6] = ["network", "tls", "auth", "timeout", "protocol", "throttled"];
 /// Delivery buckets: 0.1 s … 30 min.
 const DELIVERY_BUCKETS: [f64; 16] = [
     0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1200.0, 1500.0,
@@ -77,6 +78,7 @@ pub struct Metrics {
     pub config_reload_success_timestamp: Gauge,
     pub build_info: IntGaugeVec,
     pub diagnosis: IntGaugeVec,
+    pub last_tab: IntGaugeVec,
     pub dns_check_ok: IntGaugeVec,
     pub dnsbl_listed: IntGaugeVec,
     pub dkim_key_bits: IntGaugeVec,
@@ -334,6 +336,12 @@ impl Metrics {
                 "mailcanary_diagnosis",
                 "1 when the latest probe of this route and seed has this diagnosed cause.",
                 &["route", "seed", "cause"],
+            ),
+            last_tab: int_gauge(
+                &r,
+                "mailcanary_last_tab",
+                "1 for the Gmail inbox tab the latest probe of this route and seed was filed under; no series when it has none.",
+                &["route", "seed", "tab"],
             ),
             dns_check_ok: int_gauge(
                 &r,
@@ -808,6 +816,25 @@ impl Metrics {
         }
     }
 
+    /// Replaces the Gmail tab of a route × seed pair's latest probe: one series for the
+    /// current tab (1), none when the probe has no tab (not Gmail, not in the inbox).
+    pub fn set_last_tab(&self, route: &str, seed: &str, tab: Option<Tab>) {
+        for t in Tab::ALL {
+            if Some(t) == tab {
+                self.last_tab
+                    .with_label_values(&[route, seed, t.as_str()])
+                    .set(1);
+            } else {
+                let _ = self
+                    .last_tab
+                    .remove_label_values(&[route, seed, t.as_str()]);
+            }
+        }
+        if let Some(t) = tab {
+            tracing::debug!(route, seed, tab = t.as_str(), "Gmail tab");
+        }
+    }
+
     /// The text exposition format.
     pub fn render(&self) -> String {
         let mut buf = Vec::new();
@@ -1058,6 +1085,18 @@ fn gauge_plain(r: &Registry, name: &str, help: &str) -> Gauge {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_current_gmail_tab_has_a_series() {
+        let m = Metrics::new();
+        m.set_last_tab("r", "gmail", Some(Tab::Promotions));
+        m.set_last_tab("r", "gmail", Some(Tab::Primary));
+        let text = m.render();
+        assert!(text.contains(r#"mailcanary_last_tab{route="r",seed="gmail",tab="primary"} 1"#));
+        assert!(!text.contains(r#"tab="promotions""#), "{text}");
+        m.set_last_tab("r", "gmail", None);
+        assert!(!m.render().contains("mailcanary_last_tab{"));
+    }
 
     #[test]
     fn registry_builds_and_renders() {

@@ -6,6 +6,7 @@
 //! {"status": "ok|warning|critical|unknown",
 //!  "results": [{"route": "good", "seed": "seed1", "probe_id": "…", "state": "resolved",
 //!               "placement": "inbox|spam|other|missing|unknown", "folder": "INBOX",
+//!               "tab": null,
 //!               "verdict": {"spf": "pass", "dkim": "pass", "dmarc": "pass", "arc": "none",
 //!                           "iprev": "none", "authserv_id": "mx.seed.test"},
 //!               "spam": {"flagged": false, "score": 0.1, "threshold": 15.0, "rules": [], "source": "rspamd"},
@@ -21,6 +22,7 @@
 use serde::Serialize;
 
 use crate::diagnosis::Diagnosis;
+use crate::gmail::Tab;
 use crate::probe::outcome::{Bounce, Placement, probe_status};
 use crate::probe::send::SendOutcome;
 use crate::probe::store::{ProbeRecord, ProbeState};
@@ -37,6 +39,9 @@ pub struct ProbeResult {
     pub state: ProbeState,
     pub placement: Option<Placement>,
     pub folder: Option<String>,
+    /// The Gmail inbox tab of an inbox hit at a server with Gmail's extensions
+    /// (`primary|promotions|social|updates|forums`); `null` elsewhere.
+    pub tab: Option<Tab>,
     pub verdict: Option<Verdict>,
     pub spam: Option<SpamReport>,
     pub smtp: Option<SendOutcome>,
@@ -94,6 +99,7 @@ pub fn build(records: &[ProbeRecord], diagnose: impl Fn(&ProbeRecord) -> Vec<Dia
                 state: r.state,
                 placement,
                 folder: r.folder.clone(),
+                tab: r.judgement.as_ref().and_then(|j| j.tab),
                 verdict,
                 spam: r.judgement.as_ref().map(|j| j.spam.clone()),
                 smtp: r.smtp.clone(),
@@ -132,6 +138,9 @@ pub fn render_text(report: &Report) -> String {
             placement,
             r.folder.as_deref().unwrap_or("")
         ));
+        if let Some(tab) = r.tab {
+            out.push_str(&format!(" tab={tab}"));
+        }
         if let Some(v) = &r.verdict {
             out.push_str(&format!(
                 " spf={} {} dkim={} {} dmarc={} {}",

@@ -141,6 +141,9 @@ pub struct Route {
     pub message: MessageTemplate,
     /// The name of the bounce mailbox that receives this route's bounces, if any.
     pub bounces: Option<String>,
+    /// The Gmail tab its probes should land in; an inbox hit in another tab is a warning
+    /// (cause `gmail_tab`). Only seeds whose server speaks Gmail's extensions report a tab.
+    pub expect_tab: Option<crate::gmail::Tab>,
 }
 
 impl Route {

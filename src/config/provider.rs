@@ -12,7 +12,9 @@ pub struct Preset {
     /// The spam folder when the server does not advertise SPECIAL-USE `\Junk` (RFC 6154).
     pub spam_folder: Option<&'static str>,
     /// The authserv-ids the provider writes in Authentication-Results. Empty: trust the top-most
-    /// header (Microsoft writes none; Yahoo's varies per cluster).
+    /// header (Microsoft writes none; Yahoo's varies per cluster). iCloud writes one header per
+    /// method, each with its own id, and a BIMI one on top: all of the method ids are trusted,
+    /// or the top-most (BIMI) header alone would leave DKIM and DMARC unreported.
     pub authserv_ids: &'static [&'static str],
     /// Shortest pause between mailbox checks while a message is expected: polite to big providers.
     pub poll_interval_ms: u64,
@@ -62,7 +64,12 @@ pub const PRESETS: &[Preset] = &[
         host: Some("imap.mail.me.com"),
         port: 993,
         spam_folder: Some("Junk"),
-        authserv_ids: &[],
+        authserv_ids: &[
+            "spf.icloud.com",
+            "dkim-verifier.icloud.com",
+            "dmarc.icloud.com",
+            "arc.icloud.com",
+        ],
         poll_interval_ms: 2000,
         oauth: None,
     },

@@ -134,6 +134,9 @@ pub struct RawRoute {
     pub dkim: Option<RawDkim>,
     /// The `[bounce_mailboxes.NAME]` that receives this route's bounces.
     pub bounces: Option<String>,
+    /// The Gmail tab this route's probes should land in (`primary`, …); another tab is a
+    /// warning.
+    pub expect_tab: Option<String>,
     #[serde(default)]
     pub message: RawMessage,
 }

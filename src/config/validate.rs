@@ -944,6 +944,19 @@ fn validate_route(name: &str, r: &RawRoute, base: &Path, errs: &mut Errors) -> O
         .dkim
         .as_ref()
         .and_then(|d| dkim_signing(errs, &section, base, d, &from_address));
+    let expect_tab = r.expect_tab.as_deref().and_then(|t| {
+        let tab = crate::gmail::Tab::parse(t);
+        if tab.is_none() {
+            errs.push(
+                at("expect_tab"),
+                format!(
+                    "unknown Gmail tab {t:?}; expected one of {}",
+                    crate::gmail::Tab::names()
+                ),
+            );
+        }
+        tab
+    });
     Some(Route {
         name: name.to_string(),
         host: connection.host,
@@ -966,6 +979,7 @@ fn validate_route(name: &str, r: &RawRoute, base: &Path, errs: &mut Errors) -> O
         dkim,
         message: message_template(&r.message),
         bounces: r.bounces.clone(),
+        expect_tab,
     })
 }
 

@@ -84,11 +84,13 @@ pub enum Cause {
     RecipientUnknown,
     /// The seed mailbox is full (5.2.2).
     MailboxFull,
+    /// Gmail filed the probe under another inbox tab than the route expects (`expect_tab`).
+    GmailTab,
 }
 
 impl Cause {
     /// Every cause, in declaration order (for pre-initialising metrics and for docs).
-    pub const ALL: [Cause; 31] = [
+    pub const ALL: [Cause; 32] = [
         Cause::PtrMissing,
         Cause::FcrdnsMismatch,
         Cause::HeloMismatch,
@@ -120,6 +122,7 @@ impl Cause {
         Cause::RateLimited,
         Cause::RecipientUnknown,
         Cause::MailboxFull,
+        Cause::GmailTab,
     ];
 
     /// The stable snake_case name (the serde name).
@@ -156,6 +159,7 @@ impl Cause {
             Cause::RateLimited => "rate_limited",
             Cause::RecipientUnknown => "recipient_unknown",
             Cause::MailboxFull => "mailbox_full",
+            Cause::GmailTab => "gmail_tab",
         }
     }
 
@@ -331,6 +335,13 @@ impl Cause {
             Cause::MailboxFull => "Empty the seed mailbox (or raise its quota): the receiver \
                  refuses new mail because it is full."
                 .to_string(),
+            Cause::GmailTab => format!(
+                "Gmail filed it under {} instead of {}: make the message read like one person \
+                 writing to another (no List-Unsubscribe or bulk headers, few links and \
+                 images, a personal From name), or set expect_tab to the tab you accept.",
+                ctx.tab.unwrap_or("another tab"),
+                ctx.expected_tab.unwrap_or("the expected tab")
+            ),
         }
     }
 }
@@ -362,6 +373,9 @@ pub struct Context<'a> {
     pub spam_rules: &'a [String],
     /// The SMTP reply of a refused submission.
     pub smtp_reply: Option<&'a str>,
+    /// The Gmail tab the message was filed under, and the one the route expects.
+    pub tab: Option<&'a str>,
+    pub expected_tab: Option<&'a str>,
 }
 
 /// A cause with its fix sentence.
@@ -701,6 +715,20 @@ mod tests {
             }),
             [Cause::NotDelivered]
         );
+    }
+
+    #[test]
+    fn gmail_tab_fix_names_both_tabs() {
+        let fix = Cause::GmailTab.fix(&Context {
+            tab: Some("promotions"),
+            expected_tab: Some("primary"),
+            ..Context::default()
+        });
+        assert!(
+            fix.starts_with("Gmail filed it under promotions instead of primary:"),
+            "{fix}"
+        );
+        assert_eq!(Cause::GmailTab.as_str(), "gmail_tab");
     }
 
     #[test]

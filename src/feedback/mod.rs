@@ -119,7 +119,7 @@ impl ReportReader {
         let mut too_large = Vec::new();
         let found = self
             .conn
-            .check(since, true, |c| wanted(c, &seen, &mut too_large))
+            .check(since, true, &[], |c| wanted(c, &seen, &mut too_large))
             .await?;
         let mut summary = ReadSummary {
             messages: found.len() + too_large.len(),

@@ -158,11 +158,16 @@ pub(super) async fn watch(
     drop(ready);
     loop {
         let stopping = *stop.borrow();
-        let pause = if bb.last_error.is_some() {
+        let mut pause = if bb.last_error.is_some() {
             poll.max(Duration::from_secs(1))
         } else {
             poll
         };
+        if let Some(backoff) = bb.conn.backoff_left() {
+            // The server throttles the account: leave it alone as long as it asked (the
+            // final look at stop still happens).
+            pause = pause.max(backoff);
+        }
         if !stopping {
             let _ = tokio::time::timeout(pause, stop.changed()).await;
         }
@@ -187,7 +192,11 @@ async fn check_bounces(
     since: chrono::DateTime<chrono::Utc>,
     noop: bool,
 ) {
-    let found = match bb.conn.check(since, noop, wanted).await {
+    let found = bb.conn.check(since, noop, &[], wanted).await;
+    if let Some(slowed) = bb.conn.take_slowed() {
+        ctx.metrics.imap_error(&bb.name, &slowed);
+    }
+    let found = match found {
         Ok(found) => found,
         Err(e) => {
             ctx.metrics.imap_error(&bb.name, &e);

@@ -4,6 +4,7 @@
 
 use crate::config::{Config, Route};
 use crate::diagnosis::{Cause, Context, Diagnosis, VerdictFacts, diagnose_verdict};
+use crate::gmail::Tab;
 use crate::probe::outcome::{Bounce, Placement};
 use crate::probe::store::{ProbeRecord, ProbeState};
 use crate::verdict::{AuthResult, SpamReport, Verdict};
@@ -69,14 +70,32 @@ pub fn for_record(record: &ProbeRecord, config: Option<&Config>) -> Vec<Diagnosi
             };
             diagnose_verdict(&facts, &ctx)
         }
-        (Some(placement), Some(j)) => judged(
-            &j.verdict,
-            &j.spam,
-            j.dkim_reason.as_deref(),
-            placement,
-            &ctx,
-        ),
+        (Some(placement), Some(j)) => {
+            let mut causes = judged(
+                &j.verdict,
+                &j.spam,
+                j.dkim_reason.as_deref(),
+                placement,
+                &ctx,
+            );
+            causes.extend(tab_cause(j.tab, route.and_then(|r| r.expect_tab), &ctx));
+            causes
+        }
     }
+}
+
+/// `gmail_tab` when Gmail filed an inbox hit under another tab than the route expects. No tab
+/// known (not Gmail, or tabs off) or no expectation: nothing to say.
+fn tab_cause(tab: Option<Tab>, expected: Option<Tab>, ctx: &Context<'_>) -> Option<Diagnosis> {
+    let (tab, expected) = (tab?, expected?);
+    (tab != expected).then(|| {
+        let ctx = Context {
+            tab: Some(tab.as_str()),
+            expected_tab: Some(expected.as_str()),
+            ..*ctx
+        };
+        Diagnosis::new(Cause::GmailTab, &ctx)
+    })
 }
 
 /// What the fix sentences can name: the route's From domain, first sending IP, HELO name and
@@ -158,5 +177,25 @@ fn reverse_dns_cause(iprev: &AuthResult, spam_rules: &[String]) -> Option<Cause>
         _ if rule(NO_PTR_RULES) => Some(Cause::PtrMissing),
         _ if rule(BAD_PTR_RULES) => Some(Cause::FcrdnsMismatch),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tab_other_than_the_expected_is_a_cause() {
+        let ctx = Context::default();
+        let d = tab_cause(Some(Tab::Updates), Some(Tab::Primary), &ctx).expect("a cause");
+        assert_eq!(d.cause, Cause::GmailTab);
+        assert!(d.fix.contains("updates instead of primary"), "{}", d.fix);
+        assert_eq!(
+            tab_cause(Some(Tab::Primary), Some(Tab::Primary), &ctx),
+            None
+        );
+        // Not at Gmail (no tab), or no expectation: nothing to say.
+        assert_eq!(tab_cause(None, Some(Tab::Primary), &ctx), None);
+        assert_eq!(tab_cause(Some(Tab::Promotions), None, &ctx), None);
     }
 }

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::gmail::Tab;
 use crate::status::Status;
 use crate::verdict::{self, AuthResult, SpamReport, Verdict};
 
@@ -122,6 +123,10 @@ pub struct Judgement {
     /// The sending IP as the receiver saw it (for fix sentences when the route names none).
     #[serde(default)]
     pub client_ip: Option<std::net::IpAddr>,
+    /// The Gmail inbox tab it was filed under (an inbox hit at a server with Gmail's
+    /// extensions); `None` elsewhere.
+    #[serde(default)]
+    pub tab: Option<Tab>,
     /// Set when the message could not be read as a message at all.
     pub error: Option<String>,
 }
@@ -140,6 +145,7 @@ pub fn judge(raw: &[u8], authserv_ids: &[String]) -> Judgement {
                 dkim_reason,
                 spam_reasons: inspection.spam_reasons,
                 client_ip: inspection.client_ip,
+                tab: None,
                 error: None,
             }
         }
@@ -149,6 +155,7 @@ pub fn judge(raw: &[u8], authserv_ids: &[String]) -> Judgement {
             dkim_reason: None,
             spam_reasons: Vec::new(),
             client_ip: None,
+            tab: None,
             error: Some(e.to_string()),
         },
     }

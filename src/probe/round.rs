@@ -69,6 +69,12 @@ impl SeedMailbox {
         self.inbox.commands + self.spam.as_ref().map(|s| s.commands).unwrap_or(0)
     }
 
+    /// The longer back-off either folder's server asked for by throttling.
+    fn backoff_left(&self) -> Option<Duration> {
+        let spam = self.spam.as_ref().and_then(FolderConn::backoff_left);
+        self.inbox.backoff_left().max(spam)
+    }
+
     fn begin(&mut self) {
         if self.in_use {
             self.inbox.reset();
@@ -589,6 +595,8 @@ impl Prober {
                 .collect();
             self.metrics
                 .set_diagnosis(&r.route, &r.seed, &causes, &current);
+            let tab = r.judgement.as_ref().and_then(|j| j.tab);
+            self.metrics.set_last_tab(&r.route, &r.seed, tab);
         }
         let retention_cut = store::now() - cfg.probe.retention.as_secs_f64();
         if let Err(e) = self.store.prune(retention_cut) {
@@ -768,6 +776,10 @@ async fn watch_seed(
         if mb.last_error.is_some() {
             // A failing server is retried gently, not hammered.
             wait = wait.max(Duration::from_secs(1));
+        }
+        if let Some(backoff) = mb.backoff_left() {
+            // The server throttles the account: leave it alone as long as it asked.
+            wait = wait.max(backoff);
         }
         if let Some(due) = next_deadline {
             wait = wait.min(due.saturating_duration_since(now));
@@ -985,8 +997,10 @@ async fn check_folder(
 ) -> Result<(), CheckError> {
     let folder = conn.folder.clone();
     let mut state_error = None;
+    let expected: Vec<String> = watched.values().map(|r| r.message_id.clone()).collect();
+    let expected: Vec<&str> = expected.iter().map(String::as_str).collect();
     let found = conn
-        .check(since, noop, |c| {
+        .check(since, noop, &expected, |c| {
             match identify(ctx, seed, &folder, watched, c) {
                 Ok(r) => r,
                 Err(e) => {
@@ -995,16 +1009,28 @@ async fn check_folder(
                 }
             }
         })
-        .await
-        .map_err(CheckError::Imap)?;
+        .await;
+    if let Some(slowed) = conn.take_slowed() {
+        ctx.metrics.imap_error(&seed.name, &slowed);
+    }
+    let found = found.map_err(CheckError::Imap)?;
     if let Some(e) = state_error {
         return Err(CheckError::State(e));
     }
     for (fetched, identified) in found {
         let clean = match identified {
             Identified::Judge(record) => {
-                resolve(ctx, seed, watched, &record, &fetched.raw, role, &folder)
-                    .map_err(CheckError::State)?
+                let tab = match role {
+                    FolderRole::Inbox => gmail_tab(ctx, seed, conn, fetched.uid).await,
+                    _ => None,
+                };
+                let found = Found {
+                    raw: &fetched.raw,
+                    role,
+                    folder: &folder,
+                    tab,
+                };
+                resolve(ctx, seed, watched, &record, &found).map_err(CheckError::State)?
             }
             Identified::AlreadyJudged => true,
         };
@@ -1015,6 +1041,35 @@ async fn check_folder(
         }
     }
     Ok(())
+}
+
+/// The Gmail tab of an inbox hit (`None` elsewhere). A failed lookup leaves the probe without
+/// a tab rather than unjudged: where it landed is known, only the tab is not.
+async fn gmail_tab(
+    ctx: &WatchCtx,
+    seed: &Seed,
+    conn: &mut FolderConn,
+    uid: u32,
+) -> Option<crate::gmail::Tab> {
+    let tab = conn.gmail_tab(uid).await;
+    if let Some(slowed) = conn.take_slowed() {
+        ctx.metrics.imap_error(&seed.name, &slowed);
+    }
+    match tab {
+        Ok(tab) => tab,
+        Err(e) => {
+            ctx.metrics.imap_error(&seed.name, &e);
+            None
+        }
+    }
+}
+
+/// A verified probe as fetched: its header section, where it was, and its Gmail tab.
+struct Found<'a> {
+    raw: &'a [u8],
+    role: FolderRole,
+    folder: &'a str,
+    tab: Option<crate::gmail::Tab>,
 }
 
 /// Decides from its probe header whether a new message is a probe of ours to judge. Anything
@@ -1082,13 +1137,13 @@ fn resolve(
     seed: &Seed,
     watched: &mut HashMap<String, ProbeRecord>,
     record: &ProbeRecord,
-    raw: &[u8],
-    role: FolderRole,
-    folder: &str,
+    found: &Found<'_>,
 ) -> Result<bool, StateError> {
     let seen_at = store::now();
-    let judgement = outcome::judge(raw, &seed.authserv_ids);
-    let placement = role.placement();
+    let folder = found.folder;
+    let mut judgement = outcome::judge(found.raw, &seed.authserv_ids);
+    judgement.tab = found.tab;
+    let placement = found.role.placement();
     let accepted_at = match send_state(&ctx.board, &record.probe_id) {
         SendState::Accepted { at, .. } => Some(at),
         _ => record.sent_at,

@@ -196,6 +196,10 @@ fn cell(r: &ProbeResult) -> String {
         auth_line("dmarc", v.map(|v| &v.dmarc)),
     );
     let mut facts = Vec::new();
+    if let Some(tab) = r.tab {
+        // Gmail's inbox tab: "inbox" alone hides that Promotions is where nobody looks.
+        facts.push(format!("tab {tab}"));
+    }
     if let Some(d) = r.delivery_seconds {
         facts.push(seconds(d));
     }
@@ -544,6 +548,7 @@ mod tests {
                 }
                 .into()
             }),
+            tab: None,
             verdict: placement.map(|_| Verdict {
                 spf: AuthResult::Pass,
                 dkim: AuthResult::Pass,
@@ -561,6 +566,18 @@ mod tests {
             sent_at: Some(100.0),
             bounce: None,
         }
+    }
+
+    #[test]
+    fn a_gmail_tab_is_shown_in_its_cell() {
+        let mut r = result("good", "gmail", Some(Placement::Inbox), Status::Warning);
+        assert!(!cell(&r).contains("tab "));
+        r.tab = Some(crate::gmail::Tab::Promotions);
+        assert!(
+            cell(&r).contains("<span>tab promotions</span>"),
+            "{}",
+            cell(&r)
+        );
     }
 
     #[test]

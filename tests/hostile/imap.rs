@@ -166,6 +166,15 @@ fn imap_connection_closed_mid_fetch_every_time_is_unknown() {
 }
 
 #[test]
+fn imap_search_refused_is_unknown_not_missing() {
+    // async-imap reads SEARCH answers until the tagged line without looking at its status:
+    // the guard's record of the tagged NO is what keeps this from reading as "not there".
+    let (run, imap) = once(Mode::RefuseSearch, "tls", "timeout = \"3s\"", "", &[]);
+    assert_reached(&imap, "SEARCH");
+    assert_once(&run, ONCE_WITHIN, &unreadable(&["protocol"]));
+}
+
+#[test]
 fn imap_login_refused_leaks_neither_password_nor_user() {
     let (run, imap) = once(
         Mode::RejectLogin,

@@ -1,8 +1,8 @@
 //! Tiny IMAP servers (RFC 3501) that answer well up to one point and then misbehave on purpose:
 //! no greeting, an IDLE (RFC 2177) that never ends, a literal (RFC 3501 §4.3) far too large,
 //! megabytes of garbage, a SEARCH with 100,000 UIDs, a FETCH cut off mid-literal, a refused
-//! LOGIN. Each serves one mailbox with UIDVALIDITY 42 whose SEARCH always names the same
-//! messages, as a real server would.
+//! LOGIN, a refused SEARCH. Each serves one mailbox with UIDVALIDITY 42 whose SEARCH always
+//! names the same messages, as a real server would.
 
 use std::net::TcpStream;
 use std::sync::Arc;
@@ -37,6 +37,9 @@ pub enum Mode {
     /// token [`GOOD_TOKEN`]; another token gets Google's error challenge, then NO. Otherwise
     /// as `Empty`.
     XOAuth2Only,
+    /// Refuses every SEARCH with a tagged `NO [CANNOT]` (RFC 5530) and no `* SEARCH` line: a
+    /// client that reads that as "nothing found" would call the probe missing.
+    RefuseSearch,
 }
 
 /// The access token the `XOAuth2Only` server accepts.
@@ -143,6 +146,9 @@ fn session(mode: Mode, conn: &mut Conn) -> std::io::Result<()> {
                       * OK [UIDVALIDITY 42] UIDs valid\r\n* OK [UIDNEXT 2] Predicted next UID\r\n",
                 )?;
                 conn.send(format!("{tag} OK [READ-WRITE] SELECT completed\r\n").as_bytes())?;
+            }
+            "UID SEARCH" | "SEARCH" if matches!(mode, Mode::RefuseSearch) => {
+                conn.send(format!("{tag} NO [CANNOT] Search failed\r\n").as_bytes())?;
             }
             "UID SEARCH" | "SEARCH" => {
                 match mode {

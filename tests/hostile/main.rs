@@ -12,6 +12,8 @@
 mod child;
 mod control;
 mod daemon;
+mod gmail;
+mod gmail_server;
 mod imap;
 mod imap_server;
 mod oauth;

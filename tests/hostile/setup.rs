@@ -85,6 +85,24 @@ impl Setup {
             pw = toml_path(&self.path("imap-password")),
         )
     }
+
+    /// A seed with `provider = "gmail"` (the preset's folders, authserv-id and poll interval)
+    /// whose IMAP server is at 127.0.0.1:`port` with the test CA.
+    pub fn gmail_seed(&self, port: u16, extra: &str) -> String {
+        format!(
+            "[seeds.s]\n\
+             provider = \"gmail\"\n\
+             address = \"seed@gmail.test\"\n\
+             host = \"127.0.0.1\"\n\
+             port = {port}\n\
+             ca_file = {ca}\n\
+             username = \"{IMAP_USER}\"\n\
+             password_file = {pw}\n\
+             {extra}\n",
+            ca = toml_path(&tls::ca_file()),
+            pw = toml_path(&self.path("imap-password")),
+        )
+    }
 }
 
 /// A route to 127.0.0.1:`port`, without SMTP AUTH (refused without TLS), 3 s SMTP timeout.

@@ -6,13 +6,26 @@
 //! [`Guarded`] sits under the parser and refuses, as an I/O error of kind `InvalidData`, a
 //! literal over the limit, a line over the limit, or more bytes than a command may answer with.
 //! The parser never sees the bytes it refuses, so it never allocates for them.
+//!
+//! The scanner also reads the start of every response line (never literal data) for Gmail's
+//! throttling answers ([`crate::gmail::throttle_in`]): async-imap drops the text of a tagged
+//! `OK`, and `OK Success [THROTTLED]` is how Gmail says "slow down" to a command that worked.
+//! It notes a tagged `NO`/`BAD` too: async-imap's SEARCH reads one as "no messages" (its
+//! parser stops at the tagged line without looking at it), which would turn a refused search
+//! into a false *missing*.
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use crate::gmail::{self, Throttle};
+
+/// How much of each response line is kept for [`gmail::throttle_in`]: the tag, the status and
+/// the response code come first.
+const LINE_TEXT: usize = 256;
 
 /// What one connection may receive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +81,12 @@ pub struct Scanner {
     limits: Limits,
     scan: Scan,
     line: u64,
+    /// The start of the current line outside literals.
+    text: Vec<u8>,
+    /// The strongest throttling answer seen since [`Scanner::take_throttle`].
+    throttle: Option<Throttle>,
+    /// The last tagged `NO`/`BAD` line since [`Scanner::take_failure`].
+    failure: Option<String>,
 }
 
 impl Scanner {
@@ -76,6 +95,35 @@ impl Scanner {
             limits,
             scan: Scan::Line,
             line: 0,
+            text: Vec::new(),
+            throttle: None,
+            failure: None,
+        }
+    }
+
+    /// The last tagged `NO`/`BAD` answer seen since the last call.
+    pub fn take_failure(&mut self) -> Option<String> {
+        self.failure.take()
+    }
+
+    /// The strongest throttling answer seen since the last call.
+    pub fn take_throttle(&mut self) -> Option<Throttle> {
+        self.throttle.take()
+    }
+
+    /// Keeps the start of the line; at its end, reads it for a throttling answer.
+    fn note_text(&mut self, b: u8) {
+        if b == b'\n' {
+            let line = self.text.strip_suffix(b"\r").unwrap_or(&self.text);
+            if let Some(t) = gmail::throttle_in(line) {
+                self.throttle = self.throttle.max(Some(t));
+            }
+            if tagged_failure(line) {
+                self.failure = Some(String::from_utf8_lossy(line).into_owned());
+            }
+            self.text.clear();
+        } else if self.text.len() < LINE_TEXT {
+            self.text.push(b);
         }
     }
 
@@ -100,6 +148,7 @@ impl Scanner {
     }
 
     fn step(&mut self, b: u8) -> Result<(), Refused> {
+        self.note_text(b);
         self.line += 1;
         if b == b'\n' {
             self.line = 0;
@@ -148,18 +197,69 @@ impl Scanner {
     }
 }
 
+/// Whether a response line is a tagged `NO` or `BAD` (RFC 3501 §7.1): a command that failed.
+/// Untagged ones (`* NO …`) are warnings, continuations (`+`) are not answers.
+fn tagged_failure(line: &[u8]) -> bool {
+    let mut words = line.split(|b| *b == b' ');
+    let tag = words.next().unwrap_or_default();
+    let status = words.next().unwrap_or_default();
+    !tag.is_empty()
+        && tag != b"*"
+        && tag != b"+"
+        && (status.eq_ignore_ascii_case(b"NO") || status.eq_ignore_ascii_case(b"BAD"))
+}
+
 /// Counts the bytes of the answer to the current command; the connection owner resets it
-/// before each command.
+/// before each command. It also carries the throttling answers the scanner saw, for the
+/// connection owner to take after the command.
 #[derive(Debug, Clone, Default)]
-pub struct Budget(Arc<AtomicU64>);
+pub struct Budget {
+    bytes: Arc<AtomicU64>,
+    /// 0 none, 1 [`Throttle::Slowed`], 2 [`Throttle::Refused`] (the strongest wins).
+    throttle: Arc<AtomicU8>,
+    /// The last tagged `NO`/`BAD` line.
+    failure: Arc<std::sync::Mutex<Option<String>>>,
+}
 
 impl Budget {
+    /// A fresh budget for the next command: no bytes counted, no failure noted (a refusal
+    /// belongs to the command it answered). Throttling stays until taken.
     pub fn reset(&self) {
-        self.0.store(0, Ordering::Relaxed);
+        self.bytes.store(0, Ordering::Relaxed);
+        let _ = self.take_failure();
     }
 
     fn add(&self, n: u64) -> u64 {
-        self.0.fetch_add(n, Ordering::Relaxed) + n
+        self.bytes.fetch_add(n, Ordering::Relaxed) + n
+    }
+
+    fn note_throttle(&self, t: Throttle) {
+        let level = match t {
+            Throttle::Slowed => 1,
+            Throttle::Refused => 2,
+        };
+        self.throttle.fetch_max(level, Ordering::Relaxed);
+    }
+
+    fn note_failure(&self, line: String) {
+        *self.failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(line);
+    }
+
+    /// The last tagged `NO`/`BAD` answer since the last call.
+    pub fn take_failure(&self) -> Option<String> {
+        self.failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+    }
+
+    /// The strongest throttling answer since the last call.
+    pub fn take_throttle(&self) -> Option<Throttle> {
+        match self.throttle.swap(0, Ordering::Relaxed) {
+            0 => None,
+            1 => Some(Throttle::Slowed),
+            _ => Some(Throttle::Refused),
+        }
     }
 }
 
@@ -225,6 +325,12 @@ impl<S: AsyncRead + Unpin> AsyncRead for Guarded<S> {
             } else {
                 this.scanner.feed(new)
             };
+            if let Some(t) = this.scanner.take_throttle() {
+                this.budget.note_throttle(t);
+            }
+            if let Some(line) = this.scanner.take_failure() {
+                this.budget.note_failure(line);
+            }
             if let Err(r) = verdict {
                 // Hide the refused bytes from the parser: it must never allocate for them.
                 buf.set_filled(before);
@@ -332,6 +438,54 @@ mod tests {
         assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
         assert!(buf.len() < 40);
         assert!(g.read_to_end(&mut buf).await.is_err());
+    }
+
+    #[test]
+    fn throttling_answers_are_noted_but_literal_data_is_not() {
+        let mut s = Scanner::new(Limits::PROBE);
+        s.feed(b"* SEARCH 1\r\na5 OK Succ").expect("fine");
+        assert_eq!(s.take_throttle(), None);
+        s.feed(b"ess [THROTTLED]\r\n").expect("fine");
+        assert_eq!(s.take_throttle(), Some(Throttle::Slowed));
+        assert_eq!(s.take_throttle(), None);
+        // A message that quotes Gmail's answer inside a literal is data, not an answer.
+        let quoted = b"a6 NO [OVERQUOTA] Account exceeded command or bandwidth limits.\r\n";
+        let mut msg =
+            format!("* 1 FETCH (UID 1 BODY[HEADER] {{{}}}\r\n", quoted.len()).into_bytes();
+        msg.extend_from_slice(quoted);
+        msg.extend_from_slice(b")\r\na6 OK FETCH done\r\n");
+        s.feed(&msg).expect("fine");
+        assert_eq!(s.take_throttle(), None);
+        s.feed(quoted).expect("fine");
+        assert_eq!(s.take_throttle(), Some(Throttle::Refused));
+    }
+
+    #[test]
+    fn tagged_failures_are_noted_untagged_warnings_are_not() {
+        let mut s = Scanner::new(Limits::PROBE);
+        s.feed(b"* NO [ALERT] disk almost full\r\n+ idling\r\na4 OK done\r\n")
+            .expect("fine");
+        assert_eq!(s.take_failure(), None);
+        s.feed(b"* SEARCH\r\na5 NO [CANNOT] search failed\r\n")
+            .expect("fine");
+        assert_eq!(
+            s.take_failure().as_deref(),
+            Some("a5 NO [CANNOT] search failed")
+        );
+        s.feed(b"a6 bad Could not parse command\r\n").expect("fine");
+        assert!(s.take_failure().is_some());
+    }
+
+    #[tokio::test]
+    async fn the_stream_hands_throttling_to_the_budget() {
+        use tokio::io::AsyncReadExt;
+        let data: &[u8] = b"* SEARCH\r\na1 OK Success [THROTTLED]\r\n";
+        let budget = Budget::default();
+        let mut g = Guarded::new(data, SMALL, budget.clone());
+        let mut buf = Vec::new();
+        g.read_to_end(&mut buf).await.expect("read");
+        assert_eq!(budget.take_throttle(), Some(Throttle::Slowed));
+        assert_eq!(budget.take_throttle(), None);
     }
 
     #[tokio::test]

@@ -10,18 +10,24 @@
 //! - the [`guard`] refuses literals, lines and answers over fixed limits before they are parsed;
 //! - the UID watermark moves past a UID only after that UID was read, so a failed or stalled
 //!   FETCH is retried on the next check and never loses a probe.
+//!
+//! At a server that announces Gmail's extensions ([`crate::gmail`]), probes are found by their
+//! Message-ID (`X-GM-RAW "rfc822msgid:…"`) instead of a header search, an inbox hit gets its
+//! tab, `[Gmail]/All Mail` is never selected, and throttling answers make the connection back
+//! off (any server's: the words are Gmail's, the courtesy is general).
 
 pub mod connect;
 pub mod guard;
 pub mod uids;
 
 use std::collections::HashSet;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_imap::types::NameAttribute;
 use futures::TryStreamExt;
 
 use crate::config::{Cleanup, Seed};
+use crate::gmail::{self, Tab, Throttle};
 use crate::probe::server_text;
 use crate::probe::token;
 use connect::ImapSession;
@@ -47,6 +53,10 @@ pub enum ImapError {
     /// The server answered NO/BAD, something unparsable, or more than we accept.
     #[error("IMAP server {server}: {detail}")]
     Protocol { server: String, detail: String },
+    /// The server throttles this account (Gmail's `[THROTTLED]`, exceeded bandwidth or command
+    /// limits, too many connections): we back off.
+    #[error("IMAP server {server} throttles this account: {detail}")]
+    Throttled { server: String, detail: String },
 }
 
 impl ImapError {
@@ -57,6 +67,7 @@ impl ImapError {
             ImapError::Auth { .. } => "auth",
             ImapError::Timeout { .. } => "timeout",
             ImapError::Protocol { .. } => "protocol",
+            ImapError::Throttled { .. } => "throttled",
         }
     }
 
@@ -83,6 +94,13 @@ impl ImapError {
 
     pub(crate) fn protocol(server: &str, detail: impl AsRef<str>) -> Self {
         ImapError::Protocol {
+            server: server.to_string(),
+            detail: server_text::cap(detail.as_ref()),
+        }
+    }
+
+    fn throttled(server: &str, detail: impl AsRef<str>) -> Self {
+        ImapError::Throttled {
             server: server.to_string(),
             detail: server_text::cap(detail.as_ref()),
         }
@@ -126,6 +144,11 @@ const FIELDS_BATCH: usize = 128;
 const MAX_NEW_PER_CHECK: usize = 1024;
 /// Verified probes whose header section is fetched per command.
 const HEADER_BATCH: usize = 8;
+/// Searches after an announcement at Gmail before giving up on an expected message being
+/// indexed (at the preset's 2 s poll interval, about 10 s of index lag).
+const GMAIL_INDEX_GRACE: u8 = 5;
+/// Message-IDs per Gmail search (`rfc822msgid:a OR rfc822msgid:b …`): keeps the line short.
+const GMAIL_IDS_PER_SEARCH: usize = 20;
 /// The probe header and Message-ID fit easily; a forged one cannot make us read more.
 const FIELDS_PARTIAL: u32 = 4096;
 /// A real receiver's header section (Received, ARC, Authentication-Results) fits easily.
@@ -177,6 +200,8 @@ struct Capabilities {
     move_: bool,
     /// UIDPLUS (RFC 4315): UID EXPUNGE removes only the given UIDs.
     uidplus: bool,
+    /// Gmail's IMAP extensions (`X-GM-EXT-1`).
+    gmail: bool,
 }
 
 /// One connection with one folder selected.
@@ -199,10 +224,91 @@ pub struct FolderConn {
     /// RFC 3501 §7.3.1), an IDLE ended, or the connection is new. While false, a check whose
     /// NOOP announced nothing skips the SEARCH.
     announced: bool,
+    /// Searches still owed to the last announcement at Gmail: its search index trails the
+    /// mailbox, so a message announced by EXISTS may be found only a few checks later.
+    index_grace: u8,
     /// Verified messages of ours waiting to be cleaned up in one command ([`Self::flush_cleanup`]),
     /// so cleanup never sits between a delivery and its detection. Forgotten if UIDVALIDITY
     /// changes: a UID of another validity may name someone else's message.
     to_clean: Vec<u32>,
+    throttle: ThrottleState,
+}
+
+/// What the server's throttling answers asked of this connection.
+#[derive(Debug, Default)]
+struct ThrottleState {
+    /// Throttling answers in a row; reset by a check without one.
+    in_a_row: u32,
+    /// No command before this instant (after a throttling answer).
+    until: Option<Instant>,
+    /// A throttling answer to a command that still worked, for the caller to count.
+    slowed: Option<ImapError>,
+}
+
+impl ThrottleState {
+    /// A throttling answer arrived: back off, longer each time in a row. Answers during a
+    /// back-off (the rest of the check that met the first one) do not lengthen it.
+    fn note(&mut self) -> Duration {
+        let now = Instant::now();
+        if let Some(until) = self.until.filter(|u| *u > now) {
+            return until - now;
+        }
+        self.in_a_row = self.in_a_row.saturating_add(1);
+        let pause = gmail::backoff(self.in_a_row);
+        self.until = Some(now + pause);
+        pause
+    }
+
+    /// Turns what the guard saw during a command into back-off and the command's result: a
+    /// refusal (even of a command async-imap let pass) replaces the result, a slow-down is
+    /// kept for the caller to count.
+    fn after<T>(
+        &mut self,
+        budget: &Budget,
+        server: &str,
+        result: Result<T, ImapError>,
+    ) -> Result<T, ImapError> {
+        let failure = budget.take_failure();
+        match (budget.take_throttle(), result) {
+            (Some(Throttle::Refused), result) => {
+                let pause = self.note();
+                let why = match (result, failure) {
+                    (Err(e), _) => e.to_string(),
+                    (Ok(_), Some(line)) => line,
+                    (Ok(_), None) => "the server refused the command".to_string(),
+                };
+                Err(ImapError::throttled(
+                    server,
+                    format!("backing off {} s: {why}", pause.as_secs()),
+                ))
+            }
+            // async-imap reads a tagged NO/BAD to SEARCH as "nothing found": it is an error.
+            (seen, Ok(_)) if failure.is_some() => {
+                if seen.is_some() {
+                    self.note();
+                }
+                Err(ImapError::protocol(
+                    server,
+                    format!(
+                        "the server refused the command: {}",
+                        failure.unwrap_or_default()
+                    ),
+                ))
+            }
+            (None, result) => result,
+            (Some(_), result) => {
+                let pause = self.note();
+                self.slowed = Some(ImapError::throttled(
+                    server,
+                    format!(
+                        "a command answered [THROTTLED]; backing off {} s",
+                        pause.as_secs()
+                    ),
+                ));
+                result
+            }
+        }
+    }
 }
 
 impl FolderConn {
@@ -235,7 +341,9 @@ impl FolderConn {
             seen: HashSet::new(),
             commands: 0,
             announced: true,
+            index_grace: 0,
             to_clean: Vec::new(),
+            throttle: ThrottleState::default(),
         }
     }
 
@@ -247,6 +355,31 @@ impl FolderConn {
     pub fn reset(&mut self) {
         self.session = None;
         self.announced = true;
+    }
+
+    /// The server announced new messages (EXISTS, or an IDLE that ended): search, and at
+    /// Gmail keep searching a few checks if what is expected is not found at once.
+    fn note_announcement(&mut self) {
+        self.announced = true;
+        self.index_grace = GMAIL_INDEX_GRACE;
+    }
+
+    /// Whether the server announced Gmail's extensions (known once connected).
+    pub fn is_gmail(&self) -> bool {
+        self.caps.gmail
+    }
+
+    /// How long the server asked us (by throttling) to leave it alone still.
+    pub fn backoff_left(&self) -> Option<Duration> {
+        self.throttle
+            .until
+            .map(|u| u.saturating_duration_since(Instant::now()))
+            .filter(|d| !d.is_zero())
+    }
+
+    /// A throttling answer to a command that worked, once (for the caller to count and log).
+    pub fn take_slowed(&mut self) -> Option<ImapError> {
+        self.throttle.slowed.take()
     }
 
     /// Runs one command on the session with the command deadline and a fresh answer budget.
@@ -261,21 +394,28 @@ impl FolderConn {
         };
         self.budget.reset();
         self.commands += 1;
-        match tokio::time::timeout(COMMAND_TIMEOUT, f(session)).await {
+        let result = match tokio::time::timeout(COMMAND_TIMEOUT, f(session)).await {
             Err(_) => Err(ImapError::timeout(&server, COMMAND_TIMEOUT)),
             Ok(Err(e)) => Err(classify(&server, context, e)),
             Ok(Ok(v)) => Ok(v),
-        }
+        };
+        self.throttle.after(&self.budget, &server, result)
     }
 
     async fn ensure(&mut self) -> Result<(), ImapError> {
         if self.session.is_some() {
             return Ok(());
         }
-        let session =
-            tokio::time::timeout(COMMAND_TIMEOUT, connect::login(&self.seed, &self.budget))
-                .await
-                .map_err(|_| ImapError::timeout(&self.server, COMMAND_TIMEOUT))??;
+        let login = tokio::time::timeout(COMMAND_TIMEOUT, connect::login(&self.seed, &self.budget))
+            .await
+            .map_err(|_| ImapError::timeout(&self.server, COMMAND_TIMEOUT))
+            .and_then(|r| r);
+        // "Too many simultaneous connections" comes as the login's NO. A refused step that
+        // the login recovered from (a mechanism tried first) is not the login's failure.
+        if login.is_ok() {
+            let _ = self.budget.take_failure();
+        }
+        let session = self.throttle.after(&self.budget, &self.server, login)?;
         self.commands += 2;
         self.session = Some(session);
         let caps = self
@@ -285,8 +425,20 @@ impl FolderConn {
         self.caps = Capabilities {
             move_: caps.has_str("MOVE"),
             uidplus: caps.has_str("UIDPLUS"),
+            gmail: caps.has_str(gmail::CAPABILITY),
         };
         let folder = self.folder.clone();
+        if self.caps.gmail && gmail::is_all_mail(&folder, &[]) {
+            // All Mail holds every message but spam: a probe there says nothing about where
+            // it landed, and reading it spends the account's IMAP bandwidth.
+            self.session = None;
+            return Err(ImapError::protocol(
+                &self.server,
+                format!(
+                    "refusing to read {folder:?}: Gmail's All Mail says nothing about placement; watch INBOX"
+                ),
+            ));
+        }
         let mailbox = self
             .command(&format!("cannot select folder {folder:?}"), |s| {
                 s.select(&folder)
@@ -307,15 +459,23 @@ impl FolderConn {
     /// Looks for new messages carrying our token header, reads their probe header, asks
     /// `decide` which are probes to judge, and fetches the header section of those. The first
     /// check after (re)connecting searches everything since `since`.
+    ///
+    /// `message_ids` are the Message-IDs of the probes expected here: at Gmail they are what is
+    /// searched for (and nothing is searched when there are none); elsewhere the probe header is.
     pub async fn check<T>(
         &mut self,
         since: chrono::DateTime<chrono::Utc>,
         noop: bool,
+        message_ids: &[&str],
         decide: impl FnMut(&Candidate) -> Option<T>,
     ) -> Result<Vec<(Fetched, T)>, ImapError> {
-        let result = self.check_inner(since, noop, decide).await;
-        if result.is_err() {
-            self.reset();
+        // A slow-down an earlier check's caller did not take is old news.
+        self.throttle.slowed = None;
+        let result = self.check_inner(since, noop, message_ids, decide).await;
+        match &result {
+            Err(_) => self.reset(),
+            Ok(_) if self.throttle.slowed.is_none() => self.throttle.in_a_row = 0,
+            Ok(_) => {}
         }
         result
     }
@@ -324,6 +484,7 @@ impl FolderConn {
         &mut self,
         since: chrono::DateTime<chrono::Utc>,
         noop: bool,
+        message_ids: &[&str],
         mut decide: impl FnMut(&Candidate) -> Option<T>,
     ) -> Result<Vec<(Fetched, T)>, ImapError> {
         self.ensure().await?;
@@ -337,7 +498,17 @@ impl FolderConn {
             }
         }
         self.announced = false;
-        let new = self.new_uids(since).await?;
+        let new = self.new_uids(since, message_ids).await?;
+        if self.kind == FolderKind::Probes
+            && self.caps.gmail
+            && new.len() < message_ids.len()
+            && self.index_grace > 0
+        {
+            // Something expected was not found: at Gmail it may be announced but not yet
+            // searchable, so search again at the next checks (a few, not forever).
+            self.index_grace -= 1;
+            self.announced = true;
+        }
         let mut out = Vec::new();
         for batch in new.chunks(FIELDS_BATCH) {
             let candidates = self.fetch_fields(batch).await?;
@@ -380,22 +551,40 @@ impl FolderConn {
     async fn new_uids(
         &mut self,
         since: chrono::DateTime<chrono::Utc>,
+        message_ids: &[&str],
     ) -> Result<Vec<u32>, ImapError> {
-        let filter = match self.kind {
+        let filters: Vec<String> = match self.kind {
+            FolderKind::Probes if self.caps.gmail => message_ids
+                .chunks(GMAIL_IDS_PER_SEARCH)
+                .filter_map(gmail::message_id_search)
+                .map(|key| format!(" {key}"))
+                .collect(),
             // Tokens of this version (v2) and of probes sent before an upgrade (v1).
-            FolderKind::Probes => format!(
+            FolderKind::Probes => vec![format!(
                 " OR HEADER {h} \"v2.\" HEADER {h} \"v1.\"",
                 h = token::HEADER
-            ),
-            FolderKind::Bounces | FolderKind::Reports => String::new(),
+            )],
+            FolderKind::Bounces | FolderKind::Reports => vec![String::new()],
         };
-        let query = match self.watermark {
-            Some(w) => format!("UID {w}:*{filter}"),
-            None => format!("SINCE {}{filter}", since.format("%d-%b-%Y")),
+        // At Gmail the search is by Message-ID and its index trails the mailbox: a probe can
+        // become searchable after a later one (higher UID) was found, so the UID watermark
+        // must not hide it. `seen` still keeps every UID from being read twice.
+        let by_message_id = self.kind == FolderKind::Probes && self.caps.gmail;
+        let range = match self.watermark {
+            Some(w) if !by_message_id => format!("UID {w}:*"),
+            _ => format!("SINCE {}", since.format("%d-%b-%Y")),
         };
-        let uids = self.command("SEARCH", |s| s.uid_search(query)).await?;
+        let mut uids = HashSet::new();
+        for filter in filters {
+            let query = format!("{range}{filter}");
+            uids.extend(self.command("SEARCH", |s| s.uid_search(query)).await?);
+        }
         self.drain_unsolicited();
-        let floor = self.watermark.unwrap_or(0);
+        let floor = if by_message_id {
+            0
+        } else {
+            self.watermark.unwrap_or(0)
+        };
         let mut new: Vec<u32> = uids
             .into_iter()
             .filter(|u| *u >= floor && !self.seen.contains(u))
@@ -407,12 +596,14 @@ impl FolderConn {
 
     /// Reads what the server said on the side, noting any `* n EXISTS` (RFC 3501 §7.3.1).
     fn drain_unsolicited(&mut self) {
+        let mut exists = false;
         if let Some(s) = self.session.as_mut() {
             while let Ok(u) = s.unsolicited_responses.try_recv() {
-                if matches!(u, async_imap::types::UnsolicitedResponse::Exists(_)) {
-                    self.announced = true;
-                }
+                exists |= matches!(u, async_imap::types::UnsolicitedResponse::Exists(_));
             }
+        }
+        if exists {
+            self.note_announcement();
         }
     }
 
@@ -501,6 +692,31 @@ impl FolderConn {
         }
     }
 
+    /// The Gmail tab a message in this (inbox) folder was filed under: one `category:` search
+    /// per tab restricted to its UID, Primary first, until one names it. `None` at a server
+    /// without Gmail's extensions, or when no tab does (inbox categories switched off).
+    pub async fn gmail_tab(&mut self, uid: u32) -> Result<Option<Tab>, ImapError> {
+        if !self.caps.gmail || self.session.is_none() {
+            return Ok(None);
+        }
+        for tab in Tab::ALL {
+            let query = gmail::tab_search(uid, tab);
+            let answer: Vec<u32> = match self.command("SEARCH", |s| s.uid_search(query)).await {
+                Ok(set) => set.into_iter().collect(),
+                Err(e) => {
+                    self.reset();
+                    return Err(e);
+                }
+            };
+            if let Some(found) = gmail::tab_from_answer(uid, tab, &answer) {
+                self.drain_unsolicited();
+                return Ok(Some(found));
+            }
+        }
+        self.drain_unsolicited();
+        Ok(None)
+    }
+
     /// Waits up to `max` for the server to announce a change (IDLE, RFC 2177), for the long tail
     /// of a missing message without polling a real provider, or until `interrupt` is notified
     /// (another folder's IDLE ended); either way it ends with DONE, keeping the connection. `max`
@@ -546,7 +762,7 @@ impl FolderConn {
                 .map_err(|e| classify(&server, "IDLE", e))
         };
         // Whatever ended the IDLE (an EXISTS among it) was consumed by the wait: search next.
-        self.announced = true;
+        self.note_announcement();
         match tokio::time::timeout(whole, idle).await {
             Ok(Ok(session)) => {
                 self.session = Some(session);
