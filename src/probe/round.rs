@@ -31,8 +31,9 @@ use crate::probe::token::{self, HeaderCheck, Token};
 const SLOW_CHECK: Duration = Duration::from_secs(30);
 /// While a probe is this fresh, check at the seed's poll interval.
 const FAST_WINDOW: Duration = Duration::from_secs(20);
-/// How often a watcher looks whether a send was accepted (a lock, no I/O).
-const ACCEPT_POLL: Duration = Duration::from_millis(2);
+/// How long a watcher waits for a send to resolve before looking at the board again anyway
+/// (senders wake it at once; this only bounds a missed wake-up).
+const ACCEPT_WAIT: Duration = Duration::from_millis(200);
 /// Switch from polling to IDLE once the pause would be this long.
 const IDLE_FROM: Duration = Duration::from_secs(5);
 /// How long sending waits for the watchers' first look at their mailboxes (at most the probe
@@ -128,7 +129,33 @@ pub(super) struct SendBoard {
     pub(super) failed: HashSet<String>,
 }
 
-pub(super) type Board = Arc<Mutex<SendBoard>>;
+/// The send board, shared by senders and watchers, with a signal for every send that resolves
+/// (accepted or failed) so that watchers waiting for one need not poll.
+#[derive(Clone, Default)]
+pub(super) struct Board(Arc<BoardShared>);
+
+#[derive(Default)]
+pub(super) struct BoardShared {
+    state: Mutex<SendBoard>,
+    resolved: tokio::sync::Notify,
+}
+
+impl Board {
+    pub(super) fn lock(&self) -> std::sync::LockResult<std::sync::MutexGuard<'_, SendBoard>> {
+        self.0.state.lock()
+    }
+
+    /// Wakes every watcher waiting in [`Board::resolved`].
+    fn notify_resolved(&self) {
+        self.0.resolved.notify_waiters();
+    }
+
+    /// A wait for the next resolved send; enable it before looking at the board, so that a
+    /// send resolving in between is not missed.
+    fn resolved(&self) -> tokio::sync::futures::Notified<'_> {
+        self.0.resolved.notified()
+    }
+}
 
 fn send_state(board: &Board, id: &str) -> SendState {
     let b = board.lock().unwrap_or_else(|e| e.into_inner());
@@ -416,7 +443,7 @@ impl Prober {
         started: f64,
     ) -> Result<(), StateError> {
         let config = &setup.config;
-        let board: Board = Arc::new(Mutex::new(SendBoard::default()));
+        let board = Board::default();
         let late_since = started - config.probe.late_window.as_secs_f64();
         let unresolved = self.store.unresolved_since(late_since)?;
         let (ready_tx, mut ready_rx) =
@@ -659,6 +686,7 @@ async fn send_one(sender: &Sender, o: &Outgoing, store: &Store, metrics: &Metric
                 .unwrap_or_else(|e| e.into_inner())
                 .accepted
                 .insert(id.clone(), (at, Instant::now()));
+            board.notify_resolved();
             metrics.probe_sent(&o.route, &o.seed, &outcome);
             if let Err(e) = store.mark_sent(id, &outcome, at) {
                 tracing::error!(error = %e, "cannot record a sent probe");
@@ -670,6 +698,7 @@ async fn send_one(sender: &Sender, o: &Outgoing, store: &Store, metrics: &Metric
                 .unwrap_or_else(|e| e.into_inner())
                 .failed
                 .insert(id.clone());
+            board.notify_resolved();
             metrics.send_failed(&o.route, &o.seed, e.reason(), &e);
             if let Err(se) = store.mark_send_failed(id, &e.to_string(), e.reason(), e.code()) {
                 tracing::error!(error = %se, "cannot record a failed send");
@@ -753,6 +782,10 @@ async fn watch_seed(
     let mut pause = mb.seed.poll_interval;
     let mut fast_until = None;
     loop {
+        let board = ctx.board.clone();
+        let resolved = board.resolved();
+        tokio::pin!(resolved);
+        resolved.as_mut().enable();
         let now = Instant::now();
         let (expired, next_deadline) = pending.sweep(ctx, &watched, now);
         for id in expired {
@@ -765,7 +798,7 @@ async fn watch_seed(
             // None of this round's probes was accepted by its SMTP server yet, so none can have
             // arrived: wait for that instead of asking the IMAP server (a failed send is
             // dropped by the sweep). The fast window starts with the first acceptance.
-            tokio::time::sleep(ACCEPT_POLL).await;
+            let _ = tokio::time::timeout(ACCEPT_WAIT, resolved).await;
             continue;
         }
         let fast_until = *fast_until.get_or_insert(now + FAST_WINDOW);
@@ -1180,7 +1213,7 @@ mod tests {
 
     #[test]
     fn a_probe_refused_after_acceptance_is_done_not_pending() {
-        let board: Board = Arc::new(Mutex::new(SendBoard::default()));
+        let board = Board::default();
         assert!(matches!(send_state(&board, "p1"), SendState::Pending));
         board
             .lock()
