@@ -317,6 +317,7 @@ fn two_vantages_remote_write_into_one_prometheus_and_every_query_sees_both() {
 
     // Every dashboard and rule expression on the central Prometheus.
     let (mut ran, mut with_data, mut selected) = (0, 0, 0);
+    let settle_deadline = Instant::now() + Duration::from_secs(30);
     for e in &exprs {
         let query = substitute_grafana_vars(&e.expr, RATE_INTERVAL);
         ran += 1;
@@ -361,9 +362,18 @@ fn two_vantages_remote_write_into_one_prometheus_and_every_query_sees_both() {
                     Err(why) => problems.push(format!("{}: {why}\n    {one}", e.source)),
                 }
             }
-        } else if seen.len() != VANTAGES.len() {
-            // A rule selects failures: one vantage may have one the other has not.
-            if needs_data {
+        } else if seen.len() != VANTAGES.len() && needs_data {
+            // A rule selects failures: one vantage may have one the other has not. A panel must
+            // show both; a rate() needs two samples of each vantage in its window, and the
+            // agents remote-write in batches, so give the slower one a few seconds.
+            let mut seen = seen;
+            while seen.len() != VANTAGES.len() && Instant::now() < settle_deadline {
+                std::thread::sleep(Duration::from_millis(500));
+                if let Ok(d) = prom_query(&central.addr, &query) {
+                    seen = vantages_of(&d);
+                }
+            }
+            if seen.len() != VANTAGES.len() {
                 problems.push(format!("{}: only vantage {seen:?}\n    {query}", e.source));
             }
         }
