@@ -181,7 +181,7 @@ impl ReportReader {
         let (mut new, mut duplicates) = (0, 0);
         for f in found {
             let stored = StoredReport {
-                reporter_key: labels::reporter_key(org_name(&f.report)),
+                reporter_key: labels::reporter_key(f.report.org_name()),
                 reporter: f.reporter.clone(),
                 domain: f.domain.clone(),
                 mailbox: name.to_string(),
@@ -309,7 +309,7 @@ pub fn reports_in(raw: &[u8], mailbox: &ReportMailbox) -> Result<Vec<Found>, Rep
             ),
         };
         let Some(domain) = domain else { continue };
-        let reporter = labels::reporter(org_name(&report), email, &mailbox.reporters);
+        let reporter = labels::reporter(report.org_name(), email, &mailbox.reporters);
         out.push(Found {
             domain: domain.to_string(),
             reporter: reporter.to_string(),
@@ -317,13 +317,6 @@ pub fn reports_in(raw: &[u8], mailbox: &ReportMailbox) -> Result<Vec<Found>, Rep
         });
     }
     Ok(out)
-}
-
-fn org_name(r: &Report) -> &str {
-    match r {
-        Report::Dmarc(r) => &r.org_name,
-        Report::Tlsrpt(r) => &r.org_name,
-    }
 }
 
 /// The configured domain `domain` is (or is a subdomain of), if any.

@@ -63,13 +63,6 @@ impl StoredReport {
             Report::Tlsrpt(_) => "tlsrpt",
         }
     }
-
-    fn id_and_period(&self) -> (&str, i64, i64) {
-        match &self.report {
-            Report::Dmarc(r) => (&r.report_id, r.begin, r.end),
-            Report::Tlsrpt(r) => (&r.report_id, r.begin, r.end),
-        }
-    }
 }
 
 pub struct ReportStore {
@@ -103,7 +96,7 @@ impl ReportStore {
     /// Returns whether it was new.
     pub fn insert(&self, r: &StoredReport) -> Result<bool, StateError> {
         let json = serde_json::to_string(&r.report)?;
-        let (id, begin, end) = r.id_and_period();
+        let (id, (begin, end)) = (r.report.report_id(), r.report.period());
         let n = self.conn().execute(
             "INSERT OR IGNORE INTO reports (kind, reporter_key, report_id, reporter, domain, mailbox, \
              begin_ts, end_ts, received_at, report_json) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",

@@ -170,36 +170,34 @@ pub fn view(
 }
 
 fn line(s: &StoredReport) -> ReportLine {
-    match &s.report {
-        Report::Dmarc(r) => ReportLine {
-            kind: "dmarc_aggregate",
-            domain: s.domain.clone(),
-            reporter: s.reporter.clone(),
-            org_name: r.org_name.clone(),
-            report_id: r.report_id.clone(),
-            begin: r.begin,
-            end: r.end,
-            received_at: s.received_at,
-            total: r.records.iter().map(|x| x.count).sum(),
-            failing: r
-                .records
+    let (kind, total, failing) = match &s.report {
+        Report::Dmarc(r) => (
+            "dmarc_aggregate",
+            r.records.iter().map(|x| x.count).sum(),
+            r.records
                 .iter()
                 .filter(|x| !passes(x))
                 .map(|x| x.count)
                 .sum(),
-        },
-        Report::Tlsrpt(r) => ReportLine {
-            kind: "tls_report",
-            domain: s.domain.clone(),
-            reporter: s.reporter.clone(),
-            org_name: r.org_name.clone(),
-            report_id: r.report_id.clone(),
-            begin: r.begin,
-            end: r.end,
-            received_at: s.received_at,
-            total: r.policies.iter().map(|p| p.successful + p.failed).sum(),
-            failing: r.policies.iter().map(|p| p.failed).sum(),
-        },
+        ),
+        Report::Tlsrpt(r) => (
+            "tls_report",
+            r.policies.iter().map(|p| p.successful + p.failed).sum(),
+            r.policies.iter().map(|p| p.failed).sum(),
+        ),
+    };
+    let (begin, end) = s.report.period();
+    ReportLine {
+        kind,
+        domain: s.domain.clone(),
+        reporter: s.reporter.clone(),
+        org_name: s.report.org_name().to_string(),
+        report_id: s.report.report_id().to_string(),
+        begin,
+        end,
+        received_at: s.received_at,
+        total,
+        failing,
     }
 }
 

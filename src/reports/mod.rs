@@ -73,6 +73,33 @@ pub enum Report {
     Tlsrpt(tlsrpt::TlsReport),
 }
 
+impl Report {
+    /// The reporter's organisation (`org_name`, RFC 7489 Appendix C; `organization-name`,
+    /// RFC 8460 §4.4).
+    pub fn org_name(&self) -> &str {
+        match self {
+            Report::Dmarc(r) => &r.org_name,
+            Report::Tlsrpt(r) => &r.org_name,
+        }
+    }
+
+    /// The id the reporter gave the report.
+    pub fn report_id(&self) -> &str {
+        match self {
+            Report::Dmarc(r) => &r.report_id,
+            Report::Tlsrpt(r) => &r.report_id,
+        }
+    }
+
+    /// The period the report covers, Unix seconds (begin, end).
+    pub fn period(&self) -> (i64, i64) {
+        match self {
+            Report::Dmarc(r) => (r.begin, r.end),
+            Report::Tlsrpt(r) => (r.begin, r.end),
+        }
+    }
+}
+
 impl Unpacked {
     /// Parses the document with the parser of its kind.
     pub fn parse(&self) -> Result<Report, ReportError> {
