@@ -6,8 +6,7 @@
 //!
 //! Only the lock holder ([`lock_report_mailbox`]) may empty the mailbox or expect what is in it.
 
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::TryStreamExt;
 
@@ -132,33 +131,14 @@ pub async fn contents() -> Vec<Vec<u8>> {
     out
 }
 
-/// Exclusive use of the report mailbox while held (a file lock, released by the kernel if the
-/// test process dies).
-pub struct ReportMailboxLock {
-    _file: std::fs::File,
-}
+/// Exclusive use of the report mailbox while held.
+pub type ReportMailboxLock = super::support::LabLock;
 
 /// Waits (at most two minutes) for another test to release the report mailbox.
 pub fn lock_report_mailbox() -> ReportMailboxLock {
-    let path: PathBuf = std::env::temp_dir().join("mailcanary-lab-dmarc-reports.lock");
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .unwrap_or_else(|e| panic!("cannot open {}: {e}", path.display()));
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        match file.try_lock() {
-            Ok(()) => return ReportMailboxLock { _file: file },
-            Err(std::fs::TryLockError::WouldBlock) => {}
-            Err(std::fs::TryLockError::Error(e)) => panic!("cannot lock {}: {e}", path.display()),
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the report mailbox is still locked by another test after 120 s ({})",
-            path.display()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    super::support::lab_lock(
+        "mailcanary-lab-dmarc-reports.lock",
+        "the report mailbox",
+        Duration::from_secs(120),
+    )
 }

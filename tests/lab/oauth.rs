@@ -99,29 +99,13 @@ fn oauth_seed(refresh_file: &Path) -> String {
     )
 }
 
-/// Exclusive use of the seed oauth1 while held (released by the kernel if the test dies).
-struct SeedLock {
-    _file: std::fs::File,
-}
-
-fn lock_oauth1() -> SeedLock {
-    let path = std::env::temp_dir().join("mailcanary-lab-oauth1.lock");
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .unwrap_or_else(|e| panic!("cannot open {}: {e}", path.display()));
-    let deadline = Instant::now() + Duration::from_secs(180);
-    loop {
-        match file.try_lock() {
-            Ok(()) => return SeedLock { _file: file },
-            Err(std::fs::TryLockError::WouldBlock) => {}
-            Err(std::fs::TryLockError::Error(e)) => panic!("cannot lock {}: {e}", path.display()),
-        }
-        assert!(Instant::now() < deadline, "oauth1 still locked after 180 s");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+/// Exclusive use of the seed oauth1 while held.
+fn lock_oauth1() -> common::support::LabLock {
+    common::support::lab_lock(
+        "mailcanary-lab-oauth1.lock",
+        "oauth1",
+        Duration::from_secs(180),
+    )
 }
 
 fn once(config: &Path) -> (i32, Value, String) {
