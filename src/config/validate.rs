@@ -1125,14 +1125,19 @@ fn validate_bounce_mailbox(
         oauth2: b.oauth2.as_ref(),
         poll_interval: b.poll_interval.as_deref(),
     };
-    let mut mailbox = imap_mailbox(errs, "bounce_mailboxes", name, base, &fields)?;
-    // Bounces are not judged and have no spam folder: no authserv-ids, no preset folder.
+    let mailbox = imap_mailbox(errs, "bounce_mailboxes", name, base, &fields)?;
+    Some(unjudged(mailbox, b.folder.as_ref()))
+}
+
+/// A mailbox whose mail is read, not judged (bounces, reports): no authserv-ids, no spam
+/// folder, and `folder` (default INBOX) as the one folder it is read in.
+fn unjudged(mut mailbox: Seed, folder: Option<&String>) -> Seed {
     mailbox.authserv_ids = Vec::new();
     mailbox.preset_spam_folder = None;
-    if let Some(folder) = &b.folder {
+    if let Some(folder) = folder {
         mailbox.inbox_folder = folder.clone();
     }
-    Some(mailbox)
+    mailbox
 }
 
 /// A report mailbox: connection settings as a seed's, the domains we own, what happens to a
@@ -1182,15 +1187,9 @@ fn validate_report_mailbox(
             list
         }
     };
-    let mut mailbox = mailbox?;
-    // Reports are not judged and have no spam folder.
-    mailbox.authserv_ids = Vec::new();
-    mailbox.preset_spam_folder = None;
-    if let Some(folder) = &r.folder {
-        mailbox.inbox_folder = folder.clone();
-    }
+    let mailbox = mailbox?;
     Some(ReportMailbox {
-        mailbox,
+        mailbox: unjudged(mailbox, r.folder.as_ref()),
         domains: domains?,
         after: after?,
         schedule: schedule?,
