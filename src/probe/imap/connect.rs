@@ -4,8 +4,9 @@
 //! first). Every byte from the server passes the [`guard`](super::guard) from the first one
 //! on, so even a greeting cannot make us allocate what it announces.
 
+use std::collections::HashMap;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll};
 
 use async_imap::Session;
@@ -67,7 +68,44 @@ impl AsyncWrite for ImapStream {
     }
 }
 
+/// Where a connection's trusted roots come from, and which version of that file: a CA file
+/// that changed (modification time or size) is read again.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct RootsKey {
+    ca_file: Option<std::path::PathBuf>,
+    version: Option<(std::time::SystemTime, u64)>,
+}
+
+/// One TLS client configuration per root source, shared by every connection: the roots are
+/// read once instead of per connection (the system store is hundreds of certificates), and
+/// the shared session cache lets a reconnect resume its TLS session.
 fn tls_config(seed: &Seed, server: &str) -> Result<Arc<rustls::ClientConfig>, ImapError> {
+    static CONFIGS: OnceLock<Mutex<HashMap<RootsKey, Arc<rustls::ClientConfig>>>> = OnceLock::new();
+    let key = RootsKey {
+        ca_file: seed.ca_file.clone(),
+        version: seed.ca_file.as_ref().and_then(|p| {
+            let meta = std::fs::metadata(p).ok()?;
+            Some((meta.modified().ok()?, meta.len()))
+        }),
+    };
+    let configs = CONFIGS.get_or_init(Default::default);
+    let cached = configs
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&key)
+        .cloned();
+    if let Some(config) = cached {
+        return Ok(config);
+    }
+    let config = build_tls_config(seed, server)?;
+    let mut configs = configs.lock().unwrap_or_else(|p| p.into_inner());
+    // An older version of the same file is not needed any more.
+    configs.retain(|k, _| k.ca_file != key.ca_file);
+    configs.insert(key, config.clone());
+    Ok(config)
+}
+
+fn build_tls_config(seed: &Seed, server: &str) -> Result<Arc<rustls::ClientConfig>, ImapError> {
     let tls_err = |detail: String| ImapError::tls(server, detail);
     let mut roots = rustls::RootCertStore::empty();
     match &seed.ca_file {
