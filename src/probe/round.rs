@@ -43,11 +43,16 @@ pub(super) const BASELINE_WAIT: Duration = Duration::from_secs(45);
 /// the probe counts as `unknown`: a server that does not answer cannot hold a result back.
 const CHECK_GRACE: Duration = Duration::from_secs(5);
 
-/// A seed mailbox: one connection for the inbox, one for the spam folder. Kept across rounds.
+/// A seed mailbox: the inbox and the spam folder, on one connection where the server tells
+/// about the unselected folder (NOTIFY, RFC 5465), else on one connection each. Kept across
+/// rounds.
 pub struct SeedMailbox {
     pub seed: Seed,
     pub inbox: FolderConn,
     pub spam: Option<FolderConn>,
+    /// The spam folder borrows the inbox's connection when NOTIFY says it changed, instead of
+    /// keeping (and polling) a connection of its own.
+    spam_on_inbox_connection: bool,
     /// The last error reading this mailbox, cleared by a fully successful check.
     pub last_error: Option<ImapError>,
     /// Set while a watcher uses the connections; still set at the next round means the last
@@ -61,6 +66,7 @@ impl SeedMailbox {
             seed: seed.clone(),
             inbox: FolderConn::new(seed, &seed.inbox_folder),
             spam: None,
+            spam_on_inbox_connection: false,
             last_error: None,
             in_use: false,
         }
@@ -919,12 +925,27 @@ async fn wait_and_check(
 /// Cleans up the probes of ours judged so far, one command per folder. A failure is logged and
 /// retried at the next flush; it never changes a result.
 async fn flush_cleanup(ctx: &WatchCtx, mb: &mut SeedMailbox) {
-    let how = &ctx.config.probe.cleanup;
     let seed = mb.seed.name.clone();
-    for conn in std::iter::once(&mut mb.inbox).chain(mb.spam.as_mut()) {
-        if let Err(e) = conn.flush_cleanup(how).await {
-            tracing::warn!(seed = %seed, folder = %conn.folder, error = %e, "cleanup failed");
+    flush_folder(ctx, &seed, &mut mb.inbox).await;
+    let Some(spam) = mb.spam.as_mut() else {
+        return;
+    };
+    if !mb.spam_on_inbox_connection {
+        flush_folder(ctx, &seed, spam).await;
+    } else if spam.cleanup_pending()
+        && let Some(lease) = mb.inbox.lend()
+    {
+        spam.adopt(lease);
+        flush_folder(ctx, &seed, spam).await;
+        if let Some(lease) = spam.lend() {
+            mb.inbox.adopt(lease);
         }
+    }
+}
+
+async fn flush_folder(ctx: &WatchCtx, seed: &str, conn: &mut FolderConn) {
+    if let Err(e) = conn.flush_cleanup(&ctx.config.probe.cleanup).await {
+        tracing::warn!(seed = %seed, folder = %conn.folder, error = %e, "cleanup failed");
     }
 }
 
@@ -980,7 +1001,15 @@ async fn check_mailbox(
     .await;
     if mb.spam.is_none() && ok.is_ok() {
         match mb.inbox.find_spam_folder().await {
-            Ok(Some(name)) => mb.spam = Some(FolderConn::new(&seed, &name)),
+            Ok(Some(name)) => {
+                mb.spam = Some(FolderConn::new(&seed, &name));
+                if mb.inbox.offers_notify() {
+                    match mb.inbox.notify_about(&name).await {
+                        Ok(shared) => mb.spam_on_inbox_connection = shared,
+                        Err(e) => ok = Err(CheckError::Imap(e)),
+                    }
+                }
+            }
             Ok(None) => {
                 tracing::warn!(seed = %seed.name, "no spam folder found (no SPECIAL-USE \\Junk, none configured)")
             }
@@ -988,7 +1017,13 @@ async fn check_mailbox(
         }
     }
     if let Some(spam) = mb.spam.as_mut() {
-        let spam_ok = check_folder(ctx, &seed, spam, FolderRole::Spam, watched, since, noop).await;
+        let spam_ok = if !mb.spam_on_inbox_connection {
+            check_folder(ctx, &seed, spam, FolderRole::Spam, watched, since, noop).await
+        } else if ok.is_ok() && mb.inbox.take_other_news() {
+            check_spam_on_inbox_connection(ctx, &seed, &mut mb.inbox, spam, watched, since).await
+        } else {
+            Ok(())
+        };
         if ok.is_ok() {
             ok = spam_ok;
         } else if let Err(CheckError::Imap(e)) = spam_ok {
@@ -1001,6 +1036,32 @@ async fn check_mailbox(
         Err(CheckError::State(e)) => return Err(e),
     }
     Ok(())
+}
+
+/// Looks at the spam folder on the inbox's connection (NOTIFY said it changed, or it is time
+/// to look anyway): the spam folder borrows the connection, selects itself, reads, cleans up
+/// what is judged (now, while it is selected: selecting it again later would cost two commands)
+/// and hands the connection back; the inbox selects itself again at its next check.
+async fn check_spam_on_inbox_connection(
+    ctx: &WatchCtx,
+    seed: &Seed,
+    inbox: &mut FolderConn,
+    spam: &mut FolderConn,
+    watched: &mut HashMap<String, ProbeRecord>,
+    since: chrono::DateTime<chrono::Utc>,
+) -> Result<(), CheckError> {
+    let Some(lease) = inbox.lend() else {
+        return Ok(());
+    };
+    spam.adopt(lease);
+    let result = check_folder(ctx, seed, spam, FolderRole::Spam, watched, since, false).await;
+    if result.is_ok() {
+        flush_folder(ctx, &seed.name, spam).await;
+    }
+    if let Some(lease) = spam.lend() {
+        inbox.adopt(lease);
+    }
+    result
 }
 
 /// What to do with a message whose probe header verified.

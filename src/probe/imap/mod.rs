@@ -125,6 +125,20 @@ pub(crate) fn classify_io(server: &str, context: &str, e: std::io::Error) -> Ima
     }
 }
 
+/// A mailbox name as an IMAP quoted string (RFC 3501 §4.3).
+fn quoted(name: &str) -> String {
+    let mut q = String::with_capacity(name.len() + 2);
+    q.push('"');
+    for c in name.chars().filter(|c| !matches!(c, '\r' | '\n')) {
+        if matches!(c, '"' | '\\') {
+            q.push('\\');
+        }
+        q.push(c);
+    }
+    q.push('"');
+    q
+}
+
 /// Maps an async-imap error to our kinds.
 pub(crate) fn classify(server: &str, context: &str, e: async_imap::error::Error) -> ImapError {
     use async_imap::error::Error as E;
@@ -149,6 +163,13 @@ const HEADER_BATCH: usize = 8;
 const GMAIL_INDEX_GRACE: u8 = 5;
 /// Message-IDs per Gmail search (`rfc822msgid:a OR rfc822msgid:b …`): keeps the line short.
 const GMAIL_IDS_PER_SEARCH: usize = 20;
+/// The most new messages whose probe header is fetched straight from the watermark
+/// (`UID FETCH <watermark>:*`, one command) instead of searched for first: a mailbox that was
+/// sent many messages at once is searched, so no answer grows with a mail bomb.
+const DIRECT_FETCH_MAX: u32 = 64;
+/// How long the folder a connection hears about through NOTIFY may go unlooked at while
+/// checks run, in case a notification was lost.
+const OTHER_FOLDER_RECHECK: Duration = Duration::from_secs(30);
 /// The probe header and Message-ID fit easily; a forged one cannot make us read more.
 const FIELDS_PARTIAL: u32 = 4096;
 /// A real receiver's header section (Received, ARC, Authentication-Results) fits easily.
@@ -202,9 +223,23 @@ struct Capabilities {
     uidplus: bool,
     /// Gmail's IMAP extensions (`X-GM-EXT-1`).
     gmail: bool,
+    /// NOTIFY (RFC 5465): the server tells about other folders than the selected one.
+    notify: bool,
 }
 
-/// One connection with one folder selected.
+/// A logged-in connection handed from one folder of a mailbox to another ([`FolderConn::lend`],
+/// [`FolderConn::adopt`]): the folders of a seed share one connection where the server can tell
+/// about the folder that is not selected (NOTIFY), so a seed costs one connection, not two.
+pub struct Lease {
+    session: ImapSession,
+    budget: Budget,
+    caps: Capabilities,
+    selected: Option<String>,
+    notify_set: bool,
+}
+
+/// One folder of a mailbox and the connection that has it selected (its own, or one it shares
+/// with the mailbox's other folder and borrows for a look).
 pub struct FolderConn {
     kind: FolderKind,
     seed: Seed,
@@ -213,6 +248,21 @@ pub struct FolderConn {
     session: Option<ImapSession>,
     budget: Budget,
     caps: Capabilities,
+    /// The folder the session has selected (it may have been lent to another folder).
+    selected: Option<String>,
+    /// The other folder of the mailbox this connection is to hear about (NOTIFY, RFC 5465).
+    notify_for: Option<String>,
+    /// NOTIFY is set on this session for `notify_for`.
+    notify_set: bool,
+    /// Something may have changed in `notify_for` since it was last looked at: the server said
+    /// so (`* STATUS`), or it cannot have (new session, an IDLE consumed what it said).
+    other_news: bool,
+    /// When `notify_for` was last reported looked at ([`Self::take_other_news`]).
+    other_looked_at: Option<Instant>,
+    /// How many messages the session says the folder holds (SELECT, EXISTS, EXPUNGE).
+    exists: Option<u32>,
+    /// `exists` when the last read covered every message (`None`: not known).
+    read_at: Option<u32>,
     uid_validity: Option<u32>,
     /// UIDNEXT at the last SELECT: where the first search may start watching from.
     uid_next: Option<u32>,
@@ -335,6 +385,13 @@ impl FolderConn {
             session: None,
             budget: Budget::default(),
             caps: Capabilities::default(),
+            selected: None,
+            notify_for: None,
+            notify_set: false,
+            other_news: true,
+            other_looked_at: None,
+            exists: None,
+            read_at: None,
             uid_validity: None,
             uid_next: None,
             watermark: None,
@@ -354,7 +411,68 @@ impl FolderConn {
     /// Drops the connection; the next call reconnects.
     pub fn reset(&mut self) {
         self.session = None;
+        self.selected = None;
+        self.notify_set = false;
+        self.other_news = true;
         self.announced = true;
+    }
+
+    /// Hands the logged-in connection to another folder of the same mailbox (`None` when not
+    /// connected). This folder selects itself again when it next needs the connection back.
+    pub fn lend(&mut self) -> Option<Lease> {
+        let session = self.session.take()?;
+        Some(Lease {
+            session,
+            budget: std::mem::take(&mut self.budget),
+            caps: self.caps,
+            selected: self.selected.take(),
+            notify_set: std::mem::replace(&mut self.notify_set, false),
+        })
+    }
+
+    /// Takes a connection lent by another folder of the same mailbox; the next command
+    /// selects this folder on it.
+    pub fn adopt(&mut self, lease: Lease) {
+        self.session = Some(lease.session);
+        self.budget = lease.budget;
+        self.caps = lease.caps;
+        self.selected = lease.selected;
+        self.notify_set = lease.notify_set;
+    }
+
+    /// Whether the server offers NOTIFY (known once connected).
+    pub fn offers_notify(&self) -> bool {
+        self.caps.notify
+    }
+
+    /// Asks the server to tell, on this folder's connection, about new and expunged messages in
+    /// `other` too (NOTIFY, RFC 5465), now and after every reconnect. `Ok(false)` when the
+    /// server does not offer or refuses it: `other` then needs a connection of its own.
+    pub async fn notify_about(&mut self, other: &str) -> Result<bool, ImapError> {
+        self.notify_for = Some(other.to_string());
+        self.ensure().await?;
+        if !self.notify_set && self.caps.notify {
+            self.set_notify(other).await?;
+        }
+        if !self.notify_set {
+            self.notify_for = None;
+        }
+        Ok(self.notify_set)
+    }
+
+    /// Whether the folder named in [`Self::notify_about`] must be looked at: the server told of
+    /// a change there, or could not have (no NOTIFY on this session, a new session, an IDLE
+    /// that consumed what it said), or it was not looked at for [`OTHER_FOLDER_RECHECK`] — in
+    /// case a notification was lost. Calling it counts as looking.
+    pub fn take_other_news(&mut self) -> bool {
+        let stale = self
+            .other_looked_at
+            .is_none_or(|t| t.elapsed() >= OTHER_FOLDER_RECHECK);
+        let news = std::mem::replace(&mut self.other_news, false) || !self.notify_set || stale;
+        if news {
+            self.other_looked_at = Some(Instant::now());
+        }
+        news
     }
 
     /// The server announced new messages (EXISTS, or an IDLE that ended): search, and at
@@ -402,10 +520,25 @@ impl FolderConn {
         self.throttle.after(&self.budget, &server, result)
     }
 
-    async fn ensure(&mut self) -> Result<(), ImapError> {
-        if self.session.is_some() {
-            return Ok(());
+    /// Logs in if there is no connection, and selects this folder if the connection has
+    /// another one selected. Returns whether it selected (a fresh look at the folder).
+    async fn ensure(&mut self) -> Result<bool, ImapError> {
+        if self.session.is_none() {
+            self.login().await?;
         }
+        if self.selected.as_deref() == Some(self.folder.as_str()) {
+            return Ok(false);
+        }
+        self.select().await?;
+        Ok(true)
+    }
+
+    async fn login(&mut self) -> Result<(), ImapError> {
+        // Each session has its own budget: a lent session took the old one with it.
+        self.budget = Budget::default();
+        self.selected = None;
+        self.notify_set = false;
+        self.other_news = true;
         let login = tokio::time::timeout(COMMAND_TIMEOUT, connect::login(&self.seed, &self.budget))
             .await
             .map_err(|_| ImapError::timeout(&self.server, COMMAND_TIMEOUT))
@@ -426,7 +559,12 @@ impl FolderConn {
             move_: caps.has_str("MOVE"),
             uidplus: caps.has_str("UIDPLUS"),
             gmail: caps.has_str(gmail::CAPABILITY),
+            notify: caps.has_str("NOTIFY"),
         };
+        Ok(())
+    }
+
+    async fn select(&mut self) -> Result<(), ImapError> {
         let folder = self.folder.clone();
         if self.caps.gmail && gmail::is_all_mail(&folder, &[]) {
             // All Mail holds every message but spam: a probe there says nothing about where
@@ -444,7 +582,8 @@ impl FolderConn {
                 s.select(&folder)
             })
             .await
-            .inspect_err(|_| self.session = None)?;
+            .inspect_err(|_| self.reset())?;
+        self.selected = Some(folder);
         if mailbox.uid_validity != self.uid_validity {
             // A new UIDVALIDITY means old UIDs mean nothing (RFC 3501 §2.3.1.1).
             self.uid_validity = mailbox.uid_validity;
@@ -453,6 +592,49 @@ impl FolderConn {
             self.to_clean.clear();
         }
         self.uid_next = mailbox.uid_next;
+        self.exists = Some(mailbox.exists);
+        self.read_at = None;
+        if !self.caps.gmail {
+            // UIDNEXT says whether anything arrived since the last read (RFC 3501 §2.3.1.1);
+            // at Gmail the search is by Message-ID and keeps its own account.
+            self.announced = match (self.uid_next, self.watermark) {
+                (Some(next), Some(w)) => next > w,
+                _ => true,
+            };
+        }
+        self.drain_unsolicited();
+        if let Some(other) = self.notify_for.clone().filter(|_| self.caps.notify)
+            && !self.notify_set
+        {
+            self.set_notify(&other).await?;
+        }
+        Ok(())
+    }
+
+    /// NOTIFY SET for the selected folder and `other` (RFC 5465 §3.1): new and expunged
+    /// messages. A refusal leaves `notify_set` false (the other folder is then looked at on
+    /// every check); a broken connection is an error.
+    async fn set_notify(&mut self, other: &str) -> Result<(), ImapError> {
+        let command = format!(
+            "NOTIFY SET (SELECTED (MessageNew MessageExpunge)) (MAILBOXES {} (MessageNew MessageExpunge))",
+            quoted(other)
+        );
+        match self
+            .command("NOTIFY", |s| async move {
+                s.run_command_and_check_ok(command).await
+            })
+            .await
+        {
+            Ok(()) => self.notify_set = true,
+            Err(ImapError::Protocol { detail, .. }) => {
+                tracing::debug!(folder = %self.folder, %detail, "the server refused NOTIFY");
+            }
+            Err(e) => {
+                self.reset();
+                return Err(e);
+            }
+        }
+        self.other_news = true;
         Ok(())
     }
 
@@ -487,63 +669,96 @@ impl FolderConn {
         message_ids: &[&str],
         mut decide: impl FnMut(&Candidate) -> Option<T>,
     ) -> Result<Vec<(Fetched, T)>, ImapError> {
-        self.ensure().await?;
-        if noop {
+        let selected_now = self.ensure().await?;
+        if noop && !selected_now {
             // NOOP lets the server announce what arrived since the last command (RFC 3501 §6.1.2).
             self.command("NOOP", |s| s.noop()).await?;
             self.drain_unsolicited();
-            if !self.announced && self.watermark.is_some() {
-                // Nothing arrived since the last SEARCH: the NOOP would have said so.
-                return Ok(Vec::new());
-            }
+        }
+        if (noop || selected_now) && !self.announced && self.watermark.is_some() {
+            // Nothing arrived since the last read: the NOOP (or SELECT's UIDNEXT) would have said so.
+            return Ok(Vec::new());
         }
         self.announced = false;
-        let new = self.new_uids(since, message_ids).await?;
-        if self.kind == FolderKind::Probes
-            && self.caps.gmail
-            && new.len() < message_ids.len()
-            && self.index_grace > 0
-        {
-            // Something expected was not found: at Gmail it may be announced but not yet
-            // searchable, so search again at the next checks (a few, not forever).
-            self.index_grace -= 1;
-            self.announced = true;
-        }
+        let exists_before = self.exists;
         let mut out = Vec::new();
-        for batch in new.chunks(FIELDS_BATCH) {
-            let candidates = self.fetch_fields(batch).await?;
-            let wanted: Vec<(u32, T)> = candidates
-                .iter()
-                .filter_map(|c| decide(c).map(|t| (c.uid, t)))
+        let mut complete = true;
+        if let Some(from) = self.direct_fetch_from() {
+            // A few new messages: their probe headers straight away, no search first.
+            let candidates: Vec<Candidate> = self
+                .fetch_fields(format!("{from}:*"))
+                .await?
+                .into_iter()
+                .filter(|c| c.uid >= from && !self.seen.contains(&c.uid))
                 .collect();
-            let uids: Vec<u32> = wanted.iter().map(|(u, _)| *u).collect();
-            let mut headers = Vec::new();
-            if self.kind == FolderKind::Reports {
-                for c in candidates.iter().filter(|c| uids.contains(&c.uid)) {
-                    let size = c.size.unwrap_or(MAX_WHOLE_BYTES).min(MAX_WHOLE_BYTES);
-                    headers.push(self.fetch_whole(c.uid, size).await?);
-                }
-            } else {
-                for chunk in uids.chunks(HEADER_BATCH) {
-                    headers.extend(self.fetch_headers(chunk).await?);
-                }
+            let uids: Vec<u32> = candidates.iter().map(|c| c.uid).collect();
+            self.read_batch(&uids, candidates, &mut decide, &mut out)
+                .await?;
+        } else {
+            let new = self.new_uids(since, message_ids).await?;
+            complete = new.len() < MAX_NEW_PER_CHECK;
+            if self.kind == FolderKind::Probes
+                && self.caps.gmail
+                && new.len() < message_ids.len()
+                && self.index_grace > 0
+            {
+                // Something expected was not found: at Gmail it may be announced but not yet
+                // searchable, so search again at the next checks (a few, not forever).
+                self.index_grace -= 1;
+                self.announced = true;
             }
-            for (uid, t) in wanted {
-                if let Some(pos) = headers.iter().position(|f| f.uid == uid) {
-                    out.push((headers.swap_remove(pos), t));
-                }
-            }
-            // Only now, with every UID of the batch read, does the watermark pass them.
-            self.seen.extend(batch.iter().copied());
-            if let Some(last) = batch.last() {
-                self.watermark = Some(self.watermark.unwrap_or(0).max(last + 1));
+            for batch in new.chunks(FIELDS_BATCH) {
+                let candidates = self.fetch_fields(uid_set(batch)).await?;
+                self.read_batch(batch, candidates, &mut decide, &mut out)
+                    .await?;
             }
         }
         if self.watermark.is_none() {
             // Nothing matched the first search: watch from what was next at SELECT.
             self.watermark = Some(self.uid_next.unwrap_or(1));
         }
+        // Everything the server had counted before this read was looked at.
+        self.read_at = exists_before.filter(|_| complete);
         Ok(out)
+    }
+
+    /// Asks `decide` about each candidate, reads the wanted ones (header section, or whole
+    /// for reports), and only then moves the watermark past `uids`.
+    async fn read_batch<T>(
+        &mut self,
+        uids: &[u32],
+        candidates: Vec<Candidate>,
+        decide: &mut impl FnMut(&Candidate) -> Option<T>,
+        out: &mut Vec<(Fetched, T)>,
+    ) -> Result<(), ImapError> {
+        let wanted: Vec<(u32, T)> = candidates
+            .iter()
+            .filter(|c| uids.contains(&c.uid))
+            .filter_map(|c| decide(c).map(|t| (c.uid, t)))
+            .collect();
+        let wanted_uids: Vec<u32> = wanted.iter().map(|(u, _)| *u).collect();
+        let mut headers = Vec::new();
+        if self.kind == FolderKind::Reports {
+            for c in candidates.iter().filter(|c| wanted_uids.contains(&c.uid)) {
+                let size = c.size.unwrap_or(MAX_WHOLE_BYTES).min(MAX_WHOLE_BYTES);
+                headers.push(self.fetch_whole(c.uid, size).await?);
+            }
+        } else {
+            for chunk in wanted_uids.chunks(HEADER_BATCH) {
+                headers.extend(self.fetch_headers(chunk).await?);
+            }
+        }
+        for (uid, t) in wanted {
+            if let Some(pos) = headers.iter().position(|f| f.uid == uid) {
+                out.push((headers.swap_remove(pos), t));
+            }
+        }
+        // Only now, with every UID of the batch read, does the watermark pass them.
+        self.seen.extend(uids.iter().copied());
+        if let Some(last) = uids.iter().max() {
+            self.watermark = Some(self.watermark.unwrap_or(0).max(last + 1));
+        }
+        Ok(())
     }
 
     /// UIDs of messages with our header that were not read yet, oldest first, at most
@@ -594,12 +809,31 @@ impl FolderConn {
         Ok(new)
     }
 
-    /// Reads what the server said on the side, noting any `* n EXISTS` (RFC 3501 §7.3.1).
+    /// Reads what the server said on the side: `* n EXISTS` (RFC 3501 §7.3.1) and
+    /// `* n EXPUNGE` keep the message count, and a `* STATUS` of the folder named in
+    /// [`Self::notify_about`] (RFC 5465 §5.1) says it changed.
     fn drain_unsolicited(&mut self) {
+        use async_imap::types::UnsolicitedResponse as U;
         let mut exists = false;
+        let mut said = Vec::new();
         if let Some(s) = self.session.as_mut() {
             while let Ok(u) = s.unsolicited_responses.try_recv() {
-                exists |= matches!(u, async_imap::types::UnsolicitedResponse::Exists(_));
+                said.push(u);
+            }
+        }
+        for u in said {
+            match u {
+                U::Exists(n) => {
+                    exists = true;
+                    self.exists = Some(n);
+                }
+                U::Expunge(seq) => self.note_expunged(Some(seq)),
+                U::Status { mailbox, .. }
+                    if self.notify_for.as_deref() == Some(mailbox.as_str()) =>
+                {
+                    self.other_news = true;
+                }
+                _ => {}
             }
         }
         if exists {
@@ -607,8 +841,30 @@ impl FolderConn {
         }
     }
 
-    async fn fetch_fields(&mut self, uids: &[u32]) -> Result<Vec<Candidate>, ImapError> {
-        let set = uid_set(uids);
+    /// A message left the folder (sequence number `seq`, when known): the counts follow.
+    fn note_expunged(&mut self, seq: Option<u32>) {
+        self.exists = self.exists.map(|n| n.saturating_sub(1));
+        if let Some(read) = self.read_at
+            && seq.is_none_or(|s| s <= read)
+        {
+            self.read_at = Some(read.saturating_sub(1));
+        }
+    }
+
+    /// Where to fetch new messages' probe headers from without searching first: the
+    /// watermark, when the server's count says only a few messages are new since the last
+    /// read. `None`: search (first look, Gmail, many new messages, count unknown).
+    fn direct_fetch_from(&self) -> Option<u32> {
+        if self.kind == FolderKind::Probes && self.caps.gmail {
+            return None;
+        }
+        let new = self.exists?.checked_sub(self.read_at?)?;
+        (new <= DIRECT_FETCH_MAX).then_some(self.watermark?)
+    }
+
+    /// The probe header and Message-ID (or a report's or bounce's identifying fields) of the
+    /// messages in the UID set.
+    async fn fetch_fields(&mut self, set: String) -> Result<Vec<Candidate>, ImapError> {
         let fields = match self.kind {
             FolderKind::Probes => format!("{} MESSAGE-ID", token::HEADER.to_ascii_uppercase()),
             FolderKind::Bounces => "FROM SUBJECT CONTENT-TYPE AUTO-SUBMITTED".to_string(),
@@ -761,8 +1017,11 @@ impl FolderConn {
                 .map_err(|_| ImapError::timeout(&server, COMMAND_TIMEOUT))?
                 .map_err(|e| classify(&server, "IDLE", e))
         };
-        // Whatever ended the IDLE (an EXISTS among it) was consumed by the wait: search next.
+        // Whatever ended the IDLE (an EXISTS, a STATUS of the other folder) was consumed by
+        // the wait: search next, and look at the other folder.
         self.note_announcement();
+        self.other_news = true;
+        self.read_at = None;
         match tokio::time::timeout(whole, idle).await {
             Ok(Ok(session)) => {
                 self.session = Some(session);
@@ -845,10 +1104,14 @@ impl FolderConn {
         if self.caps.uidplus {
             // UID EXPUNGE removes only this UID (RFC 4315 §2.1). A plain EXPUNGE would also remove
             // messages the user had marked \Deleted, so without UIDPLUS we leave it flagged.
-            self.command("EXPUNGE", |s| async move {
-                s.uid_expunge(uid).await?.try_collect::<Vec<_>>().await
-            })
-            .await?;
+            let gone = self
+                .command("EXPUNGE", |s| async move {
+                    s.uid_expunge(uid).await?.try_collect::<Vec<_>>().await
+                })
+                .await?;
+            for seq in gone {
+                self.note_expunged(Some(seq));
+            }
         }
         Ok(())
     }
