@@ -158,17 +158,21 @@ def lag(d):
         print(f"- bare IDLE client: CPU {ic['cpu']:.3f} s over {ic['wall']:.0f} s, "
               f"{ic['cpu'] / len(i_exists) * 1000:.2f} ms per message, RSS {ic['rss_kib'] / 1024:.1f} MiB")
     print("\n## IMAP commands (counted by the TLS proxy bench/lib/imapcount.py)\n")
-    for mode in ("keep", "delete"):
+    for mode in ("keep", "delete", "daemon-keep", "daemon-delete"):
         path = os.path.join(d, f"counts-{mode}.json")
         if not os.path.exists(path):
             continue
         nprobe = len(probes(os.path.join(d, f"count-{mode}.sqlite")))
+        if not nprobe:
+            continue
         total, by = counts_per(path, ["seed21", "seed22"])
         itotal, iby = counts_per(path, ["seed23"])
         imsgs = len([e for e in jsonl(os.path.join(d, f"idle-count-{mode}.jsonl"))
                      if e.get("event") == "message"])
         detail = ", ".join(f"{k} {v / nprobe:.2f}" for k, v in sorted(by.items(), key=lambda kv: -kv[1]))
-        print(f"- mailcanary, cleanup = {mode}: {total} commands for {nprobe} probes = "
+        who = (f"`mailcanary run` (one process, {nprobe // 12} rounds, logins included), cleanup = {mode[7:]}"
+               if mode.startswith("daemon-") else f"mailcanary `once` per round, cleanup = {mode}")
+        print(f"- {who}: {total} commands for {nprobe} probes = "
               f"**{total / nprobe:.1f} per probe** ({detail})")
         if imsgs:
             idetail = ", ".join(f"{k} {v}" for k, v in sorted(iby.items(), key=lambda kv: -kv[1]))

@@ -47,6 +47,7 @@ def main():
     ap.add_argument("--timeout", default="30s")
     ap.add_argument("--concurrency", type=int, default=None)
     ap.add_argument("--imap", default="127.0.0.3:993", help="IMAP host:port (a counting proxy)")
+    ap.add_argument("--schedule", default="*/5 * * * *", help="cron (6 fields: with seconds)")
     a = ap.parse_args()
 
     seeds = [s for s in a.seeds.split(",") if s]
@@ -60,7 +61,7 @@ def main():
     host, port = a.imap.rsplit(":", 1)
 
     probe = {
-        "schedule": "*/5 * * * *",
+        "schedule": a.schedule,
         "timeout": a.timeout,
         "late_window": "10m",
         "cleanup": a.cleanup,
