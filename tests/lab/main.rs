@@ -22,6 +22,7 @@ mod mail_bomb;
 mod mailstack;
 mod monitoring;
 mod oauth;
+mod one_connection;
 mod probe;
 mod reload;
 mod reports;

@@ -593,7 +593,12 @@ impl FolderConn {
         }
         self.uid_next = mailbox.uid_next;
         self.exists = Some(mailbox.exists);
-        self.read_at = None;
+        // Every message below the watermark was read, and the new ones have UIDs from the
+        // watermark up to UIDNEXT: at most that many are new (fewer if some were expunged).
+        self.read_at = match (self.uid_next, self.watermark) {
+            (Some(next), Some(w)) => Some(mailbox.exists.saturating_sub(next.saturating_sub(w))),
+            _ => None,
+        };
         if !self.caps.gmail {
             // UIDNEXT says whether anything arrived since the last read (RFC 3501 §2.3.1.1);
             // at Gmail the search is by Message-ID and keeps its own account.
