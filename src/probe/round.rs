@@ -27,9 +27,11 @@ use crate::probe::setup::{Carried, Setup};
 use crate::probe::store::{self, ProbeRecord, ProbeState, StateError, Store};
 use crate::probe::token::{self, HeaderCheck, Token};
 
-/// Shortest pause between checks after the fast window; long waits use IDLE instead.
+/// The longest wait between checks after the fast window (in IDLE where the server offers it).
 const SLOW_CHECK: Duration = Duration::from_secs(30);
-/// While a probe is this fresh, check at the seed's poll interval.
+/// Check at the seed's poll interval while one of its probes was accepted this recently, or
+/// while the round's probes are still arriving anywhere (one was found this recently): a mail
+/// system that delivers slowly keeps every watcher fast as long as it keeps delivering.
 const FAST_WINDOW: Duration = Duration::from_secs(20);
 /// How long a watcher waits for a send to resolve before looking at the board again anyway
 /// (senders wake it at once; this only bounds a missed wake-up).
@@ -131,6 +133,8 @@ enum SendState {
 #[derive(Default)]
 pub(super) struct SendBoard {
     accepted: HashMap<String, (f64, Instant)>,
+    /// When a probe of this round was last found, in any mailbox.
+    last_found: Option<Instant>,
     /// Not sent, or refused by the receiver (a bounce came back): not watched any more.
     pub(super) failed: HashSet<String>,
 }
@@ -161,6 +165,11 @@ impl Board {
     fn resolved(&self) -> tokio::sync::futures::Notified<'_> {
         self.0.resolved.notified()
     }
+}
+
+/// When a probe of this round was last found.
+fn last_found(board: &Board) -> Option<Instant> {
+    board.lock().unwrap_or_else(|e| e.into_inner()).last_found
 }
 
 fn send_state(board: &Board, id: &str) -> SendState {
@@ -283,7 +292,7 @@ impl Prober {
         Ok(carried)
     }
 
-    /// Total IMAP commands issued so far (for the benchmark).
+    /// IMAP commands sent since the process started, over every kept connection.
     pub async fn imap_commands(&self) -> u64 {
         let mut n = 0;
         for mb in self.setup().mailboxes.values() {
@@ -369,7 +378,8 @@ impl Prober {
                 return Err(RoundError::Shutdown);
             }
         }
-        self.finish(&setup.config, round_id, started)
+        let imap_commands = self.imap_commands().await;
+        self.finish(&setup.config, round_id, started, imap_commands)
     }
 
     /// Probes that no round watches any more are expired: missing (or unknown).
@@ -615,6 +625,7 @@ impl Prober {
         cfg: &Config,
         round_id: i64,
         started: f64,
+        imap_commands: u64,
     ) -> Result<Vec<ProbeRecord>, RoundError> {
         self.store.finish_round(round_id)?;
         self.record_oauth_expiries(cfg);
@@ -635,7 +646,13 @@ impl Prober {
         if let Err(e) = self.store.prune(retention_cut) {
             tracing::warn!(error = %e, "pruning old results failed");
         }
-        tracing::info!(round_id, seconds = store::now() - started, "round finished");
+        // `imap_commands`: sent since the process started, over every kept connection.
+        tracing::info!(
+            round_id,
+            seconds = store::now() - started,
+            imap_commands,
+            "round finished"
+        );
         Ok(records)
     }
 
@@ -727,17 +744,18 @@ struct Pending {
 }
 
 impl Pending {
-    /// Drops found and failed probes, returns those past their deadline, and the nearest
-    /// deadline still ahead.
+    /// Drops found and failed probes, returns those past their deadline, the nearest
+    /// deadline still ahead and the latest acceptance of those still pending.
     fn sweep(
         &mut self,
         ctx: &WatchCtx,
         watched: &HashMap<String, ProbeRecord>,
         now: Instant,
-    ) -> (Vec<String>, Option<Instant>) {
+    ) -> (Vec<String>, Option<Instant>, Option<Instant>) {
         let timeout = ctx.config.probe.timeout;
         let mut expired = Vec::new();
         let mut next: Option<Instant> = None;
+        let mut latest: Option<Instant> = None;
         self.ids.retain(|id| {
             if !watched.contains_key(id) {
                 return false;
@@ -752,12 +770,13 @@ impl Pending {
                         false
                     } else {
                         next = Some(next.map_or(due, |n| n.min(due)));
+                        latest = Some(latest.map_or(instant, |l| l.max(instant)));
                         true
                     }
                 }
             }
         });
-        (expired, next)
+        (expired, next, latest)
     }
 }
 
@@ -786,14 +805,13 @@ async fn watch_seed(
 
     let mut pending = Pending { ids: this_round };
     let mut pause = mb.seed.poll_interval;
-    let mut fast_until = None;
     loop {
         let board = ctx.board.clone();
         let resolved = board.resolved();
         tokio::pin!(resolved);
         resolved.as_mut().enable();
         let now = Instant::now();
-        let (expired, next_deadline) = pending.sweep(ctx, &watched, now);
+        let (expired, next_deadline, latest_accepted) = pending.sweep(ctx, &watched, now);
         for id in expired {
             expire(ctx, mb, &watched, &id)?;
         }
@@ -807,8 +825,13 @@ async fn watch_seed(
             let _ = tokio::time::timeout(ACCEPT_WAIT, resolved).await;
             continue;
         }
-        let fast_until = *fast_until.get_or_insert(now + FAST_WINDOW);
-        if now >= fast_until {
+        let fresh = |t: Option<Instant>| t.is_some_and(|t| now < t + FAST_WINDOW);
+        if fresh(latest_accepted) || fresh(last_found(&ctx.board)) {
+            pause = mb.seed.poll_interval;
+        } else if mb.inbox.offers_idle() {
+            // Past the fast window: let the server tell (IDLE), not polled with growing pauses.
+            pause = SLOW_CHECK;
+        } else {
             pause = (pause.mul_f64(1.5)).min(SLOW_CHECK);
         }
         let mut wait = pause;
@@ -939,6 +962,8 @@ async fn flush_cleanup(ctx: &WatchCtx, mb: &mut SeedMailbox) {
         flush_folder(ctx, &seed, spam).await;
         if let Some(lease) = spam.lend() {
             mb.inbox.adopt(lease);
+            let (read_to, unread) = spam.read_state();
+            mb.inbox.other_handed_back(read_to, unread);
         }
     }
 }
@@ -1060,6 +1085,8 @@ async fn check_spam_on_inbox_connection(
     }
     if let Some(lease) = spam.lend() {
         inbox.adopt(lease);
+        let (read_to, unread) = spam.read_state();
+        inbox.other_handed_back(read_to, unread);
     }
     result
 }
@@ -1254,6 +1281,10 @@ fn resolve(
         );
         return Ok(false);
     }
+    ctx.board
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .last_found = Some(Instant::now());
     let late = matches!(record.state, ProbeState::Missing | ProbeState::Unknown);
     ctx.metrics.probe_found(
         &record.route,

@@ -321,7 +321,7 @@ fn two_vantages_remote_write_into_one_prometheus_and_every_query_sees_both() {
     for e in &exprs {
         let query = substitute_grafana_vars(&e.expr, RATE_INTERVAL);
         ran += 1;
-        let data = match prom_query(&central.addr, &query) {
+        let mut data = match prom_query(&central.addr, &query) {
             Ok(data) => data,
             Err(why) => {
                 problems.push(format!("{}: query failed: {why}\n    {query}", e.source));
@@ -332,6 +332,14 @@ fn two_vantages_remote_write_into_one_prometheus_and_every_query_sees_both() {
             e.source,
             ExprSource::Panel { .. } | ExprSource::Variable { .. }
         );
+        // A rate() or increase() needs two samples in its window, and the agents remote-write in
+        // batches: when the rounds end quickly, give the second sample a few seconds.
+        while needs_data && result_len(&data) == 0 && Instant::now() < settle_deadline {
+            std::thread::sleep(Duration::from_millis(500));
+            if let Ok(d) = prom_query(&central.addr, &query) {
+                data = d;
+            }
+        }
         if result_len(&data) == 0 {
             if needs_data {
                 problems.push(format!("{}: no data\n    {query}", e.source));

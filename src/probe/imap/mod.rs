@@ -225,6 +225,8 @@ struct Capabilities {
     gmail: bool,
     /// NOTIFY (RFC 5465): the server tells about other folders than the selected one.
     notify: bool,
+    /// IDLE (RFC 2177).
+    idle: bool,
 }
 
 /// A logged-in connection handed from one folder of a mailbox to another ([`FolderConn::lend`],
@@ -259,6 +261,10 @@ pub struct FolderConn {
     other_news: bool,
     /// When `notify_for` was last reported looked at ([`Self::take_other_news`]).
     other_looked_at: Option<Instant>,
+    /// The UIDNEXT up to which `notify_for` was read when it handed the connection back: what
+    /// arrived there just before may never be notified, so a STATUS compares once this folder
+    /// is selected again.
+    other_read_to: Option<u32>,
     /// How many messages the session says the folder holds (SELECT, EXISTS, EXPUNGE).
     exists: Option<u32>,
     /// `exists` when the last read covered every message (`None`: not known).
@@ -390,6 +396,7 @@ impl FolderConn {
             notify_set: false,
             other_news: true,
             other_looked_at: None,
+            other_read_to: None,
             exists: None,
             read_at: None,
             uid_validity: None,
@@ -420,6 +427,8 @@ impl FolderConn {
     /// Hands the logged-in connection to another folder of the same mailbox (`None` when not
     /// connected). This folder selects itself again when it next needs the connection back.
     pub fn lend(&mut self) -> Option<Lease> {
+        // What the server said so far is about this folder, not the next one's.
+        self.drain_unsolicited();
         let session = self.session.take()?;
         Some(Lease {
             session,
@@ -438,6 +447,24 @@ impl FolderConn {
         self.caps = lease.caps;
         self.selected = lease.selected;
         self.notify_set = lease.notify_set;
+    }
+
+    /// The other folder of [`Self::notify_about`] handed the connection back, read up to
+    /// `read_to` (its UID watermark); `unread` if it heard of messages it did not read.
+    pub fn other_handed_back(&mut self, read_to: Option<u32>, unread: bool) {
+        self.other_news |= unread || read_to.is_none();
+        self.other_read_to = read_to;
+    }
+
+    /// The next UID this folder has not read, and whether the server announced messages since
+    /// its last read (for [`Self::other_handed_back`]).
+    pub fn read_state(&self) -> (Option<u32>, bool) {
+        (self.watermark, self.announced)
+    }
+
+    /// Whether the server offers IDLE (known once connected).
+    pub fn offers_idle(&self) -> bool {
+        self.caps.idle
     }
 
     /// Whether the server offers NOTIFY (known once connected).
@@ -560,6 +587,7 @@ impl FolderConn {
             uidplus: caps.has_str("UIDPLUS"),
             gmail: caps.has_str(gmail::CAPABILITY),
             notify: caps.has_str("NOTIFY"),
+            idle: caps.has_str("IDLE"),
         };
         Ok(())
     }
@@ -612,6 +640,21 @@ impl FolderConn {
             && !self.notify_set
         {
             self.set_notify(&other).await?;
+        }
+        if let Some(read_to) = self.other_read_to.take()
+            && let Some(other) = self.notify_for.clone().filter(|_| self.notify_set)
+        {
+            let status = self
+                .command(
+                    "STATUS",
+                    |s| async move { s.status(&other, "(UIDNEXT)").await },
+                )
+                .await
+                .inspect_err(|_| self.reset())?;
+            self.drain_unsolicited();
+            if status.uid_next.is_none_or(|next| next > read_to) {
+                self.other_news = true;
+            }
         }
         Ok(())
     }
