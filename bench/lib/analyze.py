@@ -215,7 +215,7 @@ def scale(d):
               f"**{t_end - stored_last:.2f} s** (time from the last message stored to the round's end)")
         print(f"- **round overhead B** = wall - (last storage - first SMTP start) = "
               f"**{(smtp_first - t0) + (t_end - stored_last):.2f} s** (A plus start-up: config, state, "
-              f"{params['seeds'] * 2} IMAP logins and baselines before the first send)")
+              f"one IMAP login and baseline per seed ({params['seeds']}; two where the server lacks NOTIFY) before the first send)")
         print(f"- for reference: wall - slowest single message's own delivery "
               f"(its storage - its SMTP start, {slowest:.2f} s) = {wall - slowest:.2f} s")
         print(f"- CPU user+sys: {cpu:.2f} s ({t['user']:.2f} user) = **{cpu / n * 1000:.1f} ms per probe**")

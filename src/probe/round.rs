@@ -614,7 +614,9 @@ impl Prober {
                 let Ok(_permit) = permits.acquire_owned().await else {
                     return;
                 };
-                send_one(&sender, &o, &store, &metrics, &board).await;
+                // Boxed once its turn comes: thousands of sends wait for a permit at a large
+                // round, and each would otherwise hold a whole SMTP transaction's state (~6 KB).
+                Box::pin(send_one(&sender, &o, &store, &metrics, &board)).await;
             }));
         }
     }

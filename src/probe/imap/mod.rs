@@ -125,6 +125,26 @@ pub(crate) fn classify_io(server: &str, context: &str, e: std::io::Error) -> Ima
     }
 }
 
+/// Logins under way to one IMAP server at most. A thousand seeds on one server logging in at
+/// once (the first round of a large instance) overload it and the probe alike, and delay the
+/// detection of the probes whose seeds are already watched; a server that does not answer only
+/// holds up its own seeds' logins.
+const LOGINS_PER_SERVER: usize = 16;
+
+/// The gate for logins to `server` (`host:port`), shared by every connection to it.
+fn login_gate(server: &str) -> std::sync::Arc<tokio::sync::Semaphore> {
+    static GATES: std::sync::OnceLock<
+        std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<tokio::sync::Semaphore>>>,
+    > = std::sync::OnceLock::new();
+    GATES
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .entry(server.to_string())
+        .or_insert_with(|| std::sync::Arc::new(tokio::sync::Semaphore::new(LOGINS_PER_SERVER)))
+        .clone()
+}
+
 /// A mailbox name as an IMAP quoted string (RFC 3501 §4.3).
 fn quoted(name: &str) -> String {
     let mut q = String::with_capacity(name.len() + 2);
@@ -566,6 +586,8 @@ impl FolderConn {
         self.selected = None;
         self.notify_set = false;
         self.other_news = true;
+        let gate = login_gate(&self.server);
+        let _turn = gate.acquire().await;
         let login = tokio::time::timeout(COMMAND_TIMEOUT, connect::login(&self.seed, &self.budget))
             .await
             .map_err(|_| ImapError::timeout(&self.server, COMMAND_TIMEOUT))
