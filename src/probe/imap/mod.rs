@@ -1,6 +1,10 @@
-//! Reads a seed mailbox over IMAP (async-imap, RFC 3501): one connection per watched folder,
-//! kept across rounds, reconnected on demand. It only ever *reads* (BODY.PEEK, so `\Seen` is
-//! untouched) and cleans up single UIDs the caller has proven to be ours.
+//! Reads a seed mailbox over IMAP (async-imap, RFC 3501): connections kept across rounds,
+//! reconnected on demand — one for the inbox and the spam folder together where the server
+//! offers NOTIFY (RFC 5465; the spam folder borrows it to read, [`FolderConn::lend`]), else one
+//! per folder. New messages are announced by NOOP or IDLE; a few are fetched straight from the
+//! UID watermark, many are searched first. At most 16 logins run at once per
+//! server. It only ever *reads* (BODY.PEEK, so `\Seen` is untouched) and cleans up UIDs the
+//! caller has proven to be ours.
 //!
 //! What a server (or anyone who can mail the seed) sends cannot make it hang or grow:
 //! - every command, the login and IDLE have a deadline; keep-alives do not extend IDLE;
