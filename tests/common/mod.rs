@@ -102,6 +102,31 @@ pub fn probe_section(dir: &Path, timeout: &str, extra: &str) -> String {
     )
 }
 
+/// A `[probe]` table for a `mailcanary run` on `listen` (state in `dir`, instance `instance`,
+/// more keys in `extra`), and the lab's `[dns_audit]` table.
+pub fn run_sections(
+    dir: &Path,
+    listen: &str,
+    schedule: &str,
+    timeout: &str,
+    instance: &str,
+    extra: &str,
+) -> String {
+    format!(
+        "[probe]\nschedule = \"{schedule}\"\ntimeout = \"{timeout}\"\nlate_window = \"10m\"\nlisten = \"{listen}\"\n\
+         state = \"{}\"\ntoken_key_file = \"{LAB_DIR}/secrets/probe-key\"\ninstance = \"{instance}\"\n{extra}\n\
+         [dns_audit]\nnameserver = \"127.0.53.53:53\"\ndnsbl_zones = []\n",
+        dir.join("state.sqlite").display()
+    )
+}
+
+/// The lab Dovecot's logins of `user` so far (its log).
+pub fn dovecot_logins(user: &str) -> usize {
+    let log = std::fs::read_to_string(lab_path("log/dovecot.log")).expect("dovecot log");
+    let needle = format!("Login: user=<{user}>,");
+    log.lines().filter(|l| l.contains(&needle)).count()
+}
+
 pub fn write_config(dir: &Path, text: &str) -> PathBuf {
     let p = dir.join("mailcanary.toml");
     std::fs::write(&p, text).expect("write config");

@@ -20,10 +20,8 @@ const SPAM_FOUND: &str =
 
 fn config(dir: &Path, listen: &str) -> String {
     format!(
-        "[probe]\nschedule = \"*/3 * * * * *\"\ntimeout = \"20s\"\nlate_window = \"10m\"\nlisten = \"{listen}\"\n\
-         state = \"{}\"\ntoken_key_file = \"{LAB_DIR}/secrets/probe-key\"\ninstance = \"one-connection\"\n\
-         [dns_audit]\nnameserver = \"127.0.53.53:53\"\ndnsbl_zones = []\n{}{}{}",
-        dir.join("state.sqlite").display(),
+        "{}{}{}{}",
+        run_sections(dir, listen, "*/3 * * * * *", "20s", "one-connection", ""),
         route("good", "probe <probe@sender.test>", ""),
         route(
             "spam",
@@ -36,9 +34,7 @@ fn config(dir: &Path, listen: &str) -> String {
 
 /// Dovecot's logins of the test's user so far.
 fn logins() -> usize {
-    let log = std::fs::read_to_string(lab_path("log/dovecot.log")).expect("dovecot log");
-    let needle = format!("Login: user=<{USER}>,");
-    log.lines().filter(|l| l.contains(&needle)).count()
+    dovecot_logins(USER)
 }
 
 fn value(daemon: &Daemon, series: &str) -> f64 {

@@ -35,10 +35,8 @@ fn config(dir: &Path, listen: &str, spam_route: bool, extra: &str) -> String {
         String::new()
     };
     format!(
-        "[probe]\nschedule = \"*/2 * * * * *\"\ntimeout = \"20s\"\nlate_window = \"10m\"\nlisten = \"{listen}\"\n\
-         state = \"{}\"\ntoken_key_file = \"{LAB_DIR}/secrets/probe-key\"\ninstance = \"reload-test\"\n{extra}\n\
-         [dns_audit]\nnameserver = \"127.0.53.53:53\"\ndnsbl_zones = []\n{}{spam}{}",
-        dir.join("state.sqlite").display(),
+        "{}{}{spam}{}",
+        run_sections(dir, listen, "*/2 * * * * *", "20s", "reload-test", extra),
         route("good", "probe <probe@sender.test>", ""),
         seed("r4", USER),
     )
@@ -63,9 +61,7 @@ fn wait_value(daemon: &Daemon, series: &str, at_least: f64) {
 
 /// Dovecot's logins of the test's user so far.
 fn logins() -> usize {
-    let log = std::fs::read_to_string(lab_path("log/dovecot.log")).expect("dovecot log");
-    let needle = format!("Login: user=<{USER}>,");
-    log.lines().filter(|l| l.contains(&needle)).count()
+    dovecot_logins(USER)
 }
 
 fn reload(daemon: &Daemon) -> (u16, String) {
@@ -199,10 +195,8 @@ fn a_reload_waits_for_the_running_round_to_finish() {
     // where another instance's probe is left alone): they time out after 6 s.
     let config = |dir: &Path, listen: &str, address: &str| {
         format!(
-            "[probe]\nschedule = \"*/2 * * * * *\"\ntimeout = \"6s\"\nlate_window = \"10m\"\nlisten = \"{listen}\"\n\
-             state = \"{}\"\ntoken_key_file = \"{LAB_DIR}/secrets/probe-key\"\ninstance = \"reload-round\"\n\
-             [dns_audit]\nnameserver = \"127.0.53.53:53\"\ndnsbl_zones = []\n{}{}",
-            dir.join("state.sqlite").display(),
+            "{}{}{}",
+            run_sections(dir, listen, "*/2 * * * * *", "6s", "reload-round", ""),
             route("good", "probe <probe@sender.test>", ""),
             seed("r", USER).replace("seed4@seed.test", address),
         )
