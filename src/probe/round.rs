@@ -957,16 +957,9 @@ async fn flush_cleanup(ctx: &WatchCtx, mb: &mut SeedMailbox) {
     };
     if !mb.spam_on_inbox_connection {
         flush_folder(ctx, &seed, spam).await;
-    } else if spam.cleanup_pending()
-        && let Some(lease) = mb.inbox.lend()
-    {
-        spam.adopt(lease);
+    } else if spam.cleanup_pending() && spam.borrow_from(&mut mb.inbox) {
         flush_folder(ctx, &seed, spam).await;
-        if let Some(lease) = spam.lend() {
-            mb.inbox.adopt(lease);
-            let (read_to, unread) = spam.read_state();
-            mb.inbox.other_handed_back(read_to, unread);
-        }
+        spam.hand_back(&mut mb.inbox);
     }
 }
 
@@ -1077,19 +1070,14 @@ async fn check_spam_on_inbox_connection(
     watched: &mut HashMap<String, ProbeRecord>,
     since: chrono::DateTime<chrono::Utc>,
 ) -> Result<(), CheckError> {
-    let Some(lease) = inbox.lend() else {
+    if !spam.borrow_from(inbox) {
         return Ok(());
-    };
-    spam.adopt(lease);
+    }
     let result = check_folder(ctx, seed, spam, FolderRole::Spam, watched, since, false).await;
     if result.is_ok() {
         flush_folder(ctx, &seed.name, spam).await;
     }
-    if let Some(lease) = spam.lend() {
-        inbox.adopt(lease);
-        let (read_to, unread) = spam.read_state();
-        inbox.other_handed_back(read_to, unread);
-    }
+    spam.hand_back(inbox);
     result
 }
 

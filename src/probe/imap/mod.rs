@@ -1,6 +1,6 @@
 //! Reads a seed mailbox over IMAP (async-imap, RFC 3501): connections kept across rounds,
 //! reconnected on demand — one for the inbox and the spam folder together where the server
-//! offers NOTIFY (RFC 5465; the spam folder borrows it to read, [`FolderConn::lend`]), else one
+//! offers NOTIFY (RFC 5465; the spam folder borrows it to read, [`FolderConn::borrow_from`]), else one
 //! per folder. New messages are announced by NOOP or IDLE; a few are fetched straight from the
 //! UID watermark, many are searched first. At most 16 logins run at once per
 //! server. It only ever *reads* (BODY.PEEK, so `\Seen` is untouched) and cleans up UIDs the
@@ -253,10 +253,10 @@ struct Capabilities {
     idle: bool,
 }
 
-/// A logged-in connection handed from one folder of a mailbox to another ([`FolderConn::lend`],
-/// [`FolderConn::adopt`]): the folders of a seed share one connection where the server can tell
+/// A logged-in connection handed from one folder of a mailbox to another
+/// ([`FolderConn::borrow_from`], [`FolderConn::hand_back`]): the folders of a seed share one connection where the server can tell
 /// about the folder that is not selected (NOTIFY), so a seed costs one connection, not two.
-pub struct Lease {
+struct Lease {
     session: ImapSession,
     budget: Budget,
     caps: Capabilities,
@@ -448,9 +448,33 @@ impl FolderConn {
         self.announced = true;
     }
 
-    /// Hands the logged-in connection to another folder of the same mailbox (`None` when not
-    /// connected). This folder selects itself again when it next needs the connection back.
-    pub fn lend(&mut self) -> Option<Lease> {
+    /// Borrows the logged-in connection of `owner`, another folder of the same mailbox (its
+    /// inbox, which hears about this folder through NOTIFY); the next command selects this
+    /// folder on it. `false` when `owner` is not connected.
+    pub fn borrow_from(&mut self, owner: &mut FolderConn) -> bool {
+        match owner.lend() {
+            Some(lease) => {
+                self.adopt(lease);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Gives a borrowed connection back to `owner`, which selects itself again at its next
+    /// command and then asks (STATUS) whether this folder got more than it read: what arrived
+    /// just before the hand-back may never be notified. Nothing to give after a failure
+    /// dropped the connection: `owner` reconnects.
+    pub fn hand_back(&mut self, owner: &mut FolderConn) {
+        if let Some(lease) = self.lend() {
+            owner.adopt(lease);
+            owner.other_news |= self.announced || self.watermark.is_none();
+            owner.other_read_to = self.watermark;
+        }
+    }
+
+    /// Takes the logged-in connection away from this folder (`None` when not connected).
+    fn lend(&mut self) -> Option<Lease> {
         // What the server said so far is about this folder, not the next one's.
         self.drain_unsolicited();
         let session = self.session.take()?;
@@ -463,27 +487,12 @@ impl FolderConn {
         })
     }
 
-    /// Takes a connection lent by another folder of the same mailbox; the next command
-    /// selects this folder on it.
-    pub fn adopt(&mut self, lease: Lease) {
+    fn adopt(&mut self, lease: Lease) {
         self.session = Some(lease.session);
         self.budget = lease.budget;
         self.caps = lease.caps;
         self.selected = lease.selected;
         self.notify_set = lease.notify_set;
-    }
-
-    /// The other folder of [`Self::notify_about`] handed the connection back, read up to
-    /// `read_to` (its UID watermark); `unread` if it heard of messages it did not read.
-    pub fn other_handed_back(&mut self, read_to: Option<u32>, unread: bool) {
-        self.other_news |= unread || read_to.is_none();
-        self.other_read_to = read_to;
-    }
-
-    /// The next UID this folder has not read, and whether the server announced messages since
-    /// its last read (for [`Self::other_handed_back`]).
-    pub fn read_state(&self) -> (Option<u32>, bool) {
-        (self.watermark, self.announced)
     }
 
     /// Whether the server offers IDLE (known once connected).
