@@ -40,8 +40,9 @@ fn curl(args: &[&str]) -> (u16, String) {
     (code.trim().parse().unwrap_or(0), body.to_string())
 }
 
-/// A fresh refresh token of oauth1 (password grant), in `dir/refresh-token`.
-fn refresh_token(dir: &Path) -> (PathBuf, String) {
+/// A fresh refresh token of oauth1 from glewlwyd's `instance` (password grant), in
+/// `dir/refresh-token`.
+fn refresh_token_of(instance: &str, dir: &Path) -> (PathBuf, String) {
     let client = format!("mailcanary:{}", secret("oauth-client-secret"));
     let password = format!("password={}", secret("oauth1-password"));
     let (code, body) = curl(&[
@@ -55,9 +56,9 @@ fn refresh_token(dir: &Path) -> (PathBuf, String) {
         &password,
         "-d",
         "scope=mail",
-        &format!("{OAUTH}/oidc/token/"),
+        &format!("{OAUTH}/{instance}/token/"),
     ]);
-    assert_eq!(code, 200, "glewlwyd password grant: {body}");
+    assert_eq!(code, 200, "glewlwyd password grant ({instance}): {body}");
     let json: Value = serde_json::from_str(&body).expect("token JSON");
     let token = json["refresh_token"]
         .as_str()
@@ -66,6 +67,11 @@ fn refresh_token(dir: &Path) -> (PathBuf, String) {
     let file = dir.join("refresh-token");
     std::fs::write(&file, &token).expect("write refresh token");
     (file, token)
+}
+
+/// A fresh refresh token of oauth1 from the `oidc` instance, in `dir/refresh-token`.
+fn refresh_token(dir: &Path) -> (PathBuf, String) {
+    refresh_token_of("oidc", dir)
 }
 
 /// The `[oauth2]` table of the lab client with `refresh_file`.
@@ -469,28 +475,7 @@ fn a_refresh_token_the_server_rotates_is_written_back_to_its_file() {
     // is about the refresh token file.
     let _lock = lock_oauth1();
     let dir = tempfile::tempdir().expect("tempdir");
-    let client = format!("mailcanary:{}", secret("oauth-client-secret"));
-    let (code, body) = curl(&[
-        "-u",
-        &client,
-        "-d",
-        "grant_type=password",
-        "-d",
-        "username=oauth1",
-        "--data-urlencode",
-        &format!("password={}", secret("oauth1-password")),
-        "-d",
-        "scope=mail",
-        &format!("{OAUTH}/oidc-rotate/token/"),
-    ]);
-    assert_eq!(code, 200, "{body}");
-    let json: Value = serde_json::from_str(&body).expect("token JSON");
-    let first = json["refresh_token"]
-        .as_str()
-        .expect("refresh token")
-        .to_string();
-    let file = dir.path().join("refresh-token");
-    std::fs::write(&file, &first).expect("write");
+    let (file, first) = refresh_token_of("oidc-rotate", dir.path());
     let seed = oauth_seed(&file).replace("/oidc/", "/oidc-rotate/");
     let config = write_config(
         dir.path(),
@@ -519,6 +504,7 @@ fn a_refresh_token_the_server_rotates_is_written_back_to_its_file() {
         let mode = std::fs::metadata(&file).expect("meta").permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
     }
+    let client = format!("mailcanary:{}", secret("oauth-client-secret"));
     let refresh = |token: &str| {
         curl(&[
             "-u",
