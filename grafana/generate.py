@@ -30,9 +30,18 @@ Adding a panel:
    Panels flow left to right and wrap at 24 columns; row("Title") starts a new row.
 2. Add the same panel, at the same place, to tests/fixtures/monitoring/dashboard_queries.toml:
    its type, title, minimum interval if any, and each target's expr and legend as the JSON has
-   them (a time series' legend ends with " {{vantage}}"). That file is the reviewed list of
-   every query: tests/lab/dashboard_queries.rs fails until the dashboards and it agree, so a
-   query changes only as a visible diff of it, never as a side effect of a refactor.
+   them (a time series' legend ends with " {{vantage}}"). On the overview, the one above is
+
+       [[dashboard.panel]]
+       type = "timeseries"
+       title = "Example events"
+       [[dashboard.panel.target]]
+       expr = 'sum by (vantage, route) (increase(mailcanary_example_total{vantage=~"$vantage", route=~"$route"}[$__rate_interval]))'
+       legend = "{{route}} {{vantage}}"
+
+   That file is the reviewed list of every query: tests/lab/dashboard_queries.rs fails until
+   the dashboards and it agree, so a query changes only as a visible diff of it, never as a
+   side effect of a refactor.
 3. Run this script, then `cargo nextest run --test lab -E 'test(/dashboard/)'`; the live test
    (tests/lab/live_monitoring.rs) runs every panel's query against a Prometheus scraping a real
    probe and fails on a query that returns no data.
