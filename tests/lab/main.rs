@@ -11,6 +11,7 @@ mod audit;
 mod bounces;
 mod crash;
 mod daemon;
+mod dashboard_queries;
 mod dashboards;
 mod deploy;
 mod dns_audit;
