@@ -14,6 +14,7 @@ mod daemon;
 mod dashboards;
 mod deploy;
 mod dns_audit;
+mod faults;
 mod fleet;
 mod golden;
 mod instances;
