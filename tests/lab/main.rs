@@ -15,6 +15,7 @@ mod dashboard_queries;
 mod dashboards;
 mod deploy;
 mod dns_audit;
+mod faults;
 mod fleet;
 mod golden;
 mod instances;
