@@ -462,6 +462,23 @@ fn listed_puts_the_fault_routes_address_in_the_lab_dnsbl() {
     // 127.0.0.6 (the listed route) stays listed, the good route's address stays clean.
     assert_eq!(dig(&["6.0.0.127.dnsbl.test", "A"]).1, ["127.0.0.2"]);
     assert_eq!(dig(&["2.0.0.127.dnsbl.test", "A"]).1, ["127.0.0.2"]);
+    // The fault seeds' MX consults the list, as the big receivers do: the probe is refused.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let json = once(dir.path(), "fault3", "");
+    let r = result(&json, "fault");
+    assert_eq!(r["state"], "rejected", "{r:#}");
+    assert!(
+        r["bounce"]["diagnostic_code"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("554") && d.contains("dnsbl.test")),
+        "{r:#}"
+    );
+    assert!(
+        r["diagnosis"]
+            .as_array()
+            .is_some_and(|d| d.iter().any(|c| c["cause"] == "blocklisted")),
+        "{r:#}"
+    );
 
     fault.off();
     assert_eq!(dig(&["9.0.0.127.dnsbl.test", "A"]).0, "NXDOMAIN");
