@@ -6,10 +6,13 @@
 //! - [`oauth`]: OAuth2 access tokens for IMAP and SMTP logins (token requests, cache, device
 //!   login, SASL framing);
 //! - [`probe`]: the pipeline of one round — compose → send → fetch → judge → record
-//!   ([`probe::round`] runs it, [`probe::store`] records it);
+//!   ([`probe::prober`] runs one [`probe::round`] at a time, [`probe::watch`] finds and judges,
+//!   [`probe::store`] records);
 //! - [`feedback`]: report mailboxes — fetch → unpack → store once → count the domain's DMARC
 //!   aggregate and TLS reports, on their own schedule;
-//! - [`serve`]: `run` — the scheduler, HTTP endpoints, the status page, the scheduled DNS audit;
+//! - [`jobs`]: the scheduled jobs of `run`, siblings — probe rounds, the DNS audit, the reading
+//!   of report mailboxes;
+//! - [`serve`]: `run` — the daemon (scheduler, signals), HTTP endpoints, the status page, reload;
 //! - [`report`] (the result of a round as people and scripts read it) and [`metrics`] (every
 //!   Prometheus series, set only through `Metrics` methods).
 //!
@@ -25,6 +28,7 @@ pub mod diagnosis;
 pub mod dns_audit;
 pub mod feedback;
 pub mod gmail;
+pub mod jobs;
 pub mod metrics;
 pub mod oauth;
 pub mod probe;

@@ -67,7 +67,7 @@ fn config_routes(path: &Path, json: bool) -> Result<ExitCode, ExitCode> {
     let config = super::load_config(path)?;
     let rt = super::runtime()?;
     let reports = rt
-        .block_on(crate::serve::audit_job::audit_all(&config))
+        .block_on(crate::jobs::audit_job::audit_all(&config))
         .map_err(fail)?;
     if json {
         let items: Vec<serde_json::Value> =

@@ -16,7 +16,7 @@ use clap::{Parser, Subcommand};
 
 use crate::config::{self, Config};
 use crate::metrics::Metrics;
-use crate::probe::round::Prober;
+use crate::probe::prober::Prober;
 use crate::probe::store::Store;
 use crate::status::exit;
 

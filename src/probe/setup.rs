@@ -10,9 +10,9 @@ use std::sync::Arc;
 use tokio::sync::Mutex as AsyncMutex;
 
 use crate::config::{Config, Seed};
-use crate::probe::bounces::BounceMailbox;
-use crate::probe::round::SeedMailbox;
 use crate::probe::send::{SendError, Sender};
+use crate::probe::watch::bounces::BounceMailbox;
+use crate::probe::watch::seed::SeedMailbox;
 
 /// A mailbox shared by the setups that use it (one round at a time locks it).
 pub type Shared<T> = Arc<AsyncMutex<T>>;

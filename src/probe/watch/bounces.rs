@@ -5,15 +5,15 @@
 //! (or marks it `deferred` for a delay notice) the moment it arrives. Anything else in the
 //! mailbox is never touched and never counted.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::watch;
 
-use super::outcome::Bounce;
-use super::round::{BASELINE_WAIT, WatchCtx};
-use super::store::{ProbeRecord, StateError};
+use super::context::{Ready, WatchCtx};
 use crate::config::Secret;
 use crate::probe::imap::{Candidate, FolderConn, ImapError};
+use crate::probe::outcome::Bounce;
+use crate::probe::store::{ProbeRecord, StateError};
 use crate::probe::token::Token;
 use crate::verdict::dsn::Dsn;
 
@@ -25,7 +25,7 @@ pub struct BounceMailbox {
     pub last_error: Option<ImapError>,
     /// Set while a watcher uses the connection; still set at the next round means the last
     /// watcher was cancelled mid-command.
-    pub in_use: bool,
+    in_use: bool,
 }
 
 impl BounceMailbox {
@@ -126,18 +126,30 @@ pub fn wanted(c: &Candidate) -> Option<()> {
     looks_like_bounce(&c.fields).then_some(())
 }
 
-/// Reads a bounce mailbox until the round's seeds are done, then once more.
-pub(super) async fn watch(
+/// Watches `bb` through this round (see [`watch_until_stopped`]); connections a cancelled
+/// watcher left mid-command are dropped first.
+pub(crate) async fn watch(
     ctx: &WatchCtx,
     bb: &mut BounceMailbox,
-    ready: tokio::sync::mpsc::Sender<super::round::Ready>,
+    ready: tokio::sync::mpsc::Sender<Ready>,
+    stop: watch::Receiver<bool>,
+) {
+    if bb.in_use {
+        bb.conn.reset();
+    }
+    bb.in_use = true;
+    watch_until_stopped(ctx, bb, ready, stop).await;
+    bb.in_use = false;
+}
+
+/// Reads a bounce mailbox until the round's seeds are done, then once more.
+async fn watch_until_stopped(
+    ctx: &WatchCtx,
+    bb: &mut BounceMailbox,
+    ready: tokio::sync::mpsc::Sender<Ready>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let since = chrono::DateTime::<chrono::Utc>::from_timestamp(
-        ctx.round_started as i64 - 86_400 - ctx.config.probe.late_window.as_secs() as i64,
-        0,
-    )
-    .unwrap_or_else(chrono::Utc::now);
+    let since = ctx.since();
     let poll = ctx
         .config
         .bounce_mailboxes
@@ -145,16 +157,14 @@ pub(super) async fn watch(
         .find(|b| b.name == bb.name)
         .map_or(Duration::from_secs(1), |b| b.poll_interval)
         .max(Duration::from_millis(100));
-    let baseline = Instant::now() + BASELINE_WAIT.min(ctx.config.probe.timeout);
+    let baseline = ctx.baseline_until();
     if tokio::time::timeout_at(baseline.into(), check_bounces(ctx, bb, since, false))
         .await
         .is_err()
     {
         bb.conn.reset();
     }
-    let _ = ready
-        .send(super::round::Ready::Bounces(bb.name.clone()))
-        .await;
+    let _ = ready.send(Ready::Bounces(bb.name.clone())).await;
     drop(ready);
     loop {
         let stopping = *stop.borrow();
