@@ -23,6 +23,7 @@
 //! and exit-code table) and [`reports`] (reads DMARC aggregate and TLS-RPT reports).
 
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod diagnosis;
 pub mod dns_audit;
@@ -36,4 +37,5 @@ pub mod report;
 pub mod reports;
 pub mod serve;
 pub mod status;
+pub mod truncate;
 pub mod verdict;

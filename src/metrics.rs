@@ -602,7 +602,7 @@ impl Metrics {
         {
             self.last_success
                 .with_label_values(&[route, seed])
-                .set(crate::probe::store::now());
+                .set(crate::clock::now());
         }
     }
 

@@ -15,11 +15,12 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::clock::now;
 use crate::config::ReportMailbox;
 use crate::dns_audit::dns::{Answer, Dns};
 use crate::metrics::Metrics;
 use crate::probe::imap::{Candidate, FolderConn, ImapError, MAX_WHOLE_BYTES};
-use crate::probe::store::{StateError, now};
+use crate::probe::store::StateError;
 use crate::reports::{self, Report, ReportError, labels};
 use store::{ReportStore, StoredReport};
 

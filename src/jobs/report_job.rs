@@ -8,11 +8,12 @@ use std::time::Duration;
 use tokio::sync::Mutex;
 use tokio_cron_scheduler::{Job, JobScheduler};
 
+use crate::clock::now;
 use crate::config::Config;
 use crate::feedback::ReportReader;
 use crate::feedback::store::ReportStore;
 use crate::metrics::Metrics;
-use crate::probe::store::{StateError, now};
+use crate::probe::store::StateError;
 
 /// How long one read of a report mailbox may take: a first read of a big mailbox is slow, but a
 /// dead server must not stall the next one for ever.

@@ -3,8 +3,7 @@
 //! folders over [`imap`] → judge what arrived ([`outcome`]) → record it ([`store`]). The
 //! [`prober`] (long-lived: config, reload, OAuth2 refresh, shutdown) runs one [`round`] at a
 //! time with what [`setup`] built from the config (kept across reloads); [`causes`] names the
-//! causes of a failing result (from [`crate::diagnosis`]); [`server_text`] caps what servers
-//! say before it is kept.
+//! causes of a failing result (from [`crate::diagnosis`]).
 
 pub mod causes;
 pub mod compose;
@@ -13,7 +12,6 @@ pub mod outcome;
 pub mod prober;
 pub mod round;
 pub mod send;
-pub mod server_text;
 pub mod setup;
 pub mod store;
 pub mod token;

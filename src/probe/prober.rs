@@ -15,7 +15,7 @@ use crate::metrics::Metrics;
 use crate::probe::round::{self, Round, RoundError};
 use crate::probe::send::SendError;
 use crate::probe::setup::{Carried, Setup};
-use crate::probe::store::{self, ProbeRecord, Store};
+use crate::probe::store::{ProbeRecord, Store};
 
 /// The long-lived probe: config, state, metrics and the connections it reuses.
 pub struct Prober {
@@ -137,7 +137,7 @@ impl Prober {
             metrics: self.metrics.clone(),
         };
         let round_id = self.store.start_round()?;
-        let started = store::now();
+        let started = crate::clock::now();
         tracing::info!(
             round_id,
             pairs = setup.config.pairs().len(),

@@ -15,13 +15,14 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 
+use crate::clock::now;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::probe::compose::{self, ProbeMessage};
 use crate::probe::outcome::Placement;
 use crate::probe::send::Sender;
 use crate::probe::setup::Setup;
-use crate::probe::store::{self, ProbeRecord, ProbeState, StateError, Store};
+use crate::probe::store::{ProbeRecord, ProbeState, StateError, Store};
 use crate::probe::token::{self, Token};
 use crate::probe::watch::context::{BASELINE_WAIT, Board, Ready, WatchCtx};
 use crate::probe::watch::{bounces, seed};
@@ -323,7 +324,7 @@ impl Round {
         imap_commands: u64,
     ) -> Result<Vec<ProbeRecord>, RoundError> {
         self.store.finish_round(round_id)?;
-        self.metrics.round_finished(store::now());
+        self.metrics.round_finished(now());
         let records = self.store.round(round_id)?;
         let causes = crate::diagnosis::all_causes();
         for r in &records {
@@ -336,14 +337,14 @@ impl Round {
             let tab = r.judgement.as_ref().and_then(|j| j.tab);
             self.metrics.set_last_tab(&r.route, &r.seed, tab);
         }
-        let retention_cut = store::now() - cfg.probe.retention.as_secs_f64();
+        let retention_cut = now() - cfg.probe.retention.as_secs_f64();
         if let Err(e) = self.store.prune(retention_cut) {
             tracing::warn!(error = %e, "pruning old results failed");
         }
         // `imap_commands`: sent since the process started, over every kept connection.
         tracing::info!(
             round_id,
-            seconds = store::now() - started,
+            seconds = now() - started,
             imap_commands,
             "round finished"
         );
@@ -372,7 +373,7 @@ async fn send_one(sender: &Sender, o: &Outgoing, store: &Store, metrics: &Metric
     let id = &o.message.probe_id;
     match result {
         Ok(outcome) => {
-            let at = store::now();
+            let at = now();
             board
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())

@@ -11,9 +11,10 @@ use std::sync::Mutex;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
+use crate::clock::now;
 use crate::probe::outcome::{Bounce, Judgement, Placement};
 use crate::probe::send::SendOutcome;
-use crate::probe::server_text;
+use crate::truncate;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
@@ -143,13 +144,6 @@ CREATE INDEX IF NOT EXISTS probes_pair ON probes(route, seed, created_at);
 const COLUMNS: &str = "probe_id, round_id, route, seed, message_id, state, created_at, sent_at, smtp_json, \
      placement, folder, judgement_json, delivery_seconds, late, error, error_reason, resolved_at, bounce_json";
 
-pub fn now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
-}
-
 impl Store {
     /// Opens (or creates) the state at `path` for `instance`.
     pub fn open(path: &Path, instance: &str) -> Result<Store, StateError> {
@@ -249,7 +243,7 @@ impl Store {
         });
         self.conn().execute(
             "UPDATE probes SET state = 'send_failed', error = ?2, error_reason = ?3, smtp_json = ?4, resolved_at = ?5 WHERE probe_id = ?1",
-            params![probe_id, server_text::cap(error), reason, smtp, now()],
+            params![probe_id, truncate::cap(error), reason, smtp, now()],
         )?;
         Ok(())
     }
@@ -310,7 +304,7 @@ impl Store {
         };
         self.conn().execute(
             "UPDATE probes SET state = ?2, placement = ?3, error = ?4, error_reason = ?5 WHERE probe_id = ?1 AND state IN ('sending', 'sent', 'deferred', 'missing', 'unknown')",
-            params![probe_id, state.as_str(), placement.as_str(), error.map(server_text::cap), reason],
+            params![probe_id, state.as_str(), placement.as_str(), error.map(truncate::cap), reason],
         )?;
         Ok(())
     }

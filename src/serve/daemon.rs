@@ -35,7 +35,7 @@ pub async fn run(prober: Arc<Prober>, path: &Path) -> Result<(), DaemonError> {
         metrics.round_finished(t);
     }
     // The config read at start counts as loaded, as Prometheus counts its own.
-    metrics.config_loaded(true, crate::probe::store::now());
+    metrics.config_loaded(true, crate::clock::now());
     let listener = tokio::net::TcpListener::bind(config.probe.listen)
         .await
         .map_err(|source| DaemonError::Listen {

@@ -117,7 +117,7 @@ fn report_view(s: &AppState) -> Result<Option<ReportsView>, crate::probe::store:
     let Some(store) = &s.reports else {
         return Ok(None);
     };
-    let since = crate::probe::store::now() - f64::from(REPORT_WINDOW_DAYS) * 86_400.0;
+    let since = crate::clock::now() - f64::from(REPORT_WINDOW_DAYS) * 86_400.0;
     let stored = store.received_since(since)?;
     Ok(Some(summary::view(&stored, REPORT_WINDOW_DAYS, |ip| {
         store.source_name(ip).ok().flatten().flatten()
@@ -151,7 +151,7 @@ async fn status(State(s): State<Arc<AppState>>) -> Response {
             &r,
             &failures,
             reports.as_ref(),
-            crate::probe::store::now(),
+            crate::clock::now(),
         ))
         .into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),

@@ -20,12 +20,12 @@ use tokio::sync::Mutex as AsyncMutex;
 use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
 use uuid::Uuid;
 
+use crate::clock::now;
 use crate::config::{self, Config, ConfigError};
 use crate::jobs::audit_job;
 use crate::jobs::probe_job;
 use crate::probe::prober::Prober;
 use crate::probe::send::SendError;
-use crate::probe::store;
 
 /// Why a reload was refused. The running config stays in every case.
 #[derive(Debug, thiserror::Error)]
@@ -111,9 +111,9 @@ impl Reloader {
         let result = self.apply(&mut jobs).await;
         let metrics = &self.prober.metrics;
         match &result {
-            Ok(()) => metrics.config_loaded(true, store::now()),
+            Ok(()) => metrics.config_loaded(true, now()),
             Err(e) => {
-                metrics.config_loaded(false, store::now());
+                metrics.config_loaded(false, now());
                 tracing::error!(
                     trigger,
                     path = %self.path.display(),

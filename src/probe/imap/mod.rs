@@ -32,14 +32,14 @@ use futures::TryStreamExt;
 
 use crate::config::{Cleanup, Seed};
 use crate::gmail::{self, Tab, Throttle};
-use crate::probe::server_text;
 use crate::probe::token;
+use crate::truncate;
 use connect::ImapSession;
 use guard::Budget;
 use uids::uid_set;
 
 /// Why reading a mailbox failed. `reason()` is the fixed metric label. Details are server
-/// text, capped in length (see [`server_text`]); they never carry the user name or password.
+/// text, capped in length (see [`crate::truncate`]); they never carry the user name or password.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ImapError {
     /// No TCP connection, or the connection dropped.
@@ -78,35 +78,35 @@ impl ImapError {
     pub(crate) fn network(server: &str, detail: impl AsRef<str>) -> Self {
         ImapError::Network {
             server: server.to_string(),
-            detail: server_text::cap(detail.as_ref()),
+            detail: truncate::cap(detail.as_ref()),
         }
     }
 
     pub(crate) fn tls(server: &str, detail: impl AsRef<str>) -> Self {
         ImapError::Tls {
             server: server.to_string(),
-            detail: server_text::cap(detail.as_ref()),
+            detail: truncate::cap(detail.as_ref()),
         }
     }
 
     pub(crate) fn auth(server: &str, detail: impl AsRef<str>) -> Self {
         ImapError::Auth {
             server: server.to_string(),
-            detail: server_text::cap(detail.as_ref()),
+            detail: truncate::cap(detail.as_ref()),
         }
     }
 
     pub(crate) fn protocol(server: &str, detail: impl AsRef<str>) -> Self {
         ImapError::Protocol {
             server: server.to_string(),
-            detail: server_text::cap(detail.as_ref()),
+            detail: truncate::cap(detail.as_ref()),
         }
     }
 
     fn throttled(server: &str, detail: impl AsRef<str>) -> Self {
         ImapError::Throttled {
             server: server.to_string(),
-            detail: server_text::cap(detail.as_ref()),
+            detail: truncate::cap(detail.as_ref()),
         }
     }
 
@@ -1170,7 +1170,7 @@ impl FolderConn {
         result.map_err(|e| match e {
             ImapError::Protocol { server, detail } => ImapError::Protocol {
                 server,
-                detail: server_text::cap(&format!("cleanup of UIDs {uid_s}: {detail}")),
+                detail: truncate::cap(&format!("cleanup of UIDs {uid_s}: {detail}")),
             },
             other => other,
         })

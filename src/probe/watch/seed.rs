@@ -15,7 +15,7 @@ use super::context::{Ready, SendState, WatchCtx, last_found, send_state};
 use crate::config::Seed;
 use crate::probe::imap::{Candidate, FolderConn, ImapError};
 use crate::probe::outcome::{self, FolderRole, Placement};
-use crate::probe::store::{self, ProbeRecord, ProbeState, StateError};
+use crate::probe::store::{ProbeRecord, ProbeState, StateError};
 use crate::probe::token::{self, HeaderCheck};
 
 /// The longest wait between checks after the fast window (in IDLE where the server offers it).
@@ -614,7 +614,7 @@ fn resolve(
     record: &ProbeRecord,
     found: &Found<'_>,
 ) -> Result<bool, StateError> {
-    let seen_at = store::now();
+    let seen_at = crate::clock::now();
     let folder = found.folder;
     let mut judgement = outcome::judge(found.raw, &seed.authserv_ids);
     judgement.tab = found.tab;
