@@ -32,6 +32,7 @@ pub mod gmail;
 pub mod jobs;
 pub mod metrics;
 pub mod oauth;
+pub mod outcome;
 pub mod probe;
 pub mod report;
 pub mod reports;

@@ -23,8 +23,8 @@ use serde::Serialize;
 
 use crate::diagnosis::Diagnosis;
 use crate::gmail::Tab;
-use crate::probe::outcome::{Bounce, Placement, probe_status};
-use crate::probe::send::SendOutcome;
+use crate::outcome::SendOutcome;
+use crate::outcome::{Bounce, Placement, probe_status};
 use crate::probe::store::{ProbeRecord, ProbeState};
 use crate::status::Status;
 use crate::verdict::{SpamReport, Verdict};

@@ -5,7 +5,7 @@
 use crate::config::{Config, Route};
 use crate::diagnosis::{Cause, Context, Diagnosis, VerdictFacts, diagnose_verdict};
 use crate::gmail::Tab;
-use crate::probe::outcome::{Bounce, Placement};
+use crate::outcome::{Bounce, Placement};
 use crate::probe::store::{ProbeRecord, ProbeState};
 use crate::verdict::{AuthResult, SpamReport, Verdict};
 

@@ -28,17 +28,9 @@ use base64::Engine;
 
 use crate::config::{Login, OAuth2, Route, Secret, TlsMode};
 use crate::oauth::sasl::{self, Mechanism as SaslMechanism};
+use crate::outcome::SendOutcome;
 use crate::probe::compose::ProbeMessage;
 use crate::truncate;
-
-/// What the SMTP server said when it accepted the message.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct SendOutcome {
-    pub code: u16,
-    /// The server's queue id, when its reply names one ("queued as 4BC1D2").
-    pub queue_id: Option<String>,
-    pub duration_seconds: f64,
-}
 
 /// Why a send failed. `reason()` is the fixed label used in metrics.
 #[derive(Debug, thiserror::Error)]

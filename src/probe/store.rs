@@ -12,8 +12,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::now;
-use crate::probe::outcome::{Bounce, Judgement, Placement};
-use crate::probe::send::SendOutcome;
+use crate::outcome::SendOutcome;
+use crate::outcome::{Bounce, Judgement, Placement};
 use crate::truncate;
 
 #[derive(Debug, thiserror::Error)]
@@ -546,7 +546,7 @@ impl RawRow {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::probe::outcome::judge;
+    use crate::probe::judge::judge;
 
     #[test]
     fn one_unreadable_row_is_skipped_not_fatal() {

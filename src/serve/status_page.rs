@@ -9,7 +9,7 @@ use std::cmp::Ordering;
 use std::collections::BTreeSet;
 
 use crate::feedback::summary::ReportsView;
-use crate::probe::outcome::Placement;
+use crate::outcome::Placement;
 use crate::report::{ProbeResult, Report};
 use crate::status::Status;
 use crate::verdict::AuthResult;

@@ -11,8 +11,8 @@ use tokio::sync::watch;
 
 use super::context::{Ready, WatchCtx};
 use crate::config::Secret;
+use crate::outcome::Bounce;
 use crate::probe::imap::{Candidate, FolderConn, ImapError};
-use crate::probe::outcome::Bounce;
 use crate::probe::store::{ProbeRecord, StateError};
 use crate::probe::token::Token;
 use crate::verdict::dsn::Dsn;

@@ -1,5 +1,5 @@
 //! The seed watcher: watches one seed mailbox (its inbox and spam folder) through a round
-//! until the round's probes are found or time out, judges what arrives ([`crate::probe::outcome`])
+//! until the round's probes are found or time out, judges what arrives ([`crate::outcome`])
 //! and records it, cleans up what is ours, and expires what never came (`missing`, or `unknown`
 //! when the mailbox could not be read). Probes left unresolved by earlier rounds are watched
 //! too, until their late window ends.
@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 
 use super::context::{Ready, SendState, WatchCtx, last_found, send_state};
 use crate::config::Seed;
+use crate::outcome::{FolderRole, Placement};
 use crate::probe::imap::{Candidate, FolderConn, ImapError};
-use crate::probe::outcome::{self, FolderRole, Placement};
+use crate::probe::judge;
 use crate::probe::store::{ProbeRecord, ProbeState, StateError};
 use crate::probe::token::{self, HeaderCheck};
 
@@ -616,7 +617,7 @@ fn resolve(
 ) -> Result<bool, StateError> {
     let seen_at = crate::clock::now();
     let folder = found.folder;
-    let mut judgement = outcome::judge(found.raw, &seed.authserv_ids);
+    let mut judgement = judge::judge(found.raw, &seed.authserv_ids);
     judgement.tab = found.tab;
     let placement = found.role.placement();
     let accepted_at = match send_state(&ctx.board, &record.probe_id) {

@@ -1,11 +1,15 @@
-//! Judges a fetched probe: where it landed (by the folder's role) and what the receiver said
-//! (the verdict reader, trusting only the seed's authserv-ids). Pure code.
+//! What became of a probe, as the state records it, the metrics count it and the results show
+//! it: where it landed ([`Placement`], by the folder's role), what the receiver said
+//! ([`Judgement`]), what the SMTP server said on acceptance ([`SendOutcome`]), what a bounce
+//! said ([`Bounce`]), and the status word of a result ([`probe_status`]). Plain data shared
+//! by the probe pipeline, the state, the metrics and the pages; judging lives in
+//! `probe::judge`.
 
 use serde::{Deserialize, Serialize};
 
 use crate::gmail::Tab;
 use crate::status::Status;
-use crate::verdict::{self, AuthResult, SpamReport, Verdict};
+use crate::verdict::{AuthResult, SpamReport, Verdict};
 
 /// Where a probe ended up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
@@ -109,6 +113,15 @@ impl Bounce {
     }
 }
 
+/// What the SMTP server said when it accepted the message.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SendOutcome {
+    pub code: u16,
+    /// The server's queue id, when its reply names one ("queued as 4BC1D2").
+    pub queue_id: Option<String>,
+    pub duration_seconds: f64,
+}
+
 /// The receiver's judgement of one message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Judgement {
@@ -129,36 +142,6 @@ pub struct Judgement {
     pub tab: Option<Tab>,
     /// Set when the message could not be read as a message at all.
     pub error: Option<String>,
-}
-
-/// Reads the receiver's verdict from the raw message.
-pub fn judge(raw: &[u8], authserv_ids: &[String]) -> Judgement {
-    match verdict::inspect(raw, authserv_ids) {
-        Ok(inspection) => {
-            let dkim_reason = inspection
-                .results_for(verdict::Method::Dkim)
-                .filter(|r| !r.result.is_pass())
-                .find_map(|r| r.reason.clone().or_else(|| r.comment.clone()));
-            Judgement {
-                verdict: inspection.verdict,
-                spam: inspection.spam,
-                dkim_reason,
-                spam_reasons: inspection.spam_reasons,
-                client_ip: inspection.client_ip,
-                tab: None,
-                error: None,
-            }
-        }
-        Err(e) => Judgement {
-            verdict: Verdict::default(),
-            spam: SpamReport::default(),
-            dkim_reason: None,
-            spam_reasons: Vec::new(),
-            client_ip: None,
-            tab: None,
-            error: Some(e.to_string()),
-        },
-    }
 }
 
 /// The status of one probe result: critical when missing or not sent; warning when in spam or
@@ -239,12 +222,5 @@ mod tests {
             Status::Unknown
         );
         assert_eq!(probe_status(None, None, true, false), Status::Critical);
-    }
-
-    #[test]
-    fn unreadable_message_is_judged_not_panicked() {
-        let j = judge(b"", &[]);
-        assert!(j.error.is_some());
-        assert_eq!(j.verdict.spf, AuthResult::None);
     }
 }
