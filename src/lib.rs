@@ -7,7 +7,7 @@
 //!   login, SASL framing);
 //! - [`probe`]: the pipeline of one round — compose → send → fetch → judge → record
 //!   ([`probe::prober`] runs one [`probe::round`] at a time, [`probe::watch`] finds and judges,
-//!   [`probe::store`] records);
+//!   [`state`] records);
 //! - [`feedback`]: report mailboxes — fetch → unpack → store once → count the domain's DMARC
 //!   aggregate and TLS reports, on their own schedule;
 //! - [`jobs`]: the scheduled jobs of `run`, siblings — probe rounds, the DNS audit, the reading
@@ -37,6 +37,7 @@ pub mod probe;
 pub mod report;
 pub mod reports;
 pub mod serve;
+pub mod state;
 pub mod status;
 pub mod truncate;
 pub mod verdict;

@@ -25,7 +25,7 @@ use crate::diagnosis::Diagnosis;
 use crate::gmail::Tab;
 use crate::outcome::SendOutcome;
 use crate::outcome::{Bounce, Placement, probe_status};
-use crate::probe::store::{ProbeRecord, ProbeState};
+use crate::state::probes::{ProbeRecord, ProbeState};
 use crate::status::Status;
 use crate::verdict::{SpamReport, Verdict};
 

@@ -7,7 +7,6 @@
 //! is moved or deleted (`after`) only once every report in it is stored; anything that is not
 //! a report of ours is never touched.
 
-pub mod store;
 pub mod summary;
 
 use std::collections::HashSet;
@@ -20,9 +19,9 @@ use crate::config::ReportMailbox;
 use crate::dns_audit::dns::{Answer, Dns};
 use crate::metrics::Metrics;
 use crate::probe::imap::{Candidate, FolderConn, ImapError, MAX_WHOLE_BYTES};
-use crate::probe::store::StateError;
 use crate::reports::{self, Report, ReportError, labels};
-use store::{ReportStore, StoredReport};
+use crate::state::StateError;
+use crate::state::reports::{ReportStore, StoredReport};
 
 /// Why reading a report mailbox stopped.
 #[derive(Debug, thiserror::Error)]

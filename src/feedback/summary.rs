@@ -7,10 +7,10 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::store::StoredReport;
 use crate::reports::Report;
 use crate::reports::dmarc::AggregateReport;
 use crate::reports::labels;
+use crate::state::reports::StoredReport;
 
 /// How many reports, sources and TLS lines the view lists.
 pub const LIST_LIMIT: usize = 10;

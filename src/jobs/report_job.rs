@@ -11,25 +11,27 @@ use tokio_cron_scheduler::{Job, JobScheduler};
 use crate::clock::now;
 use crate::config::Config;
 use crate::feedback::ReportReader;
-use crate::feedback::store::ReportStore;
 use crate::metrics::Metrics;
-use crate::probe::store::StateError;
+use crate::state::reports::ReportStore;
+use crate::state::{Db, StateError};
 
 /// How long one read of a report mailbox may take: a first read of a big mailbox is slow, but a
 /// dead server must not stall the next one for ever.
 const READ_DEADLINE: Duration = Duration::from_secs(600);
 
-/// Opens the report store, restores the newest-report gauges from it, and schedules every
-/// report mailbox (the first read starts at once). `None` when no report mailbox is configured.
+/// Opens the reports of the state `db`, restores the newest-report gauges from them, and
+/// schedules every report mailbox (the first read starts at once). `None` when no report
+/// mailbox is configured.
 pub async fn start(
     scheduler: &JobScheduler,
     config: &Config,
+    db: &Arc<Db>,
     metrics: Arc<Metrics>,
 ) -> Result<Option<Arc<ReportStore>>, StartError> {
     if config.report_mailboxes.is_empty() {
         return Ok(None);
     }
-    let store = Arc::new(ReportStore::open(&config.probe.state)?);
+    let store = Arc::new(ReportStore::new(db.clone()));
     for (domain, reporter, end) in store.last_dmarc_per_reporter()? {
         metrics
             .reports

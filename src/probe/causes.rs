@@ -6,7 +6,7 @@ use crate::config::{Config, Route};
 use crate::diagnosis::{Cause, Context, Diagnosis, VerdictFacts, diagnose_verdict};
 use crate::gmail::Tab;
 use crate::outcome::{Bounce, Placement};
-use crate::probe::store::{ProbeRecord, ProbeState};
+use crate::state::probes::{ProbeRecord, ProbeState};
 use crate::verdict::{AuthResult, SpamReport, Verdict};
 
 /// Spam-filter rules that mean "the sending IP has no (matching) reverse DNS": rspamd's

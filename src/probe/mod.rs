@@ -1,6 +1,6 @@
 //! The probe pipeline, one module per step of a round:
 //! [`compose`] a tokened message ([`token`]) → [`send`] it over SMTP → [`watch`] the seed's
-//! folders over [`imap`] → [`judge`] what arrived → record it ([`store`]). The
+//! folders over [`imap`] → [`judge`] what arrived → record it ([`crate::state`]). The
 //! [`prober`] (long-lived: config, reload, OAuth2 refresh, shutdown) runs one [`round`] at a
 //! time with what [`setup`] built from the config (kept across reloads); [`causes`] names the
 //! causes of a failing result (from [`crate::diagnosis`]).
@@ -13,6 +13,5 @@ pub mod prober;
 pub mod round;
 pub mod send;
 pub mod setup;
-pub mod store;
 pub mod token;
 pub mod watch;

@@ -15,11 +15,11 @@ use crate::metrics::Metrics;
 use crate::probe::round::{self, Round, RoundError};
 use crate::probe::send::SendError;
 use crate::probe::setup::{Carried, Setup};
-use crate::probe::store::{ProbeRecord, Store};
+use crate::state::probes::{ProbeRecord, ProbeStore};
 
 /// The long-lived probe: config, state, metrics and the connections it reuses.
 pub struct Prober {
-    pub store: Arc<Store>,
+    pub store: Arc<ProbeStore>,
     pub metrics: Arc<Metrics>,
     /// The config in force and what it built; a reload replaces it, a round keeps the one it
     /// started with.
@@ -33,7 +33,7 @@ pub struct Prober {
 impl Prober {
     pub fn new(
         config: Arc<Config>,
-        store: Arc<Store>,
+        store: Arc<ProbeStore>,
         metrics: Arc<Metrics>,
     ) -> Result<Prober, SendError> {
         let setup = Setup::build(config, None)?;

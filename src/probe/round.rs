@@ -22,14 +22,15 @@ use crate::outcome::Placement;
 use crate::probe::compose::{self, ProbeMessage};
 use crate::probe::send::Sender;
 use crate::probe::setup::Setup;
-use crate::probe::store::{ProbeRecord, ProbeState, StateError, Store};
 use crate::probe::token::{self, Token};
 use crate::probe::watch::context::{BASELINE_WAIT, Board, Ready, WatchCtx};
 use crate::probe::watch::{bounces, seed};
+use crate::state::StateError;
+use crate::state::probes::{ProbeRecord, ProbeState, ProbeStore};
 
 /// What a round works with besides its setup: the state and the metrics.
 pub(crate) struct Round {
-    pub(crate) store: Arc<Store>,
+    pub(crate) store: Arc<ProbeStore>,
     pub(crate) metrics: Arc<Metrics>,
 }
 
@@ -368,7 +369,13 @@ pub fn deadline(config: &Config) -> Duration {
         + Duration::from_secs(30)
 }
 
-async fn send_one(sender: &Sender, o: &Outgoing, store: &Store, metrics: &Metrics, board: &Board) {
+async fn send_one(
+    sender: &Sender,
+    o: &Outgoing,
+    store: &ProbeStore,
+    metrics: &Metrics,
+    board: &Board,
+) {
     let result = sender.send(&o.message).await;
     let id = &o.message.probe_id;
     match result {

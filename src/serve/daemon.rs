@@ -62,7 +62,7 @@ pub async fn run(prober: Arc<Prober>, path: &Path) -> Result<(), DaemonError> {
     .await
     .map_err(|e| DaemonError::Scheduler(e.to_string()))?;
     let reloader = Arc::new(reloader);
-    let reports = report_job::start(&scheduler, &config, metrics.clone())
+    let reports = report_job::start(&scheduler, &config, store.db(), metrics.clone())
         .await
         .map_err(|e| DaemonError::Scheduler(e.to_string()))?;
     let state = Arc::new(AppState {
@@ -73,7 +73,7 @@ pub async fn run(prober: Arc<Prober>, path: &Path) -> Result<(), DaemonError> {
         diagnose: {
             // The config in force names the causes (a reload changes it).
             let prober = prober.clone();
-            Box::new(move |r: &crate::probe::store::ProbeRecord| {
+            Box::new(move |r: &crate::state::probes::ProbeRecord| {
                 crate::probe::causes::for_record(r, Some(&prober.config()))
             })
         },

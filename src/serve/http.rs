@@ -18,20 +18,20 @@ use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 
-use crate::feedback::store::ReportStore;
 use crate::feedback::summary::{self, ReportsView};
 use crate::metrics::Metrics;
-use crate::probe::store::{ProbeRecord, Store};
 use crate::report::{self, Report};
 use crate::serve::reload::Reloader;
 use crate::serve::status_page;
+use crate::state::probes::{ProbeRecord, ProbeStore};
+use crate::state::reports::ReportStore;
 
 /// Names the causes of a stored probe (see `diagnose`).
 pub type DiagnoseFn = Box<dyn Fn(&ProbeRecord) -> Vec<crate::diagnosis::Diagnosis> + Send + Sync>;
 
 /// What the handlers share.
 pub struct AppState {
-    pub store: Arc<Store>,
+    pub store: Arc<ProbeStore>,
     /// The stored DMARC and TLS reports, when a report mailbox is configured.
     pub reports: Option<Arc<ReportStore>>,
     pub metrics: Arc<Metrics>,
@@ -97,7 +97,7 @@ async fn readyz(State(s): State<Arc<AppState>>) -> Response {
     }
 }
 
-fn latest(s: &AppState) -> Result<Report, crate::probe::store::StateError> {
+fn latest(s: &AppState) -> Result<Report, crate::state::StateError> {
     let records = s.store.latest_per_pair()?;
     Ok(report::build(&records, |r| (s.diagnose)(r)))
 }
@@ -113,7 +113,7 @@ async fn results(State(s): State<Arc<AppState>>) -> Response {
 pub const REPORT_WINDOW_DAYS: u32 = 7;
 
 /// The report view, `None` when no report mailbox is configured.
-fn report_view(s: &AppState) -> Result<Option<ReportsView>, crate::probe::store::StateError> {
+fn report_view(s: &AppState) -> Result<Option<ReportsView>, crate::state::StateError> {
     let Some(store) = &s.reports else {
         return Ok(None);
     };

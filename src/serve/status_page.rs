@@ -534,10 +534,10 @@ mod tests {
             seed: seed.into(),
             probe_id: "p".into(),
             state: match placement {
-                Some(Placement::Missing) => crate::probe::store::ProbeState::Missing,
-                Some(Placement::Unknown) => crate::probe::store::ProbeState::Unknown,
-                Some(_) => crate::probe::store::ProbeState::Resolved,
-                None => crate::probe::store::ProbeState::Sent,
+                Some(Placement::Missing) => crate::state::probes::ProbeState::Missing,
+                Some(Placement::Unknown) => crate::state::probes::ProbeState::Unknown,
+                Some(_) => crate::state::probes::ProbeState::Resolved,
+                None => crate::state::probes::ProbeState::Sent,
             },
             placement,
             folder: placement.map(|p| {

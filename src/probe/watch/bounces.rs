@@ -13,8 +13,9 @@ use super::context::{Ready, WatchCtx};
 use crate::config::Secret;
 use crate::outcome::Bounce;
 use crate::probe::imap::{Candidate, FolderConn, ImapError};
-use crate::probe::store::{ProbeRecord, StateError};
 use crate::probe::token::Token;
+use crate::state::StateError;
+use crate::state::probes::ProbeRecord;
 use crate::verdict::dsn::Dsn;
 
 /// A bounce mailbox, kept across rounds like a seed's folders.

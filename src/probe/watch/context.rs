@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::Config;
 use crate::metrics::Metrics;
-use crate::probe::store::Store;
+use crate::state::probes::ProbeStore;
 
 /// How long sending waits for the watchers' first look at their mailboxes (at most the probe
 /// timeout).
@@ -95,7 +95,7 @@ pub enum Ready {
 
 /// What every watcher of a round is given.
 pub(crate) struct WatchCtx {
-    pub(crate) store: Arc<Store>,
+    pub(crate) store: Arc<ProbeStore>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) config: Arc<Config>,
     pub(crate) board: Board,

@@ -16,8 +16,9 @@ use crate::config::Seed;
 use crate::outcome::{FolderRole, Placement};
 use crate::probe::imap::{Candidate, FolderConn, ImapError};
 use crate::probe::judge;
-use crate::probe::store::{ProbeRecord, ProbeState, StateError};
 use crate::probe::token::{self, HeaderCheck};
+use crate::state::StateError;
+use crate::state::probes::{ProbeRecord, ProbeState};
 
 /// The longest wait between checks after the fast window (in IDLE where the server offers it).
 const SLOW_CHECK: Duration = Duration::from_secs(30);

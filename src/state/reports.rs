@@ -1,45 +1,15 @@
-//! Keeps every report once, in the state database (a second connection to the same SQLite
-//! file, WAL). A report is keyed by its kind, its reporter (org name, folded) and its report
+//! The reports of the state: every report the report mailboxes brought, kept once. A report
+//! is keyed by its kind, its reporter (org name, folded) and its report
 //! id, as RFC 7489 §7.2.1.1 asks reporters to keep `report_id` unique per reporter; the
 //! Message-IDs of mails already read are kept too, so a mail is fetched once, not every pass.
 
 use std::collections::HashSet;
-use std::path::Path;
-use std::sync::Mutex;
+use std::sync::Arc;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::probe::store::StateError;
+use super::{Db, StateError};
 use crate::reports::Report;
-
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS reports (
-    kind TEXT NOT NULL,
-    reporter_key TEXT NOT NULL,
-    report_id TEXT NOT NULL,
-    reporter TEXT NOT NULL,
-    domain TEXT NOT NULL,
-    mailbox TEXT NOT NULL,
-    begin_ts INTEGER NOT NULL,
-    end_ts INTEGER NOT NULL,
-    received_at REAL NOT NULL,
-    report_json TEXT NOT NULL,
-    PRIMARY KEY (kind, reporter_key, report_id)
-);
-CREATE INDEX IF NOT EXISTS reports_received ON reports(received_at);
-CREATE TABLE IF NOT EXISTS report_messages (
-    mailbox TEXT NOT NULL,
-    message_id TEXT NOT NULL,
-    seen_at REAL NOT NULL,
-    outcome TEXT NOT NULL,
-    PRIMARY KEY (mailbox, message_id)
-);
-CREATE TABLE IF NOT EXISTS source_names (
-    ip TEXT PRIMARY KEY,
-    name TEXT,
-    looked_up_at REAL NOT NULL
-);
-";
 
 /// One report as stored.
 #[derive(Debug, Clone, PartialEq)]
@@ -65,31 +35,19 @@ impl StoredReport {
     }
 }
 
+/// The reports in the state file.
 pub struct ReportStore {
-    conn: Mutex<Connection>,
+    db: Arc<Db>,
 }
 
 impl ReportStore {
-    /// Opens (and creates the tables in) the state database at `path`.
-    pub fn open(path: &Path) -> Result<ReportStore, StateError> {
-        let open_err = |source| StateError::Open {
-            path: path.display().to_string(),
-            source,
-        };
-        let conn = Connection::open(path).map_err(open_err)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(open_err)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(open_err)?;
-        conn.execute_batch(SCHEMA).map_err(open_err)?;
-        Ok(ReportStore {
-            conn: Mutex::new(conn),
-        })
+    /// The reports of the state `db`.
+    pub fn new(db: Arc<Db>) -> ReportStore {
+        ReportStore { db }
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
-        // A panic while holding the lock cannot leave SQLite inconsistent; keep going.
-        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+        self.db.conn()
     }
 
     /// Stores a report unless the same reporter's report with the same id is stored already.
@@ -272,7 +230,8 @@ mod tests {
     #[test]
     fn a_report_is_stored_once_and_reads_back() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = ReportStore::open(&dir.path().join("s.sqlite")).expect("open");
+        let db = Db::open(&dir.path().join("s.sqlite"), "local").expect("open");
+        let store = ReportStore::new(Arc::new(db));
         assert!(store.insert(&report("r1", 2000)).expect("insert"));
         assert!(!store.insert(&report("r1", 2000)).expect("insert again"));
         assert!(store.insert(&report("r2", 3000)).expect("insert other"));
@@ -290,7 +249,8 @@ mod tests {
     #[test]
     fn read_mails_are_remembered() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = ReportStore::open(&dir.path().join("s.sqlite")).expect("open");
+        let db = Db::open(&dir.path().join("s.sqlite"), "local").expect("open");
+        let store = ReportStore::new(Arc::new(db));
         store
             .remember_message("rua", "<a@b>", "stored", 10.0)
             .expect("remember");

@@ -1,39 +1,23 @@
-//! Records every probe from send to verdict in SQLite (WAL). A probe that was sent and not yet
-//! resolved survives a restart, even `kill -9`, and is watched again; it is never sent twice.
+//! The rounds and probes of the state: every probe from send to verdict. A probe that was sent
+//! and not yet resolved survives a restart, even `kill -9`, and is watched again; it is never
+//! sent twice.
 //!
 //! Every row names the instance that sent it (`probe.instance`); a store opened for one
 //! instance reads and changes only that instance's rows (rows from before instances existed
 //! are the local instance's). Pruning by age removes anyone's.
 
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::Arc;
 
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
+
+use super::{Db, StateError};
 
 use crate::clock::now;
 use crate::outcome::SendOutcome;
 use crate::outcome::{Bounce, Judgement, Placement};
 use crate::truncate;
-
-#[derive(Debug, thiserror::Error)]
-pub enum StateError {
-    #[error("state database {path}: {source}")]
-    Open {
-        path: String,
-        source: rusqlite::Error,
-    },
-    #[error("state database: {0}")]
-    Sql(#[from] rusqlite::Error),
-    #[error("state database: stored JSON is unreadable: {0}")]
-    Json(#[from] serde_json::Error),
-}
-
-impl StateError {
-    pub fn reason(&self) -> &'static str {
-        "state"
-    }
-}
 
 /// Where a probe is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -104,76 +88,40 @@ pub struct ProbeRecord {
     pub bounce: Option<Bounce>,
 }
 
-pub struct Store {
-    conn: Mutex<Connection>,
+/// The probes of one instance, in the state file.
+pub struct ProbeStore {
+    db: Arc<Db>,
     /// The instance whose probes this store records and reads.
     instance: String,
 }
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS rounds (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    started_at REAL NOT NULL,
-    finished_at REAL
-);
-CREATE TABLE IF NOT EXISTS probes (
-    probe_id TEXT PRIMARY KEY,
-    round_id INTEGER NOT NULL,
-    route TEXT NOT NULL,
-    seed TEXT NOT NULL,
-    message_id TEXT NOT NULL,
-    state TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    sent_at REAL,
-    smtp_json TEXT,
-    placement TEXT,
-    folder TEXT,
-    judgement_json TEXT,
-    delivery_seconds REAL,
-    late INTEGER NOT NULL DEFAULT 0,
-    error TEXT,
-    error_reason TEXT,
-    resolved_at REAL,
-    bounce_json TEXT,
-    instance TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX IF NOT EXISTS probes_state ON probes(state, created_at);
-CREATE INDEX IF NOT EXISTS probes_pair ON probes(route, seed, created_at);
-";
-
 const COLUMNS: &str = "probe_id, round_id, route, seed, message_id, state, created_at, sent_at, smtp_json, \
      placement, folder, judgement_json, delivery_seconds, late, error, error_reason, resolved_at, bounce_json";
 
-impl Store {
+impl ProbeStore {
     /// Opens (or creates) the state at `path` for `instance`.
-    pub fn open(path: &Path, instance: &str) -> Result<Store, StateError> {
-        let open_err = |source| StateError::Open {
-            path: path.display().to_string(),
-            source,
-        };
-        if let Some(dir) = path.parent()
-            && !dir.as_os_str().is_empty()
-        {
-            let _ = std::fs::create_dir_all(dir);
-        }
-        let conn = Connection::open(path).map_err(open_err)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(open_err)?;
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(open_err)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(open_err)?;
-        conn.execute_batch(SCHEMA).map_err(open_err)?;
-        migrate(&conn, instance).map_err(open_err)?;
-        Ok(Store {
-            conn: Mutex::new(conn),
+    pub fn open(path: &Path, instance: &str) -> Result<ProbeStore, StateError> {
+        Ok(ProbeStore::new(
+            Arc::new(Db::open(path, instance)?),
+            instance,
+        ))
+    }
+
+    /// The probes of `instance` in the state `db`.
+    pub fn new(db: Arc<Db>, instance: &str) -> ProbeStore {
+        ProbeStore {
+            db,
             instance: instance.to_string(),
-        })
+        }
+    }
+
+    /// The state file this store is part of (the other table families share it).
+    pub fn db(&self) -> &Arc<Db> {
+        &self.db
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
-        // A panic while holding the lock cannot leave SQLite inconsistent; keep going.
-        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+        self.db.conn()
     }
 
     pub fn start_round(&self) -> Result<i64, StateError> {
@@ -462,27 +410,6 @@ struct RawRow {
     bounce_json: Option<String>,
 }
 
-/// Columns added after the first release, added to older state files on open. Rows written
-/// before instances existed (instance `''`) are the opening instance's: it sent them.
-fn migrate(conn: &Connection, instance: &str) -> rusqlite::Result<()> {
-    let has_column = |name: &str| -> rusqlite::Result<bool> {
-        conn.prepare("SELECT 1 FROM pragma_table_info('probes') WHERE name = ?1")?
-            .exists(params![name])
-    };
-    if !has_column("bounce_json")? {
-        conn.execute_batch("ALTER TABLE probes ADD COLUMN bounce_json TEXT")?;
-    }
-    if !has_column("instance")? {
-        conn.execute_batch("ALTER TABLE probes ADD COLUMN instance TEXT NOT NULL DEFAULT ''")?;
-    }
-    conn.execute_batch("CREATE INDEX IF NOT EXISTS probes_instance ON probes(instance, state)")?;
-    conn.execute(
-        "UPDATE probes SET instance = ?1 WHERE instance = ''",
-        params![instance],
-    )?;
-    Ok(())
-}
-
 fn row_to_raw(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRow> {
     Ok(RawRow {
         probe_id: r.get(0)?,
@@ -546,12 +473,13 @@ impl RawRow {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::probe::judge::judge;
+    use crate::outcome::Judgement;
+    use crate::verdict::{SpamReport, Verdict};
 
     #[test]
     fn one_unreadable_row_is_skipped_not_fatal() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let s = Store::open(&dir.path().join("s.sqlite"), "local").expect("open");
+        let s = ProbeStore::open(&dir.path().join("s.sqlite"), "local").expect("open");
         let r = s.start_round().expect("round");
         s.insert_sending(r, "good1", "good", "seed1", "<a@x>", 100.0)
             .expect("insert");
@@ -577,7 +505,7 @@ mod tests {
     #[test]
     fn orphans_expire_missing_or_unknown() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let s = Store::open(&dir.path().join("s.sqlite"), "local").expect("open");
+        let s = ProbeStore::open(&dir.path().join("s.sqlite"), "local").expect("open");
         let r = s.start_round().expect("round");
         s.insert_sending(r, "sent1", "good", "seed1", "<a@x>", 100.0)
             .expect("insert");
@@ -606,7 +534,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("s.sqlite");
         {
-            let s = Store::open(&path, "local").expect("open");
+            let s = ProbeStore::open(&path, "local").expect("open");
             let r = s.start_round().expect("round");
             s.insert_sending(r, "p1", "good", "seed1", "<m@x>", 100.0)
                 .expect("insert");
@@ -621,13 +549,21 @@ mod tests {
             )
             .expect("sent");
         }
-        let s = Store::open(&path, "local").expect("reopen");
+        let s = ProbeStore::open(&path, "local").expect("reopen");
         let pending = s.unresolved_since(0.0).expect("query");
         assert_eq!(pending.len(), 1);
         assert_eq!(pending[0].state, ProbeState::Sent);
         s.expire("p1", Placement::Missing, None, None)
             .expect("expire");
-        let j = judge(b"Subject: x\r\n\r\nbody", &[]);
+        let j = Judgement {
+            verdict: Verdict::default(),
+            spam: SpamReport::default(),
+            dkim_reason: None,
+            spam_reasons: Vec::new(),
+            client_ip: None,
+            tab: None,
+            error: None,
+        };
         assert!(
             s.resolve("p1", Placement::Inbox, "INBOX", &j, Some(3.0))
                 .expect("resolve")
@@ -662,7 +598,7 @@ mod tests {
             )
             .expect("old schema");
         }
-        let a = Store::open(&path, "site-a").expect("migrate");
+        let a = ProbeStore::open(&path, "site-a").expect("migrate");
         let old = a
             .get("old1")
             .expect("get")
@@ -671,7 +607,7 @@ mod tests {
         assert_eq!(a.unresolved_since(0.0).expect("unresolved").len(), 1);
         drop(a);
         // Another instance opening the same file later sees none of site-a's rows...
-        let b = Store::open(&path, "site-b").expect("open as site-b");
+        let b = ProbeStore::open(&path, "site-b").expect("open as site-b");
         assert_eq!(b.get("old1").expect("get"), None);
         assert!(b.unresolved_since(0.0).expect("unresolved").is_empty());
         assert!(b.expire_orphans(1e12).expect("orphans").is_empty());
@@ -686,7 +622,7 @@ mod tests {
         assert_eq!(b.recent_failures(10).expect("failures").len(), 1);
         drop(b);
         // ... and site-a none of site-b's.
-        let a = Store::open(&path, "site-a").expect("reopen as site-a");
+        let a = ProbeStore::open(&path, "site-a").expect("reopen as site-a");
         assert_eq!(a.get("new1").expect("get"), None);
         assert!(a.latest_per_pair().expect("latest").is_empty());
         assert!(a.recent_failures(10).expect("failures").is_empty());
