@@ -29,6 +29,7 @@ pub mod diagnosis;
 pub mod dns_audit;
 pub mod feedback;
 pub mod gmail;
+pub mod imap;
 pub mod jobs;
 pub mod metrics;
 pub mod oauth;

@@ -19,9 +19,9 @@ use prometheus::{
 use crate::config::Config;
 use crate::dns_audit::{AuditReport, Check};
 use crate::gmail::Tab;
+use crate::imap::ImapError;
 use crate::outcome::SendOutcome;
 use crate::outcome::{Bounce, Judgement, Placement};
-use crate::probe::imap::ImapError;
 use crate::verdict::Method;
 
 pub const SEND_REASONS: [&str; 8] = [

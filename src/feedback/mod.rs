@@ -17,11 +17,14 @@ use std::time::Duration;
 use crate::clock::now;
 use crate::config::ReportMailbox;
 use crate::dns_audit::dns::{Answer, Dns};
+use crate::imap::{Candidate, FolderConn, ImapError};
 use crate::metrics::Metrics;
-use crate::probe::imap::{Candidate, FolderConn, ImapError, MAX_WHOLE_BYTES};
 use crate::reports::{self, Report, ReportError, labels};
 use crate::state::StateError;
 use crate::state::reports::{ReportStore, StoredReport};
+
+/// The largest mail read whole: the report reader's own input limit.
+pub const MAX_WHOLE_BYTES: u32 = reports::MAX_INPUT_BYTES as u32;
 
 /// Why reading a report mailbox stopped.
 #[derive(Debug, thiserror::Error)]
@@ -89,7 +92,7 @@ impl ReportReader {
         };
         ReportReader {
             mailbox: mailbox.clone(),
-            conn: FolderConn::for_reports(&mailbox.mailbox),
+            conn: FolderConn::for_reports(&mailbox.mailbox, MAX_WHOLE_BYTES),
             store,
             metrics,
             names,

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use super::*;
 use crate::config::{Cleanup, Seed, TlsMode};
-use crate::probe::imap::Candidate;
+use crate::imap::Candidate;
 
 fn mailbox(domains: &[&str], reporters: &[&str]) -> ReportMailbox {
     ReportMailbox {

@@ -1,13 +1,12 @@
 //! The probe pipeline, one module per step of a round:
 //! [`compose`] a tokened message ([`token`]) → [`send`] it over SMTP → [`watch`] the seed's
-//! folders over [`imap`] → [`judge`] what arrived → record it ([`crate::state`]). The
+//! folders over [`crate::imap`] → [`judge`] what arrived → record it ([`crate::state`]). The
 //! [`prober`] (long-lived: config, reload, OAuth2 refresh, shutdown) runs one [`round`] at a
 //! time with what [`setup`] built from the config (kept across reloads); [`causes`] names the
 //! causes of a failing result (from [`crate::diagnosis`]).
 
 pub mod causes;
 pub mod compose;
-pub mod imap;
 pub mod judge;
 pub mod prober;
 pub mod round;

@@ -365,7 +365,7 @@ pub fn deadline(config: &Config) -> Duration {
     BASELINE_WAIT
         + slowest_send
         + config.probe.timeout
-        + 2 * crate::probe::imap::COMMAND_TIMEOUT
+        + 2 * crate::imap::COMMAND_TIMEOUT
         + Duration::from_secs(30)
 }
 

@@ -11,8 +11,8 @@ use tokio::sync::watch;
 
 use super::context::{Ready, WatchCtx};
 use crate::config::Secret;
+use crate::imap::{Candidate, FolderConn, ImapError};
 use crate::outcome::Bounce;
-use crate::probe::imap::{Candidate, FolderConn, ImapError};
 use crate::probe::token::Token;
 use crate::state::StateError;
 use crate::state::probes::ProbeRecord;
@@ -182,7 +182,7 @@ async fn watch_until_stopped(
         if !stopping {
             let _ = tokio::time::timeout(pause, stop.changed()).await;
         }
-        let bound = crate::probe::imap::COMMAND_TIMEOUT;
+        let bound = crate::imap::COMMAND_TIMEOUT;
         if tokio::time::timeout(bound, check_bounces(ctx, bb, since, true))
             .await
             .is_err()

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use super::context::{Ready, SendState, WatchCtx, last_found, send_state};
 use crate::config::Seed;
+use crate::imap::{Candidate, FolderConn, ImapError};
 use crate::outcome::{FolderRole, Placement};
-use crate::probe::imap::{Candidate, FolderConn, ImapError};
 use crate::probe::judge;
 use crate::probe::token::{self, HeaderCheck};
 use crate::state::StateError;
@@ -56,7 +56,7 @@ impl SeedMailbox {
     pub fn new(seed: &Seed) -> Self {
         SeedMailbox {
             seed: seed.clone(),
-            inbox: FolderConn::new(seed, &seed.inbox_folder),
+            inbox: FolderConn::new(seed, &seed.inbox_folder, token::HEADER),
             spam: None,
             spam_on_inbox_connection: false,
             last_error: None,
@@ -232,7 +232,7 @@ async fn watch_seed(
         }
     }
     // Everything of this round is judged: now the cleanup, bounded like a check.
-    if tokio::time::timeout(crate::probe::imap::COMMAND_TIMEOUT, flush_cleanup(ctx, mb))
+    if tokio::time::timeout(crate::imap::COMMAND_TIMEOUT, flush_cleanup(ctx, mb))
         .await
         .is_err()
     {
@@ -388,7 +388,7 @@ async fn check_mailbox(
     if mb.spam.is_none() && ok.is_ok() {
         match mb.inbox.find_spam_folder().await {
             Ok(Some(name)) => {
-                mb.spam = Some(FolderConn::new(&seed, &name));
+                mb.spam = Some(FolderConn::new(&seed, &name, token::HEADER));
                 if mb.inbox.offers_notify() {
                     match mb.inbox.notify_about(&name).await {
                         Ok(shared) => mb.spam_on_inbox_connection = shared,

@@ -215,7 +215,7 @@ pub async fn login(seed: &Seed, budget: &Budget) -> Result<ImapSession, ImapErro
             async_imap::error::Error::No(_) | async_imap::error::Error::Bad(_) => {
                 ImapError::auth(&server, "the server refused the user name or password")
             }
-            other => super::classify(&server, "login", other),
+            other => super::error::classify(&server, "login", other),
         })
 }
 
@@ -252,7 +252,7 @@ async fn oauth_login(
                 ),
             ))
         }
-        Err((other, _)) => Err(super::classify(server, "AUTHENTICATE", other)),
+        Err((other, _)) => Err(super::error::classify(server, "AUTHENTICATE", other)),
     }
 }
 
@@ -269,7 +269,7 @@ async fn auth_mechanisms(
     client
         .run_command_and_check_ok("CAPABILITY", Some(tx))
         .await
-        .map_err(|e| super::classify(server, "CAPABILITY", e))?;
+        .map_err(|e| super::error::classify(server, "CAPABILITY", e))?;
     let mut mechanisms = Vec::new();
     while let Ok(answer) = rx.try_recv() {
         if let UnsolicitedResponse::Other(data) = answer
@@ -322,6 +322,6 @@ where
             server,
             "connection closed before the greeting",
         )),
-        Err(e) => Err(super::classify_io(server, "greeting", e)),
+        Err(e) => Err(super::error::classify_io(server, "greeting", e)),
     }
 }
