@@ -13,7 +13,7 @@
 //! - [`jobs`]: the scheduled jobs of `run`, siblings — probe rounds, the DNS audit, the reading
 //!   of report mailboxes;
 //! - [`serve`]: `run` — the daemon (scheduler, signals), HTTP endpoints, the status page, reload;
-//! - [`report`] (the result of a round as people and scripts read it) and [`metrics`] (every
+//! - [`results`] (the results of a round as people and scripts read them) and [`metrics`] (every
 //!   Prometheus series, set only through `Metrics` methods).
 //!
 //! Libraries that import nothing of the application: [`verdict`] (reads receivers' headers),
@@ -35,8 +35,8 @@ pub mod metrics;
 pub mod oauth;
 pub mod outcome;
 pub mod probe;
-pub mod report;
 pub mod reports;
+pub mod results;
 pub mod serve;
 pub mod state;
 pub mod status;

@@ -20,7 +20,7 @@ use axum::routing::{get, post};
 
 use crate::feedback::summary::{self, ReportsView};
 use crate::metrics::Metrics;
-use crate::report::{self, Report};
+use crate::results::{self, Results};
 use crate::serve::reload::Reloader;
 use crate::serve::status_page;
 use crate::state::probes::{ProbeRecord, ProbeStore};
@@ -97,9 +97,9 @@ async fn readyz(State(s): State<Arc<AppState>>) -> Response {
     }
 }
 
-fn latest(s: &AppState) -> Result<Report, crate::state::StateError> {
+fn latest(s: &AppState) -> Result<Results, crate::state::StateError> {
     let records = s.store.latest_per_pair()?;
-    Ok(report::build(&records, |r| (s.diagnose)(r)))
+    Ok(results::build(&records, |r| (s.diagnose)(r)))
 }
 
 async fn results(State(s): State<Arc<AppState>>) -> Response {
@@ -141,7 +141,7 @@ async fn status(State(s): State<Arc<AppState>>) -> Response {
         tracing::error!(error = %e, "cannot read recent failures for the status page");
         Vec::new()
     });
-    let failures = report::build(&failures, |r| (s.diagnose)(r));
+    let failures = results::build(&failures, |r| (s.diagnose)(r));
     let reports = report_view(&s).unwrap_or_else(|e| {
         tracing::error!(error = %e, "cannot read reports for the status page");
         None

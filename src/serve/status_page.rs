@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 
 use crate::feedback::summary::ReportsView;
 use crate::outcome::Placement;
-use crate::report::{ProbeResult, Report};
+use crate::results::{ProbeResult, Results};
 use crate::status::Status;
 use crate::verdict::AuthResult;
 
@@ -299,12 +299,12 @@ fn distinct<'a>(
 
 /// Renders the page; `reports` is the report mailboxes' view, when any is configured.
 pub fn render(
-    latest: &Report,
-    failures: &Report,
+    latest: &Results,
+    failures: &Results,
     reports: Option<&ReportsView>,
     now: f64,
 ) -> String {
-    let status = crate::report::status_word(latest.status);
+    let status = crate::results::status_word(latest.status);
     let mut html = format!(
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
@@ -329,7 +329,7 @@ pub fn render(
 
 /// The title, the overall status badge, and one summary line: how many probes, how many in each
 /// status, how many in flight, when the latest was sent.
-fn header(latest: &Report, now: f64) -> String {
+fn header(latest: &Results, now: f64) -> String {
     let mut summary = vec![format!("{} probes", latest.results.len())];
     for (s, word) in [
         (Status::Ok, "ok"),
@@ -362,7 +362,7 @@ fn header(latest: &Report, now: f64) -> String {
         "<header><h1>mailcanary</h1><span class=\"badge {}\">{}</span>\
 <p class=\"summary\">{}</p></header>",
         class(latest.status),
-        crate::report::status_word(latest.status),
+        crate::results::status_word(latest.status),
         esc(&summary.join(" · "))
     )
 }
@@ -473,7 +473,7 @@ fn failing_now(results: &[ProbeResult], now: f64) -> String {
                 esc(&g.seeds.join(" ")),
                 esc(&r.route),
                 esc(&g.seeds.join(", ")),
-                crate::report::status_word(r.status),
+                crate::results::status_word(r.status),
                 esc(placement_word(r)),
                 esc(&ago(now, g.sent_at)),
             ));
@@ -587,7 +587,7 @@ mod tests {
 
     #[test]
     fn empty_page_renders() {
-        let r = Report {
+        let r = Results {
             status: Status::Unknown,
             results: vec![],
         };
@@ -605,7 +605,7 @@ mod tests {
 
     #[test]
     fn grid_cells_carry_route_seed_and_placement() {
-        let latest = Report {
+        let latest = Results {
             status: Status::Warning,
             results: vec![
                 result("good", "seed10", Some(Placement::Inbox), Status::Ok),
@@ -659,7 +659,7 @@ mod tests {
         let mut c = a.clone();
         c.seed = "seed11".into();
         c.placement = Some(Placement::Spam);
-        let latest = Report {
+        let latest = Results {
             status: Status::Warning,
             results: vec![b, a, c],
         };
@@ -751,7 +751,7 @@ mod tests {
         assert_eq!(placement_word(&r), "sending");
         r.error = Some("554 rejected".into());
         assert_eq!(placement_word(&r), "not sent");
-        let latest = Report {
+        let latest = Results {
             status: Status::Unknown,
             results: vec![result("good", "seed9", None, Status::Unknown)],
         };

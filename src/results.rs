@@ -1,5 +1,5 @@
 //! What a round says to people and tools: the `once --json` / `/api/results` contract and the
-//! readable report.
+//! readable text of `once`.
 //!
 //! JSON contract (stable; fields may be added, never renamed):
 //! ```json
@@ -58,13 +58,16 @@ pub struct ProbeResult {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Report {
+pub struct Results {
     pub status: Status,
     pub results: Vec<ProbeResult>,
 }
 
 /// Turns stored records into results; `diagnose` supplies the causes for each.
-pub fn build(records: &[ProbeRecord], diagnose: impl Fn(&ProbeRecord) -> Vec<Diagnosis>) -> Report {
+pub fn build(
+    records: &[ProbeRecord],
+    diagnose: impl Fn(&ProbeRecord) -> Vec<Diagnosis>,
+) -> Results {
     let results: Vec<ProbeResult> = records
         .iter()
         .map(|r| {
@@ -119,17 +122,17 @@ pub fn build(records: &[ProbeRecord], diagnose: impl Fn(&ProbeRecord) -> Vec<Dia
         .map(|r| r.status)
         .max()
         .unwrap_or(Status::Unknown);
-    Report { status, results }
+    Results { status, results }
 }
 
 fn mark(ok: bool) -> &'static str {
     if ok { "✓" } else { "✗" }
 }
 
-/// The readable report of `once`.
-pub fn render_text(report: &Report) -> String {
+/// The readable results of `once`.
+pub fn render_text(results: &Results) -> String {
     let mut out = String::new();
-    for r in &report.results {
+    for r in &results.results {
         let placement = r.placement.map(|p| p.as_str()).unwrap_or("not sent");
         out.push_str(&format!(
             "{:<8} {:<12} → {:<10} {:<8}",
@@ -176,7 +179,7 @@ pub fn render_text(report: &Report) -> String {
             out.push_str(&format!("         cause: {} — {}\n", d.cause, d.fix));
         }
     }
-    out.push_str(&format!("status: {}\n", status_word(report.status)));
+    out.push_str(&format!("status: {}\n", status_word(results.status)));
     out
 }
 
