@@ -8,7 +8,7 @@
 //! - [`probe`]: the pipeline of one round — compose → send → fetch → judge → record
 //!   ([`probe::prober`] runs one [`probe::round`] at a time, [`probe::watch`] finds and judges,
 //!   [`state`] records);
-//! - [`feedback`]: report mailboxes — fetch → unpack → store once → count the domain's DMARC
+//! - [`report_mailbox`]: report mailboxes — fetch → unpack → store once → count the domain's DMARC
 //!   aggregate and TLS reports, on their own schedule;
 //! - [`jobs`]: the scheduled jobs of `run`, siblings — probe rounds, the DNS audit, the reading
 //!   of report mailboxes;
@@ -27,7 +27,6 @@ pub mod clock;
 pub mod config;
 pub mod diagnosis;
 pub mod dns_audit;
-pub mod feedback;
 pub mod gmail;
 pub mod imap;
 pub mod jobs;
@@ -35,6 +34,7 @@ pub mod metrics;
 pub mod oauth;
 pub mod outcome;
 pub mod probe;
+pub mod report_mailbox;
 pub mod reports;
 pub mod results;
 pub mod serve;

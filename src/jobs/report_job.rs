@@ -1,6 +1,6 @@
 //! The scheduled reading of report mailboxes in `run`: each `[reports.NAME]` on its own
 //! schedule and once at start-up, never two reads of one mailbox at once, each bounded in time.
-//! The reading itself lives in [`crate::feedback`].
+//! The reading itself lives in [`crate::report_mailbox`].
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,8 +10,8 @@ use tokio_cron_scheduler::{Job, JobScheduler};
 
 use crate::clock::now;
 use crate::config::Config;
-use crate::feedback::ReportReader;
 use crate::metrics::Metrics;
+use crate::report_mailbox::ReportReader;
 use crate::state::reports::ReportStore;
 use crate::state::{Db, StateError};
 

@@ -18,8 +18,8 @@ use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 
-use crate::feedback::summary::{self, ReportsView};
 use crate::metrics::Metrics;
+use crate::report_mailbox::summary::{self, ReportsView};
 use crate::results::{self, Results};
 use crate::serve::reload::Reloader;
 use crate::serve::status_page;

@@ -1,9 +1,9 @@
 //! The status page's "Reports" section: what the domain's DMARC aggregate and TLS reports say
-//! (from [`crate::feedback::summary`]): the newest reports, the busiest sources failing DMARC
+//! (from [`crate::report_mailbox::summary`]): the newest reports, the busiest sources failing DMARC
 //! with the reverse name of each, and TLS failures. Every value shown came from a report, that
 //! is from anyone who can mail the report address: all of it is escaped.
 
-use crate::feedback::summary::ReportsView;
+use crate::report_mailbox::summary::ReportsView;
 use crate::serve::status_page::{esc, utc};
 
 /// The section, or nothing when no report mailbox is configured.
@@ -82,7 +82,7 @@ pub fn render(view: &ReportsView, now: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::feedback::summary::{ReportLine, ReportsView, Source};
+    use crate::report_mailbox::summary::{ReportLine, ReportsView, Source};
 
     #[test]
     fn report_values_are_escaped_and_sources_named() {

@@ -8,8 +8,8 @@
 use std::cmp::Ordering;
 use std::collections::BTreeSet;
 
-use crate::feedback::summary::ReportsView;
 use crate::outcome::Placement;
+use crate::report_mailbox::summary::ReportsView;
 use crate::results::{ProbeResult, Results};
 use crate::status::Status;
 use crate::verdict::AuthResult;

@@ -1,9 +1,10 @@
-//! Report mailboxes (`[reports.NAME]`): where receivers send the domain's DMARC aggregate
-//! reports (RFC 7489 §7.2, the `rua=` address) and SMTP TLS reports (RFC 8460 §3, the
-//! `TLSRPT` `rua=` address). Read on their own schedule with the probe's IMAP machinery:
+//! Report mailboxes (`[report_mailboxes.NAME]`): where receivers send the domain's DMARC
+//! aggregate reports (RFC 7489 §7.2, the `rua=` address) and SMTP TLS reports (RFC 8460 §3,
+//! the `TLSRPT` `rua=` address). Read on their own schedule with the shared IMAP client
+//! ([`crate::imap`]):
 //! header-first, every new mail's Message-ID looked up before its body is fetched, the body
 //! read whole in pieces, unpacked and parsed by the pure [`crate::reports`] readers. Each report
-//! about one of our domains is stored once ([`store`]) and counted once in the metrics. A mail
+//! about one of our domains is stored once ([`crate::state::reports`]) and counted once in the metrics. A mail
 //! is moved or deleted (`after`) only once every report in it is stored; anything that is not
 //! a report of ours is never touched.
 
