@@ -35,11 +35,15 @@ pub struct Config {
     /// Mailboxes that receive routes' bounces, read like seeds (their `inbox_folder` is the
     /// folder bounces arrive in).
     pub bounce_mailboxes: Vec<Seed>,
-    /// Mailboxes that receive the domain's DMARC aggregate and TLS reports (`[reports.NAME]`).
+    /// Mailboxes that receive the domain's DMARC aggregate and TLS reports
+    /// (`[report_mailboxes.NAME]`).
     pub report_mailboxes: Vec<ReportMailbox>,
+    /// Deprecated keys the file uses, one sentence each with its path (logged at load, printed
+    /// by `check-config`): the file still works as written.
+    pub deprecations: Vec<String>,
 }
 
-/// A report mailbox (`[reports.NAME]`): read on its schedule; each report about one of
+/// A report mailbox (`[report_mailboxes.NAME]`): read on its schedule; each report about one of
 /// `domains` is stored once and counted.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReportMailbox {
@@ -266,7 +270,11 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
         path: path.to_path_buf(),
         source,
     })?;
-    parse(&text, path)
+    let config = parse(&text, path)?;
+    for d in &config.deprecations {
+        tracing::warn!(path = %path.display(), "{d}");
+    }
+    Ok(config)
 }
 
 /// Reads and validates a config file for `oauth login`, which creates the refresh token files:

@@ -87,11 +87,7 @@ pub(super) fn config(
         .iter()
         .filter_map(|(name, b)| validate_bounce_mailbox(name, b, base, &mut errs))
         .collect();
-    let report_mailboxes: Vec<ReportMailbox> = raw
-        .reports
-        .iter()
-        .filter_map(|(name, r)| validate_report_mailbox(name, r, base, &mut errs))
-        .collect();
+    let (report_mailboxes, deprecations) = validate_report_mailboxes(&raw, base, &mut errs);
     for (name, r) in &raw.routes {
         if let Some(b) = &r.bounces
             && !raw.bounce_mailboxes.contains_key(b)
@@ -111,6 +107,7 @@ pub(super) fn config(
                 dns_audit,
                 bounce_mailboxes,
                 report_mailboxes,
+                deprecations,
             };
             share_token_caches(&mut config);
             Ok(config)
@@ -1140,9 +1137,42 @@ fn unjudged(mut mailbox: Seed, folder: Option<&String>) -> Seed {
     mailbox
 }
 
+/// The report mailboxes, `[report_mailboxes.NAME]` and those still written under their old
+/// name `[reports.NAME]` (each with a deprecation warning; a name under both is an error).
+fn validate_report_mailboxes(
+    raw: &RawConfig,
+    base: &Path,
+    errs: &mut Errors,
+) -> (Vec<ReportMailbox>, Vec<String>) {
+    let mut deprecations = Vec::new();
+    for name in raw.reports.keys() {
+        if raw.report_mailboxes.contains_key(name) {
+            errs.push(
+                format!("reports.{name}"),
+                format!("also defined as [report_mailboxes.{name}]; keep that one only"),
+            );
+        } else {
+            deprecations.push(format!(
+                "reports.{name}: [reports.NAME] is deprecated, write [report_mailboxes.{name}] (same keys)"
+            ));
+        }
+    }
+    let tables = raw
+        .report_mailboxes
+        .iter()
+        .map(|(name, r)| ("report_mailboxes", name, r))
+        .chain(raw.reports.iter().map(|(name, r)| ("reports", name, r)));
+    let mailboxes = tables
+        .filter_map(|(table, name, r)| validate_report_mailbox(table, name, r, base, errs))
+        .collect();
+    (mailboxes, deprecations)
+}
+
 /// A report mailbox: connection settings as a seed's, the domains we own, what happens to a
-/// stored report, when it is read, and which reporters get their own label.
+/// stored report, when it is read, and which reporters get their own label. `table` is the
+/// name it was written under (errors name the path as written).
 fn validate_report_mailbox(
+    table: &str,
     name: &str,
     r: &RawReportMailbox,
     base: &Path,
@@ -1163,8 +1193,8 @@ fn validate_report_mailbox(
         oauth2: r.oauth2.as_ref(),
         poll_interval: None,
     };
-    let mailbox = imap_mailbox(errs, "reports", name, base, &fields);
-    let at = |k: &str| format!("reports.{name}.{k}");
+    let mailbox = imap_mailbox(errs, table, name, base, &fields);
+    let at = |k: &str| format!("{table}.{name}.{k}");
     let domains = report_domains(errs, &at("domains"), r.domains.as_deref());
     let after = cleanup(errs, &at("after"), r.after.as_deref().unwrap_or("keep"));
     let schedule = match cron_schedule(r.schedule.as_deref().unwrap_or("0 */15 * * * *")) {

@@ -1,4 +1,4 @@
-//! The scheduled reading of report mailboxes in `run`: each `[reports.NAME]` on its own
+//! The scheduled reading of report mailboxes in `run`: each `[report_mailboxes.NAME]` on its own
 //! schedule and once at start-up, never two reads of one mailbox at once, each bounded in time.
 //! The reading itself lives in [`crate::report_mailbox`].
 
@@ -103,6 +103,6 @@ async fn read_once(reader: &Mutex<ReportReader>, store: &ReportStore, retention:
 pub enum StartError {
     #[error(transparent)]
     State(#[from] StateError),
-    #[error("reports.{0}.schedule: {1}")]
+    #[error("report_mailboxes.{0}.schedule: {1}")]
     Schedule(String, tokio_cron_scheduler::JobSchedulerError),
 }

@@ -129,7 +129,7 @@ async fn reports(State(s): State<Arc<AppState>>) -> Response {
         Ok(Some(v)) => axum::Json(v).into_response(),
         Ok(None) => (
             StatusCode::NOT_FOUND,
-            "no report mailbox is configured ([reports.NAME])\n",
+            "no report mailbox is configured ([report_mailboxes.NAME])\n",
         )
             .into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),

@@ -9,7 +9,7 @@
 //!
 //! What needs a new socket or a new state file — `probe.listen`, `probe.state` — the instance
 //! name (its probes in flight are the state's and the tokens') and the report mailboxes
-//! (`[reports.*]`, read by their own job set up at start) cannot change while running: such a
+//! (`[report_mailboxes.*]`, read by their own job set up at start) cannot change while running: such a
 //! file is refused, saying so.
 
 use std::path::PathBuf;
@@ -199,7 +199,7 @@ fn needs_restart(running: &Config, next: &Config) -> Vec<String> {
     }
     // The report mailboxes' job is set up once, at start (its own store and schedule).
     if running.report_mailboxes != next.report_mailboxes {
-        out.push("reports: cannot change while running; restart mailcanary".to_string());
+        out.push("report_mailboxes: cannot change while running; restart mailcanary".to_string());
     }
     out
 }
