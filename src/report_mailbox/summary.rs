@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::reports::Report;
 use crate::reports::dmarc::AggregateReport;
 use crate::reports::labels;
+use crate::reports::{Report, ReportKind};
 use crate::state::reports::StoredReport;
 
 /// How many reports, sources and TLS lines the view lists.
@@ -31,8 +31,9 @@ pub struct ReportsView {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ReportLine {
-    /// `dmarc_aggregate` or `tls_report` (the `inspect` kinds).
-    pub kind: &'static str,
+    /// `dmarc_aggregate` or `tls_report` in JSON (the `inspect` kinds).
+    #[serde(serialize_with = "json_kind")]
+    pub kind: ReportKind,
     pub domain: String,
     pub reporter: String,
     pub org_name: String,
@@ -170,9 +171,8 @@ pub fn view(
 }
 
 fn line(s: &StoredReport) -> ReportLine {
-    let (kind, total, failing) = match &s.report {
+    let (total, failing) = match &s.report {
         Report::Dmarc(r) => (
-            "dmarc_aggregate",
             r.records.iter().map(|x| x.count).sum(),
             r.records
                 .iter()
@@ -181,14 +181,13 @@ fn line(s: &StoredReport) -> ReportLine {
                 .sum(),
         ),
         Report::Tlsrpt(r) => (
-            "tls_report",
             r.policies.iter().map(|p| p.successful + p.failed).sum(),
             r.policies.iter().map(|p| p.failed).sum(),
         ),
     };
     let (begin, end) = s.report.period();
     ReportLine {
-        kind,
+        kind: s.report.kind(),
         domain: s.domain.clone(),
         reporter: s.reporter.clone(),
         org_name: s.report.org_name().to_string(),
@@ -199,6 +198,11 @@ fn line(s: &StoredReport) -> ReportLine {
         total,
         failing,
     }
+}
+
+/// A report kind as `inspect --json` and `/api/reports` spell it.
+fn json_kind<S: serde::Serializer>(kind: &ReportKind, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(kind.json_kind())
 }
 
 /// Whether a record passes DMARC: aligned DKIM or aligned SPF (RFC 7489 §6.6.2).

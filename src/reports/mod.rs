@@ -23,6 +23,7 @@
 //! character references is expanded: a `<!DOCTYPE` is refused ([`ReportError::Doctype`]).
 
 pub mod dmarc;
+mod kind;
 pub mod labels;
 mod mime;
 pub mod tlsrpt;
@@ -33,6 +34,7 @@ mod tests;
 
 use serde::{Deserialize, Serialize};
 
+pub use kind::ReportKind;
 pub use unpack::unpack;
 
 /// The largest input [`unpack`], [`dmarc::parse`] or [`tlsrpt::parse`] accepts.
@@ -41,16 +43,6 @@ pub const MAX_INPUT_BYTES: usize = 32 * 1024 * 1024;
 pub const MAX_DECOMPRESSED_BYTES: usize = 32 * 1024 * 1024;
 /// The most reports taken from one input (zip entries, MIME parts).
 pub const MAX_FILES: usize = 16;
-
-/// Which kind of report a document is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ReportKind {
-    /// A DMARC aggregate report (XML).
-    Dmarc,
-    /// An SMTP TLS report (JSON).
-    Tlsrpt,
-}
 
 /// One report document found by [`unpack`], decompressed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,6 +80,14 @@ impl Report {
         match self {
             Report::Dmarc(r) => &r.report_id,
             Report::Tlsrpt(r) => &r.report_id,
+        }
+    }
+
+    /// Which kind of report it is.
+    pub fn kind(&self) -> ReportKind {
+        match self {
+            Report::Dmarc(_) => ReportKind::Dmarc,
+            Report::Tlsrpt(_) => ReportKind::Tlsrpt,
         }
     }
 

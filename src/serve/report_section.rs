@@ -22,11 +22,7 @@ pub fn render(view: &ReportsView, now: f64) -> String {
 <th>period</th><th>total</th><th>failing</th></tr></thead><tbody>",
     );
     for r in &view.reports {
-        let kind = if r.kind == "tls_report" {
-            "TLS"
-        } else {
-            "DMARC"
-        };
+        let kind = r.kind.word();
         html.push_str(&format!(
             "<tr data-report-id=\"{}\"><td>{}</td><td>{}</td><td>{kind}</td><td>{} – {}</td>\
 <td>{}</td><td class=\"{}\">{}</td></tr>",
@@ -89,7 +85,7 @@ mod tests {
         let view = ReportsView {
             window_days: 7,
             reports: vec![ReportLine {
-                kind: "dmarc_aggregate",
+                kind: crate::reports::ReportKind::Dmarc,
                 domain: "example.com".into(),
                 reporter: "other".into(),
                 org_name: "<script>alert(1)</script>".into(),

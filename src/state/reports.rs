@@ -9,7 +9,7 @@ use std::sync::Arc;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Db, StateError};
-use crate::reports::Report;
+use crate::reports::{Report, ReportKind};
 
 /// One report as stored.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,15 +24,6 @@ pub struct StoredReport {
     pub mailbox: String,
     pub received_at: f64,
     pub report: Report,
-}
-
-impl StoredReport {
-    fn kind(&self) -> &'static str {
-        match self.report {
-            Report::Dmarc(_) => "dmarc",
-            Report::Tlsrpt(_) => "tlsrpt",
-        }
-    }
 }
 
 /// The reports in the state file.
@@ -59,7 +50,7 @@ impl ReportStore {
             "INSERT OR IGNORE INTO reports (kind, reporter_key, report_id, reporter, domain, mailbox, \
              begin_ts, end_ts, received_at, report_json) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             params![
-                r.kind(),
+                r.report.kind().as_str(),
                 r.reporter_key,
                 id,
                 r.reporter,
@@ -155,11 +146,13 @@ impl ReportStore {
     pub fn last_dmarc_per_reporter(&self) -> Result<Vec<(String, String, i64)>, StateError> {
         let c = self.conn();
         let mut st = c.prepare(
-            "SELECT domain, reporter, MAX(end_ts) FROM reports WHERE kind = 'dmarc' \
+            "SELECT domain, reporter, MAX(end_ts) FROM reports WHERE kind = ?1 \
              GROUP BY domain, reporter",
         )?;
         let rows = st
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .query_map(params![ReportKind::Dmarc.as_str()], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(rows)
     }
