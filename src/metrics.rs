@@ -17,7 +17,7 @@ use prometheus::{
 };
 
 use crate::config::Config;
-use crate::dns_audit::{AuditReport, Check};
+use crate::dns_audit::{Check, RouteAudit};
 use crate::gmail::Tab;
 use crate::imap::ImapError;
 use crate::outcome::SendOutcome;
@@ -767,7 +767,7 @@ impl Metrics {
     }
 
     /// Exports one route's DNS audit (and logs its status).
-    pub fn record_audit(&self, report: &AuditReport) {
+    pub fn record_audit(&self, report: &RouteAudit) {
         tracing::info!(route = %report.route, status = report.status().as_str(), "DNS audit");
         if !self.exported(Some(&report.route), None) {
             return;

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::gmail::Tab;
 use crate::status::Status;
-use crate::verdict::{AuthResult, SpamReport, Verdict};
+use crate::verdict::{AuthResult, SpamVerdict, Verdict};
 
 /// Where a probe ended up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
@@ -126,7 +126,7 @@ pub struct SendOutcome {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Judgement {
     pub verdict: Verdict,
-    pub spam: SpamReport,
+    pub spam: SpamVerdict,
     /// The DKIM failure reason the receiver gave, if any (for the diagnosis).
     pub dkim_reason: Option<String>,
     /// The spam filter's rules that count against the message, most significant first

@@ -27,7 +27,7 @@ use crate::outcome::SendOutcome;
 use crate::outcome::{Bounce, Placement, probe_status};
 use crate::state::probes::{ProbeRecord, ProbeState};
 use crate::status::Status;
-use crate::verdict::{SpamReport, Verdict};
+use crate::verdict::{SpamVerdict, Verdict};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ProbeResult {
@@ -43,7 +43,7 @@ pub struct ProbeResult {
     /// (`primary|promotions|social|updates|forums`); `null` elsewhere.
     pub tab: Option<Tab>,
     pub verdict: Option<Verdict>,
-    pub spam: Option<SpamReport>,
+    pub spam: Option<SpamVerdict>,
     pub smtp: Option<SendOutcome>,
     pub delivery_seconds: Option<f64>,
     pub late: bool,

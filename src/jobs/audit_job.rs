@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio_cron_scheduler::Job;
 
 use crate::config::{self, Config};
-use crate::dns_audit::{AuditReport, Auditor, DEFAULT_TIMEOUT, ResolverSetupError};
+use crate::dns_audit::{Auditor, DEFAULT_TIMEOUT, ResolverSetupError, RouteAudit};
 use crate::metrics::Metrics;
 
 /// How long one scheduled audit of every route may take: audits are cheap but must never pile
@@ -15,21 +15,21 @@ use crate::metrics::Metrics;
 const AUDIT_DEADLINE: Duration = Duration::from_secs(300);
 
 /// Audits every route of the config.
-pub async fn audit_all(config: &Config) -> Result<Vec<AuditReport>, ResolverSetupError> {
+pub async fn audit_all(config: &Config) -> Result<Vec<RouteAudit>, ResolverSetupError> {
     let auditor = Auditor::new(config.dns_audit.nameserver, DEFAULT_TIMEOUT)?;
-    let mut reports = Vec::new();
+    let mut audits = Vec::new();
     for t in config::audit_targets(config) {
-        reports.push(auditor.audit(&t).await);
+        audits.push(auditor.audit(&t).await);
     }
-    Ok(reports)
+    Ok(audits)
 }
 
 /// One audit of every route, exported (the daemon's start-up run and its scheduled job).
 pub async fn run_once(config: &Config, metrics: &Metrics) {
     match tokio::time::timeout(AUDIT_DEADLINE, audit_all(config)).await {
-        Ok(Ok(reports)) => {
-            for r in &reports {
-                metrics.record_audit(r);
+        Ok(Ok(audits)) => {
+            for a in &audits {
+                metrics.record_audit(a);
             }
         }
         Ok(Err(e)) => tracing::error!(error = %e, "DNS audit could not run"),

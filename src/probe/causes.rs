@@ -7,7 +7,7 @@ use crate::diagnosis::{Cause, Context, Diagnosis, VerdictFacts, diagnose_verdict
 use crate::gmail::Tab;
 use crate::outcome::{Bounce, Placement};
 use crate::state::probes::{ProbeRecord, ProbeState};
-use crate::verdict::{AuthResult, SpamReport, Verdict};
+use crate::verdict::{AuthResult, SpamVerdict, Verdict};
 
 /// Spam-filter rules that mean "the sending IP has no (matching) reverse DNS": rspamd's
 /// `RDNS_NONE`/`HFILTER_HOSTNAME_UNKNOWN`, SpamAssassin's `RDNS_NONE`.
@@ -131,7 +131,7 @@ fn context<'a>(record: &'a ProbeRecord, route: Option<&'a Route>) -> Context<'a>
 /// reverse DNS is not also "content".
 fn judged(
     v: &Verdict,
-    spam: &SpamReport,
+    spam: &SpamVerdict,
     dkim_reason: Option<&str>,
     placement: Placement,
     ctx: &Context<'_>,

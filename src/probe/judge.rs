@@ -3,7 +3,7 @@
 //! ([`crate::outcome::FolderRole`]).
 
 use crate::outcome::Judgement;
-use crate::verdict::{self, SpamReport, Verdict};
+use crate::verdict::{self, SpamVerdict, Verdict};
 
 /// Reads the receiver's verdict from the raw message.
 pub fn judge(raw: &[u8], authserv_ids: &[String]) -> Judgement {
@@ -25,7 +25,7 @@ pub fn judge(raw: &[u8], authserv_ids: &[String]) -> Judgement {
         }
         Err(e) => Judgement {
             verdict: Verdict::default(),
-            spam: SpamReport::default(),
+            spam: SpamVerdict::default(),
             dkim_reason: None,
             spam_reasons: Vec::new(),
             client_ip: None,

@@ -521,7 +521,7 @@ fn history(failures: &[ProbeResult], now: f64) -> String {
 mod tests {
     use super::*;
     use crate::diagnosis::Diagnosis;
-    use crate::verdict::{SpamReport, Verdict};
+    use crate::verdict::{SpamVerdict, Verdict};
 
     fn result(
         route: &str,
@@ -627,7 +627,7 @@ mod tests {
         if let Some(v) = r.verdict.as_mut() {
             v.dkim = AuthResult::Fail;
         }
-        r.spam = Some(SpamReport {
+        r.spam = Some(SpamVerdict {
             flagged: true,
             score: Some(16.5),
             threshold: Some(15.0),

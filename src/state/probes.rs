@@ -474,7 +474,7 @@ impl RawRow {
 mod tests {
     use super::*;
     use crate::outcome::Judgement;
-    use crate::verdict::{SpamReport, Verdict};
+    use crate::verdict::{SpamVerdict, Verdict};
 
     #[test]
     fn one_unreadable_row_is_skipped_not_fatal() {
@@ -557,7 +557,7 @@ mod tests {
             .expect("expire");
         let j = Judgement {
             verdict: Verdict::default(),
-            spam: SpamReport::default(),
+            spam: SpamVerdict::default(),
             dkim_reason: None,
             spam_reasons: Vec::new(),
             client_ip: None,
