@@ -13,8 +13,9 @@
 //! - [`jobs`]: the scheduled jobs of `run`, siblings — probe rounds, the DNS audit, the reading
 //!   of report mailboxes;
 //! - [`serve`]: `run` — the daemon (scheduler, signals), HTTP endpoints, the status page, reload;
-//! - [`results`] (the results of a round as people and scripts read them) and [`metrics`] (every
-//!   Prometheus series, set only through `Metrics` methods).
+//! - [`results`] (the results of a round as people, scripts and metrics read them: each record
+//!   diagnosed and put in words once) and [`metrics`] (every Prometheus series by family, set
+//!   only through `Metrics` methods).
 //!
 //! Libraries that import nothing of the application: [`verdict`] (reads receivers' headers),
 //! [`dns_audit`] (checks the DNS behind the verdicts), [`diagnosis`] (the fixed cause list and

@@ -15,15 +15,13 @@ pub fn run(path: &Path, json: bool) -> Result<ExitCode, ExitCode> {
     rt.block_on(async move {
         let records = prober.round().await.map_err(super::fail)?;
         prober.close().await;
-        let results = results::build(&records, |r| {
-            crate::probe::causes::for_record(r, Some(&config))
-        });
+        let results = results::build(&records, Some(&config));
         if json {
             let s = serde_json::to_string_pretty(&results)
                 .map_err(|e| super::fail(format_args!("cannot encode the results: {e}")))?;
             println!("{s}");
         } else {
-            print!("{}", results::render_text(&results));
+            print!("{}", results::words::render_text(&results));
         }
         Ok(ExitCode::from(results.status.exit_code()))
     })

@@ -2,10 +2,8 @@
 //! [`compose`] a tokened message ([`token`]) → [`send`] it over SMTP → [`watch`] the seed's
 //! folders over [`crate::imap`] → [`judge`] what arrived → record it ([`crate::state`]). The
 //! [`prober`] (long-lived: config, reload, OAuth2 refresh, shutdown) runs one [`round`] at a
-//! time with what [`setup`] built from the config (kept across reloads); [`causes`] names the
-//! causes of a failing result (from [`crate::diagnosis`]).
+//! time with what [`setup`] built from the config (kept across reloads).
 
-pub mod causes;
 pub mod compose;
 pub mod judge;
 pub mod prober;

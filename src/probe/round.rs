@@ -328,15 +328,11 @@ impl Round {
         self.metrics.round_finished(now());
         let records = self.store.round(round_id)?;
         let causes = crate::diagnosis::all_causes();
-        for r in &records {
-            let current: Vec<&str> = crate::probe::causes::for_record(r, Some(cfg))
-                .into_iter()
-                .map(|d| d.cause.as_str())
-                .collect();
+        for r in crate::results::build(&records, Some(cfg)).results {
+            let current: Vec<&str> = r.diagnosis.iter().map(|d| d.cause.as_str()).collect();
             self.metrics
                 .set_diagnosis(&r.route, &r.seed, &causes, &current);
-            let tab = r.judgement.as_ref().and_then(|j| j.tab);
-            self.metrics.set_last_tab(&r.route, &r.seed, tab);
+            self.metrics.set_last_tab(&r.route, &r.seed, r.tab);
         }
         let retention_cut = now() - cfg.probe.retention.as_secs_f64();
         if let Err(e) = self.store.prune(retention_cut) {

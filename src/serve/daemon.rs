@@ -70,12 +70,9 @@ pub async fn run(prober: Arc<Prober>, path: &Path) -> Result<(), DaemonError> {
         reports,
         metrics: metrics.clone(),
         ready: ready.clone(),
-        diagnose: {
-            // The config in force names the causes (a reload changes it).
+        config: {
             let prober = prober.clone();
-            Box::new(move |r: &crate::state::probes::ProbeRecord| {
-                crate::probe::causes::for_record(r, Some(&prober.config()))
-            })
+            Box::new(move || prober.config())
         },
         reloader: Some(reloader.clone()),
     });

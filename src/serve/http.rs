@@ -18,16 +18,17 @@ use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 
+use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::report_mailbox::summary::{self, ReportsView};
 use crate::results::{self, Results};
 use crate::serve::reload::Reloader;
 use crate::serve::status_page;
-use crate::state::probes::{ProbeRecord, ProbeStore};
+use crate::state::probes::ProbeStore;
 use crate::state::reports::ReportStore;
 
-/// Names the causes of a stored probe (see `diagnose`).
-pub type DiagnoseFn = Box<dyn Fn(&ProbeRecord) -> Vec<crate::diagnosis::Diagnosis> + Send + Sync>;
+/// The config in force (a reload changes it): it names the routes a diagnosis speaks of.
+pub type ConfigFn = Box<dyn Fn() -> Arc<Config> + Send + Sync>;
 
 /// What the handlers share.
 pub struct AppState {
@@ -37,7 +38,7 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Set once the first round has finished (or resumed state was loaded).
     pub ready: Arc<AtomicBool>,
-    pub diagnose: DiagnoseFn,
+    pub config: ConfigFn,
     /// Serves `POST /-/reload`; `None`: the endpoint answers 404.
     pub reloader: Option<Arc<Reloader>>,
 }
@@ -99,7 +100,7 @@ async fn readyz(State(s): State<Arc<AppState>>) -> Response {
 
 fn latest(s: &AppState) -> Result<Results, crate::state::StateError> {
     let records = s.store.latest_per_pair()?;
-    Ok(results::build(&records, |r| (s.diagnose)(r)))
+    Ok(results::build(&records, Some(&(s.config)())))
 }
 
 async fn results(State(s): State<Arc<AppState>>) -> Response {
@@ -141,7 +142,7 @@ async fn status(State(s): State<Arc<AppState>>) -> Response {
         tracing::error!(error = %e, "cannot read recent failures for the status page");
         Vec::new()
     });
-    let failures = results::build(&failures, |r| (s.diagnose)(r));
+    let failures = results::build(&failures, Some(&(s.config)()));
     let reports = report_view(&s).unwrap_or_else(|e| {
         tracing::error!(error = %e, "cannot read reports for the status page");
         None

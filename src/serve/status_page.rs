@@ -5,11 +5,12 @@
 //! Every cell carries `data-route`, `data-seed` and `data-placement` attributes so tests (and
 //! scrapers that insist on HTML) can find it without depending on the layout.
 
-use std::cmp::Ordering;
 use std::collections::BTreeSet;
 
-use crate::outcome::Placement;
 use crate::report_mailbox::summary::ReportsView;
+use crate::results::words::{
+    group_failures, in_flight, in_words, natural_cmp, placement_word, spam_score, status_word,
+};
 use crate::results::{ProbeResult, Results};
 use crate::status::Status;
 use crate::verdict::AuthResult;
@@ -39,32 +40,6 @@ fn class(s: Status) -> &'static str {
     }
 }
 
-/// Compares names with their trailing number as a number, so `seed9` sorts before `seed10`.
-fn natural_cmp(a: &str, b: &str) -> Ordering {
-    fn split(s: &str) -> (&str, Option<u64>) {
-        let stem = s.trim_end_matches(|c: char| c.is_ascii_digit());
-        (stem, s[stem.len()..].parse().ok())
-    }
-    let (sa, na) = split(a);
-    let (sb, nb) = split(b);
-    sa.cmp(sb).then(na.cmp(&nb)).then(a.cmp(b))
-}
-
-/// What the placement column says. A result without a placement is either a probe that was
-/// never sent (it carries the error) or one still in flight in the current round.
-fn placement_word(r: &ProbeResult) -> &'static str {
-    match r.placement {
-        Some(p) => p.as_str(),
-        None if r.error.is_some() => "not sent",
-        None if r.smtp.is_some() => "waiting",
-        None => "sending",
-    }
-}
-
-fn in_flight(r: &ProbeResult) -> bool {
-    r.placement.is_none() && r.error.is_none()
-}
-
 fn auth_line(name: &str, r: Option<&AuthResult>) -> String {
     match r {
         Some(r) if r.is_pass() => format!("<span class=\"auth pass\">✓ {name}</span>"),
@@ -84,96 +59,6 @@ fn seconds(d: f64) -> String {
     } else {
         format!("{:.1} min", d / 60.0)
     }
-}
-
-fn spam_score(r: &ProbeResult) -> Option<String> {
-    let spam = r.spam.as_ref()?;
-    let score = spam.score?;
-    Some(match spam.threshold {
-        Some(t) => format!("spam {score:.1}/{t:.0}"),
-        None => format!("spam {score:.1}"),
-    })
-}
-
-/// Why a result is not OK, in words: the diagnosed causes first (with their fix), then what the
-/// probe itself saw (placement, failing authentication, spam filter, errors).
-/// With `fixes`, each diagnosed cause carries its fix; without, only its name (for lists that
-/// repeat the same causes).
-pub fn causes(r: &ProbeResult, fixes: bool) -> Vec<String> {
-    let mut out: Vec<String> = r
-        .diagnosis
-        .iter()
-        .map(|d| {
-            if fixes {
-                format!("{}: {}", d.cause.as_str(), d.fix)
-            } else {
-                d.cause.as_str().to_string()
-            }
-        })
-        .collect();
-    let folder = r
-        .folder
-        .as_deref()
-        .map(|f| format!(" ({f})"))
-        .unwrap_or_default();
-    match r.placement {
-        Some(Placement::Inbox) => {}
-        Some(Placement::Spam) => out.push(format!("filed as spam{folder}")),
-        Some(Placement::Other) => out.push(format!(
-            "delivered outside the inbox and the spam folder{folder}"
-        )),
-        Some(Placement::Missing) => out.push("not found in the mailbox before the timeout".into()),
-        Some(Placement::Unknown) => {
-            out.push("the seed mailbox could not be read: placement unknown".into())
-        }
-        Some(Placement::Rejected) => out.push(
-            match r.bounce.as_ref().and_then(|b| b.diagnostic_code.as_deref()) {
-                Some(reply) => format!("refused by the receiving server: {reply}"),
-                None => "refused by the receiving server (a bounce came back)".into(),
-            },
-        ),
-        None if r.error.is_some() => match r.smtp.as_ref() {
-            Some(s) => out.push(format!("not accepted for sending (SMTP {})", s.code)),
-            None => out.push("not sent".into()),
-        },
-        None => out.push("still in flight in the current round".into()),
-    }
-    if let Some(v) = &r.verdict {
-        for (name, result) in [("SPF", &v.spf), ("DKIM", &v.dkim), ("DMARC", &v.dmarc)] {
-            if !result.is_pass() {
-                out.push(format!("{name} {}", result.as_str()));
-            }
-        }
-        // iprev counts only when the receiver reports it (see judge::probe_status).
-        if !v.iprev.is_pass() && v.iprev != AuthResult::None {
-            out.push(format!("iprev {}", v.iprev.as_str()));
-        }
-    }
-    if let Some(spam) = r.spam.as_ref().filter(|s| s.flagged) {
-        let by = spam
-            .source
-            .map(|s| format!(" ({})", s.as_str()))
-            .unwrap_or_default();
-        let mut s = format!("spam filter flagged it{by}");
-        if let Some(score) = spam_score(r) {
-            s.push_str(&format!(", {score}"));
-        }
-        if !spam.rules.is_empty() {
-            let top: Vec<&str> = spam.rules.iter().take(6).map(String::as_str).collect();
-            s.push_str(&format!(", rules {}", top.join(" ")));
-        }
-        out.push(s);
-    }
-    if r.late {
-        out.push("arrived after the timeout (late)".into());
-    }
-    if let Some(e) = &r.error {
-        match &r.error_reason {
-            Some(reason) => out.push(format!("{reason}: {e}")),
-            None => out.push(e.clone()),
-        }
-    }
-    out
 }
 
 fn cell(r: &ProbeResult) -> String {
@@ -304,7 +189,7 @@ pub fn render(
     reports: Option<&ReportsView>,
     now: f64,
 ) -> String {
-    let status = crate::results::status_word(latest.status);
+    let status = status_word(latest.status);
     let mut html = format!(
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
@@ -362,7 +247,7 @@ fn header(latest: &Results, now: f64) -> String {
         "<header><h1>mailcanary</h1><span class=\"badge {}\">{}</span>\
 <p class=\"summary\">{}</p></header>",
         class(latest.status),
-        crate::results::status_word(latest.status),
+        status_word(latest.status),
         esc(&summary.join(" · "))
     )
 }
@@ -397,61 +282,6 @@ fn grid(results: &[ProbeResult]) -> String {
     html
 }
 
-/// Failing results of one route that the seeds agree on: same status, placement and causes.
-#[derive(Debug)]
-pub struct FailureGroup<'a> {
-    /// The first result of the group (its route, status and placement are the group's).
-    pub first: &'a ProbeResult,
-    /// The seeds that report it, in order.
-    pub seeds: Vec<&'a str>,
-    /// The causes, with their fixes ([`causes`] with fixes).
-    pub causes: Vec<String>,
-    /// When the latest of the group's probes was sent.
-    pub sent_at: Option<f64>,
-}
-
-/// What is wrong right now: the failing results (not ok, not in flight), worst first, then by
-/// route and seed, with the seeds that report the same failure of a route as one entry: the
-/// cause is the route's, not each seed's.
-pub fn group_failures(results: &[ProbeResult]) -> Vec<FailureGroup<'_>> {
-    let mut failing: Vec<&ProbeResult> = results
-        .iter()
-        .filter(|r| r.status != Status::Ok && !in_flight(r))
-        .collect();
-    failing.sort_by(|a, b| {
-        b.status
-            .cmp(&a.status)
-            .then(natural_cmp(&a.route, &b.route))
-            .then(natural_cmp(&a.seed, &b.seed))
-    });
-    let mut groups: Vec<FailureGroup> = Vec::new();
-    for r in failing {
-        let c = causes(r, true);
-        let same = groups.iter_mut().find(|g| {
-            g.first.route == r.route
-                && g.first.status == r.status
-                && placement_word(g.first) == placement_word(r)
-                && g.causes == c
-        });
-        match same {
-            Some(g) => {
-                g.seeds.push(&r.seed);
-                g.sent_at = match (g.sent_at, r.sent_at) {
-                    (Some(a), Some(b)) => Some(a.max(b)),
-                    (a, b) => a.or(b),
-                };
-            }
-            None => groups.push(FailureGroup {
-                first: r,
-                seeds: vec![&r.seed],
-                causes: c,
-                sent_at: r.sent_at,
-            }),
-        }
-    }
-    groups
-}
-
 /// The "Failing now" section: one entry per [`FailureGroup`], each with its causes.
 fn failing_now(results: &[ProbeResult], now: f64) -> String {
     let groups = group_failures(results);
@@ -473,7 +303,7 @@ fn failing_now(results: &[ProbeResult], now: f64) -> String {
                 esc(&g.seeds.join(" ")),
                 esc(&r.route),
                 esc(&g.seeds.join(", ")),
-                crate::results::status_word(r.status),
+                status_word(r.status),
                 esc(placement_word(r)),
                 esc(&ago(now, g.sent_at)),
             ));
@@ -497,7 +327,7 @@ fn history(failures: &[ProbeResult], now: f64) -> String {
     } else {
         html.push_str("<ul class=\"history\">");
         for f in failures {
-            let why = causes(f, false);
+            let why = in_words(f, false);
             html.push_str(&format!(
                 "<li><span class=\"when\">{}</span> <b>{}/{}</b> {}{}</li>",
                 esc(&ago(now, f.sent_at)),
@@ -521,6 +351,8 @@ fn history(failures: &[ProbeResult], now: f64) -> String {
 mod tests {
     use super::*;
     use crate::diagnosis::Diagnosis;
+    use crate::outcome::Placement;
+    use crate::results::words::FailureGroup;
     use crate::verdict::{SpamVerdict, Verdict};
 
     fn result(
@@ -638,7 +470,7 @@ mod tests {
             cause: crate::diagnosis::Cause::DkimKeyMismatch,
             fix: "publish the signing key".into(),
         }];
-        let c = causes(&r, true);
+        let c = in_words(&r, true);
         assert_eq!(c[0], "dkim_key_mismatch: publish the signing key");
         assert!(c.contains(&"filed as spam (Junk)".to_string()));
         assert!(c.contains(&"DKIM fail".to_string()));

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::diagnosis::{Context, Diagnosis};
 use crate::outcome::Bounce;
-use crate::probe::causes::bounce_cause;
+use crate::results::causes::bounce_cause;
 use crate::verdict::dsn::{Dsn, DsnRecipient};
 
 #[derive(Serialize)]

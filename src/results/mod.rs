@@ -1,5 +1,5 @@
 //! What a round says to people and tools: the `once --json` / `/api/results` contract and the
-//! readable text of `once`.
+//! readable text of `once` ([`words`]), each result with its diagnosis ([`causes`]).
 //!
 //! JSON contract (stable; fields may be added, never renamed):
 //! ```json
@@ -19,8 +19,12 @@
 //! `resolved`, `missing`, `unknown` or `send_failed`. `placement` is `null` for a probe that was never sent (`smtp` then holds the refusal code when
 //! there was one, and `error` says why); `verdict` and `spam` are `null` until the probe is found.
 
+pub mod causes;
+pub mod words;
+
 use serde::Serialize;
 
+use crate::config::Config;
 use crate::diagnosis::Diagnosis;
 use crate::gmail::Tab;
 use crate::outcome::SendOutcome;
@@ -63,15 +67,14 @@ pub struct Results {
     pub results: Vec<ProbeResult>,
 }
 
-/// Turns stored records into results; `diagnose` supplies the causes for each.
-pub fn build(
-    records: &[ProbeRecord],
-    diagnose: impl Fn(&ProbeRecord) -> Vec<Diagnosis>,
-) -> Results {
+/// Turns stored records into results, each with its diagnosis ([`causes::for_record`], named
+/// with the routes of `config`, the config in force): the one place a record is diagnosed, for
+/// `once`, `/api/results`, the status page and the metrics alike.
+pub fn build(records: &[ProbeRecord], config: Option<&Config>) -> Results {
     let results: Vec<ProbeResult> = records
         .iter()
         .map(|r| {
-            let diagnosis = diagnose(r);
+            let diagnosis = causes::for_record(r, config);
             let send_failed = r.state == ProbeState::SendFailed;
             let placement = if send_failed {
                 None
@@ -123,71 +126,4 @@ pub fn build(
         .max()
         .unwrap_or(Status::Unknown);
     Results { status, results }
-}
-
-fn mark(ok: bool) -> &'static str {
-    if ok { "✓" } else { "✗" }
-}
-
-/// The readable results of `once`.
-pub fn render_text(results: &Results) -> String {
-    let mut out = String::new();
-    for r in &results.results {
-        let placement = r.placement.map(|p| p.as_str()).unwrap_or("not sent");
-        out.push_str(&format!(
-            "{:<8} {:<12} → {:<10} {:<8}",
-            status_word(r.status),
-            format!("{}/{}", r.route, r.seed),
-            placement,
-            r.folder.as_deref().unwrap_or("")
-        ));
-        if let Some(tab) = r.tab {
-            out.push_str(&format!(" tab={tab}"));
-        }
-        if let Some(v) = &r.verdict {
-            out.push_str(&format!(
-                " spf={} {} dkim={} {} dmarc={} {}",
-                v.spf.as_str(),
-                mark(v.spf.is_pass()),
-                v.dkim.as_str(),
-                mark(v.dkim.is_pass()),
-                v.dmarc.as_str(),
-                mark(v.dmarc.is_pass())
-            ));
-        }
-        if let Some(s) = r.spam.as_ref().and_then(|s| s.score) {
-            out.push_str(&format!(" spam={s:.2}"));
-        }
-        if let Some(d) = r.delivery_seconds {
-            out.push_str(&format!(" in {d:.2}s"));
-        }
-        if r.late {
-            out.push_str(" (late)");
-        }
-        out.push('\n');
-        if let Some(e) = &r.error {
-            out.push_str(&format!("         error: {e}\n"));
-        }
-        if let Some(spam) = &r.spam
-            && spam.flagged
-            && !spam.rules.is_empty()
-        {
-            let top: Vec<&str> = spam.rules.iter().take(6).map(String::as_str).collect();
-            out.push_str(&format!("         spam rules: {}\n", top.join(", ")));
-        }
-        for d in &r.diagnosis {
-            out.push_str(&format!("         cause: {} — {}\n", d.cause, d.fix));
-        }
-    }
-    out.push_str(&format!("status: {}\n", status_word(results.status)));
-    out
-}
-
-pub fn status_word(s: Status) -> &'static str {
-    match s {
-        Status::Ok => "OK",
-        Status::Warning => "WARNING",
-        Status::Critical => "CRITICAL",
-        Status::Unknown => "UNKNOWN",
-    }
 }
