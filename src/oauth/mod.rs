@@ -13,6 +13,7 @@
 //! that cannot be logged into makes its probes `unknown`, never `missing`. Tokens never appear
 //! in errors, logs, metrics or `Debug` output.
 
+pub mod caches;
 pub mod device;
 pub mod endpoint;
 pub mod persist;
