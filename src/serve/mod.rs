@@ -1,8 +1,10 @@
 //! `mailcanary run`: the [`daemon`] (cron scheduler, signals), the [`http`] endpoints, the
-//! [`status_page`] (with its [`report_section`]) and config [`reload`]. The scheduled jobs it
+//! [`status_page`] (with its [`report_section`], both escaping with [`html`]) and config
+//! [`reload`]. The scheduled jobs it
 //! runs are in [`crate::jobs`].
 
 pub mod daemon;
+pub mod html;
 pub mod http;
 pub mod reload;
 pub mod report_section;

@@ -4,7 +4,7 @@
 //! is from anyone who can mail the report address: all of it is escaped.
 
 use crate::report_mailbox::summary::ReportsView;
-use crate::serve::status_page::{esc, utc};
+use crate::serve::html::{esc, utc};
 
 /// The section, or nothing when no report mailbox is configured.
 pub fn render(view: &ReportsView, now: f64) -> String {

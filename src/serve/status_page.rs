@@ -12,24 +12,9 @@ use crate::results::words::{
     group_failures, in_flight, in_words, natural_cmp, placement_word, spam_score, status_word,
 };
 use crate::results::{ProbeResult, Results};
+use crate::serve::html::{esc, utc};
 use crate::status::Status;
 use crate::verdict::AuthResult;
-
-/// Escapes text for HTML (every value shown may come from a config or a server reply).
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 fn class(s: Status) -> &'static str {
     match s {
@@ -125,12 +110,6 @@ fn ago(now: f64, t: Option<f64>) -> String {
         }
         None => "–".to_string(),
     }
-}
-
-pub(crate) fn utc(t: f64) -> String {
-    chrono::DateTime::<chrono::Utc>::from_timestamp(t as i64, 0)
-        .map(|d| d.format("%Y-%m-%d %H:%M:%S UTC").to_string())
-        .unwrap_or_default()
 }
 
 /// Phone first: one column, the grid scrolls sideways under a fixed route column when there are
