@@ -5,7 +5,7 @@
 //! is a config error at start-up, not a failed probe at 3 a.m.
 
 mod audit_targets;
-pub mod oauth;
+pub mod oauth2;
 mod provider;
 mod raw;
 pub mod secret;
@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use audit_targets::audit_targets;
-pub use oauth::{Grant, Login, OAuth2, TokenCache};
+pub use oauth2::{Grant, Login, OAuth2, TokenCache};
 pub use provider::{PRESETS, Preset};
 pub use secret::{Secret, SecretError, SecretSource};
 pub use validate::{FieldError, ScheduleError, address_of, cron_schedule};

@@ -13,7 +13,7 @@ use super::dkim::DkimOutcome;
 use super::dns::{Dns, ResolverSetupError, normalize_domain};
 use super::findings::{CheckResult, DnsblZoneResult, RouteAudit};
 use super::spf::SpfOutcome;
-use super::{dkim, dmarc, dnsbl, rdns, seeds, spf};
+use super::{dkim, dmarc_record, dnsbl, rdns, seeds, spf};
 
 /// The default per-query DNS timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -67,10 +67,10 @@ impl Auditor {
         let names = Names::of(target);
         let found = self.independent_checks(target, &names).await;
         // DMARC comes last: it judges the SPF and DKIM results of the aligned identifiers.
-        let dmarc = dmarc::check(
+        let dmarc = dmarc_record::check(
             &self.dns,
             &names.from,
-            &dmarc::Identifiers {
+            &dmarc_record::Identifiers {
                 spf_domain: &names.envelope,
                 spf_passes: found.spf.passes,
                 spf_check: Some(&found.spf.check),

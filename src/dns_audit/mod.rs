@@ -3,7 +3,7 @@
 //!
 //! One module per standard, each a thin layer over the [`dns`] adapter (hickory-resolver) with the
 //! record parsing and SPF evaluation left to mail-auth: [`rdns`], [`spf`], [`dkim`],
-//! [`dmarc`], [`dnsbl`], [`seeds`]. The fixed cause set and the fix sentences live in
+//! [`dmarc_record`], [`dnsbl`], [`seeds`]. The fixed cause set and the fix sentences live in
 //! [`crate::diagnosis`], shared with the prober. [`Auditor::audit`] runs them all for one
 //! [`AuditTarget`] and returns an [`RouteAudit`]; a DNS timeout, SERVFAIL or REFUSED makes a
 //! check `error` (never `fail`: "did not answer" is not "missing").
@@ -82,7 +82,7 @@
 
 pub mod auditor;
 pub mod dkim;
-pub mod dmarc;
+pub mod dmarc_record;
 pub mod dns;
 pub mod dnsbl;
 pub mod findings;

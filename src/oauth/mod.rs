@@ -21,7 +21,7 @@ pub mod sasl;
 
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::config::oauth::{AccessToken, TokenState};
+use crate::config::oauth2::{AccessToken, TokenState};
 use crate::config::{Grant, OAuth2, Secret, SecretSource};
 use endpoint::{Answer, TokenResponse};
 

@@ -18,14 +18,14 @@
 //! [`MAX_INPUT_BYTES`]; all that one call to [`unpack`] decompresses is at most
 //! [`MAX_DECOMPRESSED_BYTES`] together, refused past it while decompressing (never by trusting
 //! a declared size); at most [`MAX_FILES`] reports are taken from one input, MIME is followed
-//! [`mime::MAX_DEPTH`] levels and [`mime::MAX_PARTS`] parts deep, and XML [`dmarc::MAX_DEPTH`]
+//! [`attachments::MAX_DEPTH`] levels and [`attachments::MAX_PARTS`] parts deep, and XML [`dmarc::MAX_DEPTH`]
 //! elements deep. No DTD is read and no entity other than the five predefined ones and
 //! character references is expanded: a `<!DOCTYPE` is refused ([`ReportError::Doctype`]).
 
+mod attachments;
 pub mod dmarc;
 mod kind;
 pub mod labels;
-mod mime;
 pub mod tlsrpt;
 mod unpack;
 

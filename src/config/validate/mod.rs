@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use croner::errors::CronError;
 
-use crate::config::oauth::{Grant, Login, OAuth2, OAuthPreset, TokenCache, TokenState};
+use crate::config::oauth2::{Grant, Login, OAuth2, OAuthPreset, TokenCache, TokenState};
 use crate::config::provider::{self, Preset};
 use crate::config::raw::{
     RawBounceMailbox, RawConfig, RawDkim, RawMessage, RawOAuth2, RawProbe, RawReportMailbox,
