@@ -1,5 +1,5 @@
 //! The library entry point: an [`Auditor`] (one resolver, reused) audits an [`AuditTarget`]
-//! (one route) into an [`RouteAudit`]. The checks run concurrently, DMARC last: its alignment
+//! (one route) into a [`RouteAudit`]. The checks run concurrently, DMARC last: its alignment
 //! (RFC 7489 §3.1) weighs the results of the SPF and DKIM checks.
 
 use std::net::{IpAddr, SocketAddr};

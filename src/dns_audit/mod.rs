@@ -5,7 +5,7 @@
 //! record parsing and SPF evaluation left to mail-auth: [`rdns`], [`spf`], [`dkim`],
 //! [`dmarc_record`], [`dnsbl`], [`seeds`]. The fixed cause set and the fix sentences live in
 //! [`crate::diagnosis`], shared with the prober. [`Auditor::audit`] runs them all for one
-//! [`AuditTarget`] and returns an [`RouteAudit`]; a DNS timeout, SERVFAIL or REFUSED makes a
+//! [`AuditTarget`] and returns a [`RouteAudit`]; a DNS timeout, SERVFAIL or REFUSED makes a
 //! check `error` (never `fail`: "did not answer" is not "missing").
 //!
 //! # Statuses and exit codes
@@ -23,7 +23,7 @@
 //! [`RouteAudit::causes`]. A DMARC policy of `p=none` and a missing `rua` are reported in the
 //! detail but are not warnings: they meet receivers' requirements.
 //!
-//! # Metrics (exported by the prober, from an [`RouteAudit`])
+//! # Metrics (exported by the prober, from a [`RouteAudit`])
 //!
 //! `mailcanary_dns_check_ok{route,check}` = [`RouteAudit::check_ok`] (1 when every result of
 //! the check is ok or warn; absent when the check did not apply), `check` one of
