@@ -20,6 +20,8 @@
 //! there was one, and `error` says why); `verdict` and `spam` are `null` until the probe is found.
 
 pub mod causes;
+#[cfg(test)]
+mod tests;
 pub mod words;
 
 use serde::Serialize;

@@ -329,10 +329,8 @@ fn history(failures: &[ProbeResult], now: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::diagnosis::Diagnosis;
     use crate::outcome::Placement;
-    use crate::results::words::FailureGroup;
-    use crate::verdict::{SpamVerdict, Verdict};
+    use crate::verdict::Verdict;
 
     fn result(
         route: &str,
@@ -433,33 +431,6 @@ mod tests {
     }
 
     #[test]
-    fn causes_name_what_failed() {
-        let mut r = result("dkim-fail", "seed9", Some(Placement::Spam), Status::Warning);
-        if let Some(v) = r.verdict.as_mut() {
-            v.dkim = AuthResult::Fail;
-        }
-        r.spam = Some(SpamVerdict {
-            flagged: true,
-            score: Some(16.5),
-            threshold: Some(15.0),
-            rules: vec!["R_DKIM_REJECT".into()],
-            source: None,
-        });
-        r.diagnosis = vec![Diagnosis {
-            cause: crate::diagnosis::Cause::DkimKeyMismatch,
-            fix: "publish the signing key".into(),
-        }];
-        let c = in_words(&r, true);
-        assert_eq!(c[0], "dkim_key_mismatch: publish the signing key");
-        assert!(c.contains(&"filed as spam (Junk)".to_string()));
-        assert!(c.contains(&"DKIM fail".to_string()));
-        assert!(
-            c.iter()
-                .any(|s| s.contains("spam 16.5/15") && s.contains("R_DKIM_REJECT"))
-        );
-    }
-
-    #[test]
     fn seeds_with_the_same_failure_are_one_entry() {
         let mut a = result("spf-fail", "seed9", Some(Placement::Inbox), Status::Warning);
         if let Some(v) = a.verdict.as_mut() {
@@ -477,82 +448,6 @@ mod tests {
         let html = render(&latest, &latest, None, 110.0);
         assert!(html.contains("data-route=\"spf-fail\" data-seeds=\"seed9 seed10\""));
         assert!(html.contains("data-route=\"spf-fail\" data-seeds=\"seed11\""));
-    }
-
-    fn spf_failing(route: &str, seed: &str, sent_at: f64) -> ProbeResult {
-        let mut r = result(route, seed, Some(Placement::Inbox), Status::Warning);
-        if let Some(v) = r.verdict.as_mut() {
-            v.spf = AuthResult::Fail;
-        }
-        r.sent_at = Some(sent_at);
-        r
-    }
-
-    fn seeds_of<'a>(groups: &[FailureGroup<'a>]) -> Vec<(&'a str, Vec<&'a str>)> {
-        groups
-            .iter()
-            .map(|g| (g.first.route.as_str(), g.seeds.clone()))
-            .collect()
-    }
-
-    #[test]
-    fn agreeing_seeds_of_a_route_are_one_group() {
-        let results = [
-            spf_failing("spf-fail", "seed10", 120.0),
-            spf_failing("spf-fail", "seed9", 100.0),
-            spf_failing("spf-fail", "seed2", 110.0),
-        ];
-        let groups = group_failures(&results);
-        assert_eq!(
-            seeds_of(&groups),
-            [("spf-fail", vec!["seed2", "seed9", "seed10"])]
-        );
-        assert_eq!(groups[0].causes, ["SPF fail"]);
-        // The group is as recent as its latest probe.
-        assert_eq!(groups[0].sent_at, Some(120.0));
-    }
-
-    #[test]
-    fn disagreeing_seeds_and_other_routes_are_groups_of_their_own() {
-        let mut spam = spf_failing("spf-fail", "seed3", 100.0);
-        spam.placement = Some(Placement::Spam);
-        spam.folder = Some("Junk".into());
-        let mut critical = spf_failing("spf-fail", "seed4", 100.0);
-        critical.status = Status::Critical;
-        let results = [
-            spf_failing("spf-fail", "seed1", 100.0),
-            spf_failing("spf-fail", "seed2", 100.0),
-            spam,
-            critical,
-            spf_failing("other", "seed1", 100.0),
-        ];
-        let groups = group_failures(&results);
-        // Worst first, then by route and seed.
-        assert_eq!(
-            seeds_of(&groups),
-            [
-                ("spf-fail", vec!["seed4"]),
-                ("other", vec!["seed1"]),
-                ("spf-fail", vec!["seed1", "seed2"]),
-                ("spf-fail", vec!["seed3"]),
-            ]
-        );
-        assert_eq!(groups[3].causes, ["filed as spam (Junk)", "SPF fail"]);
-    }
-
-    #[test]
-    fn passing_and_in_flight_results_are_not_failures() {
-        let mut unsent = result("good", "seed2", None, Status::Unknown);
-        unsent.error = Some("554 rejected".into());
-        let results = [
-            result("good", "seed1", Some(Placement::Inbox), Status::Ok),
-            result("good", "seed3", None, Status::Unknown),
-            unsent,
-        ];
-        let groups = group_failures(&results);
-        assert_eq!(seeds_of(&groups), [("good", vec!["seed2"])]);
-        assert_eq!(groups[0].causes, ["not sent", "554 rejected"]);
-        assert!(group_failures(&[]).is_empty());
     }
 
     #[test]
