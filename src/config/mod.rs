@@ -1,8 +1,11 @@
 //! Configuration: strict TOML, validated up front, every error reported at once with its path.
 //!
-//! `load` reads the file (`raw`: unknown keys are rejected by serde), then `validate` checks
-//! meaning and fills defaults. Secrets are loaded during validation, so a missing password file
-//! is a config error at start-up, not a failed probe at 3 a.m.
+//! `load` reads the file (`raw`: unknown keys are rejected by serde), then `validate` (one file
+//! per kind of section) checks meaning and fills defaults. Secrets are loaded during
+//! validation, so a missing password file is a config error at start-up, not a failed probe at
+//! 3 a.m. A config is plain data: validating one has no effect on the process (the OAuth2 token
+//! caches are shared by the running setup, [`crate::oauth::caches`]). Deprecated keys still
+//! read (`[reports.NAME]`) are listed in [`Config::deprecations`].
 
 mod audit_targets;
 pub mod oauth2;

@@ -10,7 +10,8 @@
 //!   `.gz` (RFC 1952) or `.zip` file, or a mail whose MIME parts carry one of those
 //!   (RFC 7489 §7.2.1.1, RFC 8460 §5.3).
 //! - [`dmarc::parse`] reads one aggregate report, [`tlsrpt::parse`] one TLS report;
-//!   [`Unpacked::parse`] picks the right one.
+//!   [`Unpacked::parse`] picks the right one; [`ReportKind`] is the one table of how each kind
+//!   is spelt (stored, in JSON, for people).
 //!
 //! # Limits
 //!
