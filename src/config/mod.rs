@@ -1,11 +1,14 @@
 //! Configuration: strict TOML, validated up front, every error reported at once with its path.
 //!
-//! `load` reads the file (`raw`: unknown keys are rejected by serde), then `validate` checks
-//! meaning and fills defaults. Secrets are loaded during validation, so a missing password file
-//! is a config error at start-up, not a failed probe at 3 a.m.
+//! `load` reads the file (`raw`: unknown keys are rejected by serde), then `validate` (one file
+//! per kind of section) checks meaning and fills defaults. Secrets are loaded during
+//! validation, so a missing password file is a config error at start-up, not a failed probe at
+//! 3 a.m. A config is plain data: validating one has no effect on the process (the OAuth2 token
+//! caches are shared by the running setup, [`crate::oauth::caches`]). Deprecated keys still
+//! read (`[reports.NAME]`) are listed in [`Config::deprecations`].
 
 mod audit_targets;
-pub mod oauth;
+pub mod oauth2;
 mod provider;
 mod raw;
 pub mod secret;
@@ -18,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use audit_targets::audit_targets;
-pub use oauth::{Grant, Login, OAuth2, TokenCache};
+pub use oauth2::{Grant, Login, OAuth2, TokenCache};
 pub use provider::{PRESETS, Preset};
 pub use secret::{Secret, SecretError, SecretSource};
 pub use validate::{FieldError, ScheduleError, address_of, cron_schedule};
@@ -35,11 +38,15 @@ pub struct Config {
     /// Mailboxes that receive routes' bounces, read like seeds (their `inbox_folder` is the
     /// folder bounces arrive in).
     pub bounce_mailboxes: Vec<Seed>,
-    /// Mailboxes that receive the domain's DMARC aggregate and TLS reports (`[reports.NAME]`).
+    /// Mailboxes that receive the domain's DMARC aggregate and TLS reports
+    /// (`[report_mailboxes.NAME]`).
     pub report_mailboxes: Vec<ReportMailbox>,
+    /// Deprecated keys the file uses, one sentence each with its path (logged at load, printed
+    /// by `check-config`): the file still works as written.
+    pub deprecations: Vec<String>,
 }
 
-/// A report mailbox (`[reports.NAME]`): read on its schedule; each report about one of
+/// A report mailbox (`[report_mailboxes.NAME]`): read on its schedule; each report about one of
 /// `domains` is stored once and counted.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReportMailbox {
@@ -266,7 +273,11 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
         path: path.to_path_buf(),
         source,
     })?;
-    parse(&text, path)
+    let config = parse(&text, path)?;
+    for d in &config.deprecations {
+        tracing::warn!(path = %path.display(), "{d}");
+    }
+    Ok(config)
 }
 
 /// Reads and validates a config file for `oauth login`, which creates the refresh token files:

@@ -1,7 +1,7 @@
 //! Provider presets for seed mailboxes: IMAP endpoint, spam folder and the receiver's authserv-id,
 //! and for Google and Microsoft their OAuth2 token endpoints and scopes.
 
-use super::oauth::{GOOGLE, MICROSOFT, OAuthPreset};
+use super::oauth2::{GOOGLE, MICROSOFT, OAuthPreset};
 
 /// Defaults a `provider = "..."` seed starts from; every field can be overridden.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -20,6 +20,9 @@ pub struct RawConfig {
     #[serde(default)]
     pub bounce_mailboxes: BTreeMap<String, RawBounceMailbox>,
     #[serde(default)]
+    pub report_mailboxes: BTreeMap<String, RawReportMailbox>,
+    /// The old name of `report_mailboxes`, still read (with a deprecation warning).
+    #[serde(default)]
     pub reports: BTreeMap<String, RawReportMailbox>,
 }
 

@@ -1,17 +1,14 @@
 //! The probe pipeline, one module per step of a round:
-//! [`compose`] a tokened message ([`token`]) → [`send`] it over SMTP → watch the seed's folders
-//! over [`imap`] → judge what arrived ([`outcome`]) → record it ([`store`]). [`round`] runs the
-//! steps for every route × seed with what [`setup`] built from the config (kept across reloads); [`causes`] names the causes of a failing result (from
-//! [`crate::diagnosis`]); [`server_text`] caps what servers say before it is kept.
+//! [`compose`] a tokened message ([`token`]) → [`send`] it over SMTP → [`watch`] the seed's
+//! folders over [`crate::imap`] → [`judge`] what arrived → record it ([`crate::state`]). The
+//! [`prober`] (long-lived: config, reload, OAuth2 refresh, shutdown) runs one [`round`] at a
+//! time with what [`setup`] built from the config (kept across reloads).
 
-pub mod bounces;
-pub mod causes;
 pub mod compose;
-pub mod imap;
-pub mod outcome;
+pub mod judge;
+pub mod prober;
 pub mod round;
 pub mod send;
-pub mod server_text;
 pub mod setup;
-pub mod store;
 pub mod token;
+pub mod watch;
