@@ -319,7 +319,7 @@ fn fault_mailbox(dir: &Path, user: &str) -> mailcanary::config::Seed {
 fn in_inbox(mailbox: &mailcanary::config::Seed, message_id: &str) -> Result<bool, String> {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
-        let mut s = mailcanary::probe::imap::connect::login(mailbox, &Default::default())
+        let mut s = mailcanary::imap::connect::login(mailbox, &Default::default())
             .await
             .map_err(|e| format!("login: {e}"))?;
         s.select("INBOX")

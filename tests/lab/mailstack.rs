@@ -200,7 +200,7 @@ fn header_section(mailbox: &mailcanary::config::Seed, folder: &str, message_id: 
     let t0 = std::time::Instant::now();
     loop {
         let found = rt.block_on(async {
-            let mut s = mailcanary::probe::imap::connect::login(mailbox, &Default::default())
+            let mut s = mailcanary::imap::connect::login(mailbox, &Default::default())
                 .await
                 .expect("login");
             s.select(folder).await.expect("select");
@@ -391,7 +391,7 @@ fn inbound_loop_our_mx_delivers_junks_and_refuses_the_worlds_mail() {
     let report = loop {
         let found = rt.block_on(async {
             use futures::TryStreamExt;
-            let mut s = mailcanary::probe::imap::connect::login(&bounces, &Default::default())
+            let mut s = mailcanary::imap::connect::login(&bounces, &Default::default())
                 .await
                 .expect("login");
             s.select("INBOX").await.expect("select");
