@@ -303,6 +303,8 @@ impl Launcher {
             wake: self.waker(&seed.name),
             route: route.name.clone(),
             seed: seed.name.clone(),
+            confirm_after: setup.config.probe.confirm_after,
+            shutdown: self.shutdown.clone(),
         };
         let mut shutdown = self.shutdown.clone();
         tokio::spawn(async move {
@@ -331,9 +333,39 @@ struct SendJob {
     wake: Arc<Notify>,
     route: String,
     seed: String,
+    /// When an accepted probe not found yet is overdue.
+    confirm_after: Option<Duration>,
+    shutdown: watch::Receiver<bool>,
 }
 
 impl SendJob {
+    /// Reports the probe overdue `confirm_after` after its acceptance, if it is still in flight
+    /// and its mailbox readable then (a probe we cannot look for is not late; the watcher
+    /// reports it once the mailbox reads again). A timer of its own: the watcher's waits (IDLE,
+    /// back-off) are never cut short for it.
+    fn overdue_timer(&self, id: &str) {
+        let Some(after) = self.confirm_after else {
+            return;
+        };
+        let (board, events, seed, id) = (
+            self.board.clone(),
+            self.events.clone(),
+            self.seed.clone(),
+            id.to_string(),
+        );
+        let mut shutdown = self.shutdown.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                () = tokio::time::sleep(after) => {
+                    if board.is_readable(&seed) && board.note_overdue(&id) {
+                        let _ = events.send(Event::Overdue { probe_id: id });
+                    }
+                }
+                _ = shutdown.wait_for(|stop| *stop) => {}
+            }
+        });
+    }
+
     async fn wait_for_watchers(&self, which: &[Watcher]) {
         let until = Instant::now() + BASELINE_WAIT;
         loop {
@@ -362,6 +394,7 @@ impl SendJob {
                 }
                 self.board.accepted(id, at);
                 self.wake.notify_one();
+                self.overdue_timer(id);
                 self.metrics.probe_sent(&self.route, &self.seed, &outcome);
             }
             Err(e) => {

@@ -80,6 +80,9 @@ pub(crate) struct BoardState {
     generation: u64,
     /// The running watchers that have had their first look at their mailbox.
     ready: HashSet<Watcher>,
+    /// Seeds whose mailbox could not be read at the last look: a probe we cannot look for is
+    /// not overdue.
+    unreadable: HashSet<String>,
 }
 
 /// The board, shared by the prober, the senders and the watchers, with a signal for every
@@ -312,6 +315,20 @@ impl Board {
                 Watcher::Seed(s) => !in_flight(Some(s)),
                 Watcher::Bounces(_) => !in_flight(None),
             })
+    }
+
+    /// Whether the seed's mailbox could be read at the last look (true before any look).
+    pub(crate) fn set_readable(&self, seed: &str, readable: bool) {
+        let mut b = self.lock();
+        if readable {
+            b.unreadable.remove(seed);
+        } else {
+            b.unreadable.insert(seed.to_string());
+        }
+    }
+
+    pub(crate) fn is_readable(&self, seed: &str) -> bool {
+        !self.lock().unreadable.contains(seed)
     }
 
     /// The watcher had its first look at its mailbox.

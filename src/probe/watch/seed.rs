@@ -122,8 +122,6 @@ struct Sweep {
     in_flight: bool,
     /// The nearest timeout still ahead.
     next_deadline: Option<Instant>,
-    /// The nearest moment a probe becomes overdue.
-    next_overdue: Option<Instant>,
     /// The latest acceptance of a probe in flight.
     latest_accepted: Option<Instant>,
     /// Probes past their timeout, to expire now.
@@ -148,15 +146,13 @@ fn sweep(ctx: &WatchCtx, entries: &[Entry], now: Instant) -> Sweep {
         }
         s.next_deadline = Some(s.next_deadline.map_or(due, |n| n.min(due)));
         s.latest_accepted = Some(s.latest_accepted.map_or(instant, |l| l.max(instant)));
+        // The launcher's timer reports a probe overdue on time; this catches the ones it could
+        // not (the mailbox was unreadable then, and is readable again).
         if let Some(after) = p.confirm_after
             && !e.overdue_noted
+            && now >= instant + after
         {
-            let overdue = instant + after;
-            if now >= overdue {
-                s.overdue.push(e.record.probe_id.clone());
-            } else {
-                s.next_overdue = Some(s.next_overdue.map_or(overdue, |n| n.min(overdue)));
-            }
+            s.overdue.push(e.record.probe_id.clone());
         }
     }
     s
@@ -235,6 +231,14 @@ async fn watch_seed(ctx: &WatchCtx, mb: &mut SeedMailbox, wake: &Notify) -> Resu
             pause = (pause.mul_f64(1.5)).min(SLOW_CHECK);
         }
         let mut wait = pause;
+        // A new probe of the seed ends a wait at once, unless the server is failing or asked
+        // us to back off: then nothing cuts the pause short.
+        let quiet = Notify::new();
+        let wake = if mb.last_error.is_none() && mb.backoff_left().is_none() {
+            wake
+        } else {
+            &quiet
+        };
         if mb.last_error.is_some() {
             // A failing server is retried gently, not hammered.
             wait = wait.max(Duration::from_secs(1));
@@ -243,8 +247,8 @@ async fn watch_seed(ctx: &WatchCtx, mb: &mut SeedMailbox, wake: &Notify) -> Resu
             // The server throttles the account: leave it alone as long as it asked.
             wait = wait.max(backoff);
         }
-        for at in [s.next_deadline, s.next_overdue].into_iter().flatten() {
-            wait = wait.min(at.saturating_duration_since(now));
+        if let Some(due) = s.next_deadline {
+            wait = wait.min(due.saturating_duration_since(now));
         }
         let mut seen = watched(ctx, &mb.seed.name);
         let deadlines: Vec<String> = seen.keys().cloned().collect();
@@ -417,6 +421,7 @@ fn expire(ctx: &WatchCtx, mb: &SeedMailbox, entry: &Entry) -> Result<(), StateEr
 fn note_imap_error(ctx: &WatchCtx, mb: &mut SeedMailbox, e: ImapError) {
     ctx.metrics.imap_error(&mb.seed.name, &e);
     mb.last_error = Some(e);
+    ctx.board.set_readable(&mb.seed.name, false);
 }
 
 /// Checks the inbox and the spam folder once; handles everything new that carries our header.
@@ -470,7 +475,10 @@ async fn check_mailbox(
         }
     }
     match ok {
-        Ok(()) => mb.last_error = None,
+        Ok(()) => {
+            mb.last_error = None;
+            ctx.board.set_readable(&mb.seed.name, true);
+        }
         Err(CheckError::Imap(e)) => note_imap_error(ctx, mb, e),
         Err(CheckError::State(e)) => return Err(e),
     }
