@@ -6,9 +6,10 @@
 //!   provider presets, secrets;
 //! - [`oauth`]: OAuth2 access tokens for IMAP and SMTP logins (token requests, the caches a
 //!   running setup shares, device login, SASL framing);
-//! - [`probe`]: the pipeline of one round — compose → send → fetch → judge → record
-//!   ([`probe::prober`] runs one [`probe::round`] at a time, [`probe::watch`] finds and judges,
-//!   [`state`] records);
+//! - [`probe`]: the pipeline of a probe — compose → send → fetch → judge → record → move the
+//!   pair's standing ([`probe::prober`] runs each [`probe::round`], rounds do not wait for each
+//!   other; [`probe::launch`] puts probes on their way, [`probe::watch`] finds and judges,
+//!   [`probe::dispatch`] confirms bad outcomes at once, [`state`] records);
 //! - [`report_mailbox`]: report mailboxes — fetch → unpack → store once → count the domain's
 //!   DMARC aggregate and TLS reports, on their own schedule;
 //! - [`jobs`]: the scheduled jobs of `run`, siblings — probe rounds, the DNS audit, the reading
@@ -20,8 +21,9 @@
 //!
 //! The rooms every pipeline shares, beside them rather than inside one: [`state`] (the one
 //! SQLite file, one module per table family), [`imap`] (the IMAP client), [`outcome`] (what
-//! became of a probe: placement, judgement, SMTP acceptance, bounce), [`clock`] (the wall
-//! clock) and [`truncate`] (cutting text to its bound).
+//! became of a probe: placement, judgement, SMTP acceptance, bounce), [`standing`] (where a
+//! route × seed pair stands across its probes: ok, suspect, confirmed, recovered), [`clock`]
+//! (the wall clock) and [`truncate`] (cutting text to its bound).
 //!
 //! Libraries that import nothing of the application (at most [`status`] and [`truncate`]):
 //! [`verdict`] (reads receivers' headers), [`dns_audit`] (checks the DNS behind the verdicts),
@@ -49,6 +51,7 @@ pub mod report_mailbox;
 pub mod reports;
 pub mod results;
 pub mod serve;
+pub mod standing;
 pub mod state;
 pub mod status;
 pub mod truncate;

@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// Modules that import nothing above them: pure libraries and the rooms every pipeline shares.
-const LOWER: [&str; 12] = [
+const LOWER: [&str; 13] = [
     "verdict",
     "dns_audit",
     "reports",
@@ -27,6 +27,7 @@ const LOWER: [&str; 12] = [
     "clock",
     "truncate",
     "outcome",
+    "standing",
     "state",
     "imap",
     "metrics",

@@ -13,9 +13,11 @@ pub fn run(path: &Path, json: bool) -> Result<ExitCode, ExitCode> {
     let prober = super::prober(config)?;
     let config = prober.config();
     rt.block_on(async move {
-        let records = prober.round().await.map_err(super::fail)?;
+        let records = prober.round_now().await.map_err(super::fail)?;
         prober.close().await;
-        let results = results::build(&records, Some(&config));
+        let records = results::latest_of_each_pair(&records);
+        let pairs = prober.store.pairs().map_err(super::fail)?;
+        let results = results::build(&records, Some(&config)).with_pair_states(&pairs);
         if json {
             let s = serde_json::to_string_pretty(&results)
                 .map_err(|e| super::fail(format_args!("cannot encode the results: {e}")))?;

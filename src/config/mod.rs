@@ -85,6 +85,9 @@ pub struct ProbeConfig {
     pub jitter: Duration,
     pub timeout: Duration,
     pub late_window: Duration,
+    /// A probe not found this long after its acceptance is overdue and its pair gets a
+    /// confirmation probe; `None`: only bad outcomes are confirmed.
+    pub confirm_after: Option<Duration>,
     pub cleanup: Cleanup,
     pub listen: SocketAddr,
     pub state: PathBuf,
@@ -193,6 +196,8 @@ pub struct Seed {
     pub spam_folder: Option<String>,
     pub preset_spam_folder: Option<String>,
     pub poll_interval: Duration,
+    /// Confirmation probes this seed may be sent per hour (a sliding hour).
+    pub confirmations_per_hour: u32,
     pub routes: Vec<String>,
 }
 
@@ -339,6 +344,14 @@ impl Config {
 
     pub fn route(&self, name: &str) -> Option<&Route> {
         self.routes.iter().find(|r| r.name == name)
+    }
+
+    /// Whether `route` sends to `seed` in this config.
+    pub fn pair(&self, route: &str, seed: &str) -> bool {
+        self.route(route).is_some()
+            && self
+                .seed(seed)
+                .is_some_and(|s| s.routes.iter().any(|r| r == route))
     }
 
     pub fn seed(&self, name: &str) -> Option<&Seed> {

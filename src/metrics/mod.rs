@@ -1,5 +1,6 @@
 //! Every metric mailcanary exports, one module per family, each registering and describing its
 //! own series beside the methods that set them (and log): [`probe_series`] (the rounds),
+//! [`standing_series`] (where each pair stands, confirmation probes, skipped turns),
 //! [`audit_series`] (the DNS audit), [`runtime_series`] (OAuth2 token expiries, config
 //! reloads) and [`report_series`] (what the report mailboxes brought in). Labels are only
 //! config names (`route`, `seed`) and fixed enums; never addresses, subjects, ids or error
@@ -16,6 +17,7 @@ pub mod audit_series;
 pub mod probe_series;
 pub mod report_series;
 pub mod runtime_series;
+pub mod standing_series;
 #[cfg(test)]
 mod tests;
 
@@ -33,6 +35,7 @@ use audit_series::AuditMetrics;
 pub use probe_series::{IMAP_REASONS, ProbeMetrics, REJECTION_CLASSES, SEND_REASONS};
 pub use report_series::{REPORT_ERROR_REASONS, ReportMetrics};
 use runtime_series::RuntimeMetrics;
+pub use standing_series::{CONFIRMATION_SKIPS, StandingMetrics};
 
 /// Every series, by family, in one registry.
 pub struct Metrics {
@@ -40,6 +43,8 @@ pub struct Metrics {
     pub build_info: IntGaugeVec,
     /// The probe rounds ([`probe_series`]).
     pub probe: ProbeMetrics,
+    /// Where each pair stands, confirmation probes, skipped turns ([`standing_series`]).
+    pub standing: StandingMetrics,
     /// The DNS audit ([`audit_series`]).
     pub audit: AuditMetrics,
     /// OAuth2 token expiries and config reloads ([`runtime_series`]).
@@ -161,6 +166,7 @@ impl Metrics {
                 &["version"],
             ),
             probe: ProbeMetrics::new(&r),
+            standing: StandingMetrics::new(&r),
             audit: AuditMetrics::new(&r),
             runtime: RuntimeMetrics::new(&r),
             reports: ReportMetrics::new(&r),
@@ -183,10 +189,12 @@ impl Metrics {
     pub fn preset(&self, config: &Config) {
         let configured = Configured::of(config);
         self.probe.retire(&configured);
+        self.standing.retire(&configured);
         self.audit.retire(&configured);
         self.runtime.retire(&configured);
         *self.configured.write().unwrap_or_else(|e| e.into_inner()) = Some(configured);
         self.probe.preset(config);
+        self.standing.preset(config);
         for mailbox in &config.report_mailboxes {
             self.reports.preset(mailbox);
         }

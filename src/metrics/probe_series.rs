@@ -32,6 +32,11 @@ pub const REJECTION_CLASSES: [&str; 7] = [
     "recipient",
     "other",
 ];
+/// The `placement` of `mailcanary_last_placement`: where the latest probe landed, or what else
+/// became of it (a delay notice came back; the SMTP server did not accept it).
+pub const LAST_OUTCOMES: [&str; 8] = [
+    "inbox", "spam", "other", "missing", "unknown", "rejected", "deferred", "not_sent",
+];
 pub const IMAP_REASONS: [&str; 6] = ["network", "tls", "auth", "timeout", "protocol", "throttled"];
 /// Delivery buckets: 0.1 s … 30 min.
 const DELIVERY_BUCKETS: [f64; 16] = [
@@ -140,7 +145,7 @@ impl ProbeMetrics {
             last_placement: int_gauge(
                 r,
                 "mailcanary_last_placement",
-                "1 for the placement of the latest probe of this route and seed, 0 for the others.",
+                "1 for the placement of the latest probe of this route and seed (or `deferred`: a delay notice came back; `not_sent`: the SMTP server did not accept it), 0 for the others.",
                 &["route", "seed", "placement"],
             ),
             last_auth_pass: int_gauge(
@@ -279,14 +284,40 @@ impl ProbeMetrics {
 
 impl Metrics {
     pub fn set_last_placement(&self, route: &str, seed: &str, placement: Placement) {
+        self.set_last_outcome(route, seed, placement.as_str());
+    }
+
+    /// Sets `mailcanary_last_placement` to one of [`LAST_OUTCOMES`].
+    pub fn set_last_outcome(&self, route: &str, seed: &str, outcome: &str) {
         if !self.exported(Some(route), Some(seed)) {
             return;
         }
-        for p in Placement::ALL {
+        for p in LAST_OUTCOMES {
             self.probe
                 .last_placement
-                .with_label_values(&[route, seed, p.as_str()])
-                .set(i64::from(p == placement));
+                .with_label_values(&[route, seed, p])
+                .set(i64::from(p == outcome));
+        }
+    }
+
+    /// Puts back the gauges of a pair's latest outcome after a restart (nothing is counted
+    /// again), so that an alert on them neither resolves nor fires anew.
+    pub fn restore_last(&self, route: &str, seed: &str, outcome: &str, j: Option<&Judgement>) {
+        if !self.exported(Some(route), Some(seed)) {
+            return;
+        }
+        self.set_last_outcome(route, seed, outcome);
+        if let Some(j) = j {
+            for method in [Method::Spf, Method::Dkim, Method::Dmarc] {
+                self.probe
+                    .last_auth_pass
+                    .with_label_values(&[route, seed, method.as_str()])
+                    .set(i64::from(j.verdict.get(method).is_pass()));
+            }
+            self.probe
+                .spam_score
+                .with_label_values(&[route, seed])
+                .set(j.spam.score.unwrap_or(f64::NAN));
         }
     }
 
@@ -386,7 +417,7 @@ impl Metrics {
     }
 
     /// Records a probe that could not be sent (and logs why): the pair's last placement is
-    /// `missing`, since no probe can arrive.
+    /// `not_sent`.
     pub fn send_failed(
         &self,
         route: &str,
@@ -402,7 +433,7 @@ impl Metrics {
             .send_failures
             .with_label_values(&[route, reason])
             .inc();
-        self.set_last_placement(route, seed, Placement::Missing);
+        self.set_last_outcome(route, seed, "not_sent");
     }
 
     /// Records a probe that could not even be composed (a config problem; logged).
@@ -528,6 +559,7 @@ impl Metrics {
             reply = bounce.diagnostic_code.as_deref().unwrap_or("-"),
             "probe deferred by the receiving server"
         );
+        self.set_last_outcome(route, seed, "deferred");
     }
 
     /// Records the end of a round (Unix time).

@@ -1,11 +1,15 @@
-//! The probe pipeline, one module per step of a round:
-//! [`compose`] a tokened message ([`token`]) → [`send`] it over SMTP → [`watch`] the seed's
-//! folders over [`crate::imap`] → [`judge`] what arrived → record it ([`crate::state`]). The
-//! [`prober`] (long-lived: config, reload, OAuth2 refresh, shutdown) runs one [`round`] at a
-//! time with what [`setup`] built from the config (kept across reloads).
+//! The probe pipeline, one module per step of a probe:
+//! [`compose`] a tokened message ([`token`]) → [`send`] it over SMTP ([`launch`] puts it on its
+//! way) → [`watch`] the seed's folders over [`crate::imap`] → [`judge`] what arrived → record
+//! it ([`crate::state`]) → move its pair's standing and confirm a bad outcome at once
+//! ([`dispatch`], over [`crate::standing`]). The [`prober`] (long-lived: config, reload, OAuth2
+//! refresh, shutdown) runs each [`round`] — rounds do not wait for each other — with what
+//! [`setup`] built from the config (kept across reloads).
 
 pub mod compose;
+pub mod dispatch;
 pub mod judge;
+pub mod launch;
 pub mod prober;
 pub mod round;
 pub mod send;

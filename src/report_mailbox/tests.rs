@@ -24,6 +24,7 @@ fn mailbox(domains: &[&str], reporters: &[&str]) -> ReportMailbox {
             spam_folder: None,
             preset_spam_folder: None,
             poll_interval: Duration::from_secs(1),
+            confirmations_per_hour: 0,
             routes: vec![],
         },
         domains: domains.iter().map(|s| s.to_string()).collect(),

@@ -13,8 +13,12 @@
 //!               "smtp": {"code": 250, "queue_id": "4BC1D2", "duration_seconds": 0.05},
 //!               "delivery_seconds": 0.8, "late": false,
 //!               "status": "ok", "diagnosis": [{"cause": "ptr_missing", "fix": "…"}],
-//!               "error": null, "error_reason": null, "sent_at": 1795840266.1}]}
+//!               "error": null, "error_reason": null, "sent_at": 1795840266.1,
+//!               "kind": "scheduled", "pair_state": "ok"}]}
 //! ```
+//! `once` gives one result per route × seed: a confirmation probe (`kind`) supersedes the
+//! probe it confirms; `pair_state` says where the pair stands (`ok`, `suspect`, `confirmed`,
+//! `recovered`; [`crate::standing`]).
 //! `state` is `sending`/`sent` while a probe is in flight (then `placement` is `null`),
 //! `resolved`, `missing`, `unknown` or `send_failed`. `placement` is `null` for a probe that was never sent (`smtp` then holds the refusal code when
 //! there was one, and `error` says why); `verdict` and `spam` are `null` until the probe is found.
@@ -31,7 +35,8 @@ use crate::diagnosis::Diagnosis;
 use crate::gmail::Tab;
 use crate::outcome::SendOutcome;
 use crate::outcome::{Bounce, Placement, probe_status};
-use crate::state::probes::{ProbeRecord, ProbeState};
+use crate::standing::{PairState, Standing};
+use crate::state::probes::{ProbeKind, ProbeRecord, ProbeState};
 use crate::status::Status;
 use crate::verdict::{SpamVerdict, Verdict};
 
@@ -61,12 +66,59 @@ pub struct ProbeResult {
     /// The bounce (or delay notice) that came back: `{status, action, remote_mta,
     /// diagnostic_code, class}`; `null` when none did.
     pub bounce: Option<Bounce>,
+    /// `scheduled`, or `confirmation`: sent at once to confirm its pair's bad (or overdue)
+    /// outcome.
+    pub kind: ProbeKind,
+    /// Where the route × seed pair stands: `ok`, `suspect` (one bad outcome, a confirmation
+    /// is on its way), `confirmed` (two in a row: the alerts fire), `recovered`; `null` before
+    /// its first outcome.
+    pub pair_state: Option<PairState>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Results {
     pub status: Status,
     pub results: Vec<ProbeResult>,
+}
+
+impl Results {
+    /// Fills in where each result's pair stands, from the stored standings.
+    pub fn with_pair_states(mut self, pairs: &[(String, String, Standing)]) -> Results {
+        for r in &mut self.results {
+            r.pair_state = pairs
+                .iter()
+                .find(|(route, seed, _)| *route == r.route && *seed == r.seed)
+                .map(|(_, _, p)| p.state);
+        }
+        self
+    }
+}
+
+/// One record per route × seed pair: the newest one with an outcome (a confirmation supersedes
+/// the probe it confirms), or the newest one in flight when none has an outcome yet. In the
+/// order of `records`.
+pub fn latest_of_each_pair(records: &[ProbeRecord]) -> Vec<ProbeRecord> {
+    let in_flight = |r: &ProbeRecord| matches!(r.state, ProbeState::Sending | ProbeState::Sent);
+    let mut out: Vec<ProbeRecord> = Vec::new();
+    for r in records {
+        match out
+            .iter_mut()
+            .find(|o| o.route == r.route && o.seed == r.seed)
+        {
+            None => out.push(r.clone()),
+            Some(o) => {
+                let better = match (in_flight(o), in_flight(r)) {
+                    (true, false) => true,
+                    (false, true) => false,
+                    _ => r.created_at > o.created_at,
+                };
+                if better {
+                    *o = r.clone();
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Turns stored records into results, each with its diagnosis ([`causes::for_record`], named
@@ -119,6 +171,8 @@ pub fn build(records: &[ProbeRecord], config: Option<&Config>) -> Results {
                 error_reason: r.error_reason.clone(),
                 sent_at: r.sent_at,
                 bounce: r.bounce.clone(),
+                kind: r.kind,
+                pair_state: None,
             }
         })
         .collect();

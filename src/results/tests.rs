@@ -1,7 +1,7 @@
 //! A result in words ([`super::words`]): what the status page and `once` say about a result.
 
 use super::words::{FailureGroup, group_failures, in_words, render_text};
-use super::{ProbeResult, Results};
+use super::{ProbeResult, Results, latest_of_each_pair};
 use crate::diagnosis::Diagnosis;
 use crate::outcome::Placement;
 use crate::status::Status;
@@ -44,6 +44,8 @@ fn result(route: &str, seed: &str, placement: Option<Placement>, status: Status)
         error_reason: None,
         sent_at: Some(100.0),
         bounce: None,
+        kind: crate::state::probes::ProbeKind::Scheduled,
+        pair_state: None,
     }
 }
 
@@ -164,4 +166,60 @@ fn once_prints_each_result_on_a_line_and_its_causes_under_it() {
     assert!(lines[1].contains("spf=fail ✗"), "{text}");
     assert_eq!(lines[2], "         SPF fail");
     assert_eq!(lines[3], "status: WARNING");
+}
+
+#[test]
+fn the_text_marks_a_confirmation_and_a_pair_that_is_not_ok() {
+    let mut r = result("spam", "seed1", Some(Placement::Spam), Status::Warning);
+    r.kind = crate::state::probes::ProbeKind::Confirmation;
+    r.pair_state = Some(crate::standing::PairState::Confirmed);
+    let text = render_text(&Results {
+        status: Status::Warning,
+        results: vec![r],
+    });
+    assert!(text.contains(" [confirmation] pair=confirmed\n"), "{text}");
+    let ok = result("good", "seed1", Some(Placement::Inbox), Status::Ok);
+    let text = render_text(&Results {
+        status: Status::Ok,
+        results: vec![ok],
+    });
+    assert!(!text.contains("pair="), "{text}");
+}
+
+#[test]
+fn once_shows_one_record_per_pair_the_newest_with_an_outcome() {
+    use crate::state::probes::{ProbeKind, ProbeRecord, ProbeState};
+    let record = |id: &str, route: &str, created: f64, state: ProbeState| ProbeRecord {
+        probe_id: id.into(),
+        round_id: 1,
+        route: route.into(),
+        seed: "s".into(),
+        message_id: String::new(),
+        state,
+        created_at: created,
+        sent_at: None,
+        smtp: None,
+        placement: None,
+        folder: None,
+        judgement: None,
+        delivery_seconds: None,
+        late: false,
+        error: None,
+        error_reason: None,
+        resolved_at: None,
+        bounce: None,
+        kind: ProbeKind::Scheduled,
+    };
+    let records = vec![
+        record("a1", "a", 1.0, ProbeState::Resolved),
+        record("b1", "b", 1.0, ProbeState::Missing),
+        record("a2", "a", 2.0, ProbeState::Resolved),
+        // b's confirmation is still in flight: b shows its missing probe.
+        record("b2", "b", 2.0, ProbeState::Sent),
+    ];
+    let ids: Vec<String> = latest_of_each_pair(&records)
+        .into_iter()
+        .map(|r| r.probe_id)
+        .collect();
+    assert_eq!(ids, ["a2", "b1"]);
 }

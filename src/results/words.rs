@@ -234,6 +234,15 @@ pub fn render_text(results: &Results) -> String {
         if r.late {
             out.push_str(" (late)");
         }
+        if r.kind == crate::state::probes::ProbeKind::Confirmation {
+            out.push_str(" [confirmation]");
+        }
+        if let Some(p) = r
+            .pair_state
+            .filter(|p| *p != crate::standing::PairState::Ok)
+        {
+            out.push_str(&format!(" pair={p}"));
+        }
         out.push('\n');
         for why in in_words(r, true) {
             out.push_str(&format!("         {why}\n"));

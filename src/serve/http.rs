@@ -100,7 +100,8 @@ async fn readyz(State(s): State<Arc<AppState>>) -> Response {
 
 fn latest(s: &AppState) -> Result<Results, crate::state::StateError> {
     let records = s.store.latest_per_pair()?;
-    Ok(results::build(&records, Some(&(s.config)())))
+    let pairs = s.store.pairs()?;
+    Ok(results::build(&records, Some(&(s.config)())).with_pair_states(&pairs))
 }
 
 async fn results(State(s): State<Arc<AppState>>) -> Response {

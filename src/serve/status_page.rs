@@ -49,8 +49,9 @@ fn seconds(d: f64) -> String {
 fn cell(r: &ProbeResult) -> String {
     let placement = placement_word(r);
     let v = r.verdict.as_ref();
+    let pair_state = r.pair_state.map_or("", |p| p.as_str());
     let mut s = format!(
-        "<td class=\"{}\" data-route=\"{}\" data-seed=\"{}\" data-placement=\"{}\">\
+        "<td class=\"{}\" data-route=\"{}\" data-seed=\"{}\" data-placement=\"{}\" data-pair-state=\"{}\">\
 <div class=\"placement\">{}</div><div class=\"auths\">{}{}{}</div>",
         if in_flight(r) {
             "pending"
@@ -60,6 +61,7 @@ fn cell(r: &ProbeResult) -> String {
         esc(&r.route),
         esc(&r.seed),
         esc(placement),
+        pair_state,
         esc(placement),
         auth_line("spf", v.map(|v| &v.spf)),
         auth_line("dkim", v.map(|v| &v.dkim)),
@@ -82,6 +84,13 @@ fn cell(r: &ProbeResult) -> String {
             .map(|f| format!("<span>{}</span>", esc(f)))
             .collect();
         s.push_str(&format!("<div class=\"facts\">{}</div>", spans.concat()));
+    }
+    if let Some(p) = r
+        .pair_state
+        .filter(|p| *p != crate::standing::PairState::Ok)
+    {
+        // Suspect: a confirmation probe is on its way; confirmed: the alerts fire.
+        s.push_str(&format!("<div class=\"pair\">{p}</div>"));
     }
     for d in &r.diagnosis {
         // Let long cause names break at their underscores on narrow screens.
@@ -374,7 +383,23 @@ mod tests {
             error_reason: None,
             sent_at: Some(100.0),
             bounce: None,
+            kind: crate::state::probes::ProbeKind::Scheduled,
+            pair_state: None,
         }
+    }
+
+    #[test]
+    fn a_pair_that_is_not_ok_says_where_it_stands() {
+        let mut r = result("good", "seed1", Some(Placement::Spam), Status::Warning);
+        r.pair_state = Some(crate::standing::PairState::Confirmed);
+        let html = cell(&r);
+        assert!(html.contains("data-pair-state=\"confirmed\""), "{html}");
+        assert!(
+            html.contains("<div class=\"pair\">confirmed</div>"),
+            "{html}"
+        );
+        r.pair_state = Some(crate::standing::PairState::Ok);
+        assert!(!cell(&r).contains("class=\"pair\""));
     }
 
     #[test]

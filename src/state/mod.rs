@@ -1,11 +1,12 @@
 //! The state: one SQLite file (WAL, `probe.state`), opened once and shared by every pipeline
-//! that keeps something, one module per table family — the rounds and [`probes`], and the
-//! [`reports`] the report mailboxes brought — with every table made and migrated in one place
-//! ([`schema`]).
+//! that keeps something, one module per table family — the rounds and [`probes`], each
+//! route × seed pair's standing ([`pairs`]), and the [`reports`] the report mailboxes brought —
+//! with every table made and migrated in one place ([`schema`]).
 //!
 //! Every probe row names the instance that sent it (`probe.instance`); a probe store opened for
 //! one instance reads and changes only that instance's rows. Pruning by age removes anyone's.
 
+pub mod pairs;
 pub mod probes;
 pub mod reports;
 mod schema;

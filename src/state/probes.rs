@@ -64,6 +64,33 @@ impl ProbeState {
     }
 }
 
+/// Why a probe was sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProbeKind {
+    /// On the schedule (or by `once`).
+    Scheduled,
+    /// Outside the schedule, to confirm a bad (or overdue) outcome of its pair.
+    Confirmation,
+}
+
+impl ProbeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProbeKind::Scheduled => "scheduled",
+            ProbeKind::Confirmation => "confirmation",
+        }
+    }
+
+    pub fn parse(s: &str) -> ProbeKind {
+        if s == "confirmation" {
+            ProbeKind::Confirmation
+        } else {
+            ProbeKind::Scheduled
+        }
+    }
+}
+
 /// One probe as stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProbeRecord {
@@ -86,6 +113,8 @@ pub struct ProbeRecord {
     pub resolved_at: Option<f64>,
     /// The bounce or delay notice that came back, if any.
     pub bounce: Option<Bounce>,
+    /// Sent on the schedule, or to confirm its pair's bad outcome.
+    pub kind: ProbeKind,
 }
 
 /// The probes of one instance, in the state file.
@@ -96,7 +125,7 @@ pub struct ProbeStore {
 }
 
 const COLUMNS: &str = "probe_id, round_id, route, seed, message_id, state, created_at, sent_at, smtp_json, \
-     placement, folder, judgement_json, delivery_seconds, late, error, error_reason, resolved_at, bounce_json";
+     placement, folder, judgement_json, delivery_seconds, late, error, error_reason, resolved_at, bounce_json, kind";
 
 impl ProbeStore {
     /// Opens (or creates) the state at `path` for `instance`.
@@ -120,8 +149,13 @@ impl ProbeStore {
         &self.db
     }
 
-    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+    pub(super) fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
         self.db.conn()
+    }
+
+    /// The instance whose rows this store reads and writes.
+    pub(super) fn instance(&self) -> &str {
+        &self.instance
     }
 
     pub fn start_round(&self) -> Result<i64, StateError> {
@@ -150,6 +184,7 @@ impl ProbeStore {
     }
 
     /// Records a probe before it is sent.
+    #[allow(clippy::too_many_arguments)]
     pub fn insert_sending(
         &self,
         round_id: i64,
@@ -158,12 +193,26 @@ impl ProbeStore {
         seed: &str,
         message_id: &str,
         created_at: f64,
+        kind: ProbeKind,
     ) -> Result<(), StateError> {
         self.conn().execute(
-            "INSERT INTO probes (probe_id, round_id, route, seed, message_id, state, created_at, instance) VALUES (?1, ?2, ?3, ?4, ?5, 'sending', ?6, ?7)",
-            params![probe_id, round_id, route, seed, message_id, created_at, self.instance],
+            "INSERT INTO probes (probe_id, round_id, route, seed, message_id, state, created_at, instance, kind) VALUES (?1, ?2, ?3, ?4, ?5, 'sending', ?6, ?7, ?8)",
+            params![probe_id, round_id, route, seed, message_id, created_at, self.instance, kind.as_str()],
         )?;
         Ok(())
+    }
+
+    /// When the confirmation probes sent to `seed` since `since` were created (the seed's
+    /// confirmation budget survives a restart).
+    pub fn confirmations_since(&self, seed: &str, since: f64) -> Result<Vec<f64>, StateError> {
+        let c = self.conn();
+        let mut stmt = c.prepare(
+            "SELECT created_at FROM probes WHERE seed = ?1 AND kind = 'confirmation' AND created_at > ?2 AND instance = ?3",
+        )?;
+        let rows = stmt
+            .query_map(params![seed, since, self.instance], |r| r.get::<_, f64>(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
     }
 
     pub fn mark_sent(
@@ -408,6 +457,7 @@ struct RawRow {
     error_reason: Option<String>,
     resolved_at: Option<f64>,
     bounce_json: Option<String>,
+    kind: String,
 }
 
 fn row_to_raw(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRow> {
@@ -430,6 +480,7 @@ fn row_to_raw(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRow> {
         error_reason: r.get(15)?,
         resolved_at: r.get(16)?,
         bounce_json: r.get(17)?,
+        kind: r.get(18)?,
     })
 }
 
@@ -466,6 +517,7 @@ impl RawRow {
                 .as_deref()
                 .map(serde_json::from_str)
                 .transpose()?,
+            kind: ProbeKind::parse(&self.kind),
         })
     }
 }
@@ -481,10 +533,26 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let s = ProbeStore::open(&dir.path().join("s.sqlite"), "local").expect("open");
         let r = s.start_round().expect("round");
-        s.insert_sending(r, "good1", "good", "seed1", "<a@x>", 100.0)
-            .expect("insert");
-        s.insert_sending(r, "bad1", "spam", "seed1", "<b@x>", 100.0)
-            .expect("insert");
+        s.insert_sending(
+            r,
+            "good1",
+            "good",
+            "seed1",
+            "<a@x>",
+            100.0,
+            ProbeKind::Scheduled,
+        )
+        .expect("insert");
+        s.insert_sending(
+            r,
+            "bad1",
+            "spam",
+            "seed1",
+            "<b@x>",
+            100.0,
+            ProbeKind::Scheduled,
+        )
+        .expect("insert");
         s.expire("good1", Placement::Missing, None, None)
             .expect("expire");
         // A row written by something else (or a broken disk): its JSON does not parse.
@@ -507,12 +575,36 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let s = ProbeStore::open(&dir.path().join("s.sqlite"), "local").expect("open");
         let r = s.start_round().expect("round");
-        s.insert_sending(r, "sent1", "good", "seed1", "<a@x>", 100.0)
-            .expect("insert");
-        s.insert_sending(r, "sending1", "good", "seed2", "<b@x>", 100.0)
-            .expect("insert");
-        s.insert_sending(r, "young", "good", "seed3", "<c@x>", 5000.0)
-            .expect("insert");
+        s.insert_sending(
+            r,
+            "sent1",
+            "good",
+            "seed1",
+            "<a@x>",
+            100.0,
+            ProbeKind::Scheduled,
+        )
+        .expect("insert");
+        s.insert_sending(
+            r,
+            "sending1",
+            "good",
+            "seed2",
+            "<b@x>",
+            100.0,
+            ProbeKind::Scheduled,
+        )
+        .expect("insert");
+        s.insert_sending(
+            r,
+            "young",
+            "good",
+            "seed3",
+            "<c@x>",
+            5000.0,
+            ProbeKind::Scheduled,
+        )
+        .expect("insert");
         let outcome = SendOutcome {
             code: 250,
             queue_id: None,
@@ -536,8 +628,16 @@ mod tests {
         {
             let s = ProbeStore::open(&path, "local").expect("open");
             let r = s.start_round().expect("round");
-            s.insert_sending(r, "p1", "good", "seed1", "<m@x>", 100.0)
-                .expect("insert");
+            s.insert_sending(
+                r,
+                "p1",
+                "good",
+                "seed1",
+                "<m@x>",
+                100.0,
+                ProbeKind::Scheduled,
+            )
+            .expect("insert");
             s.mark_sent(
                 "p1",
                 &SendOutcome {
@@ -613,8 +713,16 @@ mod tests {
         assert!(b.expire_orphans(1e12).expect("orphans").is_empty());
         assert_eq!(b.by_message_id("<old1@x>").expect("by message id"), None);
         let r = b.start_round().expect("round");
-        b.insert_sending(r, "new1", "good", "seed1", "<new1@x>", 200.0)
-            .expect("insert");
+        b.insert_sending(
+            r,
+            "new1",
+            "good",
+            "seed1",
+            "<new1@x>",
+            200.0,
+            ProbeKind::Scheduled,
+        )
+        .expect("insert");
         assert_eq!(b.latest_per_pair().expect("latest").len(), 0);
         b.expire("new1", Placement::Missing, None, None)
             .expect("expire");

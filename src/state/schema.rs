@@ -4,7 +4,8 @@
 
 use rusqlite::{Connection, params};
 
-/// Every table: the rounds and probes ([`super::probes`]), then the reports the report
+/// Every table: the rounds and probes ([`super::probes`]), each route × seed pair's standing
+/// ([`super::pairs`]), then the reports the report
 /// mailboxes brought, the mails read and the source names looked up ([`super::reports`]).
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS rounds (
@@ -31,10 +32,24 @@ CREATE TABLE IF NOT EXISTS probes (
     error_reason TEXT,
     resolved_at REAL,
     bounce_json TEXT,
-    instance TEXT NOT NULL DEFAULT ''
+    instance TEXT NOT NULL DEFAULT '',
+    kind TEXT NOT NULL DEFAULT 'scheduled'
 );
 CREATE INDEX IF NOT EXISTS probes_state ON probes(state, created_at);
 CREATE INDEX IF NOT EXISTS probes_pair ON probes(route, seed, created_at);
+CREATE TABLE IF NOT EXISTS pairs (
+    instance TEXT NOT NULL,
+    route TEXT NOT NULL,
+    seed TEXT NOT NULL,
+    state TEXT NOT NULL,
+    since REAL NOT NULL,
+    problem TEXT,
+    counted_until REAL,
+    confirmation_id TEXT,
+    confirmation_created_at REAL,
+    confirmation_overdue INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (instance, route, seed)
+);
 CREATE TABLE IF NOT EXISTS reports (
     kind TEXT NOT NULL,
     reporter_key TEXT NOT NULL,
@@ -82,6 +97,9 @@ fn migrate(conn: &Connection, instance: &str) -> rusqlite::Result<()> {
     }
     if !has_column("instance")? {
         conn.execute_batch("ALTER TABLE probes ADD COLUMN instance TEXT NOT NULL DEFAULT ''")?;
+    }
+    if !has_column("kind")? {
+        conn.execute_batch("ALTER TABLE probes ADD COLUMN kind TEXT NOT NULL DEFAULT 'scheduled'")?;
     }
     conn.execute_batch("CREATE INDEX IF NOT EXISTS probes_instance ON probes(instance, state)")?;
     conn.execute(

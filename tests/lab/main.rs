@@ -25,6 +25,7 @@ mod mailstack;
 mod monitoring;
 mod oauth;
 mod one_connection;
+mod pairs;
 mod probe;
 mod reload;
 mod reports;

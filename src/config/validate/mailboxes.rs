@@ -42,6 +42,15 @@ pub(super) fn validate_seed(
         seed.inbox_folder = folder.clone();
     }
     seed.spam_folder = s.spam_folder.clone();
+    if let Some(n) = s.confirmations_per_hour {
+        match u32::try_from(n) {
+            Ok(n) if n <= 3600 => seed.confirmations_per_hour = n,
+            _ => errs.push(
+                format!("seeds.{name}.confirmations_per_hour"),
+                format!("expected 0..3600, got {n}"),
+            ),
+        }
+    }
     seed.routes = seed_routes;
     Some(seed)
 }
@@ -298,6 +307,7 @@ pub(super) fn imap_mailbox(
         spam_folder: None,
         preset_spam_folder: preset.spam_folder.map(str::to_string),
         poll_interval: poll_interval?,
+        confirmations_per_hour: preset.confirmations_per_hour,
         routes: Vec::new(),
     })
 }

@@ -49,6 +49,7 @@ pub(super) fn validate_probe(p: &RawProbe, base: &Path, errs: &mut Errors) -> Op
         jitter: timing.jitter,
         timeout: timing.timeout,
         late_window: timing.late_window,
+        confirm_after: timing.confirm_after,
         cleanup: cleanup?,
         listen: listen?,
         state,
@@ -104,6 +105,7 @@ pub(super) struct Timing {
     pub(super) jitter: Duration,
     pub(super) timeout: Duration,
     pub(super) late_window: Duration,
+    pub(super) confirm_after: Option<Duration>,
     pub(super) retention: Duration,
 }
 
@@ -135,6 +137,7 @@ pub(super) fn probe_timing(p: &RawProbe, errs: &mut Errors) -> Option<Timing> {
     {
         errs.push("probe.timeout", "must be greater than 0");
     }
+    let confirm_after = confirm_after(p.confirm_after.as_deref(), timeout, errs);
     let (schedule, interval) = schedule?;
     Some(Timing {
         schedule,
@@ -142,8 +145,40 @@ pub(super) fn probe_timing(p: &RawProbe, errs: &mut Errors) -> Option<Timing> {
         jitter: jitter?,
         timeout: timeout?,
         late_window: late_window?,
+        confirm_after: confirm_after?,
         retention: retention?,
     })
+}
+
+/// `probe.confirm_after`: when a probe not found yet is overdue and its pair gets a
+/// confirmation probe. Default: 2 minutes, or half the timeout when that is shorter (a
+/// confirmation sent when the first probe is overdue must have time to be overdue itself
+/// before that probe times out); `"0s"` turns it off (`Some(None)`); `None` when invalid.
+fn confirm_after(
+    value: Option<&str>,
+    timeout: Option<Duration>,
+    errs: &mut Errors,
+) -> Option<Option<Duration>> {
+    let path = "probe.confirm_after";
+    match (value, timeout) {
+        (Some(v), t) => match duration(errs, path, Some(v), "2m") {
+            Some(d) if d.is_zero() => Some(None),
+            Some(d) if t.is_some_and(|t| d >= t) => {
+                errs.push(
+                    path,
+                    format!(
+                        "must be shorter than probe.timeout ({}), or \"0s\" to turn it off",
+                        humantime::format_duration(t.unwrap_or_default())
+                    ),
+                );
+                None
+            }
+            Some(d) => Some(Some(d)),
+            None => None,
+        },
+        (None, Some(t)) => Some(Some(Duration::from_secs(120).min(t / 2))),
+        (None, None) => None,
+    }
 }
 
 /// The probe-token HMAC key (`token_key_env` or `token_key_file`), at least 16 characters.

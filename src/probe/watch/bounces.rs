@@ -7,9 +7,7 @@
 
 use std::time::Duration;
 
-use tokio::sync::watch;
-
-use super::context::{Ready, WatchCtx};
+use super::context::{Entry, Event, WatchCtx, Watcher};
 use crate::config::Secret;
 use crate::imap::{Candidate, FolderConn, ImapError};
 use crate::outcome::Bounce;
@@ -127,29 +125,27 @@ pub fn wanted(c: &Candidate) -> Option<()> {
     looks_like_bounce(&c.fields).then_some(())
 }
 
-/// Watches `bb` through this round (see [`watch_until_stopped`]); connections a cancelled
-/// watcher left mid-command are dropped first.
-pub(crate) async fn watch(
-    ctx: &WatchCtx,
-    bb: &mut BounceMailbox,
-    ready: tokio::sync::mpsc::Sender<Ready>,
-    stop: watch::Receiver<bool>,
-) {
+/// Watches `bb` while probes of the routes that send their bounces to it are in flight (see
+/// [`watch_while_needed`]); connections a cancelled watcher left mid-command are dropped first.
+pub(crate) async fn watch(ctx: &WatchCtx, bb: &mut BounceMailbox) {
     if bb.in_use {
         bb.conn.reset();
     }
     bb.in_use = true;
-    watch_until_stopped(ctx, bb, ready, stop).await;
+    watch_while_needed(ctx, bb).await;
     bb.in_use = false;
 }
 
-/// Reads a bounce mailbox until the round's seeds are done, then once more.
-async fn watch_until_stopped(
-    ctx: &WatchCtx,
-    bb: &mut BounceMailbox,
-    ready: tokio::sync::mpsc::Sender<Ready>,
-    mut stop: watch::Receiver<bool>,
-) {
+/// Whether a probe on the board sends its bounces to mailbox `name`.
+fn bounces_to(ctx: &WatchCtx, name: &str, e: &Entry) -> bool {
+    ctx.config
+        .route(&e.record.route)
+        .is_some_and(|r| r.bounces.as_deref() == Some(name))
+}
+
+/// Reads a bounce mailbox while probes that may bounce into it are in flight, then once more.
+async fn watch_while_needed(ctx: &WatchCtx, bb: &mut BounceMailbox) {
+    let me = Watcher::Bounces(bb.name.clone());
     let since = ctx.since();
     let poll = ctx
         .config
@@ -165,10 +161,12 @@ async fn watch_until_stopped(
     {
         bb.conn.reset();
     }
-    let _ = ready.send(Ready::Bounces(bb.name.clone())).await;
-    drop(ready);
+    ctx.board.set_ready(&me);
     loop {
-        let stopping = *stop.borrow();
+        let name = bb.name.clone();
+        let stopping = ctx
+            .board
+            .release_if_idle(&me, |e| bounces_to(ctx, &name, e));
         let mut pause = if bb.last_error.is_some() {
             poll.max(Duration::from_secs(1))
         } else {
@@ -176,11 +174,11 @@ async fn watch_until_stopped(
         };
         if let Some(backoff) = bb.conn.backoff_left() {
             // The server throttles the account: leave it alone as long as it asked (the
-            // final look at stop still happens).
+            // final look still happens).
             pause = pause.max(backoff);
         }
         if !stopping {
-            let _ = tokio::time::timeout(pause, stop.changed()).await;
+            tokio::time::sleep(pause).await;
         }
         let bound = crate::imap::COMMAND_TIMEOUT;
         if tokio::time::timeout(bound, check_bounces(ctx, bb, since, true))
@@ -251,18 +249,31 @@ fn record_bounce(ctx: &WatchCtx, mailbox: &str, raw: &[u8]) -> Result<bool, Stat
             ctx.metrics.bounce_read(&record.route);
             ctx.metrics
                 .probe_deferred(&record.route, &record.seed, &bounce);
+            // Still in flight: its round keeps waiting for where it lands.
+            if let Some(now) = report(ctx, &record.probe_id, false)? {
+                ctx.board.update(now);
+            }
         }
     } else if ctx.store.reject(&record.probe_id, &bounce)? {
         ctx.metrics.bounce_read(&record.route);
         ctx.metrics
             .probe_rejected(&record.route, &record.seed, &bounce);
-        ctx.board
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .failed
-            .insert(record.probe_id.clone());
+        ctx.board.done(&record.probe_id, false);
+        report(ctx, &record.probe_id, true)?;
     }
     Ok(true)
+}
+
+/// Reports a probe's outcome as now recorded; returns that record.
+fn report(ctx: &WatchCtx, probe_id: &str, last: bool) -> Result<Option<ProbeRecord>, StateError> {
+    let record = ctx.store.get(probe_id)?;
+    if let Some(r) = &record {
+        ctx.report(Event::Outcome {
+            record: Box::new(r.clone()),
+            last,
+        });
+    }
+    Ok(record)
 }
 
 /// The probe a bounce names, if it is ours and its route sends its bounces to `mailbox`.

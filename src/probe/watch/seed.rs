@@ -1,8 +1,9 @@
-//! The seed watcher: watches one seed mailbox (its inbox and spam folder) through a round
-//! until the round's probes are found or time out, judges what arrives ([`crate::outcome`])
-//! and records it, cleans up what is ours, and expires what never came (`missing`, or `unknown`
-//! when the mailbox could not be read). Probes left unresolved by earlier rounds are watched
-//! too, until their late window ends.
+//! The seed watcher: watches one seed mailbox (its inbox and spam folder) while probes of its
+//! seed are in flight — whichever round or confirmation sent them — judges what arrives
+//! ([`crate::outcome`]) and records it, cleans up what is ours, expires what never came
+//! (`missing`, or `unknown` when the mailbox could not be read), and reports each outcome and
+//! each probe overdue ([`super::context::Event`]). Probes that timed out are looked for too, by
+//! whichever watcher of their seed runs, until their late window ends.
 //!
 //! Every wait is bounded: a probe by `probe.timeout` counted from the moment the SMTP server
 //! accepted it (a probe whose send has not resolved is never `missing`, [`super::context`]),
@@ -11,7 +12,9 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use super::context::{Ready, SendState, WatchCtx, last_found, send_state};
+use tokio::sync::Notify;
+
+use super::context::{Entry, Event, SendState, Watch, WatchCtx, Watcher};
 use crate::config::Seed;
 use crate::imap::{Candidate, FolderConn, ImapError};
 use crate::outcome::{FolderRole, Placement};
@@ -98,109 +101,128 @@ impl SeedMailbox {
     }
 }
 
-/// Watches `mb` through this round (see [`watch_seed`]), with the seed's settings as the
-/// round's config has them (a reload may have kept the connections and changed the rest).
-pub(crate) async fn watch(
-    ctx: &WatchCtx,
-    mb: &mut SeedMailbox,
-    seed: Seed,
-    this_round: Vec<String>,
-    watched: HashMap<String, ProbeRecord>,
-    ready: tokio::sync::mpsc::Sender<Ready>,
-) {
+/// Watches `mb` while probes of its seed are in flight (see [`watch_seed`]), with the seed's
+/// settings as the config in force has them (a reload may have kept the connections and
+/// changed the rest). Ends when nothing of its seed is in flight any more; the prober starts
+/// a new one with the next probe.
+pub(crate) async fn watch(ctx: &WatchCtx, mb: &mut SeedMailbox, seed: Seed, wake: &Notify) {
     mb.begin();
     mb.seed = seed;
-    if let Err(e) = watch_seed(ctx, mb, this_round, watched, ready).await {
+    if let Err(e) = watch_seed(ctx, mb, wake).await {
+        // The launcher's guard releases the claim: the next probe starts a new watcher.
         tracing::error!(seed = %mb.seed.name, error = %e, "watcher failed");
     }
     mb.in_use = false;
 }
 
-/// This round's probes still to be found, each with its deadline once its send resolved.
-struct Pending {
-    ids: Vec<String>,
+/// What a sweep of the board found for one seed.
+#[derive(Default)]
+struct Sweep {
+    /// Some probe of the seed is in flight.
+    in_flight: bool,
+    /// The nearest timeout still ahead.
+    next_deadline: Option<Instant>,
+    /// The latest acceptance of a probe in flight.
+    latest_accepted: Option<Instant>,
+    /// Probes past their timeout, to expire now.
+    expired: Vec<Entry>,
+    /// Probes overdue now.
+    overdue: Vec<String>,
 }
 
-impl Pending {
-    /// Drops found and failed probes, returns those past their deadline, the nearest
-    /// deadline still ahead and the latest acceptance of those still pending.
-    fn sweep(
-        &mut self,
-        ctx: &WatchCtx,
-        watched: &HashMap<String, ProbeRecord>,
-        now: Instant,
-    ) -> (Vec<String>, Option<Instant>, Option<Instant>) {
-        let timeout = ctx.config.probe.timeout;
-        let mut expired = Vec::new();
-        let mut next: Option<Instant> = None;
-        let mut latest: Option<Instant> = None;
-        self.ids.retain(|id| {
-            if !watched.contains_key(id) {
-                return false;
-            }
-            match send_state(&ctx.board, id) {
-                SendState::Failed => false,
-                SendState::Pending => true,
-                SendState::Accepted { instant, .. } => {
-                    let due = instant + timeout;
-                    if now >= due {
-                        expired.push(id.clone());
-                        false
-                    } else {
-                        next = Some(next.map_or(due, |n| n.min(due)));
-                        latest = Some(latest.map_or(instant, |l| l.max(instant)));
-                        true
-                    }
-                }
-            }
-        });
-        (expired, next, latest)
+/// Looks at the seed's probes on the board at `now`.
+fn sweep(ctx: &WatchCtx, entries: &[Entry], now: Instant) -> Sweep {
+    let p = &ctx.config.probe;
+    let mut s = Sweep::default();
+    for e in entries.iter().filter(|e| e.watch == Watch::InFlight) {
+        s.in_flight = true;
+        let SendState::Accepted { instant, .. } = e.send else {
+            continue;
+        };
+        let due = instant + p.timeout;
+        if now >= due {
+            s.expired.push(e.clone());
+            continue;
+        }
+        s.next_deadline = Some(s.next_deadline.map_or(due, |n| n.min(due)));
+        s.latest_accepted = Some(s.latest_accepted.map_or(instant, |l| l.max(instant)));
+        // The launcher's timer reports a probe overdue on time; this catches the ones it could
+        // not (the mailbox was unreadable then, and is readable again).
+        if let Some(after) = p.confirm_after
+            && !e.overdue_noted
+            && now >= instant + after
+        {
+            s.overdue.push(e.record.probe_id.clone());
+        }
     }
+    s
 }
 
-/// Watches one seed mailbox until this round's probes are found or time out.
-async fn watch_seed(
-    ctx: &WatchCtx,
-    mb: &mut SeedMailbox,
-    this_round: Vec<String>,
-    mut watched: HashMap<String, ProbeRecord>,
-    ready: tokio::sync::mpsc::Sender<Ready>,
-) -> Result<(), StateError> {
+/// The seed's probes on the board that a check looks for, by id.
+fn watched(ctx: &WatchCtx, seed: &str) -> HashMap<String, ProbeRecord> {
+    ctx.board
+        .watched_at(seed)
+        .into_iter()
+        .map(|e| (e.record.probe_id.clone(), e.record))
+        .collect()
+}
+
+/// Watches one seed mailbox while probes of its seed are in flight.
+async fn watch_seed(ctx: &WatchCtx, mb: &mut SeedMailbox, wake: &Notify) -> Result<(), StateError> {
+    let me = Watcher::Seed(mb.seed.name.clone());
     let since = ctx.since();
     // Baseline: connect, find the spam folder, see what is already there (late arrivals).
     let baseline_until = ctx.baseline_until();
-    let baseline = check_mailbox(ctx, mb, &mut watched, since, false);
+    let mut seen = watched(ctx, &mb.seed.name);
+    let baseline = check_mailbox(ctx, mb, &mut seen, since, false);
     match tokio::time::timeout_at(baseline_until.into(), baseline).await {
         Ok(result) => result?,
         Err(_) => abandon(ctx, mb),
     }
-    let _ = ready.send(Ready::Seed(mb.seed.name.clone())).await;
-    drop(ready);
+    ctx.board.set_ready(&me);
 
-    let mut pending = Pending { ids: this_round };
     let mut pause = mb.seed.poll_interval;
     loop {
         let board = ctx.board.clone();
-        let resolved = board.resolved();
-        tokio::pin!(resolved);
-        resolved.as_mut().enable();
+        let changed = board.changed();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
         let now = Instant::now();
-        let (expired, next_deadline, latest_accepted) = pending.sweep(ctx, &watched, now);
-        for id in expired {
-            expire(ctx, mb, &watched, &id)?;
+        let entries = ctx.board.watched_at(&mb.seed.name);
+        let s = sweep(ctx, &entries, now);
+        for e in &s.expired {
+            expire(ctx, mb, e)?;
         }
-        if pending.ids.is_empty() {
+        if mb.last_error.is_none() {
+            // Overdue only while the mailbox is readable: a probe we cannot look for is not late.
+            for id in &s.overdue {
+                if ctx.board.note_overdue(id) {
+                    ctx.report(Event::Overdue {
+                        probe_id: id.clone(),
+                    });
+                }
+            }
+        }
+        if !s.expired.is_empty() {
+            continue;
+        }
+        let seed_name = mb.seed.name.clone();
+        if !s.in_flight
+            && ctx
+                .board
+                .release_if_idle(&me, |e| e.record.seed == seed_name)
+        {
             break;
         }
-        if next_deadline.is_none() {
-            // None of this round's probes was accepted by its SMTP server yet, so none can have
-            // arrived: wait for that instead of asking the IMAP server (a failed send is
-            // dropped by the sweep). The fast window starts with the first acceptance.
-            let _ = tokio::time::timeout(ACCEPT_WAIT, resolved).await;
+        if s.next_deadline.is_none() {
+            // None of the seed's probes was accepted by its SMTP server yet, so none can have
+            // arrived: wait for that instead of asking the IMAP server (a failed send leaves
+            // the sweep). The fast window starts with the first acceptance.
+            let _ = tokio::time::timeout(ACCEPT_WAIT, changed).await;
             continue;
         }
         let fresh = |t: Option<Instant>| t.is_some_and(|t| now < t + FAST_WINDOW);
-        if fresh(latest_accepted) || fresh(last_found(&ctx.board)) {
+        if fresh(s.latest_accepted) || fresh(ctx.board.last_found()) {
             pause = mb.seed.poll_interval;
         } else if mb.inbox.offers_idle() {
             // Past the fast window: let the server tell (IDLE), not polled with growing pauses.
@@ -209,6 +231,14 @@ async fn watch_seed(
             pause = (pause.mul_f64(1.5)).min(SLOW_CHECK);
         }
         let mut wait = pause;
+        // A new probe of the seed ends a wait at once, unless the server is failing or asked
+        // us to back off: then nothing cuts the pause short.
+        let quiet = Notify::new();
+        let wake = if mb.last_error.is_none() && mb.backoff_left().is_none() {
+            wake
+        } else {
+            &quiet
+        };
         if mb.last_error.is_some() {
             // A failing server is retried gently, not hammered.
             wait = wait.max(Duration::from_secs(1));
@@ -217,21 +247,23 @@ async fn watch_seed(
             // The server throttles the account: leave it alone as long as it asked.
             wait = wait.max(backoff);
         }
-        if let Some(due) = next_deadline {
+        if let Some(due) = s.next_deadline {
             wait = wait.min(due.saturating_duration_since(now));
         }
+        let mut seen = watched(ctx, &mb.seed.name);
+        let deadlines: Vec<String> = seen.keys().cloned().collect();
         // The step may start before a send resolves; the bound follows the deadlines as the
         // sends give them.
         let finished = tokio::select! {
-            result = wait_and_check(ctx, mb, &mut watched, since, wait) => Some(result),
-            () = past_deadlines(ctx, &pending.ids) => None,
+            result = wait_and_check(ctx, mb, &mut seen, since, wait, wake) => Some(result),
+            () = past_deadlines(ctx, &deadlines) => None,
         };
         match finished {
             Some(result) => result?,
             None => abandon(ctx, mb),
         }
     }
-    // Everything of this round is judged: now the cleanup, bounded like a check.
+    // Nothing of the seed is in flight: now the cleanup, bounded like a check.
     if tokio::time::timeout(crate::imap::COMMAND_TIMEOUT, flush_cleanup(ctx, mb))
         .await
         .is_err()
@@ -241,14 +273,18 @@ async fn watch_seed(
     Ok(())
 }
 
-/// Resolves [`CHECK_GRACE`] after the earliest deadline of `ids`, as soon as one is known
-/// (a probe has a deadline once its send was accepted).
+/// Resolves [`CHECK_GRACE`] after the earliest deadline of `ids` in flight, as soon as one is
+/// known (a probe has a deadline once its send was accepted).
 async fn past_deadlines(ctx: &WatchCtx, ids: &[String]) {
     loop {
         let due = ids
             .iter()
-            .filter_map(|id| match send_state(&ctx.board, id) {
-                SendState::Accepted { instant, .. } => Some(instant + ctx.config.probe.timeout),
+            .filter_map(|id| match ctx.board.entry(id) {
+                Some(Entry {
+                    watch: Watch::InFlight,
+                    send: SendState::Accepted { instant, .. },
+                    ..
+                }) => Some(instant + ctx.config.probe.timeout),
                 _ => None,
             })
             .min();
@@ -273,42 +309,62 @@ fn abandon(ctx: &WatchCtx, mb: &mut SeedMailbox) {
     note_imap_error(ctx, mb, e);
 }
 
-/// Waits (IDLE for long pauses, else a plain sleep), then checks the folders.
+/// Waits (IDLE for long pauses, else a plain sleep), then checks the folders. A new probe of
+/// the seed accepted meanwhile (`wake`) ends the wait at once.
 async fn wait_and_check(
     ctx: &WatchCtx,
     mb: &mut SeedMailbox,
     watched: &mut HashMap<String, ProbeRecord>,
     since: chrono::DateTime<chrono::Utc>,
     wait: Duration,
+    wake: &Notify,
 ) -> Result<(), StateError> {
     if wait >= IDLE_FROM && mb.inbox.is_connected() {
         flush_cleanup(ctx, mb).await;
         // The long tail: let the server tell us (IDLE) instead of polling it, on the inbox and
-        // the spam folder at once; the first to hear something ends both.
-        let stop = tokio::sync::Notify::new();
-        let (inbox, spam) = tokio::join!(
-            async {
-                let r = mb.inbox.idle(wait, &stop).await;
-                stop.notify_one();
-                r
-            },
-            async {
-                match mb.spam.as_mut().filter(|s| s.is_connected()) {
-                    Some(s) => {
-                        let r = s.idle(wait, &stop).await;
+        // the spam folder at once; the first to hear something ends both, and so does a new
+        // probe of the seed.
+        let stop = Notify::new();
+        let ended = {
+            let (inbox_conn, spam_conn) = (&mut mb.inbox, mb.spam.as_mut());
+            let idles = async {
+                tokio::join!(
+                    async {
+                        let r = inbox_conn.idle(wait, &stop).await;
                         stop.notify_one();
                         r
+                    },
+                    async {
+                        match spam_conn.filter(|s| s.is_connected()) {
+                            Some(s) => {
+                                let r = s.idle(wait, &stop).await;
+                                stop.notify_one();
+                                r
+                            }
+                            None => Ok(()),
+                        }
                     }
-                    None => Ok(()),
+                )
+            };
+            tokio::pin!(idles);
+            let (inbox, spam) = tokio::select! {
+                both = &mut idles => both,
+                () = wake.notified() => {
+                    // End both IDLEs with DONE (never drop one mid-command): wake those waiting,
+                    // and leave a permit for one that has not reached its wait yet.
+                    stop.notify_waiters();
+                    stop.notify_one();
+                    idles.await
                 }
-            }
-        );
-        if let Err(e) = inbox.and(spam) {
+            };
+            inbox.and(spam)
+        };
+        if let Err(e) = ended {
             note_imap_error(ctx, mb, e);
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
     } else {
-        tokio::time::sleep(wait).await;
+        let _ = tokio::time::timeout(wait, wake.notified()).await;
     }
     check_mailbox(ctx, mb, watched, since, true).await
 }
@@ -335,22 +391,16 @@ async fn flush_folder(ctx: &WatchCtx, seed: &str, conn: &mut FolderConn) {
     }
 }
 
-/// Expires one probe of this round: `missing` when the mailbox was readable, else `unknown`.
-fn expire(
-    ctx: &WatchCtx,
-    mb: &SeedMailbox,
-    watched: &HashMap<String, ProbeRecord>,
-    id: &str,
-) -> Result<(), StateError> {
-    let Some(rec) = watched.get(id) else {
-        return Ok(());
-    };
+/// Expires one probe past its timeout: `missing` when the mailbox was readable, else
+/// `unknown`; it is still looked for until its late window ends.
+fn expire(ctx: &WatchCtx, mb: &SeedMailbox, entry: &Entry) -> Result<(), StateError> {
+    let rec = &entry.record;
     let (placement, err) = match &mb.last_error {
         Some(e) => (Placement::Unknown, Some(e)),
         None => (Placement::Missing, None),
     };
     ctx.store.expire(
-        id,
+        &rec.probe_id,
         placement,
         err.map(|e| e.to_string()).as_deref(),
         err.map(|e| e.reason()),
@@ -358,12 +408,20 @@ fn expire(
     let first_time = !matches!(rec.state, ProbeState::Missing | ProbeState::Unknown);
     ctx.metrics
         .probe_expired(&rec.route, &rec.seed, placement, first_time);
+    if let Some(now) = ctx.store.get(&rec.probe_id)? {
+        ctx.board.expired(now.clone());
+        ctx.report(Event::Outcome {
+            record: Box::new(now),
+            last: true,
+        });
+    }
     Ok(())
 }
 
 fn note_imap_error(ctx: &WatchCtx, mb: &mut SeedMailbox, e: ImapError) {
     ctx.metrics.imap_error(&mb.seed.name, &e);
     mb.last_error = Some(e);
+    ctx.board.set_readable(&mb.seed.name, false);
 }
 
 /// Checks the inbox and the spam folder once; handles everything new that carries our header.
@@ -417,7 +475,10 @@ async fn check_mailbox(
         }
     }
     match ok {
-        Ok(()) => mb.last_error = None,
+        Ok(()) => {
+            mb.last_error = None;
+            ctx.board.set_readable(&mb.seed.name, true);
+        }
         Err(CheckError::Imap(e)) => note_imap_error(ctx, mb, e),
         Err(CheckError::State(e)) => return Err(e),
     }
@@ -621,7 +682,7 @@ fn resolve(
     let mut judgement = judge::judge(found.raw, &seed.authserv_ids);
     judgement.tab = found.tab;
     let placement = found.role.placement();
-    let accepted_at = match send_state(&ctx.board, &record.probe_id) {
+    let accepted_at = match ctx.board.send_state(&record.probe_id) {
         SendState::Accepted { at, .. } => Some(at),
         _ => record.sent_at,
     };
@@ -637,10 +698,8 @@ fn resolve(
         );
         return Ok(false);
     }
-    ctx.board
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .last_found = Some(Instant::now());
+    ctx.board.found_now();
+    ctx.board.done(&record.probe_id, false);
     let late = matches!(record.state, ProbeState::Missing | ProbeState::Unknown);
     ctx.metrics.probe_found(
         &record.route,
@@ -652,5 +711,11 @@ fn resolve(
         late,
     );
     watched.remove(&record.probe_id);
+    if let Some(now) = ctx.store.get(&record.probe_id)? {
+        ctx.report(Event::Outcome {
+            record: Box::new(now),
+            last: true,
+        });
+    }
     Ok(true)
 }
