@@ -139,7 +139,7 @@ async fn reports(State(s): State<Arc<AppState>>) -> Response {
 }
 
 async fn status(State(s): State<Arc<AppState>>) -> Response {
-    let failures = s.store.recent_failures(10).unwrap_or_else(|e| {
+    let failures = s.store.recent_failures(20).unwrap_or_else(|e| {
         tracing::error!(error = %e, "cannot read recent failures for the status page");
         Vec::new()
     });

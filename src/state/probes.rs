@@ -359,17 +359,20 @@ impl ProbeStore {
         )
     }
 
-    /// The most recent failing results, newest first.
+    /// The most recent failing result of each route × seed pair, newest first, at most `limit`
+    /// pairs: a pair failing round after round (and its confirmation probes) does not push the
+    /// other pairs' failures out of the list.
     pub fn recent_failures(&self, limit: u32) -> Result<Vec<ProbeRecord>, StateError> {
         self.query(
             &format!(
-                "SELECT {COLUMNS} FROM probes WHERE instance = ?2 AND (state IN ('send_failed', 'missing', 'unknown', 'rejected', 'deferred') OR placement IN ('spam', 'other') \
+                "WITH failed AS (SELECT {COLUMNS}, ROW_NUMBER() OVER (PARTITION BY route, seed ORDER BY created_at DESC) AS nth \
+                 FROM probes WHERE instance = ?2 AND (state IN ('send_failed', 'missing', 'unknown', 'rejected', 'deferred') OR placement IN ('spam', 'other') \
                  OR CASE WHEN json_valid(judgement_json) THEN \
                     json_extract(judgement_json, '$.verdict.spf') != 'pass' \
                     OR json_extract(judgement_json, '$.verdict.dkim') != 'pass' \
                     OR json_extract(judgement_json, '$.verdict.dmarc') != 'pass' \
-                 ELSE 0 END) \
-                 ORDER BY created_at DESC LIMIT ?1"
+                 ELSE 0 END)) \
+                 SELECT {COLUMNS} FROM failed WHERE nth = 1 ORDER BY created_at DESC LIMIT ?1"
             ),
             params![limit, self.instance],
         )
@@ -568,6 +571,35 @@ mod tests {
         assert_eq!(latest.len(), 1);
         assert_eq!(latest[0].probe_id, "good1");
         assert!(s.recent_failures(10).is_ok());
+    }
+
+    #[test]
+    fn recent_failures_are_the_newest_of_each_pair() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = ProbeStore::open(&dir.path().join("s.sqlite"), "local").expect("open");
+        let r = s.start_round().expect("round");
+        for (id, route, at) in [
+            ("spam1", "spam", 100.0),
+            ("spam2", "spam", 200.0),
+            ("spam3", "spam", 300.0),
+            ("nsent", "down", 150.0),
+            ("fine", "good", 400.0),
+        ] {
+            s.insert_sending(r, id, route, "seed1", "<m@x>", at, ProbeKind::Scheduled)
+                .expect("insert");
+        }
+        for id in ["spam1", "spam2", "spam3", "nsent"] {
+            s.expire(id, Placement::Missing, None, None)
+                .expect("expire");
+        }
+        let ids: Vec<String> = s
+            .recent_failures(10)
+            .expect("failures")
+            .into_iter()
+            .map(|f| f.probe_id)
+            .collect();
+        assert_eq!(ids, ["spam3", "nsent"], "one per pair, newest first");
+        assert_eq!(s.recent_failures(1).expect("failures").len(), 1);
     }
 
     #[test]
