@@ -15,7 +15,8 @@
 //!
 //! Libraries that import nothing of the application: [`verdict`] (reads receivers' headers),
 //! [`dns_audit`] (checks the DNS behind the verdicts), [`diagnosis`] (the fixed cause list and
-//! its fix sentences, shared by the probe and the audit), [`gmail`] (Gmail's IMAP extensions:
+//! its fix sentences, shared by the probe and the audit), [`path`] (the hops of a message's
+//! `Received:` fields, and what the receiver saw), [`gmail`] (Gmail's IMAP extensions:
 //! what to send, how to read the answers), [`status`] (the one status word
 //! and exit-code table) and [`reports`] (reads DMARC aggregate and TLS-RPT reports).
 
@@ -27,6 +28,7 @@ pub mod feedback;
 pub mod gmail;
 pub mod metrics;
 pub mod oauth;
+pub mod path;
 pub mod probe;
 pub mod report;
 pub mod reports;
