@@ -86,11 +86,15 @@ pub enum Cause {
     MailboxFull,
     /// Gmail filed the probe under another inbox tab than the route expects (`expect_tab`).
     GmailTab,
+    /// The receiver saw the mail come from an address the route's `sending_ips` does not list
+    /// (read from the receiving hop's `Received:` field): the audit of the configured addresses
+    /// did not look at the one the receiver judged.
+    UnexpectedSendingIp,
 }
 
 impl Cause {
     /// Every cause, in declaration order (for pre-initialising metrics and for docs).
-    pub const ALL: [Cause; 32] = [
+    pub const ALL: [Cause; 33] = [
         Cause::PtrMissing,
         Cause::FcrdnsMismatch,
         Cause::HeloMismatch,
@@ -123,6 +127,7 @@ impl Cause {
         Cause::RecipientUnknown,
         Cause::MailboxFull,
         Cause::GmailTab,
+        Cause::UnexpectedSendingIp,
     ];
 
     /// The stable snake_case name (the serde name).
@@ -160,6 +165,7 @@ impl Cause {
             Cause::RecipientUnknown => "recipient_unknown",
             Cause::MailboxFull => "mailbox_full",
             Cause::GmailTab => "gmail_tab",
+            Cause::UnexpectedSendingIp => "unexpected_sending_ip",
         }
     }
 
@@ -167,9 +173,17 @@ impl Cause {
     /// `None` are replaced by a generic wording ("the sending IP", "your domain").
     pub fn fix(self, ctx: &Context<'_>) -> String {
         let domain = ctx.domain.unwrap_or("your domain");
-        let ip = ctx
+        // The address with its family (`the IPv6 address 2001:db8::25`): an IPv6 address the
+        // admin never configured is the classic surprise, so the sentence says which it is.
+        let ip = ctx.ip.map_or_else(|| "the sending IP".to_string(), address);
+        let bare_ip = ctx
             .ip
             .map_or_else(|| "the sending IP".to_string(), |ip| ip.to_string());
+        let address_record = match ctx.ip.map(|ip| ip.to_canonical()) {
+            Some(IpAddr::V6(_)) => "AAAA record",
+            Some(IpAddr::V4(_)) => "A record",
+            None => "A/AAAA record",
+        };
         let reverse_zone = ctx
             .ip
             .map_or_else(|| "its reverse zone".to_string(), reverse_zone);
@@ -178,21 +192,21 @@ impl Cause {
         let dkim_name = format!("{selector}._domainkey.{dkim_domain}");
         match self {
             Cause::PtrMissing => format!(
-                "Publish a PTR record for {ip} (in {reverse_zone}) naming a host whose A record \
-                 points back to it, and use that name as the HELO."
+                "Publish a PTR record for {ip} (in {reverse_zone}) naming a host whose \
+                 {address_record} points back to it, and use that name as the HELO."
             ),
             Cause::FcrdnsMismatch => {
                 let ptr = ctx.ptr_name.unwrap_or("the PTR name");
                 format!(
-                    "Make {ptr} resolve to {ip} (its A/AAAA record), or change the PTR record of \
-                     {ip} (in {reverse_zone}) to a name that does."
+                    "Make {ptr} resolve to {ip} (its {address_record}), or change the PTR record \
+                     of {bare_ip} (in {reverse_zone}) to a name that does."
                 )
             }
             Cause::HeloMismatch => {
                 let target = ctx.ptr_name.unwrap_or("a name in your domain");
                 format!(
-                    "Set the HELO name of the server sending from {ip} to {target}, with an A \
-                     record pointing to {ip}."
+                    "Set the HELO name of the server sending from {ip} to {target}, with an \
+                     {address_record} pointing to {bare_ip}."
                 )
             }
             Cause::SpfMissing => format!(
@@ -320,7 +334,8 @@ impl Cause {
             }
             Cause::RejectedUnauthenticated => format!(
                 "Authenticate mail from {domain} as the receiver requires: an SPF record that \
-                 authorizes {ip}, a DKIM signature with d={domain}, and a DMARC record."
+                 authorizes {ip} ({}), a DKIM signature with d={domain}, and a DMARC record.",
+                spf_term(ctx.ip)
             ),
             Cause::RateLimited => format!(
                 "Slow down and warm up {ip}: the receiver defers it for volume or complaints \
@@ -335,6 +350,25 @@ impl Cause {
             Cause::MailboxFull => "Empty the seed mailbox (or raise its quota): the receiver \
                  refuses new mail because it is full."
                 .to_string(),
+            Cause::UnexpectedSendingIp => {
+                let listed = if ctx.expected_ips.is_empty() {
+                    "none".to_string()
+                } else {
+                    ctx.expected_ips
+                        .iter()
+                        .map(IpAddr::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                format!(
+                    "The receiver took this mail from {ip}, which the route's sending_ips does not \
+                     list (it lists {listed}): if the address is yours, add it to sending_ips, to \
+                     the SPF record ({}) and give it a PTR record; if not, find the server or \
+                     relay that sends from it (an MTA that prefers IPv6 when the receiving MX has \
+                     an AAAA record is the usual one).",
+                    spf_term(ctx.ip)
+                )
+            }
             Cause::GmailTab => format!(
                 "Gmail filed it under {} instead of {}: make the message read like one person \
                  writing to another (no List-Unsubscribe or bulk headers, few links and \
@@ -376,6 +410,8 @@ pub struct Context<'a> {
     /// The Gmail tab the message was filed under, and the one the route expects.
     pub tab: Option<&'a str>,
     pub expected_tab: Option<&'a str>,
+    /// The addresses the route's `sending_ips` lists (for `unexpected_sending_ip`).
+    pub expected_ips: &'a [IpAddr],
 }
 
 /// A cause with its fix sentence.
@@ -516,8 +552,17 @@ pub fn reverse_zone(ip: IpAddr) -> String {
     }
 }
 
+/// An address with its family, as fix sentences name it: `the IPv4 address 192.0.2.1`,
+/// `the IPv6 address 2001:db8::1` (an IPv4-mapped IPv6 address is named as IPv4).
+pub fn address(ip: IpAddr) -> String {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => format!("the IPv4 address {v4}"),
+        IpAddr::V6(v6) => format!("the IPv6 address {v6}"),
+    }
+}
+
 fn spf_term(ip: Option<IpAddr>) -> String {
-    match ip {
+    match ip.map(|ip| ip.to_canonical()) {
         Some(IpAddr::V4(v4)) => format!("ip4:{v4}"),
         Some(IpAddr::V6(v6)) => format!("ip6:{v6}"),
         None => "ip4:<sending IP>".to_string(),
@@ -570,8 +615,8 @@ mod tests {
         }
         assert_eq!(
             Cause::PtrMissing.fix(&ctx),
-            "Publish a PTR record for 127.0.0.5 (in 0.0.127.in-addr.arpa) naming a host whose A \
-             record points back to it, and use that name as the HELO."
+            "Publish a PTR record for the IPv4 address 127.0.0.5 (in 0.0.127.in-addr.arpa) \
+             naming a host whose A record points back to it, and use that name as the HELO."
         );
         assert!(
             Cause::DkimKeyMissing
@@ -587,6 +632,58 @@ mod tests {
             Cause::SpfIpNotAuthorized
                 .fix(&ctx)
                 .contains("ip4:127.0.0.5")
+        );
+    }
+
+    #[test]
+    fn fixes_name_the_address_and_its_family() {
+        let v6: IpAddr = "2001:db8:53::25".parse().expect("ip");
+        let ctx = Context {
+            domain: Some("sender.test"),
+            ip: Some(v6),
+            ptr_name: Some("mail.sender.test"),
+            expected_ips: &["127.0.0.2".parse().expect("ip")],
+            ..Context::default()
+        };
+        assert_eq!(
+            Cause::PtrMissing.fix(&ctx),
+            "Publish a PTR record for the IPv6 address 2001:db8:53::25 (in \
+             0.0.0.0.3.5.0.0.8.b.d.0.1.0.0.2.ip6.arpa) naming a host whose AAAA record points \
+             back to it, and use that name as the HELO."
+        );
+        assert!(Cause::FcrdnsMismatch.fix(&ctx).starts_with(
+            "Make mail.sender.test resolve to the IPv6 address 2001:db8:53::25 (its AAAA record)"
+        ));
+        assert!(
+            Cause::SpfIpNotAuthorized
+                .fix(&ctx)
+                .contains("ip6:2001:db8:53::25")
+        );
+        assert!(
+            Cause::Blocklisted
+                .fix(&ctx)
+                .starts_with("Find and stop what got the IPv6 address 2001:db8:53::25 listed")
+        );
+        assert_eq!(
+            Cause::UnexpectedSendingIp.fix(&ctx),
+            "The receiver took this mail from the IPv6 address 2001:db8:53::25, which the \
+             route's sending_ips does not list (it lists 127.0.0.2): if the address is yours, add \
+             it to sending_ips, to the SPF record (ip6:2001:db8:53::25) and give it a PTR record; \
+             if not, find the server or relay that sends from it (an MTA that prefers IPv6 when \
+             the receiving MX has an AAAA record is the usual one)."
+        );
+        assert_eq!(Cause::UnexpectedSendingIp.as_str(), "unexpected_sending_ip");
+        // An IPv4-mapped IPv6 address is named as IPv4.
+        let mapped: IpAddr = "::ffff:192.0.2.9".parse().expect("ip");
+        assert_eq!(address(mapped), "the IPv4 address 192.0.2.9");
+        let ctx = Context {
+            ip: Some(mapped),
+            ..Context::default()
+        };
+        assert!(
+            Cause::HeloMismatch
+                .fix(&ctx)
+                .contains("with an A record pointing to")
         );
     }
 

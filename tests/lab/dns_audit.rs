@@ -149,8 +149,8 @@ async fn no_ptr_is_ptr_missing_for_ptr_and_fcrdns() {
     assert_eq!(
         ptr.fix.as_deref(),
         Some(
-            "Publish a PTR record for 127.0.0.5 (in 0.0.127.in-addr.arpa) naming a host whose A \
-             record points back to it, and use that name as the HELO."
+            "Publish a PTR record for the IPv4 address 127.0.0.5 (in 0.0.127.in-addr.arpa) \
+             naming a host whose A record points back to it, and use that name as the HELO."
         )
     );
     let fcrdns = check(&report, Check::Fcrdns);
@@ -450,7 +450,7 @@ fn cli_end_to_end_no_ptr() {
         "{text}"
     );
     assert!(
-        text.contains("    fix: Publish a PTR record for 127.0.0.5"),
+        text.contains("    fix: Publish a PTR record for the IPv4 address 127.0.0.5"),
         "{text}"
     );
     assert!(text.contains("✓ spf      no-ptr.test:"), "{text}");
