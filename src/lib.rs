@@ -18,7 +18,8 @@
 //! its fix sentences, shared by the probe and the audit), [`path`] (the hops of a message's
 //! `Received:` fields, and what the receiver saw), [`gmail`] (Gmail's IMAP extensions:
 //! what to send, how to read the answers), [`status`] (the one status word
-//! and exit-code table) and [`reports`] (reads DMARC aggregate and TLS-RPT reports).
+//! and exit-code table), [`reports`] (reads DMARC aggregate and TLS-RPT reports) and
+//! [`requirements`] (the providers' sender requirements as data, and a route's score against them).
 
 pub mod cli;
 pub mod config;
@@ -32,6 +33,7 @@ pub mod path;
 pub mod probe;
 pub mod report;
 pub mod reports;
+pub mod requirements;
 pub mod serve;
 pub mod status;
 pub mod verdict;

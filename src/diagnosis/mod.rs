@@ -90,11 +90,19 @@ pub enum Cause {
     /// (read from the receiving hop's `Received:` field): the audit of the configured addresses
     /// did not look at the one the receiver judged.
     UnexpectedSendingIp,
+    /// The hop into the receiver was not encrypted (no TLS), which Gmail requires of all senders.
+    TlsMissing,
+    /// The message header breaks RFC 5322 §3.6 (not exactly one From or Date, no valid
+    /// Message-ID, a field that may appear once appears twice).
+    HeaderMalformed,
+    /// Bulk mail without RFC 8058 one-click unsubscribe (List-Unsubscribe with an https URI,
+    /// List-Unsubscribe-Post, both signed by DKIM).
+    OneClickUnsubscribeMissing,
 }
 
 impl Cause {
     /// Every cause, in declaration order (for pre-initialising metrics and for docs).
-    pub const ALL: [Cause; 33] = [
+    pub const ALL: [Cause; 36] = [
         Cause::PtrMissing,
         Cause::FcrdnsMismatch,
         Cause::HeloMismatch,
@@ -128,6 +136,9 @@ impl Cause {
         Cause::MailboxFull,
         Cause::GmailTab,
         Cause::UnexpectedSendingIp,
+        Cause::TlsMissing,
+        Cause::HeaderMalformed,
+        Cause::OneClickUnsubscribeMissing,
     ];
 
     /// The stable snake_case name (the serde name).
@@ -166,6 +177,9 @@ impl Cause {
             Cause::MailboxFull => "mailbox_full",
             Cause::GmailTab => "gmail_tab",
             Cause::UnexpectedSendingIp => "unexpected_sending_ip",
+            Cause::TlsMissing => "tls_missing",
+            Cause::HeaderMalformed => "header_malformed",
+            Cause::OneClickUnsubscribeMissing => "one_click_unsubscribe_missing",
         }
     }
 
@@ -369,6 +383,26 @@ impl Cause {
                     spf_term(ctx.ip)
                 )
             }
+            Cause::TlsMissing => format!(
+                "Turn on TLS for the mail the server sending from {ip} delivers (STARTTLS, e.g. \
+                 Postfix smtp_tls_security_level = may): the receiver recorded the hop into it \
+                 without encryption."
+            ),
+            Cause::HeaderMalformed => format!(
+                "Fix the header the sending software writes ({}): RFC 5322 §3.6 allows exactly \
+                 one From and one Date, and receivers also refuse mail without one valid \
+                 Message-ID.",
+                ctx.problem
+                    .map_or_else(|| "see the header check".to_string(), one_line)
+            ),
+            Cause::OneClickUnsubscribeMissing => format!(
+                "Add one-click unsubscribe to the bulk mail from {domain} ({}): a \
+                 List-Unsubscribe header with an https URI, List-Unsubscribe-Post: \
+                 List-Unsubscribe=One-Click, and both fields in the DKIM signature's h= tag \
+                 (RFC 8058 §3.1, §4).",
+                ctx.problem
+                    .map_or_else(|| "see the header check".to_string(), one_line)
+            ),
             Cause::GmailTab => format!(
                 "Gmail filed it under {} instead of {}: make the message read like one person \
                  writing to another (no List-Unsubscribe or bulk headers, few links and \
@@ -412,6 +446,8 @@ pub struct Context<'a> {
     pub expected_tab: Option<&'a str>,
     /// The addresses the route's `sending_ips` lists (for `unexpected_sending_ip`).
     pub expected_ips: &'a [IpAddr],
+    /// What exactly is wrong, in a few words (`2 From fields`, `no https URI`).
+    pub problem: Option<&'a str>,
 }
 
 /// A cause with its fix sentence.
