@@ -275,3 +275,41 @@ fn reports_are_explained_as_reports() {
         "{err}"
     );
 }
+
+#[test]
+fn complaints_are_explained_as_complaints() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/arf");
+    let path = |name: &str| dir.join(name).to_str().expect("utf-8 path").to_string();
+    let out = mailcanary(&["inspect", "--json", &path("yahoo-cfl-probe.eml")], None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(json["kind"], "arf");
+    assert_eq!(json["arf"]["feedback_type"], "abuse");
+    assert_eq!(json["arf"]["reported_domains"][0], "sender.test");
+    assert!(
+        json["arf"]["probe_token"]
+            .as_str()
+            .is_some_and(|token| token.starts_with("v1.")),
+        "{json}"
+    );
+
+    let human = mailcanary(&["inspect", &path("microsoft-jmrp.eml")], None);
+    assert_eq!(human.status.code(), Some(0), "{}", text(&human.stderr));
+    let human = text(&human.stdout);
+    assert!(
+        human.starts_with("A complaint feedback report (ARF, Feedback-Type: abuse)"),
+        "{human}"
+    );
+    assert!(human.contains("  Source IP: 198.51.100.25\n"), "{human}");
+
+    let broken = mailcanary(&["inspect", &path("error-no-feedback-type.eml")], None);
+    assert_eq!(broken.status.code(), Some(2));
+    let err = text(&broken.stderr);
+    assert!(err.contains("Feedback-Type"), "{err}");
+
+    // A mail that is not a feedback report is still read as a message.
+    let plain = mailcanary(&["inspect", "--json", &path("error-not-arf.eml")], None);
+    assert_eq!(plain.status.code(), Some(0), "{}", text(&plain.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&plain.stdout).expect("JSON");
+    assert_ne!(json["kind"], "arf");
+}

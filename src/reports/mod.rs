@@ -11,6 +11,7 @@
 //!   (RFC 7489 §7.2.1.1, RFC 8460 §5.3).
 //! - [`dmarc::parse`] reads one aggregate report, [`tlsrpt::parse`] one TLS report;
 //!   [`Unpacked::parse`] picks the right one.
+//! - [`arf::parse`] reads a complaint feedback report (RFC 5965 ARF), a mail of its own.
 //!
 //! # Limits
 //!
@@ -22,6 +23,7 @@
 //! elements deep. No DTD is read and no entity other than the five predefined ones and
 //! character references is expanded: a `<!DOCTYPE` is refused ([`ReportError::Doctype`]).
 
+pub mod arf;
 pub mod dmarc;
 pub mod labels;
 mod mime;
@@ -194,6 +196,13 @@ pub enum ReportError {
     /// Neither XML, JSON, gzip, zip, nor a mail carrying one of them.
     #[error("not a report: neither XML, JSON, gzip, zip nor a mail with a report attached")]
     NotAReport,
+    /// A mail that is not an ARF report: no `multipart/report; report-type=feedback-report`
+    /// with a `message/feedback-report` part (RFC 5965 §2).
+    #[error(
+        "not a feedback report: no multipart/report; report-type=feedback-report with a \
+         message/feedback-report part (RFC 5965 §2)"
+    )]
+    NotFeedbackReport,
 }
 
 impl ReportError {
@@ -213,6 +222,7 @@ impl ReportError {
             ReportError::Corrupt { .. } => "corrupt",
             ReportError::UnsupportedCompression { .. } => "unsupported_compression",
             ReportError::NotAReport => "not_a_report",
+            ReportError::NotFeedbackReport => "not_arf",
         }
     }
 }

@@ -14,6 +14,7 @@ use std::io::{self, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod arf;
 mod bounce;
 mod path;
 mod report;
@@ -79,7 +80,8 @@ impl InputError {
 }
 
 /// Runs the command; exit 0 when the message was read, 2 when the input was unreadable.
-/// A bounce (delivery status notification) is told from a plain message by itself.
+/// A complaint feedback report (ARF) and a bounce (delivery status notification) are told
+/// from a plain message by themselves.
 pub fn run(args: &InspectArgs) -> ExitCode {
     let raw = match read_input(&args.input) {
         Ok(raw) => raw,
@@ -88,6 +90,16 @@ pub fn run(args: &InspectArgs) -> ExitCode {
             return ExitCode::from(EXIT_UNREADABLE);
         }
     };
+    match crate::reports::arf::parse(&raw) {
+        Ok(complaint) => return emit(arf::render(&complaint, args.json)),
+        // A feedback report whose feedback part is broken: say so rather than read it as a
+        // plain message.
+        Err(err @ crate::reports::ReportError::Missing { .. }) => {
+            eprintln!("mailcanary inspect: {}: {err}", args.input);
+            return ExitCode::from(EXIT_UNREADABLE);
+        }
+        Err(_) => {}
+    }
     let rendered = match verdict::dsn::read(&raw) {
         Ok(Some(dsn)) => bounce::render(&dsn, args.json),
         _ => match crate::reports::unpack(Some(&args.input), &raw) {
@@ -132,6 +144,12 @@ pub fn run(args: &InspectArgs) -> ExitCode {
             },
         },
     };
+    emit(rendered)
+}
+
+/// Prints what was rendered; exit 0, or the unknown exit code when the JSON could not be
+/// written.
+fn emit(rendered: Result<String, serde_json::Error>) -> ExitCode {
     let text = match rendered {
         Ok(text) => text,
         Err(err) => {
