@@ -107,6 +107,28 @@ fn a_bounce_is_explained_as_a_bounce() {
 }
 
 #[test]
+fn a_bounce_names_the_provider_reply() {
+    let dsn = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/dsn/microsoft-outlook-s3150.eml");
+    let dsn = dsn.to_str().expect("utf-8 path");
+    let out = mailcanary(&["inspect", "--json", dsn], None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(json["dsn"]["provider"]["provider"], "microsoft");
+    assert_eq!(json["dsn"]["provider"]["code"], "S3150");
+    assert_eq!(json["dsn"]["provider"]["cause"], "blocklisted");
+    assert_eq!(
+        json["dsn"]["provider"]["link"],
+        "https://olcsupport.office.com/"
+    );
+    let human = text(&mailcanary(&["inspect", dsn], None).stdout);
+    assert!(
+        human.contains("Microsoft documents this reply (S3150: blocklisted); see https://olcsupport.office.com/.\n"),
+        "{human}"
+    );
+}
+
+#[test]
 fn authserv_ids_on_the_command_line() {
     let eml = fixture("icloud-trusted-ids.eml");
     let mut args = vec!["inspect", "--json"];
