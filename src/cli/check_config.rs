@@ -14,5 +14,8 @@ pub fn run(path: &Path) -> Result<ExitCode, ExitCode> {
         c.pairs().len(),
         humantime::format_duration(c.probe.interval)
     );
+    for d in &c.deprecations {
+        eprintln!("mailcanary: warning: {d}");
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -36,7 +36,7 @@ use tokio::time::Instant;
 
 use super::auditor::Auditor;
 use super::dns::{Lookups, normalize_domain};
-use super::findings::{AuditReport, Check, CheckResult};
+use super::findings::{Check, CheckResult, RouteAudit};
 use super::{dnsbl, rdns, spf};
 use crate::diagnosis::{Cause, Context};
 
@@ -107,7 +107,7 @@ pub struct SeenIpAudit {
     /// Whether the route's `sending_ips` lists it (`None`: the route lists none).
     pub expected: Option<bool>,
     /// The checks, as `check-dns` reports them (same JSON contract, `sending_ip` first).
-    pub report: AuditReport,
+    pub report: RouteAudit,
 }
 
 impl Auditor {
@@ -222,7 +222,7 @@ pub(crate) async fn check<L: Lookups>(dns: &L, seen: &SeenIp) -> SeenIpAudit {
         ip,
         family: family(ip),
         expected,
-        report: AuditReport {
+        report: RouteAudit {
             route: seen.route.clone(),
             from_domain: seen.from_domain.clone(),
             checks,
@@ -303,7 +303,7 @@ fn timed_out(seen: &SeenIp, budget: Duration) -> SeenIpAudit {
         ip: seen.ip,
         family: family(seen.ip),
         expected,
-        report: AuditReport {
+        report: RouteAudit {
             route: seen.route.clone(),
             from_domain: seen.from_domain.clone(),
             checks,
