@@ -19,7 +19,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use mailcanary::diagnosis::provider::{ProviderReply, recognise};
+use mailcanary::diagnosis::provider_reply::{ProviderReply, recognise};
 use mailcanary::verdict::dsn::{Dsn, Rejection, read};
 use serde::Serialize;
 

@@ -6,7 +6,7 @@
 //! depends on nobody's types. [`Cause::as_str`] is the stable snake_case name used in JSON and
 //! as a metric label value; the set only grows, names are never changed.
 
-pub mod provider;
+pub mod provider_reply;
 
 use std::net::IpAddr;
 

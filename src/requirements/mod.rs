@@ -28,7 +28,7 @@
 //! bulk. This module is pure and imports only the libraries [`crate::diagnosis`] and
 //! [`crate::verdict`] (header splitting).
 
-mod headers;
+mod header_checks;
 mod score;
 
 #[cfg(test)]
@@ -38,7 +38,9 @@ use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
-pub use headers::{HeaderCheck, HeaderProblem, Unsubscribe, check_headers, check_unsubscribe};
+pub use header_checks::{
+    HeaderCheck, HeaderProblem, Unsubscribe, check_headers, check_unsubscribe,
+};
 pub use score::{DmarcRecord, Observations, Score, ScoreStatus, score, score_with};
 
 /// The table as written in the repository.

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
-use super::headers::{HeaderCheck, Unsubscribe};
+use super::header_checks::{HeaderCheck, Unsubscribe};
 use super::{AppliesTo, Level, Requirement, RequirementId, Table, TableError};
 use crate::diagnosis::{Cause, Context};
 

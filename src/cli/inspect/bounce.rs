@@ -7,11 +7,12 @@
 //! "original_message_id", "original_envelope_id", "probe_token", "cause", "provider"}}` —
 //! `status` as written (`"5.7.26"`), `action` lower case, unknown fields `null`; `provider` is
 //! the provider's documented reply the refused (else delayed) recipient got, as
-//! [`crate::diagnosis::provider::recognise`] knows it (`{"provider", "code", "cause", "link"}`).
+//! [`crate::diagnosis::provider_reply::recognise`] knows it (`{"provider", "code", "cause",
+//! "link"}`).
 
 use serde::Serialize;
 
-use crate::diagnosis::provider::{self, ProviderReply};
+use crate::diagnosis::provider_reply::{ProviderReply, recognise};
 use crate::diagnosis::{Context, Diagnosis};
 use crate::outcome::Bounce;
 use crate::results::causes::bounce_cause;
@@ -67,7 +68,7 @@ fn diagnosis(dsn: &Dsn) -> Option<Diagnosis> {
 /// The provider's documented reply to the refused (else delayed) recipient.
 fn provider_reply(dsn: &Dsn) -> Option<ProviderReply> {
     let recipient = dsn.first_failure().or_else(|| dsn.first_delay())?;
-    provider::recognise(
+    recognise(
         recipient.status.as_deref(),
         recipient.diagnostic_code.as_deref().unwrap_or(""),
     )

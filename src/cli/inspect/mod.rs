@@ -14,8 +14,8 @@ use std::io::{self, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-mod arf;
 mod bounce;
+mod complaint;
 mod path;
 mod report;
 
@@ -91,7 +91,7 @@ pub fn run(args: &InspectArgs) -> ExitCode {
         }
     };
     match crate::reports::arf::parse(&raw) {
-        Ok(complaint) => return emit(arf::render(&complaint, args.json)),
+        Ok(complaint) => return emit(complaint::render(&complaint, args.json)),
         // A feedback report whose feedback part is broken: say so rather than read it as a
         // plain message.
         Err(err @ crate::reports::ReportError::Missing { .. }) => {

@@ -29,7 +29,7 @@
 //! when it names a `DMARC policy`; else the method the code stands for (`x.7.20`–`22` and
 //! `x.7.30` DKIM, `x.7.23`, `x.7.24`, `x.7.27` SPF, `5.7.509`, `x.7.32`, `4.7.31`, `x.7.40`
 //! DMARC); else `None`. The provider-specific causes and delist links of these replies are
-//! [`crate::diagnosis::provider::recognise`]'s.
+//! [`crate::diagnosis::provider_reply::recognise`]'s.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
