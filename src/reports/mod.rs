@@ -52,7 +52,7 @@ pub const MAX_FILES: usize = 16;
 pub struct Unpacked {
     /// The file name it came under (zip entry, MIME filename, or the hint), if any.
     pub name: Option<String>,
-    /// XML or JSON.
+    /// XML (DMARC) or JSON (TLS-RPT); never [`ReportKind::Arf`].
     pub kind: ReportKind,
     /// The document.
     pub bytes: Vec<u8>,
@@ -109,6 +109,8 @@ impl Unpacked {
         match self.kind {
             ReportKind::Dmarc => dmarc::parse(&self.bytes).map(Report::Dmarc),
             ReportKind::Tlsrpt => tlsrpt::parse(&self.bytes).map(Report::Tlsrpt),
+            // A complaint is a mail of its own ([`arf::parse`]); `unpack` never yields one.
+            ReportKind::Arf => Err(ReportError::NotAReport),
         }
     }
 }

@@ -10,6 +10,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use crate::reports::ReportKind;
 use crate::reports::arf::{ComplaintReport, FeedbackType};
 
 #[derive(Serialize)]
@@ -22,7 +23,7 @@ struct Json<'a> {
 pub fn render(report: &ComplaintReport, json: bool) -> Result<String, serde_json::Error> {
     if json {
         return serde_json::to_string_pretty(&Json {
-            kind: "arf",
+            kind: ReportKind::Arf.json_kind(),
             arf: report,
         })
         .map(|j| j + "\n");
@@ -51,7 +52,8 @@ fn explain(report: &ComplaintReport) -> String {
         .as_deref()
         .unwrap_or(report.feedback_type.as_str());
     let mut out = format!(
-        "A complaint feedback report (ARF, Feedback-Type: {})",
+        "A complaint feedback report ({}, Feedback-Type: {})",
+        ReportKind::Arf.word(),
         clean(word)
     );
     if let Some(agent) = &report.user_agent {
