@@ -107,7 +107,7 @@ pub struct SeenIpAudit {
     /// Whether the route's `sending_ips` lists it (`None`: the route lists none).
     pub expected: Option<bool>,
     /// The checks, as `check-dns` reports them (same JSON contract, `sending_ip` first).
-    pub report: RouteAudit,
+    pub audit: RouteAudit,
 }
 
 impl Auditor {
@@ -222,7 +222,7 @@ pub(crate) async fn check<L: Lookups>(dns: &L, seen: &SeenIp) -> SeenIpAudit {
         ip,
         family: family(ip),
         expected,
-        report: RouteAudit {
+        audit: RouteAudit {
             route: seen.route.clone(),
             from_domain: seen.from_domain.clone(),
             checks,
@@ -303,7 +303,7 @@ fn timed_out(seen: &SeenIp, budget: Duration) -> SeenIpAudit {
         ip: seen.ip,
         family: family(seen.ip),
         expected,
-        report: RouteAudit {
+        audit: RouteAudit {
             route: seen.route.clone(),
             from_domain: seen.from_domain.clone(),
             checks,

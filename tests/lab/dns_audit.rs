@@ -359,7 +359,7 @@ async fn the_address_a_receiver_saw_is_audited_like_a_route() {
             ..seen("127.0.0.2", "mail.sender.test")
         })
         .await;
-    let report = &good.report;
+    let report = &good.audit;
     assert_eq!(report.causes(), [], "{}", report.render_text());
     assert_eq!((good.family, good.expected), ("ipv4", Some(true)));
     for which in [
@@ -382,7 +382,7 @@ async fn the_address_a_receiver_saw_is_audited_like_a_route() {
     // The good route's mail arriving from the listed route's address: not in its
     // sending_ips, not in its SPF record, on the lab blocklist; PTR and HELO are fine.
     let stray = auditor.audit(&seen("127.0.0.6", "out6.listed.test")).await;
-    let report = &stray.report;
+    let report = &stray.audit;
     assert_eq!(stray.expected, Some(false));
     let mut causes = report.causes();
     causes.sort_by_key(|cause| cause.as_str());

@@ -46,11 +46,11 @@ fn seen(address: &str, helo: Option<&str>) -> SeenIp {
 
 fn result(audit: &SeenIpAudit, which: Check) -> &CheckResult {
     audit
-        .report
+        .audit
         .checks
         .iter()
         .find(|c| c.check == which)
-        .unwrap_or_else(|| panic!("no {} in {:#?}", which.as_str(), audit.report.checks))
+        .unwrap_or_else(|| panic!("no {} in {:#?}", which.as_str(), audit.audit.checks))
 }
 
 #[tokio::test]
@@ -63,7 +63,7 @@ async fn an_unlisted_ipv6_address_without_ptr_names_every_cause() {
     assert_eq!(audit.family, "ipv6");
     assert_eq!(audit.expected, Some(false));
     let checks: Vec<(&str, CheckStatus, Option<Cause>)> = audit
-        .report
+        .audit
         .checks
         .iter()
         .map(|c| (c.check.as_str(), c.status, c.cause))
@@ -83,7 +83,7 @@ async fn an_unlisted_ipv6_address_without_ptr_names_every_cause() {
             ("dnsbl", CheckStatus::Ok, None),
         ]
     );
-    assert_eq!(audit.report.status(), Status::Critical);
+    assert_eq!(audit.audit.status(), Status::Critical);
     let ptr = result(&audit, Check::Ptr);
     assert_eq!(
         ptr.detail,
@@ -124,7 +124,7 @@ async fn an_unlisted_ipv6_address_without_ptr_names_every_cause() {
         spf.fix
     );
     // SpamCop lists no IPv6: only ZEN was asked.
-    let zones: Vec<&str> = audit.report.dnsbl.iter().map(|z| z.zone.as_str()).collect();
+    let zones: Vec<&str> = audit.audit.dnsbl.iter().map(|z| z.zone.as_str()).collect();
     assert_eq!(zones, ["zen.spamhaus.org"]);
 }
 
@@ -137,15 +137,15 @@ async fn a_listed_ipv4_address_with_everything_in_place_is_ok() {
     .await;
     assert_eq!(audit.family, "ipv4");
     assert_eq!(audit.expected, Some(true));
-    for c in &audit.report.checks {
+    for c in &audit.audit.checks {
         assert_eq!((c.status, c.cause), (CheckStatus::Ok, None), "{c:?}");
     }
-    assert_eq!(audit.report.status(), Status::Ok);
+    assert_eq!(audit.audit.status(), Status::Ok);
     assert_eq!(
         result(&audit, Check::SendingIp).detail,
         "listed in the route's sending_ips (192.0.2.2)"
     );
-    assert_eq!(audit.report.dnsbl.len(), 2);
+    assert_eq!(audit.audit.dnsbl.len(), 2);
 }
 
 #[tokio::test]
@@ -158,7 +158,7 @@ async fn ipv6_reverse_dns_is_confirmed_with_aaaa_and_blocklists_asked_in_nibbles
         result(&audit, Check::Fcrdns).detail,
         "mail6.sender.test resolves back to 2001:db8:53::26"
     );
-    assert!(audit.report.checks.iter().all(|c| c.check != Check::Helo));
+    assert!(audit.audit.checks.iter().all(|c| c.check != Check::Helo));
 
     let listed = check(&dns(), &seen("2001:db8:53::66", None).normalized()).await;
     let dnsbl = result(&listed, Check::Dnsbl);
@@ -184,7 +184,7 @@ async fn no_sending_ips_means_no_expectation() {
     assert_eq!(audit.expected, None);
     assert!(
         audit
-            .report
+            .audit
             .checks
             .iter()
             .all(|c| c.check != Check::SendingIp)
@@ -226,7 +226,7 @@ async fn the_same_address_is_audited_once_within_the_ttl() {
     tokio::time::sleep(Duration::from_millis(350)).await;
     let third = auditor.audit_with(&dns(), &seen_ip).await;
     assert!(!Arc::ptr_eq(&first, &third), "audited again after the ttl");
-    assert_eq!(first.report, third.report);
+    assert_eq!(first.audit, third.audit);
 }
 
 /// DNS that never answers.
@@ -262,7 +262,7 @@ async fn an_audit_takes_at_most_its_budget_and_reports_errors_not_failures() {
         .await;
     assert!(started.elapsed() < Duration::from_secs(5));
     let checks: Vec<(&str, CheckStatus)> = audit
-        .report
+        .audit
         .checks
         .iter()
         .map(|c| (c.check.as_str(), c.status))
@@ -276,7 +276,7 @@ async fn an_audit_takes_at_most_its_budget_and_reports_errors_not_failures() {
         ]
     );
     assert!(result(&audit, Check::Ptr).detail.contains("budget of 0 s"));
-    assert_eq!(audit.report.causes(), [Cause::UnexpectedSendingIp]);
+    assert_eq!(audit.audit.causes(), [Cause::UnexpectedSendingIp]);
 }
 
 #[tokio::test]
