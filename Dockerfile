@@ -24,10 +24,18 @@ RUN mkdir -p src bench \
 
 COPY src ./src
 COPY bench/verdict.rs bench/idle_client.rs ./bench/
+COPY scripts/release ./scripts/
 # COPY keeps the sources' modification times, which may be older than the stub build:
-# touch the crate roots so that cargo rebuilds mailcanary.
+# touch the crate roots so that cargo rebuilds mailcanary. scripts/release builds it and
+# splits the debug info off: target/dist/mailcanary (~20 MB) ships, mailcanary.debug stays here.
 RUN touch src/main.rs src/lib.rs \
-    && cargo build --release --locked --bin mailcanary
+    && scripts/release
+
+
+# The line tables of the image's binary, for symbolised backtraces (README, "Building"):
+#   docker build --target debug-symbols --output type=local,dest=. .
+FROM scratch AS debug-symbols
+COPY --from=builder /build/target/dist/mailcanary.debug /
 
 
 FROM debian:bookworm-slim
@@ -44,7 +52,7 @@ RUN groupadd --system --gid 10001 mailcanary \
     && install -d -o mailcanary -g mailcanary -m 0750 /var/lib/mailcanary \
     && install -d -m 0755 /etc/mailcanary
 
-COPY --from=builder /build/target/release/mailcanary /usr/local/bin/mailcanary
+COPY --from=builder /build/target/dist/mailcanary /usr/local/bin/mailcanary
 
 USER 10001:10001
 WORKDIR /var/lib/mailcanary

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::*;
 use futures::TryStreamExt;
-use rand::Rng;
+use rand::RngExt;
 
 const SEEDS: [(&str, &str); 2] = [("k18", "seed18"), ("k19", "seed19")];
 
