@@ -28,9 +28,12 @@
 //! Libraries that import nothing of the application (at most [`status`] and [`truncate`]):
 //! [`verdict`] (reads receivers' headers), [`dns_audit`] (checks the DNS behind the verdicts),
 //! [`diagnosis`] (the fixed cause list and its fix sentences, shared by the probe and the
-//! audit), [`gmail`] (Gmail's IMAP extensions: what to send, how to read the answers),
-//! [`status`] (the one status word and exit-code table) and [`reports`] (reads DMARC aggregate
-//! and TLS-RPT reports; [`reports::ReportKind`] spells each kind for everyone).
+//! audit), [`path`] (the hops of a message's `Received:` fields, and what the receiver saw),
+//! [`gmail`] (Gmail's IMAP extensions: what to send, how to read the answers), [`status`] (the
+//! one status word and exit-code table), [`reports`] (reads DMARC aggregate, TLS-RPT and ARF
+//! complaint reports; [`reports::ReportKind`] spells each kind for everyone) and
+//! [`requirements`] (the providers' sender requirements as data, and a route's score against
+//! them).
 //!
 //! The import graph is checked by `tests/import_graph.rs`: no circle between files, no arrow
 //! from the libraries, the shared rooms or [`metrics`] up into the pipelines.
@@ -46,9 +49,11 @@ pub mod jobs;
 pub mod metrics;
 pub mod oauth;
 pub mod outcome;
+pub mod path;
 pub mod probe;
 pub mod report_mailbox;
 pub mod reports;
+pub mod requirements;
 pub mod results;
 pub mod serve;
 pub mod standing;

@@ -2,8 +2,9 @@
 //!
 //! Each case in `tests/fixtures/dsn/` is `<case>.eml` (a bounce, written from the MTA's or
 //! provider's public documentation and RFC 3464 §6; see that folder's README) with either
-//! `<case>.json` (the [`Dsn`] read from it, and the [`Rejection`] of its first failed
-//! recipient, else of its first delayed one) or `<case>.err` (the expected error: its
+//! `<case>.json` (the [`Dsn`] read from it, the [`Rejection`] of its first failed recipient,
+//! else of its first delayed one, and the provider reply that recipient's status and reply are
+//! recognised as, [`recognise`]) or `<case>.err` (the expected error: its
 //! `reason()` on the first line, its message on the second).
 //!
 //! Every case runs twice, with LF and with CRLF line ends, and must give the same output.
@@ -18,6 +19,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use mailcanary::diagnosis::provider_reply::{ProviderReply, recognise};
 use mailcanary::verdict::dsn::{Dsn, Rejection, read};
 use serde::Serialize;
 
@@ -38,14 +40,24 @@ fn fixtures(name: &str) -> PathBuf {
 struct Expected<'a> {
     dsn: Option<&'a Dsn>,
     rejection: Option<Rejection>,
+    provider: Option<ProviderReply>,
 }
 
 fn run_case(raw: &[u8]) -> String {
     match read(raw) {
         Ok(dsn) => {
+            let refused = dsn
+                .as_ref()
+                .and_then(|dsn| dsn.first_failure().or_else(|| dsn.first_delay()));
             let expected = Expected {
                 dsn: dsn.as_ref(),
                 rejection: dsn.as_ref().and_then(Dsn::rejection),
+                provider: refused.and_then(|recipient| {
+                    recognise(
+                        recipient.status.as_deref(),
+                        recipient.diagnostic_code.as_deref().unwrap_or(""),
+                    )
+                }),
             };
             serde_json::to_string_pretty(&expected).expect("json") + "\n"
         }

@@ -17,11 +17,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// Modules that import nothing above them: pure libraries and the rooms every pipeline shares.
-const LOWER: [&str; 13] = [
+const LOWER: [&str; 15] = [
     "verdict",
     "dns_audit",
     "reports",
     "diagnosis",
+    "path",
+    "requirements",
     "gmail",
     "status",
     "clock",

@@ -4,6 +4,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use mailcanary::path::Receiver;
+
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/verdict")
@@ -35,6 +37,21 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// `inspect --json` of a message: the library's verdict contract (`library`, a golden file)
+/// with `"kind": "message"` in front and the path of `raw`, as `mailcanary::path` reads it for
+/// `receiver`, at the end.
+fn expected_message_json(library: &str, raw: &[u8], receiver: &Receiver) -> String {
+    let path = mailcanary::path::read(raw, receiver).expect("a message");
+    let path = serde_json::to_string_pretty(&path)
+        .expect("json")
+        .replace('\n', "\n  ");
+    let inner = library
+        .strip_prefix("{\n")
+        .and_then(|rest| rest.strip_suffix("\n}\n"))
+        .expect("a pretty-printed object");
+    format!("{{\n  \"kind\": \"message\",\n{inner},\n  \"path\": {path}\n}}\n")
+}
+
 #[test]
 fn json_output_is_the_golden_file() {
     for case in ["microsoft365-pass", "gmail-forwarded-arc", "rspamd-spam"] {
@@ -44,9 +61,11 @@ fn json_output_is_the_golden_file() {
             None,
         );
         assert_eq!(out.status.code(), Some(0), "{case}: {}", text(&out.stderr));
-        // The command adds `"kind": "message"` in front of the library's JSON contract.
+        // The command adds `"kind": "message"` in front of the library's JSON contract and
+        // the path after it.
         let library = std::fs::read_to_string(fixture(&format!("{case}.json"))).expect("json");
-        let expected = library.replacen("{\n", "{\n  \"kind\": \"message\",\n", 1);
+        let raw = std::fs::read(&eml).expect("eml");
+        let expected = expected_message_json(&library, &raw, &Receiver::default());
         assert_eq!(text(&out.stdout), expected, "{case}");
     }
 }
@@ -88,6 +107,28 @@ fn a_bounce_is_explained_as_a_bounce() {
 }
 
 #[test]
+fn a_bounce_names_the_provider_reply() {
+    let dsn = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/dsn/microsoft-outlook-s3150.eml");
+    let dsn = dsn.to_str().expect("utf-8 path");
+    let out = mailcanary(&["inspect", "--json", dsn], None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(json["dsn"]["provider"]["provider"], "microsoft");
+    assert_eq!(json["dsn"]["provider"]["code"], "S3150");
+    assert_eq!(json["dsn"]["provider"]["cause"], "blocklisted");
+    assert_eq!(
+        json["dsn"]["provider"]["link"],
+        "https://olcsupport.office.com/"
+    );
+    let human = text(&mailcanary(&["inspect", dsn], None).stdout);
+    assert!(
+        human.contains("Microsoft documents this reply (S3150: blocklisted); see https://olcsupport.office.com/.\n"),
+        "{human}"
+    );
+}
+
+#[test]
 fn authserv_ids_on_the_command_line() {
     let eml = fixture("icloud-trusted-ids.eml");
     let mut args = vec!["inspect", "--json"];
@@ -103,7 +144,14 @@ fn authserv_ids_on_the_command_line() {
     let out = mailcanary(&args, None);
     assert_eq!(out.status.code(), Some(0));
     let library = std::fs::read_to_string(fixture("icloud-trusted-ids.json")).expect("json");
-    let expected = library.replacen("{\n", "{\n  \"kind\": \"message\",\n", 1);
+    let raw = std::fs::read(&eml).expect("eml");
+    let receiver = Receiver::from_authserv_ids([
+        "arc.icloud.com",
+        "dmarc.icloud.com",
+        "dkim-verifier.icloud.com",
+        "spf.icloud.com",
+    ]);
+    let expected = expected_message_json(&library, &raw, &receiver);
     assert_eq!(text(&out.stdout), expected);
 }
 
@@ -120,6 +168,54 @@ fn human_output_explains() {
             .contains("  dmarc  fail      header.from=canary.example (p=NONE sp=NONE dis=NONE)\n"),
         "{stdout}"
     );
+    // The path follows the verdict: Gmail's hops believed, the receiving hop marked.
+    assert!(
+        stdout.contains("\nPath (2 hops, the last first;"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("by mx.google.com from relay.unlisted.example [203.0.113.9] with ESMTP, 2024-11-12T11:20:41Z  <- the receiver took it here\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("The receiver saw 203.0.113.9 (IPv4), HELO relay.unlisted.example, reverse name relay.unlisted.example, without TLS (ESMTP).\n"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn the_path_names_what_the_receiver_saw() {
+    let eml = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/received/postfix-ipv6-no-ptr.eml");
+    let eml = eml.to_str().expect("utf-8 path");
+    let out = mailcanary(
+        &["inspect", "--json", "--receiver-domain", "seed.test", eml],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(json["kind"], "message");
+    let path = &json["path"];
+    assert_eq!(path["receiver_domains"], serde_json::json!(["seed.test"]));
+    assert_eq!(path["receiving_hop"], 1);
+    assert_eq!(path["seen"]["ip"], "2001:db8:53::25");
+    assert_eq!(path["seen"]["family"], "ipv6");
+    assert_eq!(path["seen"]["reverse_name"], serde_json::Value::Null);
+    assert_eq!(path["hops"][2]["trusted"], false);
+    // A receiver that is not on the path believes no hop.
+    let out = mailcanary(
+        &[
+            "inspect",
+            "--json",
+            "--receiver-domain",
+            "other.example",
+            eml,
+        ],
+        None,
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(json["path"]["receiving_hop"], serde_json::Value::Null);
+    assert_eq!(json["path"]["seen"], serde_json::Value::Null);
 }
 
 #[test]
@@ -128,7 +224,7 @@ fn standard_input() {
     let out = mailcanary(&["inspect", "--json", "-"], Some(&raw));
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let library = std::fs::read_to_string(fixture("rspamd-spam.json")).expect("json");
-    let expected = library.replacen("{\n", "{\n  \"kind\": \"message\",\n", 1);
+    let expected = expected_message_json(&library, &raw, &Receiver::default());
     assert_eq!(text(&out.stdout), expected);
 }
 
@@ -200,4 +296,42 @@ fn reports_are_explained_as_reports() {
         err.contains("invalid_truncated.xml.gz") && err.contains("gzip"),
         "{err}"
     );
+}
+
+#[test]
+fn complaints_are_explained_as_complaints() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/arf");
+    let path = |name: &str| dir.join(name).to_str().expect("utf-8 path").to_string();
+    let out = mailcanary(&["inspect", "--json", &path("yahoo-cfl-probe.eml")], None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(json["kind"], "arf");
+    assert_eq!(json["arf"]["feedback_type"], "abuse");
+    assert_eq!(json["arf"]["reported_domains"][0], "sender.test");
+    assert!(
+        json["arf"]["probe_token"]
+            .as_str()
+            .is_some_and(|token| token.starts_with("v1.")),
+        "{json}"
+    );
+
+    let human = mailcanary(&["inspect", &path("microsoft-jmrp.eml")], None);
+    assert_eq!(human.status.code(), Some(0), "{}", text(&human.stderr));
+    let human = text(&human.stdout);
+    assert!(
+        human.starts_with("A complaint feedback report (ARF, Feedback-Type: abuse)"),
+        "{human}"
+    );
+    assert!(human.contains("  Source IP: 198.51.100.25\n"), "{human}");
+
+    let broken = mailcanary(&["inspect", &path("error-no-feedback-type.eml")], None);
+    assert_eq!(broken.status.code(), Some(2));
+    let err = text(&broken.stderr);
+    assert!(err.contains("Feedback-Type"), "{err}");
+
+    // A mail that is not a feedback report is still read as a message.
+    let plain = mailcanary(&["inspect", "--json", &path("error-not-arf.eml")], None);
+    assert_eq!(plain.status.code(), Some(0), "{}", text(&plain.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&plain.stdout).expect("JSON");
+    assert_ne!(json["kind"], "arf");
 }

@@ -6,6 +6,8 @@
 //! depends on nobody's types. [`Cause::as_str`] is the stable snake_case name used in JSON and
 //! as a metric label value; the set only grows, names are never changed.
 
+pub mod provider_reply;
+
 use std::net::IpAddr;
 
 use serde::Serialize;
@@ -86,11 +88,23 @@ pub enum Cause {
     MailboxFull,
     /// Gmail filed the probe under another inbox tab than the route expects (`expect_tab`).
     GmailTab,
+    /// The receiver saw the mail come from an address the route's `sending_ips` does not list
+    /// (read from the receiving hop's `Received:` field): the audit of the configured addresses
+    /// did not look at the one the receiver judged.
+    UnexpectedSendingIp,
+    /// The hop into the receiver was not encrypted (no TLS), which Gmail requires of all senders.
+    TlsMissing,
+    /// The message header breaks RFC 5322 §3.6 (not exactly one From or Date, no valid
+    /// Message-ID, a field that may appear once appears twice).
+    HeaderMalformed,
+    /// Bulk mail without RFC 8058 one-click unsubscribe (List-Unsubscribe with an https URI,
+    /// List-Unsubscribe-Post, both signed by DKIM).
+    OneClickUnsubscribeMissing,
 }
 
 impl Cause {
     /// Every cause, in declaration order (for pre-initialising metrics and for docs).
-    pub const ALL: [Cause; 32] = [
+    pub const ALL: [Cause; 36] = [
         Cause::PtrMissing,
         Cause::FcrdnsMismatch,
         Cause::HeloMismatch,
@@ -123,6 +137,10 @@ impl Cause {
         Cause::RecipientUnknown,
         Cause::MailboxFull,
         Cause::GmailTab,
+        Cause::UnexpectedSendingIp,
+        Cause::TlsMissing,
+        Cause::HeaderMalformed,
+        Cause::OneClickUnsubscribeMissing,
     ];
 
     /// The stable snake_case name (the serde name).
@@ -160,6 +178,10 @@ impl Cause {
             Cause::RecipientUnknown => "recipient_unknown",
             Cause::MailboxFull => "mailbox_full",
             Cause::GmailTab => "gmail_tab",
+            Cause::UnexpectedSendingIp => "unexpected_sending_ip",
+            Cause::TlsMissing => "tls_missing",
+            Cause::HeaderMalformed => "header_malformed",
+            Cause::OneClickUnsubscribeMissing => "one_click_unsubscribe_missing",
         }
     }
 
@@ -167,9 +189,17 @@ impl Cause {
     /// `None` are replaced by a generic wording ("the sending IP", "your domain").
     pub fn fix(self, ctx: &Context<'_>) -> String {
         let domain = ctx.domain.unwrap_or("your domain");
-        let ip = ctx
+        // The address with its family (`the IPv6 address 2001:db8::25`): an IPv6 address the
+        // admin never configured is the classic surprise, so the sentence says which it is.
+        let ip = ctx.ip.map_or_else(|| "the sending IP".to_string(), address);
+        let bare_ip = ctx
             .ip
             .map_or_else(|| "the sending IP".to_string(), |ip| ip.to_string());
+        let address_record = match ctx.ip.map(|ip| ip.to_canonical()) {
+            Some(IpAddr::V6(_)) => "AAAA record",
+            Some(IpAddr::V4(_)) => "A record",
+            None => "A/AAAA record",
+        };
         let reverse_zone = ctx
             .ip
             .map_or_else(|| "its reverse zone".to_string(), reverse_zone);
@@ -178,21 +208,21 @@ impl Cause {
         let dkim_name = format!("{selector}._domainkey.{dkim_domain}");
         match self {
             Cause::PtrMissing => format!(
-                "Publish a PTR record for {ip} (in {reverse_zone}) naming a host whose A record \
-                 points back to it, and use that name as the HELO."
+                "Publish a PTR record for {ip} (in {reverse_zone}) naming a host whose \
+                 {address_record} points back to it, and use that name as the HELO."
             ),
             Cause::FcrdnsMismatch => {
                 let ptr = ctx.ptr_name.unwrap_or("the PTR name");
                 format!(
-                    "Make {ptr} resolve to {ip} (its A/AAAA record), or change the PTR record of \
-                     {ip} (in {reverse_zone}) to a name that does."
+                    "Make {ptr} resolve to {ip} (its {address_record}), or change the PTR record \
+                     of {bare_ip} (in {reverse_zone}) to a name that does."
                 )
             }
             Cause::HeloMismatch => {
                 let target = ctx.ptr_name.unwrap_or("a name in your domain");
                 format!(
-                    "Set the HELO name of the server sending from {ip} to {target}, with an A \
-                     record pointing to {ip}."
+                    "Set the HELO name of the server sending from {ip} to {target}, with an \
+                     {address_record} pointing to {bare_ip}."
                 )
             }
             Cause::SpfMissing => format!(
@@ -320,7 +350,8 @@ impl Cause {
             }
             Cause::RejectedUnauthenticated => format!(
                 "Authenticate mail from {domain} as the receiver requires: an SPF record that \
-                 authorizes {ip}, a DKIM signature with d={domain}, and a DMARC record."
+                 authorizes {ip} ({}), a DKIM signature with d={domain}, and a DMARC record.",
+                spf_term(ctx.ip)
             ),
             Cause::RateLimited => format!(
                 "Slow down and warm up {ip}: the receiver defers it for volume or complaints \
@@ -335,6 +366,45 @@ impl Cause {
             Cause::MailboxFull => "Empty the seed mailbox (or raise its quota): the receiver \
                  refuses new mail because it is full."
                 .to_string(),
+            Cause::UnexpectedSendingIp => {
+                let listed = if ctx.expected_ips.is_empty() {
+                    "none".to_string()
+                } else {
+                    ctx.expected_ips
+                        .iter()
+                        .map(IpAddr::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                format!(
+                    "The receiver took this mail from {ip}, which the route's sending_ips does not \
+                     list (it lists {listed}): if the address is yours, add it to sending_ips, to \
+                     the SPF record ({}) and give it a PTR record; if not, find the server or \
+                     relay that sends from it (an MTA that prefers IPv6 when the receiving MX has \
+                     an AAAA record is the usual one).",
+                    spf_term(ctx.ip)
+                )
+            }
+            Cause::TlsMissing => format!(
+                "Turn on TLS for the mail the server sending from {ip} delivers (STARTTLS, e.g. \
+                 Postfix smtp_tls_security_level = may): the receiver recorded the hop into it \
+                 without encryption."
+            ),
+            Cause::HeaderMalformed => format!(
+                "Fix the header the sending software writes ({}): RFC 5322 §3.6 allows exactly \
+                 one From and one Date, and receivers also refuse mail without one valid \
+                 Message-ID.",
+                ctx.problem
+                    .map_or_else(|| "see the header check".to_string(), one_line)
+            ),
+            Cause::OneClickUnsubscribeMissing => format!(
+                "Add one-click unsubscribe to the bulk mail from {domain} ({}): a \
+                 List-Unsubscribe header with an https URI, List-Unsubscribe-Post: \
+                 List-Unsubscribe=One-Click, and both fields in the DKIM signature's h= tag \
+                 (RFC 8058 §3.1, §4).",
+                ctx.problem
+                    .map_or_else(|| "see the header check".to_string(), one_line)
+            ),
             Cause::GmailTab => format!(
                 "Gmail filed it under {} instead of {}: make the message read like one person \
                  writing to another (no List-Unsubscribe or bulk headers, few links and \
@@ -376,6 +446,10 @@ pub struct Context<'a> {
     /// The Gmail tab the message was filed under, and the one the route expects.
     pub tab: Option<&'a str>,
     pub expected_tab: Option<&'a str>,
+    /// The addresses the route's `sending_ips` lists (for `unexpected_sending_ip`).
+    pub expected_ips: &'a [IpAddr],
+    /// What exactly is wrong, in a few words (`2 From fields`, `no https URI`).
+    pub problem: Option<&'a str>,
 }
 
 /// A cause with its fix sentence.
@@ -516,8 +590,17 @@ pub fn reverse_zone(ip: IpAddr) -> String {
     }
 }
 
+/// An address with its family, as fix sentences name it: `the IPv4 address 192.0.2.1`,
+/// `the IPv6 address 2001:db8::1` (an IPv4-mapped IPv6 address is named as IPv4).
+pub fn address(ip: IpAddr) -> String {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => format!("the IPv4 address {v4}"),
+        IpAddr::V6(v6) => format!("the IPv6 address {v6}"),
+    }
+}
+
 fn spf_term(ip: Option<IpAddr>) -> String {
-    match ip {
+    match ip.map(|ip| ip.to_canonical()) {
         Some(IpAddr::V4(v4)) => format!("ip4:{v4}"),
         Some(IpAddr::V6(v6)) => format!("ip6:{v6}"),
         None => "ip4:<sending IP>".to_string(),

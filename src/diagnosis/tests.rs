@@ -34,8 +34,8 @@ fn every_fix_is_one_sentence_and_names_the_record() {
     }
     assert_eq!(
         Cause::PtrMissing.fix(&ctx),
-        "Publish a PTR record for 127.0.0.5 (in 0.0.127.in-addr.arpa) naming a host whose A \
-         record points back to it, and use that name as the HELO."
+        "Publish a PTR record for the IPv4 address 127.0.0.5 (in 0.0.127.in-addr.arpa) \
+         naming a host whose A record points back to it, and use that name as the HELO."
     );
     assert!(
         Cause::DkimKeyMissing
@@ -51,6 +51,58 @@ fn every_fix_is_one_sentence_and_names_the_record() {
         Cause::SpfIpNotAuthorized
             .fix(&ctx)
             .contains("ip4:127.0.0.5")
+    );
+}
+
+#[test]
+fn fixes_name_the_address_and_its_family() {
+    let v6: IpAddr = "2001:db8:53::25".parse().expect("ip");
+    let ctx = Context {
+        domain: Some("sender.test"),
+        ip: Some(v6),
+        ptr_name: Some("mail.sender.test"),
+        expected_ips: &["127.0.0.2".parse().expect("ip")],
+        ..Context::default()
+    };
+    assert_eq!(
+        Cause::PtrMissing.fix(&ctx),
+        "Publish a PTR record for the IPv6 address 2001:db8:53::25 (in \
+         0.0.0.0.3.5.0.0.8.b.d.0.1.0.0.2.ip6.arpa) naming a host whose AAAA record points \
+         back to it, and use that name as the HELO."
+    );
+    assert!(Cause::FcrdnsMismatch.fix(&ctx).starts_with(
+        "Make mail.sender.test resolve to the IPv6 address 2001:db8:53::25 (its AAAA record)"
+    ));
+    assert!(
+        Cause::SpfIpNotAuthorized
+            .fix(&ctx)
+            .contains("ip6:2001:db8:53::25")
+    );
+    assert!(
+        Cause::Blocklisted
+            .fix(&ctx)
+            .starts_with("Find and stop what got the IPv6 address 2001:db8:53::25 listed")
+    );
+    assert_eq!(
+        Cause::UnexpectedSendingIp.fix(&ctx),
+        "The receiver took this mail from the IPv6 address 2001:db8:53::25, which the \
+         route's sending_ips does not list (it lists 127.0.0.2): if the address is yours, add \
+         it to sending_ips, to the SPF record (ip6:2001:db8:53::25) and give it a PTR record; \
+         if not, find the server or relay that sends from it (an MTA that prefers IPv6 when \
+         the receiving MX has an AAAA record is the usual one)."
+    );
+    assert_eq!(Cause::UnexpectedSendingIp.as_str(), "unexpected_sending_ip");
+    // An IPv4-mapped IPv6 address is named as IPv4.
+    let mapped: IpAddr = "::ffff:192.0.2.9".parse().expect("ip");
+    assert_eq!(address(mapped), "the IPv4 address 192.0.2.9");
+    let ctx = Context {
+        ip: Some(mapped),
+        ..Context::default()
+    };
+    assert!(
+        Cause::HeloMismatch
+            .fix(&ctx)
+            .contains("with an A record pointing to")
     );
 }
 

@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use futures::future::join_all;
-use mail_auth::MessageAuthenticator;
 
 use super::dkim::DkimOutcome;
 use super::dns::{Dns, ResolverSetupError, normalize_domain};
@@ -46,7 +45,6 @@ pub struct AuditTarget {
 /// Audits routes; holds the resolver (and its cache), so keep one and reuse it.
 pub struct Auditor {
     dns: Dns,
-    auth: MessageAuthenticator,
 }
 
 impl Auditor {
@@ -56,10 +54,14 @@ impl Auditor {
         nameserver: Option<SocketAddr>,
         timeout: Duration,
     ) -> Result<Self, ResolverSetupError> {
+        // mail-auth's SPF evaluator runs over the very same resolver (`Dns::spf_mail_from`).
         let dns = Dns::new(nameserver, timeout)?;
-        // mail-auth's SPF evaluator runs over the very same resolver.
-        let auth = MessageAuthenticator(dns.resolver().clone());
-        Ok(Auditor { dns, auth })
+        Ok(Auditor { dns })
+    }
+
+    /// The resolver the checks ask.
+    pub(crate) fn dns(&self) -> &Dns {
+        &self.dns
     }
 
     /// Runs every applicable check. Never fails: DNS trouble becomes checks in status `error`.
@@ -92,7 +94,6 @@ impl Auditor {
         );
         let spf_check = spf::check(
             &self.dns,
-            &self.auth,
             &names.envelope,
             &target.ips,
             names.helo.as_deref(),

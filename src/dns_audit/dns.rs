@@ -19,6 +19,8 @@ use hickory_resolver::proto::op::{
     DnsRequest, DnsRequestOptions, DnsResponse, Query, ResponseCode,
 };
 use hickory_resolver::proto::rr::{Name, RData, RecordType};
+use mail_auth::spf::verify::SpfParameters;
+use mail_auth::{MessageAuthenticator, SpfResult};
 
 /// Tries per query (hickory's `attempts`, and the direct loopback PTR queries).
 const ATTEMPTS: usize = 2;
@@ -146,6 +148,9 @@ pub(crate) trait Lookups {
     /// PTR names of `ip`, asked at its [`reverse_name`] (RFC 1035 §3.5, RFC 3596 §2.5), lower
     /// case without the final dot.
     async fn ptr(&self, ip: IpAddr) -> Result<Answer<String>, DnsError>;
+    /// The SPF result (RFC 7208 §4 check_host, mail-auth's evaluator) for mail from
+    /// `postmaster@domain` sent by `ip` that said HELO `helo`.
+    async fn spf_mail_from(&self, ip: IpAddr, helo: &str, domain: &str) -> SpfResult;
 }
 
 /// The audit's resolver.
@@ -335,6 +340,19 @@ impl Lookups for Dns {
 
     async fn ptr(&self, ip: IpAddr) -> Result<Answer<String>, DnsError> {
         Dns::ptr(self, ip).await
+    }
+
+    async fn spf_mail_from(&self, ip: IpAddr, helo: &str, domain: &str) -> SpfResult {
+        let sender = format!("postmaster@{domain}");
+        MessageAuthenticator(self.resolver.clone())
+            .verify_spf(SpfParameters::verify_mail_from(
+                ip,
+                helo,
+                "mailcanary.invalid",
+                &sender,
+            ))
+            .await
+            .result()
     }
 
     async fn mx(&self, name: &str) -> Result<Answer<(u16, String)>, DnsError> {

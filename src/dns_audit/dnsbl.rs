@@ -8,6 +8,21 @@
 //! - answers in 127.255.255.0/24 are error codes, not listings (Spamhaus: .252 typing error in
 //!   the zone name, .254 query through a public resolver, .255 excessive queries); answers outside
 //!   127.0.0.0/8 come from resolvers that rewrite NXDOMAIN. Both are errors.
+//!
+//! # IPv6
+//!
+//! An IPv6 address is asked in nibble form (RFC 5782 §2.4) — but only of zones that list IPv6
+//! addresses: a zone that lists only IPv4 answers NXDOMAIN for every IPv6 query, which would read
+//! as "not listed", a false all-clear. Which families a zone lists is [`families`]: a fixed table
+//! of the zones whose coverage is documented, every other zone IPv4 only. Spamhaus ZEN (and its
+//! SBL, XBL, PBL parts) lists IPv6 — rspamd's shipped `rbl.conf` queries it with `ipv6 = true`,
+//! while the module's default is `default_ipv6 = false`; SpamCop (`bl.spamcop.net`) and Barracuda
+//! (`b.barracudacentral.org`) document IPv4 listings only and rspamd does not query them for
+//! IPv6; SpamEatingMonkey publishes its IPv6 list as a zone of its own
+//! (`bl.ipv6.spameatingmonkey.net`, rspamd: `ipv4 = false; ipv6 = true`). A zone is not asked
+//! at all when it lists none of the families of the addresses audited, and then has no summary.
+//! The health check of a zone asks the RFC 5782 §5 test entry of a family it lists: 127.0.0.2,
+//! or `::FFFF:7F00:2` for an IPv6-only zone.
 
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -22,24 +37,78 @@ pub const DEFAULT_ZONES: [&str; 3] = [
     "b.barracudacentral.org",
 ];
 
+/// The address families a zone lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Families {
+    /// IPv4 addresses are listed.
+    pub ipv4: bool,
+    /// IPv6 addresses are listed.
+    pub ipv6: bool,
+}
+
+impl Families {
+    /// Whether the zone lists addresses of `ip`'s family (an IPv4-mapped IPv6 address is IPv4).
+    pub fn lists(self, ip: IpAddr) -> bool {
+        match ip.to_canonical() {
+            IpAddr::V4(_) => self.ipv4,
+            IpAddr::V6(_) => self.ipv6,
+        }
+    }
+}
+
+/// The zones whose IPv6 coverage is documented (see the module documentation): name, IPv4,
+/// IPv6.
+pub const KNOWN_ZONES: &[(&str, bool, bool)] = &[
+    ("zen.spamhaus.org", true, true),
+    ("sbl.spamhaus.org", true, true),
+    ("xbl.spamhaus.org", true, true),
+    ("pbl.spamhaus.org", true, true),
+    ("sbl-xbl.spamhaus.org", true, true),
+    ("bl.spamcop.net", true, false),
+    ("b.barracudacentral.org", true, false),
+    ("bl.spameatingmonkey.net", true, false),
+    ("bl.ipv6.spameatingmonkey.net", false, true),
+];
+
+/// The families `zone` lists: from [`KNOWN_ZONES`], IPv4 only for any other zone.
+pub fn families(zone: &str) -> Families {
+    let zone = zone.trim().trim_end_matches('.');
+    KNOWN_ZONES
+        .iter()
+        .find(|(name, _, _)| name.eq_ignore_ascii_case(zone))
+        .map_or(
+            Families {
+                ipv4: true,
+                ipv6: false,
+            },
+            |(_, ipv4, ipv6)| Families {
+                ipv4: *ipv4,
+                ipv6: *ipv6,
+            },
+        )
+}
+
 /// The name to query for `ip` in `zone`: reversed octets (IPv4) or nibbles (IPv6, §2.4).
 pub fn query_name(ip: IpAddr, zone: &str) -> String {
-    match ip {
+    match ip.to_canonical() {
         IpAddr::V4(v4) => {
             let [a, b, c, d] = v4.octets();
             format!("{d}.{c}.{b}.{a}.{zone}")
         }
-        IpAddr::V6(v6) => {
-            let nibbles: Vec<String> = v6
-                .octets()
-                .iter()
-                .flat_map(|byte| [byte >> 4, byte & 0x0f])
-                .rev()
-                .map(|n| format!("{n:x}"))
-                .collect();
-            format!("{}.{zone}", nibbles.join("."))
-        }
+        IpAddr::V6(v6) => nibbles(v6, zone),
     }
+}
+
+/// The nibble form of an IPv6 address under `zone` (RFC 5782 §2.4).
+fn nibbles(v6: std::net::Ipv6Addr, zone: &str) -> String {
+    let nibbles: Vec<String> = v6
+        .octets()
+        .iter()
+        .flat_map(|byte| [byte >> 4, byte & 0x0f])
+        .rev()
+        .map(|n| format!("{n:x}"))
+        .collect();
+    format!("{}.{zone}", nibbles.join("."))
 }
 
 /// What an A answer means.
@@ -110,10 +179,20 @@ pub(crate) async fn check<L: Lookups>(
     let mut results = Vec::new();
     let mut summaries = Vec::new();
     for zone in zones {
+        let families = families(zone);
+        let asked: Vec<IpAddr> = ips
+            .iter()
+            .copied()
+            .filter(|ip| families.lists(*ip))
+            .collect();
+        if asked.is_empty() {
+            // The zone lists none of these families: asking would read as "not listed".
+            continue;
+        }
         let mut listed_ips = Vec::new();
         let mut any_error = false;
-        let health = zone_health(dns, zone).await;
-        for ip in ips {
+        let health = zone_health(dns, zone, families).await;
+        for ip in &asked {
             let subject = format!("{ip} in {zone}");
             let ctx = Context {
                 ip: Some(*ip),
@@ -176,9 +255,20 @@ pub(crate) async fn check<L: Lookups>(
     (results, summaries)
 }
 
-/// `Ok` when the zone lists its RFC 5782 §5 test entry 127.0.0.2, else what is wrong.
-async fn zone_health<L: Lookups>(dns: &L, zone: &str) -> Result<(), ZoneError> {
-    let name = query_name(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)), zone);
+/// `Ok` when the zone lists its RFC 5782 §5 test entry (127.0.0.2; `::FFFF:7F00:2` for a zone
+/// that lists only IPv6), else what is wrong.
+async fn zone_health<L: Lookups>(dns: &L, zone: &str, families: Families) -> Result<(), ZoneError> {
+    let test_entry = if families.ipv4 {
+        IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2))
+    } else {
+        IpAddr::V6(Ipv4Addr::new(127, 0, 0, 2).to_ipv6_mapped())
+    };
+    let name = match test_entry {
+        // `to_canonical` would read the mapped address as IPv4: the IPv6 test entry is asked
+        // in nibble form.
+        IpAddr::V6(v6) => nibbles(v6, zone),
+        IpAddr::V4(_) => query_name(test_entry, zone),
+    };
     let answer = dns.a(&name).await.map_err(ZoneError::TestEntryUnanswered)?;
     match interpret(&answer) {
         Listing::Listed(_) => Ok(()),
@@ -319,22 +409,130 @@ mod tests {
             assert!(zones[0].listed_ips.is_empty());
         }
         let dns = dns();
-        assert_eq!(zone_health(&dns, "dnsbl.test").await, Ok(()));
+        let v4 = families("dnsbl.test");
+        assert_eq!(zone_health(&dns, "dnsbl.test", v4).await, Ok(()));
         assert!(matches!(
-            zone_health(&dns, "broken.test").await,
+            zone_health(&dns, "broken.test", v4).await,
             Err(ZoneError::TestEntryUnanswered(DnsError::ServFail { .. }))
         ));
         assert!(matches!(
-            zone_health(&dns, "empty.test").await,
+            zone_health(&dns, "empty.test", v4).await,
             Err(ZoneError::TestEntryNotListed { .. })
         ));
         assert!(matches!(
-            zone_health(&dns, "public.test").await,
+            zone_health(&dns, "public.test", v4).await,
             Err(ZoneError::TestEntryBogus {
                 answer: BogusAnswer::ErrorCode(_),
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn zone_families() {
+        assert_eq!(
+            families("ZEN.spamhaus.org."),
+            Families {
+                ipv4: true,
+                ipv6: true
+            }
+        );
+        for zone in ["bl.spamcop.net", "b.barracudacentral.org", "dnsbl.test"] {
+            assert_eq!(
+                families(zone),
+                Families {
+                    ipv4: true,
+                    ipv6: false
+                },
+                "{zone}"
+            );
+        }
+        let v6_only = families("bl.ipv6.spameatingmonkey.net");
+        assert!(!v6_only.lists("192.0.2.1".parse().expect("ip")));
+        assert!(v6_only.lists("2001:db8::1".parse().expect("ip")));
+        // An IPv4-mapped IPv6 address is IPv4, and asked as IPv4.
+        assert!(!v6_only.lists("::ffff:192.0.2.1".parse().expect("ip")));
+        assert_eq!(
+            query_name("::ffff:192.0.2.1".parse().expect("ip"), "z.test"),
+            "1.2.0.192.z.test"
+        );
+    }
+
+    /// Zones as the real ones are laid out, recorded (no network): ZEN lists IPv6, SpamCop only
+    /// IPv4, SpamEatingMonkey's IPv6 zone only IPv6 (its test entry is `::FFFF:7F00:2`).
+    fn dns_v6() -> FakeDns {
+        FakeDns::parse(&format!(
+            "2.0.0.127.zen.spamhaus.org A 127.0.0.2\n\
+             {} A 127.0.0.3\n\
+             2.0.0.127.bl.spamcop.net A 127.0.0.2\n\
+             {} A 127.0.0.2\n",
+            query_name("2001:db8::66".parse().expect("ip"), "zen.spamhaus.org"),
+            nibbles(
+                Ipv4Addr::new(127, 0, 0, 2).to_ipv6_mapped(),
+                "bl.ipv6.spameatingmonkey.net"
+            ),
+        ))
+    }
+
+    #[tokio::test]
+    async fn ipv6_addresses_are_asked_only_of_zones_that_list_them() {
+        let ips: Vec<IpAddr> = vec!["2001:db8::66".parse().expect("ip")];
+        let zones: Vec<String> = [
+            "zen.spamhaus.org",
+            "bl.spamcop.net",
+            "bl.ipv6.spameatingmonkey.net",
+        ]
+        .iter()
+        .map(|z| z.to_string())
+        .collect();
+        let (results, summaries) = check(&dns_v6(), &ips, &zones).await;
+        let subjects: Vec<&str> = results.iter().map(|r| r.subject.as_str()).collect();
+        assert_eq!(
+            subjects,
+            [
+                "2001:db8::66 in zen.spamhaus.org",
+                "2001:db8::66 in bl.ipv6.spameatingmonkey.net"
+            ],
+            "SpamCop lists no IPv6: not asked"
+        );
+        assert_eq!(
+            (results[0].status, results[0].cause),
+            (CheckStatus::Fail, Some(Cause::Blocklisted))
+        );
+        assert!(
+            results[0]
+                .detail
+                .starts_with("listed: 6.6.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.zen.spamhaus.org → 127.0.0.3"),
+            "{}",
+            results[0].detail
+        );
+        assert!(
+            results[0]
+                .fix
+                .as_deref()
+                .is_some_and(|fix| fix.contains("the IPv6 address 2001:db8::66")),
+            "{:?}",
+            results[0].fix
+        );
+        assert_eq!(
+            (results[1].status, results[1].cause),
+            (CheckStatus::Ok, None),
+            "the IPv6-only zone's test entry is the IPv6 one: {:?}",
+            results[1]
+        );
+        let zone_names: Vec<&str> = summaries.iter().map(|z| z.zone.as_str()).collect();
+        assert_eq!(
+            zone_names,
+            ["zen.spamhaus.org", "bl.ipv6.spameatingmonkey.net"]
+        );
+        // IPv4 addresses are not asked of the IPv6-only zone.
+        let (results, _) = check(&dns_v6(), &["192.0.2.9".parse().expect("ip")], &zones).await;
+        assert!(
+            results
+                .iter()
+                .all(|r| !r.subject.ends_with("bl.ipv6.spameatingmonkey.net")),
+            "{results:?}"
+        );
     }
 
     #[tokio::test]

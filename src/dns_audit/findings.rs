@@ -13,6 +13,9 @@ use crate::status::Status;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Check {
+    /// The address the receiver saw is one the route's `sending_ips` lists (audits of a seen
+    /// address only, [`crate::dns_audit::seen_ip`]).
+    SendingIp,
     /// The sending IP has a PTR record.
     Ptr,
     /// The PTR name resolves back to the sending IP (forward-confirmed reverse DNS).
@@ -37,7 +40,8 @@ pub enum Check {
 
 impl Check {
     /// Every check, in report order.
-    pub const ALL: [Check; 10] = [
+    pub const ALL: [Check; 11] = [
+        Check::SendingIp,
         Check::Ptr,
         Check::Fcrdns,
         Check::Helo,
@@ -53,6 +57,7 @@ impl Check {
     /// The fixed name.
     pub fn as_str(self) -> &'static str {
         match self {
+            Check::SendingIp => "sending_ip",
             Check::Ptr => "ptr",
             Check::Fcrdns => "fcrdns",
             Check::Helo => "helo",

@@ -31,6 +31,15 @@
 //! `mailcanary_dkim_key_bits{route}` from [`RouteAudit::dkim_key_bits`] (RSA only);
 //! `mailcanary_spf_dns_lookups{route}` from [`RouteAudit::spf_dns_lookups`].
 //!
+//! # The address a receiver saw
+//!
+//! [`SeenIpAuditor::audit`] audits one address read from a probe's `Received:` fields (the
+//! receiving hop, [`crate::path`]), IPv6 included: `sending_ip` (listed in the route's
+//! `sending_ips`, else `unexpected_sending_ip`), `ptr` (via `in-addr.arpa` or `ip6.arpa`),
+//! `fcrdns` (A or AAAA), `helo` (the HELO the receiver recorded), `spf` (that address against the
+//! envelope domain) and `dnsbl` (zones that list its family). Results are cached per address and
+//! identity for a while, and each audit is bounded in time; see [`seen_ip`].
+//!
 //! # The JSON contract (`mailcanary check-dns --json`)
 //!
 //! [`RouteAudit::to_json`] prints one object. Keys are never removed or renamed; new keys may
@@ -49,7 +58,7 @@
 //!       "status": "fail",
 //!       "detail": "no PTR record (5.0.0.127.in-addr.arpa: NXDOMAIN)",
 //!       "cause": "ptr_missing",
-//!       "fix": "Publish a PTR record for 127.0.0.5 (in 0.0.127.in-addr.arpa) naming a host whose A record points back to it, and use that name as the HELO."
+//!       "fix": "Publish a PTR record for the IPv4 address 127.0.0.5 (in 0.0.127.in-addr.arpa) naming a host whose A record points back to it, and use that name as the HELO."
 //!     },
 //!     {
 //!       "check": "spf",
@@ -71,7 +80,8 @@
 //!
 //! - `status`: `ok` | `warning` | `critical` | `unknown`;
 //! - `causes`: distinct causes of `fail` and `warn` checks, in check order;
-//! - `checks[].check`: `ptr` | `fcrdns` | `helo` | `spf` | `dkim` | `dmarc` | `dnsbl` | `mx` |
+//! - `checks[].check`: `sending_ip` (only in the audit of an address a receiver saw,
+//!   [`seen_ip`]) | `ptr` | `fcrdns` | `helo` | `spf` | `dkim` | `dmarc` | `dnsbl` | `mx` |
 //!   `mta_sts` | `tls_rpt`, in that order; one entry per subject (each IP for `ptr`, `fcrdns`,
 //!   `helo`; `IP in ZONE` for `dnsbl`; each seed domain for `mx`, `mta_sts`, `tls_rpt`);
 //!   a check that does not apply is absent;
@@ -89,6 +99,7 @@ pub mod findings;
 pub mod keys;
 pub mod rdns;
 pub mod seeds;
+pub mod seen_ip;
 pub mod spf;
 pub mod tags;
 #[cfg(test)]
@@ -97,3 +108,4 @@ mod testdns;
 pub use auditor::{AuditTarget, Auditor, DEFAULT_TIMEOUT};
 pub use dns::{DnsError, ResolverSetupError};
 pub use findings::{Check, CheckResult, CheckStatus, DnsblZoneResult, RouteAudit};
+pub use seen_ip::{SeenIp, SeenIpAudit, SeenIpAuditor};

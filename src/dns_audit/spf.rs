@@ -11,10 +11,9 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use mail_auth::SpfResult;
 use mail_auth::common::parse::TxtRecordParser;
-use mail_auth::spf::verify::SpfParameters;
 use mail_auth::spf::{Macro, Mechanism, Qualifier, Spf, Variables};
-use mail_auth::{MessageAuthenticator, SpfResult};
 
 use super::dns::{Answer, DnsError, Lookups};
 use super::findings::{Check, CheckResult};
@@ -353,7 +352,6 @@ fn result_word(result: SpfResult) -> &'static str {
 /// Checks the SPF record of `domain` (the envelope domain) for the sending `ips`.
 pub(crate) async fn check<L: Lookups>(
     dns: &L,
-    auth: &MessageAuthenticator,
     domain: &str,
     ips: &[IpAddr],
     helo: Option<&str>,
@@ -375,7 +373,7 @@ pub(crate) async fn check<L: Lookups>(
             return SpfOutcome::uncounted(check);
         }
     };
-    let results = evaluate(auth, domain, ips, helo).await;
+    let results = evaluate(dns, domain, ips, helo).await;
     let passes = !results.is_empty() && results.iter().all(|(_, r)| *r == SpfResult::Pass);
     let detail = describe(&text, &results, &count);
     SpfOutcome {
@@ -433,27 +431,19 @@ async fn published_record<L: Lookups>(
     }
 }
 
-/// Evaluates every sending IP as a receiver would (mail-auth's check_host, RFC 7208 §4), with
-/// `postmaster@domain` as the MAIL FROM and `helo` (default: `domain`) as the HELO name.
-async fn evaluate(
-    auth: &MessageAuthenticator,
+/// Evaluates every sending IP as a receiver would (mail-auth's check_host, RFC 7208 §4, through
+/// [`Lookups::spf_mail_from`]), with `postmaster@domain` as the MAIL FROM and `helo` (default:
+/// `domain`) as the HELO name.
+async fn evaluate<L: Lookups>(
+    dns: &L,
     domain: &str,
     ips: &[IpAddr],
     helo: Option<&str>,
 ) -> Vec<(IpAddr, SpfResult)> {
     let helo = helo.unwrap_or(domain);
-    let sender = format!("postmaster@{domain}");
     let mut results = Vec::with_capacity(ips.len());
     for ip in ips {
-        let output = auth
-            .verify_spf(SpfParameters::verify_mail_from(
-                *ip,
-                helo,
-                "mailcanary.invalid",
-                &sender,
-            ))
-            .await;
-        results.push((*ip, output.result()));
+        results.push((*ip, dns.spf_mail_from(*ip, helo, domain).await));
     }
     results
 }

@@ -68,6 +68,12 @@ pub struct Record {
     /// Why the disposition differs from the policy (RFC 7489 Appendix C `PolicyOverrideReason`).
     pub reasons: Vec<Reason>,
     pub auth_results: AuthResults,
+    /// Google's "Sender requirement failed: 550-5.7.1" comment (a reason of type
+    /// `local_policy`, from September 2025): the SMTP reply code Gmail gave these messages for
+    /// not meeting its sender requirements, as written after the fixed prefix (`550-5.7.1`).
+    /// `None` when no reason carries it.
+    #[serde(default)]
+    pub sender_requirement_failed: Option<String>,
 }
 
 /// A policy override reason.
@@ -104,6 +110,46 @@ pub struct SpfResult {
     pub scope: Option<String>,
     /// RFC 8601 §2.7.2 result, lower-cased.
     pub result: Option<String>,
+}
+
+/// The fixed prefix of Google's sender-requirement comments in `policy_evaluated/reason/comment`
+/// (Valimail, "Google's DMARC report update", 2025:
+/// `<reason><type>local_policy</type><comment>Sender requirement failed: 550-5.7.1</comment>`).
+pub const SENDER_REQUIREMENT_PREFIX: &str = "Sender requirement failed:";
+
+/// The longest code kept from a sender-requirement comment.
+const MAX_REQUIREMENT_CODE_CHARS: usize = 32;
+
+impl AggregateReport {
+    /// How many messages the report says failed a sender requirement (the sum of the `count`
+    /// of the records with [`Record::sender_requirement_failed`]).
+    pub fn sender_requirement_failures(&self) -> u64 {
+        self.records
+            .iter()
+            .filter(|record| record.sender_requirement_failed.is_some())
+            .map(|record| record.count)
+            .fold(0, u64::saturating_add)
+    }
+}
+
+/// The code of a sender-requirement comment, when the comment is one.
+fn sender_requirement(comment: &str) -> Option<String> {
+    let comment = comment.trim();
+    let prefix = comment.get(..SENDER_REQUIREMENT_PREFIX.len())?;
+    if !prefix.eq_ignore_ascii_case(SENDER_REQUIREMENT_PREFIX) {
+        return None;
+    }
+    let code: String = comment[SENDER_REQUIREMENT_PREFIX.len()..]
+        .trim()
+        .chars()
+        .filter(|ch| !ch.is_control())
+        .take(MAX_REQUIREMENT_CODE_CHARS)
+        .collect();
+    Some(if code.is_empty() {
+        "unknown".to_string()
+    } else {
+        code
+    })
 }
 
 /// Reads one aggregate report from its XML.
@@ -326,6 +372,9 @@ fn close_record(
         ["row", "policy_evaluated", "reason", "comment"] => {
             if let Some(reason) = record.reasons.last_mut() {
                 reason.comment = value();
+            }
+            if record.sender_requirement_failed.is_none() {
+                record.sender_requirement_failed = sender_requirement(text);
             }
         }
         // An empty `<reason/>` (some reporters write one) says nothing: drop it.

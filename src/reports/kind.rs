@@ -1,8 +1,8 @@
 //! The kinds of report, and every spelling of each in one table: how the state stores it and
 //! metrics label it ([`ReportKind::as_str`]), the `kind` of `inspect --json` and
 //! `/api/reports` ([`ReportKind::json_kind`]), and the word people read on the status page and
-//! in `inspect` ([`ReportKind::word`]). A new kind (ARF complaints, RFC 5965) is one more row
-//! here, not a string in every reader.
+//! in `inspect` ([`ReportKind::word`]). A new kind is one more row here, not a string in every
+//! reader: ARF complaints (RFC 5965) were the third.
 
 use serde::Serialize;
 
@@ -14,30 +14,35 @@ pub enum ReportKind {
     Dmarc,
     /// An SMTP TLS report (JSON, RFC 8460).
     Tlsrpt,
+    /// A complaint feedback report (ARF, RFC 5965): a mail of its own, read by
+    /// [`super::arf::parse`], never a file [`super::unpack`] finds.
+    Arf,
 }
 
 impl ReportKind {
-    pub const ALL: [ReportKind; 2] = [ReportKind::Dmarc, ReportKind::Tlsrpt];
+    pub const ALL: [ReportKind; 3] = [ReportKind::Dmarc, ReportKind::Tlsrpt, ReportKind::Arf];
 
     /// The table: (stored and label word, JSON kind, display word).
     fn words(self) -> (&'static str, &'static str, &'static str) {
         match self {
             ReportKind::Dmarc => ("dmarc", "dmarc_aggregate", "DMARC"),
             ReportKind::Tlsrpt => ("tlsrpt", "tls_report", "TLS"),
+            ReportKind::Arf => ("arf", "arf", "ARF"),
         }
     }
 
-    /// As the state stores it and metrics label it: `dmarc`, `tlsrpt`.
+    /// As the state stores it and metrics label it: `dmarc`, `tlsrpt`, `arf`.
     pub fn as_str(self) -> &'static str {
         self.words().0
     }
 
-    /// The `kind` of `inspect --json` and `/api/reports`: `dmarc_aggregate`, `tls_report`.
+    /// The `kind` of `inspect --json` and `/api/reports`: `dmarc_aggregate`, `tls_report`,
+    /// `arf`.
     pub fn json_kind(self) -> &'static str {
         self.words().1
     }
 
-    /// The word people read: `DMARC`, `TLS`.
+    /// The word people read: `DMARC`, `TLS`, `ARF`.
     pub fn word(self) -> &'static str {
         self.words().2
     }
@@ -59,6 +64,7 @@ mod tests {
             assert_eq!(ReportKind::parse(k.as_str()), Some(k));
         }
         assert_eq!(ReportKind::Tlsrpt.json_kind(), "tls_report");
+        assert_eq!(ReportKind::Arf.json_kind(), "arf");
         assert_eq!(ReportKind::parse("other"), None);
     }
 }

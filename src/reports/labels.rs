@@ -52,6 +52,51 @@ pub fn disposition(value: Option<&str>) -> &'static str {
     }
 }
 
+/// The words of [`sender_requirement`]: which of Gmail's sender requirements a
+/// "Sender requirement failed" comment in a DMARC aggregate report names, by its SMTP code.
+pub const SENDER_REQUIREMENTS: &[&str] = &[
+    "ptr",
+    "unauthenticated",
+    "spf",
+    "rate_limited",
+    "tls",
+    "dkim",
+    "dmarc_policy",
+    "dmarc_alignment",
+    "blocked",
+    OTHER,
+];
+
+/// The requirement a "Sender requirement failed: 550-5.7.1" code names, as a bounded label:
+/// Gmail's codes (SMTP errors and codes, support.google.com/a/answer/3726730): `x.7.25` (and
+/// `4.7.23`) PTR, `5.7.26` unauthenticated, `x.7.27` SPF, `x.7.28` rate limited, `x.7.29` TLS,
+/// `x.7.30` DKIM, `4.7.31`/`x.7.40` no DMARC policy, `x.7.32` alignment, `5.7.1` blocked; else
+/// `other`.
+pub fn sender_requirement(code: &str) -> &'static str {
+    // `550-5.7.1`, `421 4.7.27`, `5.7.26`: the enhanced code is the last dotted word.
+    let enhanced = code
+        .split(|ch: char| ch == '-' || ch.is_whitespace())
+        .rfind(|word| word.matches('.').count() == 2)
+        .unwrap_or("");
+    let mut parts = enhanced.split('.');
+    let (Some(class), Some(subject), Some(detail)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return OTHER;
+    };
+    match (class, subject, detail) {
+        (_, "7", "25") | ("4", "7", "23") => "ptr",
+        (_, "7", "26") => "unauthenticated",
+        (_, "7", "27") => "spf",
+        (_, "7", "28") => "rate_limited",
+        (_, "7", "29") => "tls",
+        (_, "7", "30") => "dkim",
+        ("4", "7", "31") | (_, "7", "40") => "dmarc_policy",
+        (_, "7", "32") => "dmarc_alignment",
+        ("5", "7", "1") => "blocked",
+        _ => OTHER,
+    }
+}
+
 /// The TLS failure result types of RFC 8460 §4.3 (with the DANE/MTA-STS ones of §4.3.1–4.3.3).
 pub const TLS_RESULT_TYPES: &[&str] = &[
     "starttls-not-supported",

@@ -12,6 +12,7 @@
 //! - [`dmarc::parse`] reads one aggregate report, [`tlsrpt::parse`] one TLS report;
 //!   [`Unpacked::parse`] picks the right one; [`ReportKind`] is the one table of how each kind
 //!   is spelt (stored, in JSON, for people).
+//! - [`arf::parse`] reads a complaint feedback report (RFC 5965 ARF), a mail of its own.
 //!
 //! # Limits
 //!
@@ -23,6 +24,7 @@
 //! elements deep. No DTD is read and no entity other than the five predefined ones and
 //! character references is expanded: a `<!DOCTYPE` is refused ([`ReportError::Doctype`]).
 
+pub mod arf;
 mod attachments;
 pub mod dmarc;
 mod kind;
@@ -50,7 +52,7 @@ pub const MAX_FILES: usize = 16;
 pub struct Unpacked {
     /// The file name it came under (zip entry, MIME filename, or the hint), if any.
     pub name: Option<String>,
-    /// XML or JSON.
+    /// XML (DMARC) or JSON (TLS-RPT); never [`ReportKind::Arf`].
     pub kind: ReportKind,
     /// The document.
     pub bytes: Vec<u8>,
@@ -107,6 +109,8 @@ impl Unpacked {
         match self.kind {
             ReportKind::Dmarc => dmarc::parse(&self.bytes).map(Report::Dmarc),
             ReportKind::Tlsrpt => tlsrpt::parse(&self.bytes).map(Report::Tlsrpt),
+            // A complaint is a mail of its own ([`arf::parse`]); `unpack` never yields one.
+            ReportKind::Arf => Err(ReportError::NotAReport),
         }
     }
 }
@@ -195,6 +199,13 @@ pub enum ReportError {
     /// Neither XML, JSON, gzip, zip, nor a mail carrying one of them.
     #[error("not a report: neither XML, JSON, gzip, zip nor a mail with a report attached")]
     NotAReport,
+    /// A mail that is not an ARF report: no `multipart/report; report-type=feedback-report`
+    /// with a `message/feedback-report` part (RFC 5965 §2).
+    #[error(
+        "not a feedback report: no multipart/report; report-type=feedback-report with a \
+         message/feedback-report part (RFC 5965 §2)"
+    )]
+    NotFeedbackReport,
 }
 
 impl ReportError {
@@ -214,6 +225,7 @@ impl ReportError {
             ReportError::Corrupt { .. } => "corrupt",
             ReportError::UnsupportedCompression { .. } => "unsupported_compression",
             ReportError::NotAReport => "not_a_report",
+            ReportError::NotFeedbackReport => "not_arf",
         }
     }
 }

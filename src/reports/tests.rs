@@ -164,3 +164,44 @@ fn mail_without_a_report_is_not_a_report() {
         "not_a_report"
     );
 }
+
+#[test]
+fn googles_sender_requirement_comments_are_read_and_counted() {
+    let record = |count: u32, reason: &str| {
+        format!(
+            "<record><row><source_ip>192.0.2.7</source_ip><count>{count}</count><policy_evaluated>\
+             <disposition>none</disposition><dkim>fail</dkim><spf>fail</spf>{reason}</policy_evaluated></row>\
+             <identifiers><header_from>example.com</header_from></identifiers></record>"
+        )
+    };
+    let xml = MINIMAL.replace(
+        "</feedback>",
+        &format!(
+            "{}{}{}</feedback>",
+            record(3, "<reason><type>local_policy</type><comment>Sender requirement failed: 550-5.7.1</comment></reason>"),
+            record(2, "<reason><type>local_policy</type><comment>sender requirement failed: 421-4.7.32 </comment></reason>"),
+            record(5, "<reason><type>forwarded</type><comment>looks forwarded</comment></reason>"),
+        ),
+    );
+    let report = dmarc::parse(xml.as_bytes()).expect("report");
+    let codes: Vec<Option<&str>> = report
+        .records
+        .iter()
+        .map(|r| r.sender_requirement_failed.as_deref())
+        .collect();
+    assert_eq!(codes, [Some("550-5.7.1"), Some("421-4.7.32"), None]);
+    assert_eq!(report.sender_requirement_failures(), 5);
+    assert_eq!(report.records[0].reasons[0].kind, "local_policy");
+    assert_eq!(labels::sender_requirement("550-5.7.1"), "blocked");
+    assert_eq!(labels::sender_requirement("421-4.7.32"), "dmarc_alignment");
+    assert_eq!(labels::sender_requirement("421 4.7.27"), "spf");
+    assert_eq!(labels::sender_requirement("550-5.7.25"), "ptr");
+    assert_eq!(labels::sender_requirement("nonsense"), "other");
+    for code in ["550-5.7.26", "4.7.29", "4.7.30", "421-4.7.40", "4.7.28"] {
+        assert!(labels::SENDER_REQUIREMENTS.contains(&labels::sender_requirement(code)));
+    }
+    // A report stored before the field existed still reads.
+    let old = r#"{"source_ip":"192.0.2.7","count":1,"disposition":null,"dkim":null,"spf":null,"header_from":"example.com","envelope_from":null,"reasons":[],"auth_results":{"dkim":[],"spf":[]}}"#;
+    let record: dmarc::Record = serde_json::from_str(old).expect("old record");
+    assert_eq!(record.sender_requirement_failed, None);
+}

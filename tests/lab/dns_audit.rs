@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use mailcanary::diagnosis::Cause;
 use mailcanary::dns_audit::dns::{Answer, Dns};
+use mailcanary::dns_audit::seen_ip::{SeenIp, SeenIpAuditor};
 use mailcanary::dns_audit::{AuditTarget, Auditor, Check, CheckStatus, RouteAudit};
 use mailcanary::status::Status;
 
@@ -103,10 +104,12 @@ async fn good_route_has_no_cause() {
     assert_eq!(report.causes(), [], "{}", report.render_text());
     assert_eq!(report.status(), Status::Ok, "{}", report.render_text());
     for which in Check::ALL {
-        if which != Check::Dnsbl {
+        // No zone is given; `sending_ip` is checked only for an address a receiver saw.
+        if which != Check::Dnsbl && which != Check::SendingIp {
             assert_eq!(report.check_ok(which), Some(true), "{}", which.as_str());
         }
     }
+    assert_eq!(report.check_ok(Check::SendingIp), None);
     assert_eq!(report.dkim_key_bits, Some(2048));
     assert_eq!(report.spf_dns_lookups, Some(0));
     assert!(
@@ -149,8 +152,8 @@ async fn no_ptr_is_ptr_missing_for_ptr_and_fcrdns() {
     assert_eq!(
         ptr.fix.as_deref(),
         Some(
-            "Publish a PTR record for 127.0.0.5 (in 0.0.127.in-addr.arpa) naming a host whose A \
-             record points back to it, and use that name as the HELO."
+            "Publish a PTR record for the IPv4 address 127.0.0.5 (in 0.0.127.in-addr.arpa) \
+             naming a host whose A record points back to it, and use that name as the HELO."
         )
     );
     let fcrdns = check(&report, Check::Fcrdns);
@@ -328,6 +331,88 @@ async fn listed_ip_is_blocklisted() {
     assert_eq!(report.dnsbl[0].listed_ips, [ip("127.0.0.6")]);
 }
 
+/// The good route's identities, seen at `ip` with `helo`, looked up in the lab blocklist
+/// (which lists 127.0.0.2, the RFC 5782 §5 test entry, and 127.0.0.6).
+fn seen(ip_text: &str, helo: &str) -> SeenIp {
+    SeenIp {
+        route: "good".into(),
+        ip: ip(ip_text),
+        helo: Some(helo.into()),
+        envelope_domain: "sender.test".into(),
+        from_domain: "sender.test".into(),
+        sending_ips: vec![ip("127.0.0.2")],
+        dnsbl_zones: vec!["dnsbl.test".into()],
+    }
+}
+
+#[tokio::test]
+async fn the_address_a_receiver_saw_is_audited_like_a_route() {
+    let auditor = SeenIpAuditor::new(
+        lab_auditor().await,
+        Duration::from_secs(600),
+        Duration::from_secs(10),
+    );
+    // 127.0.0.2 is every blocklist's test entry: no zone for the good address.
+    let good = auditor
+        .audit(&SeenIp {
+            dnsbl_zones: Vec::new(),
+            ..seen("127.0.0.2", "mail.sender.test")
+        })
+        .await;
+    let report = &good.audit;
+    assert_eq!(report.causes(), [], "{}", report.render_text());
+    assert_eq!((good.family, good.expected), ("ipv4", Some(true)));
+    for which in [
+        Check::SendingIp,
+        Check::Ptr,
+        Check::Fcrdns,
+        Check::Helo,
+        Check::Spf,
+    ] {
+        assert_eq!(
+            report.check_ok(which),
+            Some(true),
+            "{}: {}",
+            which.as_str(),
+            report.render_text()
+        );
+    }
+    assert_eq!(report.check_ok(Check::Dnsbl), None);
+
+    // The good route's mail arriving from the listed route's address: not in its
+    // sending_ips, not in its SPF record, on the lab blocklist; PTR and HELO are fine.
+    let stray = auditor.audit(&seen("127.0.0.6", "out6.listed.test")).await;
+    let report = &stray.audit;
+    assert_eq!(stray.expected, Some(false));
+    let mut causes = report.causes();
+    causes.sort_by_key(|cause| cause.as_str());
+    assert_eq!(
+        causes,
+        [
+            Cause::Blocklisted,
+            Cause::SpfIpNotAuthorized,
+            Cause::UnexpectedSendingIp
+        ],
+        "{}",
+        report.render_text()
+    );
+    let sending_ip = check(report, Check::SendingIp);
+    assert!(
+        sending_ip
+            .fix
+            .as_deref()
+            .is_some_and(|fix| fix.contains("the IPv4 address 127.0.0.6")),
+        "{sending_ip:?}"
+    );
+    assert_eq!(report.check_ok(Check::Ptr), Some(true));
+    assert_eq!(report.check_ok(Check::Helo), Some(true));
+    assert_eq!(auditor.cached_len(), 2);
+    // The same address again within the time to live: the same audit, not a new one.
+    let again = auditor.audit(&seen("127.0.0.6", "OUT6.listed.test.")).await;
+    assert!(std::sync::Arc::ptr_eq(&stray, &again));
+    assert_eq!(auditor.cached_len(), 2);
+}
+
 #[tokio::test]
 async fn a_zone_without_its_test_entry_is_an_error_not_a_clean_bill() {
     // sender.test is no blocklist: it does not list 127.0.0.2 (RFC 5782 §5).
@@ -450,7 +535,7 @@ fn cli_end_to_end_no_ptr() {
         "{text}"
     );
     assert!(
-        text.contains("    fix: Publish a PTR record for 127.0.0.5"),
+        text.contains("    fix: Publish a PTR record for the IPv4 address 127.0.0.5"),
         "{text}"
     );
     assert!(text.contains("✓ spf      no-ptr.test:"), "{text}");

@@ -4,11 +4,15 @@
 //!
 //! JSON contract: `{"kind": "dsn", "dsn": {"format", "reporting_mta", "recipients":
 //! [{"final_recipient", "action", "status", "remote_mta", "diagnostic_code"}],
-//! "original_message_id", "original_envelope_id", "probe_token", "cause"}}` — `status` as
-//! written (`"5.7.26"`), `action` lower case, unknown fields `null`.
+//! "original_message_id", "original_envelope_id", "probe_token", "cause", "provider"}}` —
+//! `status` as written (`"5.7.26"`), `action` lower case, unknown fields `null`; `provider` is
+//! the provider's documented reply the refused (else delayed) recipient got, as
+//! [`crate::diagnosis::provider_reply::recognise`] knows it (`{"provider", "code", "cause",
+//! "link"}`).
 
 use serde::Serialize;
 
+use crate::diagnosis::provider_reply::{ProviderReply, recognise};
 use crate::diagnosis::{Context, Diagnosis};
 use crate::outcome::Bounce;
 use crate::results::causes::bounce_cause;
@@ -29,6 +33,7 @@ struct View<'a> {
     original_envelope_id: Option<&'a str>,
     probe_token: Option<&'a str>,
     cause: Option<&'static str>,
+    provider: Option<ProviderReply>,
 }
 
 #[derive(Serialize)]
@@ -60,9 +65,19 @@ fn diagnosis(dsn: &Dsn) -> Option<Diagnosis> {
     Some(Diagnosis::new(bounce_cause(&bounce), &ctx))
 }
 
+/// The provider's documented reply to the refused (else delayed) recipient.
+fn provider_reply(dsn: &Dsn) -> Option<ProviderReply> {
+    let recipient = dsn.first_failure().or_else(|| dsn.first_delay())?;
+    recognise(
+        recipient.status.as_deref(),
+        recipient.diagnostic_code.as_deref().unwrap_or(""),
+    )
+}
+
 /// The JSON contract or the explanation for a person.
 pub fn render(dsn: &Dsn, json: bool) -> Result<String, serde_json::Error> {
     let diagnosis = diagnosis(dsn);
+    let provider = provider_reply(dsn);
     if json {
         let view = View {
             format: dsn.format.as_str(),
@@ -72,6 +87,7 @@ pub fn render(dsn: &Dsn, json: bool) -> Result<String, serde_json::Error> {
             original_envelope_id: dsn.original_envelope_id.as_deref(),
             probe_token: dsn.probe_token.as_deref(),
             cause: diagnosis.as_ref().map(|d| d.cause.as_str()),
+            provider,
         };
         return serde_json::to_string_pretty(&Json {
             kind: "dsn",
@@ -79,10 +95,10 @@ pub fn render(dsn: &Dsn, json: bool) -> Result<String, serde_json::Error> {
         })
         .map(|j| j + "\n");
     }
-    Ok(explain(dsn, diagnosis.as_ref()))
+    Ok(explain(dsn, diagnosis.as_ref(), provider.as_ref()))
 }
 
-fn explain(dsn: &Dsn, diagnosis: Option<&Diagnosis>) -> String {
+fn explain(dsn: &Dsn, diagnosis: Option<&Diagnosis>, provider: Option<&ProviderReply>) -> String {
     let mut out = format!(
         "A bounce ({} report{}), about {} recipient(s):\n",
         dsn.format.as_str(),
@@ -129,6 +145,19 @@ fn explain(dsn: &Dsn, diagnosis: Option<&Diagnosis>) -> String {
     match diagnosis {
         Some(d) => out.push_str(&format!("Cause: {}. Fix: {}\n", d.cause.as_str(), d.fix)),
         None => out.push_str("It reports no failure or delay.\n"),
+    }
+    if let Some(reply) = provider {
+        out.push_str(&format!(
+            "{} documents this reply ({}: {}){}.\n",
+            reply.provider.name(),
+            super::clean(&reply.code),
+            reply.cause.as_str(),
+            reply
+                .link
+                .as_deref()
+                .map(|link| format!("; see {}", super::clean(link)))
+                .unwrap_or_default()
+        ));
     }
     out
 }

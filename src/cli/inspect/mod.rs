@@ -1,9 +1,13 @@
 //! `mailcanary inspect`: the verdict reader as a command.
 //!
-//! A thin edge around [`crate::verdict::inspect`]: read the file (or standard input), judge
-//! it, print either the JSON contract or a short explanation for a person: the trusted
-//! Authentication-Results header (RFC 8601), Received-SPF (RFC 7208 §9.1) when that header
-//! reports no SPF result, the spam filter, and the headers not believed.
+//! A thin edge around [`crate::verdict::inspect`] and [`crate::path::read`]: read the file (or
+//! standard input), judge it, print either the JSON contract or a short explanation for a
+//! person: the trusted Authentication-Results header (RFC 8601), Received-SPF (RFC 7208 §9.1)
+//! when that header reports no SPF result, the spam filter, the headers not believed, and the
+//! path the message took (its `Received:` hops, RFC 5321 §4.4).
+//!
+//! JSON of a message: `{"kind": "message", <the verdict contract>, "path": <crate::path::Path>}`
+//! (`path` is `null` only when the input has no header section).
 
 use std::fmt::Write as _;
 use std::io::{self, Read, Write};
@@ -11,6 +15,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 mod bounce;
+mod complaint;
+mod path;
 mod report;
 
 use crate::verdict::{self, Inspection, Method, MethodResult, ReceivedSpf, SpamVerdict};
@@ -27,6 +33,11 @@ pub struct InspectArgs {
     /// authserv-id is trusted.
     #[arg(long = "authserv-id", value_name = "ID")]
     pub authserv_ids: Vec<String>,
+    /// A domain of the receiver (repeatable): `Received:` hops written by hosts under it are
+    /// its own and believed. Without it, the domains come from --authserv-id, else from the
+    /// top-most hop.
+    #[arg(long = "receiver-domain", value_name = "DOMAIN")]
+    pub receiver_domains: Vec<String>,
     /// The message to read (RFC 5322), or `-` for standard input.
     #[arg(value_name = "FILE|-")]
     pub input: String,
@@ -69,7 +80,8 @@ impl InputError {
 }
 
 /// Runs the command; exit 0 when the message was read, 2 when the input was unreadable.
-/// A bounce (delivery status notification) is told from a plain message by itself.
+/// A complaint feedback report (ARF) and a bounce (delivery status notification) are told
+/// from a plain message by themselves.
 pub fn run(args: &InspectArgs) -> ExitCode {
     let raw = match read_input(&args.input) {
         Ok(raw) => raw,
@@ -78,6 +90,16 @@ pub fn run(args: &InspectArgs) -> ExitCode {
             return ExitCode::from(EXIT_UNREADABLE);
         }
     };
+    match crate::reports::arf::parse(&raw) {
+        Ok(complaint) => return emit(complaint::render(&complaint, args.json)),
+        // A feedback report whose feedback part is broken: say so rather than read it as a
+        // plain message.
+        Err(err @ crate::reports::ReportError::Missing { .. }) => {
+            eprintln!("mailcanary inspect: {}: {err}", args.input);
+            return ExitCode::from(EXIT_UNREADABLE);
+        }
+        Err(_) => {}
+    }
     let rendered = match verdict::dsn::read(&raw) {
         Ok(Some(dsn)) => bounce::render(&dsn, args.json),
         _ => match crate::reports::unpack(Some(&args.input), &raw) {
@@ -95,8 +117,22 @@ pub fn run(args: &InspectArgs) -> ExitCode {
                 return ExitCode::from(EXIT_UNREADABLE);
             }
             _ => match verdict::inspect(&raw, &args.authserv_ids) {
-                Ok(inspection) if args.json => message_json(&inspection),
-                Ok(inspection) => Ok(explain(&inspection, &args.authserv_ids)),
+                Ok(inspection) => {
+                    let receiver = crate::path::Receiver::new(&args.receiver_domains).with(
+                        &crate::path::Receiver::from_authserv_ids(&args.authserv_ids),
+                    );
+                    let hops = crate::path::read(&raw, &receiver).ok();
+                    if args.json {
+                        message_json(&inspection, hops.as_ref())
+                    } else {
+                        let mut text = explain(&inspection, &args.authserv_ids);
+                        if let Some(hops) = &hops {
+                            text.push('\n');
+                            text.push_str(&path::explain(hops));
+                        }
+                        Ok(text)
+                    }
+                }
                 Err(source) => {
                     let err = InputError::NotAMessage {
                         path: args.input.clone(),
@@ -108,6 +144,12 @@ pub fn run(args: &InspectArgs) -> ExitCode {
             },
         },
     };
+    emit(rendered)
+}
+
+/// Prints what was rendered; exit 0, or the unknown exit code when the JSON could not be
+/// written.
+fn emit(rendered: Result<String, serde_json::Error>) -> ExitCode {
     let text = match rendered {
         Ok(text) => text,
         Err(err) => {
@@ -140,17 +182,23 @@ fn looks_like_report_file(name: &str, raw: &[u8]) -> bool {
     by_name || by_bytes
 }
 
-/// The JSON contract of a plain message: `"kind": "message"` first, then the inspection.
-fn message_json(inspection: &Inspection) -> Result<String, serde_json::Error> {
+/// The JSON contract of a plain message: `"kind": "message"` first, then the inspection,
+/// then the path.
+fn message_json(
+    inspection: &Inspection,
+    path: Option<&crate::path::Path>,
+) -> Result<String, serde_json::Error> {
     #[derive(serde::Serialize)]
     struct Message<'a> {
         kind: &'static str,
         #[serde(flatten)]
         inspection: &'a Inspection,
+        path: Option<&'a crate::path::Path>,
     }
     serde_json::to_string_pretty(&Message {
         kind: "message",
         inspection,
+        path,
     })
     .map(|json| json + "\n")
 }

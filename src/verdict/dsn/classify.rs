@@ -8,7 +8,9 @@
 //!    This goes first because Gmail uses 4.7.23, RFC 7372's SPF code, for PTR.
 //! 2. **Codes that say it all**: `x.7.20`–`x.7.24` (RFC 7372: DKIM, SPF), `x.7.26`
 //!    (RFC 7372 multiple authentication checks; Gmail's unauthenticated), `x.7.27` (Gmail: SPF),
-//!    `5.7.509` (Microsoft: DMARC), `5.7.515` (Microsoft: authentication level) are auth;
+//!    `x.7.30` (Gmail: DKIM), `x.7.32` (Gmail: From not aligned), `4.7.31` and `x.7.40` (Gmail:
+//!    no DMARC policy), `5.7.509` (Microsoft: DMARC), `5.7.515` (Microsoft: authentication
+//!    level) are auth;
 //!    `5.7.606`–`5.7.649` (Microsoft: banned sending IP) blocklist; `4.7.28` (Gmail) and
 //!    `4.7.500`–`4.7.699` (Microsoft) rate limit; `5.1.1`, `5.1.10`, `5.2.1` recipient;
 //!    `x.2.2` mailbox full. A code beats the wording: Gmail's 4.7.28 text names the DKIM domain
@@ -17,14 +19,17 @@
 //!    authentication checks), blocklist (Spamhaus, `blocklist`, `blacklist`, `block list`,
 //!    `blocked using`, `banned sending IP`, `x.7.1` with `listed`), rate limit (`rate limit`,
 //!    Yahoo's `TSS04`, `temporarily deferred`, `too many`), recipient (`user unknown`,
-//!    `does not exist`, ...), mailbox full (`mailbox full`, `over quota`, ...).
+//!    `does not exist`, ...), mailbox full (`mailbox full`, `over quota`, ...), policy
+//!    (`policy reasons`, `policy restrictions`, `spam message rejected`, `unsolicited mail`).
 //! 4. **Generic codes**: `4.7.0` rate limit (Yahoo and Gmail defer with it); any other `x.7.x`
 //!    policy.
 //! 5. Anything else: other.
 //!
 //! For auth, `failed_method` is the one method the text names (`SPF check`, `DKIM`), or DMARC
-//! when it names a `DMARC policy`; else the method the code stands for (`x.7.20`–`22` DKIM,
-//! `x.7.23`, `x.7.24`, `x.7.27` SPF, `5.7.509` DMARC); else `None`.
+//! when it names a `DMARC policy`; else the method the code stands for (`x.7.20`–`22` and
+//! `x.7.30` DKIM, `x.7.23`, `x.7.24`, `x.7.27` SPF, `5.7.509`, `x.7.32`, `4.7.31`, `x.7.40`
+//! DMARC); else `None`. The provider-specific causes and delist links of these replies are
+//! [`crate::diagnosis::provider_reply::recognise`]'s.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -135,6 +140,8 @@ pub fn classify(status: Option<&str>, reply: &str) -> Rejection {
         RejectionClass::Recipient
     } else if mailbox_full_words(&text) {
         RejectionClass::MailboxFull
+    } else if policy_words(&text) {
+        RejectionClass::Policy
     } else if codes.iter().any(|code| code.is(4, 7, 0)) {
         RejectionClass::RateLimit
     } else if codes.iter().any(|code| code.subject == 7) {
@@ -191,7 +198,9 @@ impl Code {
             detail,
         } = self;
         match (class, subject, detail) {
-            (_, 7, 20..=24 | 26 | 27) | (5, 7, 509 | 515) => Some(RejectionClass::Auth),
+            (_, 7, 20..=24 | 26 | 27 | 30 | 32 | 40) | (4, 7, 31) | (5, 7, 509 | 515) => {
+                Some(RejectionClass::Auth)
+            }
             (5, 7, 606..=649) => Some(RejectionClass::Blocklist),
             (4, 7, 28 | 500..=699) => Some(RejectionClass::RateLimit),
             (5, 1, 1 | 10) | (5, 2, 1) => Some(RejectionClass::Recipient),
@@ -203,9 +212,9 @@ impl Code {
     /// The method an auth code stands for (RFC 7372 §3.1, §3.2; Gmail; Microsoft).
     fn method(self) -> Option<Method> {
         match (self.class, self.subject, self.detail) {
-            (_, 7, 20..=22) => Some(Method::Dkim),
+            (_, 7, 20..=22 | 30) => Some(Method::Dkim),
             (_, 7, 23 | 24 | 27) => Some(Method::Spf),
-            (5, 7, 509) => Some(Method::Dmarc),
+            (5, 7, 509) | (_, 7, 32 | 40) | (4, 7, 31) => Some(Method::Dmarc),
             _ => None,
         }
     }
@@ -336,6 +345,21 @@ fn mailbox_full_words(text: &str) -> bool {
             "exceeded storage",
             "out of storage",
             "insufficient storage",
+        ],
+    )
+}
+
+/// Refusals for the receiver's policy that carry no `x.7.x` code: Yahoo's `[PH01] ... not
+/// accepted for policy reasons`, United Internet's `Reject due to policy restrictions`,
+/// Mail.ru's `spam message rejected`.
+fn policy_words(text: &str) -> bool {
+    any_of(
+        text,
+        &[
+            "policy restriction",
+            "policy reasons",
+            "spam message rejected",
+            "unsolicited mail",
         ],
     )
 }

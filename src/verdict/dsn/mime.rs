@@ -14,7 +14,8 @@
 //! - A multipart body is split at lines that are `--boundary`, optionally followed by white
 //!   space (RFC 2046 §5.1.1 transport padding); `--boundary--` closes it. The line end before
 //!   a delimiter belongs to the delimiter. A missing close delimiter ends the last part at the
-//!   end of the body.
+//!   end of the body. A `multipart/report` whose declared boundary never occurs is split by
+//!   the boundary its body does use, when one splits it into two parts or more.
 //! - `Content-Transfer-Encoding` base64 and quoted-printable are decoded (RFC 2045 §6); a body
 //!   that does not decode is used as it is.
 
@@ -80,7 +81,16 @@ fn walk(
             push_text(found, fields, body);
             return;
         };
-        let parts = split_multipart(body, boundary.as_bytes());
+        let mut parts = split_multipart(body, boundary.as_bytes());
+        if parts.is_empty()
+            && is_report
+            && let Some(actual) = body_boundary(body)
+        {
+            // The declared boundary never occurs but the body is plainly split by another
+            // one (a gateway rewrote the header, or the MTA wrote them apart): read the
+            // parts the body has.
+            parts = split_multipart(body, actual);
+        }
         if parts.is_empty() && is_report {
             found
                 .problem
@@ -219,6 +229,37 @@ pub(crate) fn split_multipart<'a>(body: &'a [u8], boundary: &[u8]) -> Vec<&'a [u
         parts.push(&body[start.min(body.len())..]);
     }
     parts
+}
+
+/// The most delimiter-like lines tried by [`body_boundary`].
+const MAX_BOUNDARY_GUESSES: usize = 16;
+
+/// The boundary a multipart body really uses, when the declared one never occurs: the first
+/// `--token` line (a legal RFC 2046 §5.1.1 boundary: 1 to 70 characters, not ending in a space)
+/// that splits the body into at least two parts. Bounded: at most [`MAX_BOUNDARY_GUESSES`]
+/// candidates, each one linear scan.
+fn body_boundary(body: &[u8]) -> Option<&[u8]> {
+    let mut pos = 0;
+    let mut tried = 0;
+    while pos < body.len() && tried < MAX_BOUNDARY_GUESSES {
+        let (end, next) = headers::next_line(body, pos);
+        if let Some(token) = body[pos..end].strip_prefix(b"--") {
+            let token = token.trim_ascii_end();
+            let legal = (1..=70).contains(&token.len())
+                && token
+                    .iter()
+                    .all(|&byte| byte.is_ascii_graphic() || byte == b' ')
+                && !token.ends_with(b"--");
+            if legal {
+                tried += 1;
+                if split_multipart(body, token).len() >= 2 {
+                    return Some(token);
+                }
+            }
+        }
+        pos = next;
+    }
+    None
 }
 
 fn quoted(boundary: &str) -> String {

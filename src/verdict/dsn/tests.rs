@@ -748,3 +748,43 @@ fn first_marker_in_the_text_wins() {
     assert_eq!(got.format, DsnFormat::Exim);
     assert_eq!(got.recipients_total, 1);
 }
+
+#[test]
+fn a_report_is_split_by_the_boundary_its_body_uses() {
+    let raw = "From: MAILER-DAEMON@mx.example.com\nContent-Type: multipart/report; report-type=delivery-status; boundary=declared\n\n--actual\nContent-Type: text/plain\n\nIt bounced.\n--actual\nContent-Type: message/delivery-status\n\nFinal-Recipient: rfc822; a@seed.test\nAction: failed\nStatus: 5.1.1\n--actual--\n";
+    let dsn = dsn(raw);
+    assert_eq!(dsn.recipients[0].status.as_deref(), Some("5.1.1"));
+    // Only a legal boundary that splits the body in two or more parts is taken: a lone
+    // delimiter-like line is not, and the declared boundary's absence stays an error.
+    let raw = "From: a@b\nContent-Type: multipart/report; report-type=delivery-status; boundary=zz\n\n--b\n\nhi\n";
+    assert_eq!(
+        read(raw.as_bytes()).map_err(|e| e.reason()),
+        Err("boundary_not_found")
+    );
+    // Many delimiter-like lines: bounded, and still an error.
+    let mut raw = String::from(
+        "From: a@b\nContent-Type: multipart/report; report-type=delivery-status; boundary=zz\n\n",
+    );
+    for i in 0..100_000 {
+        raw.push_str(&format!("--candidate{i}\n"));
+    }
+    assert_eq!(
+        read(raw.as_bytes()).map_err(|e| e.reason()),
+        Err("boundary_not_found")
+    );
+}
+
+#[test]
+fn providers_policy_replies_without_codes_are_policy() {
+    for reply in [
+        "554 Message not allowed - [PH01] Email not accepted for policy reasons.",
+        "554 Transaction failed Reject due to policy restrictions.",
+        "550 spam message rejected. Please visit https://help.mail.ru/notspam-support/id",
+    ] {
+        assert_eq!(
+            classify(None, reply).class,
+            RejectionClass::Policy,
+            "{reply}"
+        );
+    }
+}

@@ -64,16 +64,42 @@ const MARKERS: &[(&str, DsnFormat)] = &[
         DsnFormat::Exchange,
     ),
     ("the response from the remote server was:", DsnFormat::Gmail),
+    // Gmail's older plain-text bounces (no delivery-status part): "Delivery to the following
+    // recipient failed permanently:" ... "Technical details of permanent failure:" ... "The error
+    // that the other server returned was:".
+    ("delivery to the following recipient", DsnFormat::Gmail),
+    ("technical details of permanent failure", DsnFormat::Gmail),
+    ("technical details of temporary failure", DsnFormat::Gmail),
+    // Exim's per-recipient sentence, also under a customised or translated introduction.
+    ("smtp error from remote mail server after", DsnFormat::Exim),
+    ("the following address(es) failed", DsnFormat::Exim),
 ];
+
+/// Postfix's per-recipient paragraph (`<addr>: host MX[IP] said: ... (in reply to ...)`) read
+/// without its introduction: Postfix's bounce templates can be translated
+/// (`bounce_template_file`), and then no English sentence names the format.
+fn looks_like_postfix(text: &str) -> bool {
+    lines(text).take(500).any(|line| {
+        line.starts_with('<')
+            && line.contains(">: ")
+            && (line.contains(" said: ") || line.contains("(in reply to "))
+    })
+}
 
 fn read_one(text: &str) -> Option<TextReport<'_>> {
     // ASCII lower-casing keeps every byte offset, so positions found in `lower` are
     // positions in `text`.
     let lower = text.to_ascii_lowercase();
-    let (_, format) = MARKERS
+    let marked = MARKERS
         .iter()
         .filter_map(|(marker, format)| lower.find(marker).map(|at| (at, *format)))
-        .min_by_key(|(at, _)| *at)?;
+        .min_by_key(|(at, _)| *at)
+        .map(|(_, format)| format);
+    let format = match marked {
+        Some(format) => format,
+        None if looks_like_postfix(text) => DsnFormat::Postfix,
+        None => return None,
+    };
     let page = Page {
         text,
         lower: &lower,
@@ -387,30 +413,67 @@ impl<'a> Page<'a, '_> {
         }
     }
 
+    /// Gmail, both forms: the current "The response from the remote server was:" and the older
+    /// plain-text one ("Delivery to the following recipient failed permanently:" / "has been
+    /// delayed:", the address on its own line, "Technical details of permanent (temporary)
+    /// failure:", "...rejected by the server for the recipient domain D by MX. [IP].", "The
+    /// error that the other server returned was:" and the reply; the returned copy after
+    /// "----- Original message -----").
     fn gmail(&self) -> TextReport<'a> {
-        const MARKER: &str = "the response from the remote server was:";
-        let action =
-            if self.lower.contains("temporary problem") || self.lower.contains("will retry") {
-                Action::Delayed
-            } else {
-                Action::Failed
-            };
-        let at = self.lower.find(MARKER).unwrap_or(self.text.len());
-        let intro = &self.text[..at];
+        const REPLY_MARKERS: &[&str] = &[
+            "the response from the remote server was:",
+            "the error that the other server returned was:",
+            "technical details of permanent failure:",
+            "technical details of temporary failure:",
+        ];
+        const COPY: &[&str] = &[
+            "----- original message -----",
+            "----- message header follows -----",
+        ];
+        let body = self.before(COPY);
+        let lower = &self.lower[..body.len()];
+        let action = if lower.contains("temporary problem")
+            || lower.contains("will retry")
+            || lower.contains("has been delayed")
+            || lower.contains("technical details of temporary failure")
+        {
+            Action::Delayed
+        } else {
+            Action::Failed
+        };
+        let (at, marker) = REPLY_MARKERS
+            .iter()
+            .find_map(|marker| lower.find(marker).map(|at| (at, *marker)))
+            .unwrap_or((body.len(), ""));
+        let intro = &body[..at];
         let mut reply = Vec::new();
-        let after = self.text.get(at + MARKER.len()..).unwrap_or("");
+        let after = body.get(at + marker.len()..).unwrap_or("");
         for line in lines(after).skip_while(|line| line.trim().is_empty()) {
-            if line.trim().is_empty() {
+            let trimmed = line.trim();
+            if trimmed.is_empty() {
                 break;
             }
-            reply.push(line.trim());
+            // Gmail's own explanation before the remote reply is not the reply.
+            let lower = trimmed.to_ascii_lowercase();
+            if lower.starts_with("google tried to deliver your message") {
+                continue;
+            }
+            if lower.starts_with("the error that the other server returned was:") {
+                reply.clear();
+                let rest = trimmed["the error that the other server returned was:".len()..].trim();
+                if !rest.is_empty() {
+                    reply.push(rest);
+                }
+                continue;
+            }
+            reply.push(trimmed);
         }
         let mut recipients = Recipients::default();
         if !reply.is_empty() {
             recipients.push(recipient(
-                gmail_address(intro),
+                gmail_address(intro).or_else(|| listed_address(intro)),
                 action,
-                None,
+                gmail_remote(body),
                 &reply.join(" "),
             ));
         }
@@ -418,7 +481,7 @@ impl<'a> Page<'a, '_> {
             format: DsnFormat::Gmail,
             recipients,
             reporting_mta: None,
-            returned: None,
+            returned: after_any(self.text, self.lower, COPY),
         }
     }
 }
@@ -513,6 +576,29 @@ fn gmail_address(intro: &str) -> Option<&str> {
     .and_then(|at| intro[at..].split_whitespace().next())
     .map(|word| word.trim_matches(|ch: char| ".,;:<>()".contains(ch)))
     .filter(|word| word.contains('@'))
+}
+
+/// The address alone on a line after "Delivery to the following recipient(s) ...:" (Gmail's
+/// older bounces indent it).
+fn listed_address(intro: &str) -> Option<&str> {
+    let lower = intro.to_ascii_lowercase();
+    let at = lower.find("delivery to the following recipient")?;
+    lines(&intro[at..])
+        .skip(1)
+        .map(str::trim)
+        .find(|line| !line.is_empty())
+        .and_then(bare_address)
+}
+
+/// The host Gmail names in "...rejected by the server for the recipient domain D by MX. [IP]."
+fn gmail_remote(text: &str) -> Option<&str> {
+    let lower = text.to_ascii_lowercase();
+    let at = lower.find("for the recipient domain ")?;
+    let rest = &text[at..];
+    let by = rest.find(" by ")? + " by ".len();
+    let host = rest[by..].split_whitespace().next()?;
+    let host = host.trim_end_matches('.');
+    (!host.is_empty() && host.contains('.')).then_some(host)
 }
 
 /// An Exim recipient being read.

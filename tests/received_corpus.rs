@@ -1,0 +1,158 @@
+//! Golden corpus for the path reader (`Received:` fields, RFC 5321 §4.4).
+//!
+//! Each case in `tests/fixtures/received/` is `<case>.eml` (a header set; where each dialect
+//! came from is in that folder's README) with either `<case>.json` (the [`Path`] read from it)
+//! or `<case>.err` (the expected error: its `reason()` on the first line, its message on the
+//! second). An optional `<case>.receiver.json` names the receiver: `{"domains": [...]}`,
+//! `{"authserv_ids": [...]}` and/or `{"provider": "gmail"}`; without it the top-most hop names
+//! the receiver.
+//!
+//! Every case runs twice, with LF and with CRLF line ends, and must give the same output. The
+//! test fails when no case ran.
+//!
+//! To draft the expected output of a new case, run with `RECEIVED_BLESS=1`, then read the
+//! written `.json` line by line: a blessed file is only as right as the review it got.
+
+use std::fs;
+use std::path::{Path as FsPath, PathBuf};
+
+use mailcanary::path::{Receiver, read};
+use serde::Deserialize;
+
+#[path = "common/line_ends.rs"]
+mod line_ends;
+use line_ends::lf_and_crlf;
+
+fn fixtures() -> PathBuf {
+    FsPath::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/received")
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ReceiverSpec {
+    #[serde(default)]
+    domains: Vec<String>,
+    #[serde(default)]
+    authserv_ids: Vec<String>,
+    provider: Option<String>,
+}
+
+impl ReceiverSpec {
+    fn receiver(&self) -> Receiver {
+        let provider = self
+            .provider
+            .as_deref()
+            .map(Receiver::for_provider)
+            .unwrap_or_default();
+        Receiver::new(&self.domains)
+            .with(&Receiver::from_authserv_ids(&self.authserv_ids))
+            .with(&provider)
+    }
+}
+
+fn run_case(raw: &[u8], receiver: &Receiver) -> String {
+    match read(raw, receiver) {
+        Ok(path) => serde_json::to_string_pretty(&path).expect("json") + "\n",
+        Err(err) => format!("{}\n{}\n", err.reason(), err),
+    }
+}
+
+#[test]
+fn golden_corpus_lf_and_crlf() {
+    let bless = std::env::var_os("RECEIVED_BLESS").is_some();
+    let mut cases: Vec<PathBuf> = fs::read_dir(fixtures())
+        .expect("fixtures directory")
+        .map(|entry| entry.expect("directory entry").path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "eml"))
+        .collect();
+    cases.sort();
+
+    let mut ran = 0;
+    let mut failures = Vec::new();
+    for eml in &cases {
+        let name = eml.file_stem().and_then(|s| s.to_str()).unwrap_or("?");
+        let raw = fs::read(eml).expect("read .eml");
+        let spec: ReceiverSpec = match fs::read_to_string(eml.with_extension("receiver.json")) {
+            Ok(text) => serde_json::from_str(&text).expect("receiver.json"),
+            Err(_) => ReceiverSpec::default(),
+        };
+        let receiver = spec.receiver();
+        let (lf, crlf) = lf_and_crlf(&raw);
+        let got_lf = run_case(&lf, &receiver);
+        let got_crlf = run_case(&crlf, &receiver);
+
+        let err_path = eml.with_extension("err");
+        let expected_path = if err_path.exists() {
+            err_path
+        } else {
+            eml.with_extension("json")
+        };
+        if bless && got_lf == got_crlf {
+            fs::write(&expected_path, &got_lf).expect("write expected output");
+        }
+        let expected = fs::read_to_string(&expected_path).unwrap_or_else(|_| {
+            panic!("{name}: missing {}", expected_path.display());
+        });
+        for (form, got) in [("LF", &got_lf), ("CRLF", &got_crlf)] {
+            if *got != expected {
+                failures.push(format!(
+                    "{name} ({form}): output differs from {}\n--- got ---\n{got}",
+                    expected_path.display()
+                ));
+            }
+        }
+        ran += 1;
+    }
+    println!("received corpus: {ran} cases ran, each in LF and CRLF form");
+    assert!(
+        ran > 0,
+        "no received corpus case ran: is tests/fixtures/received empty?"
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn every_expected_file_has_a_message() {
+    for entry in fs::read_dir(fixtures()).expect("fixtures directory") {
+        let path = entry.expect("directory entry").path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let stem = name
+            .strip_suffix(".receiver.json")
+            .or_else(|| name.strip_suffix(".json"))
+            .or_else(|| name.strip_suffix(".err"));
+        if let Some(stem) = stem {
+            assert!(
+                fixtures().join(format!("{stem}.eml")).exists(),
+                "{name} has no {stem}.eml"
+            );
+        }
+    }
+}
+
+/// The verdict corpus's messages carry real providers' `Received:` fields too: every one of
+/// them reads without error, and a trusted hop is never below an untrusted one.
+#[test]
+fn verdict_corpus_messages_read_as_paths() {
+    let dir = FsPath::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/verdict");
+    let mut ran = 0;
+    for entry in fs::read_dir(&dir).expect("verdict fixtures") {
+        let eml = entry.expect("directory entry").path();
+        if eml.extension().is_none_or(|ext| ext != "eml") || eml.with_extension("err").exists() {
+            continue;
+        }
+        let raw = fs::read(&eml).expect("read .eml");
+        let path = read(&raw, &Receiver::default())
+            .unwrap_or_else(|err| panic!("{}: {err}", eml.display()));
+        let first_untrusted = path.hops.iter().position(|hop| !hop.trusted);
+        if let Some(first) = first_untrusted {
+            assert!(
+                path.hops[first..].iter().all(|hop| !hop.trusted),
+                "{}: a trusted hop below an untrusted one",
+                eml.display()
+            );
+        }
+        assert_eq!(path.receiving_hop.is_some(), path.seen.is_some());
+        ran += 1;
+    }
+    assert!(ran > 0, "no verdict corpus message ran");
+}
