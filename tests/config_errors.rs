@@ -76,3 +76,75 @@ fn shipped_configs_are_valid_where_their_files_exist() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The web config fixtures (tests/fixtures/web/invalid-*.yml, the exporter toolkit's format),
+/// each with its exact message (`.err`) and exit 3, checked by `check-config --web.config.file`
+/// beside a valid config.
+const WEB_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/web");
+
+fn check_web_config(file: &str) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_mailcanary"))
+        .args([
+            "check-config",
+            "--config",
+            "../config/valid-minimal.toml",
+            "--web.config.file",
+            file,
+        ])
+        .current_dir(WEB_DIR)
+        .output()
+        .expect("run mailcanary");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn every_invalid_web_config_gives_its_exact_message_and_exit_3() {
+    let mut names: Vec<String> = std::fs::read_dir(WEB_DIR)
+        .expect("fixture dir")
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().map(str::to_string))
+        .filter(|n| n.starts_with("invalid-") && n.ends_with(".yml"))
+        .collect();
+    names.sort();
+    for name in &names {
+        let expected =
+            std::fs::read_to_string(Path::new(WEB_DIR).join(name.replace(".yml", ".err")))
+                .unwrap_or_else(|e| panic!("{name}: missing .err file: {e}"));
+        let (code, stdout, stderr) = check_web_config(name);
+        assert_eq!(code, 3, "{name}: exit code");
+        assert_eq!(stderr, expected, "{name}: message");
+        assert_eq!(stdout, "", "{name}: nothing is said valid");
+    }
+    assert!(
+        names.len() >= 10,
+        "only {} invalid web config cases ran",
+        names.len()
+    );
+}
+
+#[test]
+fn the_valid_web_configs_pass_with_a_summary() {
+    let (code, stdout, stderr) = check_web_config("valid-tls-auth.yml");
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        stdout,
+        "../config/valid-minimal.toml: ok (1 routes, 1 seeds, 1 probes per round, every 5m)\n\
+         valid-tls-auth.yml: ok (TLS 1.2 and 1.3, client certificates required, basic auth, 2 users)\n"
+    );
+    let (code, stdout, stderr) = check_web_config("valid-empty.yml");
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.ends_with("valid-empty.yml: ok (no TLS, no basic auth)\n"),
+        "{stdout}"
+    );
+    let (code, _, stderr) = check_web_config("no-such-file.yml");
+    assert_eq!(code, 3);
+    assert_eq!(
+        stderr,
+        "mailcanary: cannot read web config file no-such-file.yml: No such file or directory (os error 2)\n"
+    );
+}

@@ -37,6 +37,8 @@ pub enum Command {
     Run {
         #[arg(long, short)]
         config: PathBuf,
+        #[command(flatten)]
+        web: run::WebArgs,
     },
     /// Run one round now, print the report and exit (0 ok, 1 warning, 2 critical, 3 unknown).
     Once {
@@ -46,10 +48,13 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Validate a config file and exit (0 valid, 3 invalid).
+    /// Validate a config file (and a web config file) and exit (0 valid, 3 invalid).
     CheckConfig {
         #[arg(long, short)]
         config: PathBuf,
+        /// Also validate this web config file (TLS and basic auth, as `run` reads it).
+        #[arg(long = "web.config.file", value_name = "FILE")]
+        web_config: Option<PathBuf>,
     },
     /// Explain a received message: authentication results, SPF, spam-filter verdict.
     Inspect(inspect::InspectArgs),
@@ -79,9 +84,11 @@ pub fn dispatch(cli: Cli) -> ExitCode {
         Command::Inspect(args) => Ok(inspect::run(&args)),
         Command::CheckDns(args) => check_dns::run(&args),
         Command::Oauth(args) => oauth::run(&args),
-        Command::CheckConfig { config } => check_config::run(&config),
+        Command::CheckConfig { config, web_config } => {
+            check_config::run(&config, web_config.as_deref())
+        }
         Command::Once { config, json } => once::run(&config, json),
-        Command::Run { config } => run::run(&config),
+        Command::Run { config, web } => run::run(&config, &web),
     };
     result.unwrap_or_else(|code| code)
 }
