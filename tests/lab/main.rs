@@ -28,3 +28,4 @@ mod reload;
 mod reports;
 mod seed_safety;
 mod status_page;
+mod web;
