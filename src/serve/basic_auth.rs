@@ -11,6 +11,11 @@
 //!   time. Failures are not cached: each wrong guess costs the guesser a bcrypt, one at a time.
 //!
 //! A missing or wrong login answers 401 with `WWW-Authenticate: Basic` (RFC 7617 §2).
+//!
+//! Except [`UNAUTHENTICATED_PATHS`]: `/healthz` and `/readyz` answer a fixed word and nothing
+//! else, and their callers — Kubernetes' liveness and readiness probes, Docker health checks,
+//! load balancers — cannot send a secret (a probe's headers are written in the Deployment in
+//! clear). Every other endpoint, the status page and `/-/reload` included, needs the login.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -132,8 +137,14 @@ fn cache_key(user: &[u8], hash: &str, password: &[u8]) -> [u8; 32] {
     h.finalize().into()
 }
 
+/// The paths served without a login (see the module doc).
+pub const UNAUTHENTICATED_PATHS: [&str; 2] = ["/healthz", "/readyz"];
+
 /// The middleware: the request goes on only with a valid login, else 401.
 pub async fn require(State(auth): State<Arc<BasicAuth>>, request: Request, next: Next) -> Response {
+    if UNAUTHENTICATED_PATHS.contains(&request.uri().path()) {
+        return next.run(request).await;
+    }
     if auth
         .check(request.headers().get(header::AUTHORIZATION))
         .await
