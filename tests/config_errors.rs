@@ -59,6 +59,20 @@ fn the_minimal_valid_config_passes() {
 }
 
 #[test]
+fn the_old_reports_key_still_works_with_a_deprecation_warning() {
+    let (code, stdout, stderr) = check_config("deprecated-reports.toml");
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        stdout,
+        "deprecated-reports.toml: ok (1 routes, 1 seeds, 1 probes per round, every 5m)\n"
+    );
+    assert_eq!(
+        stderr,
+        "mailcanary: warning: reports.rua: [reports.NAME] is deprecated, write [report_mailboxes.rua] (same keys)\n"
+    );
+}
+
+#[test]
 fn shipped_configs_are_valid_where_their_files_exist() {
     // config/example.toml must parse (its secrets come from env vars set here).
     let out = Command::new(env!("CARGO_BIN_EXE_mailcanary"))

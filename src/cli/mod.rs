@@ -16,8 +16,8 @@ use clap::{Parser, Subcommand};
 
 use crate::config::{self, Config};
 use crate::metrics::Metrics;
-use crate::probe::round::Prober;
-use crate::probe::store::Store;
+use crate::probe::prober::Prober;
+use crate::state::probes::ProbeStore;
 use crate::status::exit;
 
 #[derive(Parser)]
@@ -151,7 +151,8 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
 /// Opens the state and builds the prober (which holds config, state and metrics).
 pub fn prober(config: Config) -> Result<Arc<Prober>, ExitCode> {
     let config = Arc::new(config);
-    let store = Arc::new(Store::open(&config.probe.state, &config.probe.instance).map_err(fail)?);
+    let store =
+        Arc::new(ProbeStore::open(&config.probe.state, &config.probe.instance).map_err(fail)?);
     let metrics = Arc::new(Metrics::new());
     let prober = Prober::new(config, store, metrics).map_err(fail)?;
     Ok(Arc::new(prober))

@@ -1,11 +1,14 @@
 //! Configuration: strict TOML, validated up front, every error reported at once with its path.
 //!
-//! `load` reads the file (`raw`: unknown keys are rejected by serde), then `validate` checks
-//! meaning and fills defaults. Secrets are loaded during validation, so a missing password file
-//! is a config error at start-up, not a failed probe at 3 a.m.
+//! `load` reads the file (`raw`: unknown keys are rejected by serde), then `validate` (one file
+//! per kind of section) checks meaning and fills defaults. Secrets are loaded during
+//! validation, so a missing password file is a config error at start-up, not a failed probe at
+//! 3 a.m. A config is plain data: validating one has no effect on the process (the OAuth2 token
+//! caches are shared by the running setup, [`crate::oauth::caches`]). Deprecated keys still
+//! read (`[reports.NAME]`) are listed in [`Config::deprecations`].
 
 mod audit_targets;
-pub mod oauth;
+pub mod oauth2;
 mod provider;
 mod raw;
 pub mod secret;
@@ -18,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use audit_targets::audit_targets;
-pub use oauth::{Grant, Login, OAuth2, TokenCache};
+pub use oauth2::{Grant, Login, OAuth2, TokenCache};
 pub use provider::{PRESETS, Preset};
 pub use secret::{Secret, SecretError, SecretSource};
 pub use validate::{FieldError, ScheduleError, address_of, cron_schedule};
@@ -35,11 +38,15 @@ pub struct Config {
     /// Mailboxes that receive routes' bounces, read like seeds (their `inbox_folder` is the
     /// folder bounces arrive in).
     pub bounce_mailboxes: Vec<Seed>,
-    /// Mailboxes that receive the domain's DMARC aggregate and TLS reports (`[reports.NAME]`).
+    /// Mailboxes that receive the domain's DMARC aggregate and TLS reports
+    /// (`[report_mailboxes.NAME]`).
     pub report_mailboxes: Vec<ReportMailbox>,
+    /// Deprecated keys the file uses, one sentence each with its path (logged at load, printed
+    /// by `check-config`): the file still works as written.
+    pub deprecations: Vec<String>,
 }
 
-/// A report mailbox (`[reports.NAME]`): read on its schedule; each report about one of
+/// A report mailbox (`[report_mailboxes.NAME]`): read on its schedule; each report about one of
 /// `domains` is stored once and counted.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReportMailbox {
@@ -78,6 +85,9 @@ pub struct ProbeConfig {
     pub jitter: Duration,
     pub timeout: Duration,
     pub late_window: Duration,
+    /// A probe not found this long after its acceptance is overdue and its pair gets a
+    /// confirmation probe; `None`: only bad outcomes are confirmed.
+    pub confirm_after: Option<Duration>,
     pub cleanup: Cleanup,
     pub listen: SocketAddr,
     pub state: PathBuf,
@@ -186,6 +196,8 @@ pub struct Seed {
     pub spam_folder: Option<String>,
     pub preset_spam_folder: Option<String>,
     pub poll_interval: Duration,
+    /// Confirmation probes this seed may be sent per hour (a sliding hour).
+    pub confirmations_per_hour: u32,
     pub routes: Vec<String>,
 }
 
@@ -266,7 +278,11 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
         path: path.to_path_buf(),
         source,
     })?;
-    parse(&text, path)
+    let config = parse(&text, path)?;
+    for d in &config.deprecations {
+        tracing::warn!(path = %path.display(), "{d}");
+    }
+    Ok(config)
 }
 
 /// Reads and validates a config file for `oauth login`, which creates the refresh token files:
@@ -328,6 +344,14 @@ impl Config {
 
     pub fn route(&self, name: &str) -> Option<&Route> {
         self.routes.iter().find(|r| r.name == name)
+    }
+
+    /// Whether `route` sends to `seed` in this config.
+    pub fn pair(&self, route: &str, seed: &str) -> bool {
+        self.route(route).is_some()
+            && self
+                .seed(seed)
+                .is_some_and(|s| s.routes.iter().any(|r| r == route))
     }
 
     pub fn seed(&self, name: &str) -> Option<&Seed> {

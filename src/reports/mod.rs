@@ -10,7 +10,8 @@
 //!   `.gz` (RFC 1952) or `.zip` file, or a mail whose MIME parts carry one of those
 //!   (RFC 7489 §7.2.1.1, RFC 8460 §5.3).
 //! - [`dmarc::parse`] reads one aggregate report, [`tlsrpt::parse`] one TLS report;
-//!   [`Unpacked::parse`] picks the right one.
+//!   [`Unpacked::parse`] picks the right one; [`ReportKind`] is the one table of how each kind
+//!   is spelt (stored, in JSON, for people).
 //!
 //! # Limits
 //!
@@ -18,13 +19,14 @@
 //! [`MAX_INPUT_BYTES`]; all that one call to [`unpack`] decompresses is at most
 //! [`MAX_DECOMPRESSED_BYTES`] together, refused past it while decompressing (never by trusting
 //! a declared size); at most [`MAX_FILES`] reports are taken from one input, MIME is followed
-//! [`mime::MAX_DEPTH`] levels and [`mime::MAX_PARTS`] parts deep, and XML [`dmarc::MAX_DEPTH`]
+//! [`attachments::MAX_DEPTH`] levels and [`attachments::MAX_PARTS`] parts deep, and XML [`dmarc::MAX_DEPTH`]
 //! elements deep. No DTD is read and no entity other than the five predefined ones and
 //! character references is expanded: a `<!DOCTYPE` is refused ([`ReportError::Doctype`]).
 
+mod attachments;
 pub mod dmarc;
+mod kind;
 pub mod labels;
-mod mime;
 pub mod tlsrpt;
 mod unpack;
 
@@ -33,6 +35,7 @@ mod tests;
 
 use serde::{Deserialize, Serialize};
 
+pub use kind::ReportKind;
 pub use unpack::unpack;
 
 /// The largest input [`unpack`], [`dmarc::parse`] or [`tlsrpt::parse`] accepts.
@@ -41,16 +44,6 @@ pub const MAX_INPUT_BYTES: usize = 32 * 1024 * 1024;
 pub const MAX_DECOMPRESSED_BYTES: usize = 32 * 1024 * 1024;
 /// The most reports taken from one input (zip entries, MIME parts).
 pub const MAX_FILES: usize = 16;
-
-/// Which kind of report a document is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ReportKind {
-    /// A DMARC aggregate report (XML).
-    Dmarc,
-    /// An SMTP TLS report (JSON).
-    Tlsrpt,
-}
 
 /// One report document found by [`unpack`], decompressed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,6 +81,14 @@ impl Report {
         match self {
             Report::Dmarc(r) => &r.report_id,
             Report::Tlsrpt(r) => &r.report_id,
+        }
+    }
+
+    /// Which kind of report it is.
+    pub fn kind(&self) -> ReportKind {
+        match self {
+            Report::Dmarc(_) => ReportKind::Dmarc,
+            Report::Tlsrpt(_) => ReportKind::Tlsrpt,
         }
     }
 

@@ -8,12 +8,13 @@ use std::sync::atomic::AtomicBool;
 
 use tokio_cron_scheduler::JobScheduler;
 
-use crate::probe::round::Prober;
-use crate::serve::audit_gate::{AuditGate, Trigger};
+use crate::jobs::audit_gate::Trigger;
+use crate::jobs::{audit_job, probe_job, report_job};
+use crate::probe::prober::Prober;
 use crate::serve::basic_auth::BasicAuth;
 use crate::serve::http::{self, AppState};
 use crate::serve::lifecycle::Lifecycle;
-use crate::serve::reload::{Reloader, run_round};
+use crate::serve::reload::Reloader;
 use crate::serve::web::{self, Web};
 
 #[derive(Debug, thiserror::Error)]
@@ -42,7 +43,7 @@ pub async fn run(prober: Arc<Prober>, path: &Path, web: Web) -> Result<(), Daemo
         metrics.round_finished(t);
     }
     // The config read at start counts as loaded, as Prometheus counts its own.
-    metrics.config_loaded(true, crate::probe::store::now());
+    metrics.config_loaded(true, crate::clock::now());
     let tls = web.tls().map_err(|problems| DaemonError::Tls {
         path: web
             .config
@@ -79,7 +80,7 @@ pub async fn run(prober: Arc<Prober>, path: &Path, web: Web) -> Result<(), Daemo
         .await
         .map_err(|e| DaemonError::Scheduler(e.to_string()))?;
     let ready = Arc::new(AtomicBool::new(false));
-    let audits = AuditGate::exporting(metrics.clone());
+    let audits = audit_job::gate(metrics.clone());
     let reloader = Reloader::start(
         path.to_path_buf(),
         prober.clone(),
@@ -90,7 +91,7 @@ pub async fn run(prober: Arc<Prober>, path: &Path, web: Web) -> Result<(), Daemo
     .await
     .map_err(|e| DaemonError::Scheduler(e.to_string()))?;
     let reloader = Arc::new(reloader);
-    let reports = crate::serve::report_job::start(&scheduler, &config, metrics.clone())
+    let reports = report_job::start(&scheduler, &config, store.db(), metrics.clone())
         .await
         .map_err(|e| DaemonError::Scheduler(e.to_string()))?;
     let state = Arc::new(AppState {
@@ -98,12 +99,9 @@ pub async fn run(prober: Arc<Prober>, path: &Path, web: Web) -> Result<(), Daemo
         reports,
         metrics: metrics.clone(),
         ready: ready.clone(),
-        diagnose: {
-            // The config in force names the causes (a reload changes it).
+        config: {
             let prober = prober.clone();
-            Box::new(move |r: &crate::probe::store::ProbeRecord| {
-                crate::probe::causes::for_record(r, Some(&prober.config()))
-            })
+            Box::new(move || prober.config())
         },
         reloader: Some(reloader.clone()),
         lifecycle: Lifecycle {
@@ -120,7 +118,7 @@ pub async fn run(prober: Arc<Prober>, path: &Path, web: Web) -> Result<(), Daemo
 
     let first_prober = prober.clone();
     let first_ready = ready.clone();
-    tokio::spawn(async move { run_round(&first_prober, &first_ready).await });
+    tokio::spawn(async move { probe_job::run_once(&first_prober, &first_ready).await });
 
     audits.request(config, Trigger::Start);
 

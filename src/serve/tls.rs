@@ -11,12 +11,46 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use rustls::crypto::CryptoProvider;
+use rustls::SupportedCipherSuite;
+use rustls::crypto::{CryptoProvider, SupportedKxGroup};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
 
-use crate::serve::web_config::{ClientAuth, TlsSettings};
+/// Who must show a client certificate (Go's `tls.ClientAuthType` names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAuth {
+    NoClientCert,
+    VerifyClientCertIfGiven,
+    RequireAndVerifyClientCert,
+}
+
+impl ClientAuth {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientAuth::NoClientCert => "NoClientCert",
+            ClientAuth::VerifyClientCertIfGiven => "VerifyClientCertIfGiven",
+            ClientAuth::RequireAndVerifyClientCert => "RequireAndVerifyClientCert",
+        }
+    }
+}
+
+/// `tls_server_config`, validated (by [`crate::serve::web_config`]); [`server_config`] turns it
+/// into a rustls config.
+#[derive(Debug, Clone)]
+pub struct TlsSettings {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+    pub client_auth: ClientAuth,
+    pub client_ca_file: Option<PathBuf>,
+    /// The protocol versions from `min_version` to `max_version`.
+    pub versions: Vec<&'static rustls::SupportedProtocolVersion>,
+    /// Every TLS 1.3 suite and the chosen TLS 1.2 ones, in preference order.
+    pub cipher_suites: Vec<SupportedCipherSuite>,
+    pub kx_groups: Vec<&'static dyn SupportedKxGroup>,
+    /// `prefer_server_cipher_suites` (the toolkit's default: true).
+    pub prefer_server_order: bool,
+}
 
 /// A problem with one of the files `tls_server_config` names; `key` is its config key.
 #[derive(Debug, Clone, PartialEq, Eq)]

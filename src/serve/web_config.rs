@@ -27,6 +27,7 @@ use rustls::crypto::ring as provider;
 use serde::Deserialize;
 
 use crate::config::FieldError;
+use crate::serve::tls::{ClientAuth, TlsSettings};
 
 /// A validated web config.
 #[derive(Clone)]
@@ -48,40 +49,6 @@ impl std::fmt::Debug for WebConfig {
             .field("users", &self.users.keys().collect::<Vec<_>>())
             .finish()
     }
-}
-
-/// Who must show a client certificate (Go's `tls.ClientAuthType` names).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ClientAuth {
-    NoClientCert,
-    VerifyClientCertIfGiven,
-    RequireAndVerifyClientCert,
-}
-
-impl ClientAuth {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ClientAuth::NoClientCert => "NoClientCert",
-            ClientAuth::VerifyClientCertIfGiven => "VerifyClientCertIfGiven",
-            ClientAuth::RequireAndVerifyClientCert => "RequireAndVerifyClientCert",
-        }
-    }
-}
-
-/// `tls_server_config`, validated; [`crate::serve::tls`] turns it into a rustls config.
-#[derive(Debug, Clone)]
-pub struct TlsSettings {
-    pub cert_file: PathBuf,
-    pub key_file: PathBuf,
-    pub client_auth: ClientAuth,
-    pub client_ca_file: Option<PathBuf>,
-    /// The protocol versions from `min_version` to `max_version`.
-    pub versions: Vec<&'static rustls::SupportedProtocolVersion>,
-    /// Every TLS 1.3 suite and the chosen TLS 1.2 ones, in preference order.
-    pub cipher_suites: Vec<SupportedCipherSuite>,
-    pub kx_groups: Vec<&'static dyn SupportedKxGroup>,
-    /// `prefer_server_cipher_suites` (the toolkit's default: true).
-    pub prefer_server_order: bool,
 }
 
 /// Why a web config file cannot be used.

@@ -13,12 +13,12 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::config::Config;
+use crate::jobs::audit_gate::AuditGate;
 use crate::metrics::Metrics;
-use crate::probe::round::Prober;
-use crate::probe::store::Store;
-use crate::serve::audit_gate::AuditGate;
+use crate::probe::prober::Prober;
 use crate::serve::lifecycle::Lifecycle;
 use crate::serve::reload::Reloader;
+use crate::state::probes::ProbeStore;
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/web");
 const PASSWORD: &str = "correct horse battery staple";
@@ -84,8 +84,9 @@ impl Harness {
         let path = dir.path().join("mailcanary.toml");
         std::fs::write(&path, config_text(addr, "")).expect("config");
         let config = Arc::new(crate::config::load(&path).unwrap_or_else(|e| panic!("{e}")));
-        let store =
-            Arc::new(Store::open(&dir.path().join("state.sqlite"), "web-test").expect("state"));
+        let store = Arc::new(
+            ProbeStore::open(&dir.path().join("state.sqlite"), "web-test").expect("state"),
+        );
         let metrics = Arc::new(Metrics::new());
         let prober =
             Arc::new(Prober::new(config.clone(), store.clone(), metrics.clone()).expect("prober"));
@@ -98,16 +99,25 @@ impl Harness {
         }));
         let ready = Arc::new(AtomicBool::new(true));
         let reloader = Arc::new(
-            Reloader::start(path, prober, scheduler, ready.clone(), audits.clone())
-                .await
-                .expect("reloader"),
+            Reloader::start(
+                path,
+                prober.clone(),
+                scheduler,
+                ready.clone(),
+                audits.clone(),
+            )
+            .await
+            .expect("reloader"),
         );
         let state = Arc::new(AppState {
             store,
             reports: None,
             metrics,
             ready,
-            diagnose: Box::new(|_| Vec::new()),
+            config: {
+                let prober = prober.clone();
+                Box::new(move || prober.config())
+            },
             reloader: Some(reloader.clone()),
             lifecycle: Lifecycle {
                 enabled: options.lifecycle,
