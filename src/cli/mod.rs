@@ -3,6 +3,7 @@
 
 pub mod check_config;
 pub mod check_dns;
+pub mod hash_password;
 pub mod inspect;
 pub mod oauth;
 pub mod once;
@@ -62,6 +63,9 @@ pub enum Command {
     CheckDns(check_dns::CheckDnsArgs),
     /// OAuth2 logins: `oauth login` gets a seed's or route's first refresh token.
     Oauth(oauth::OauthArgs),
+    /// Print the bcrypt hash of the password on standard input, for the web config's
+    /// `basic_auth_users`.
+    HashPassword(hash_password::HashPasswordArgs),
 }
 
 /// Parses the command line. Usage errors exit 3 ("unknown"), not clap's 2, which means
@@ -84,6 +88,7 @@ pub fn dispatch(cli: Cli) -> ExitCode {
         Command::Inspect(args) => Ok(inspect::run(&args)),
         Command::CheckDns(args) => check_dns::run(&args),
         Command::Oauth(args) => oauth::run(&args),
+        Command::HashPassword(args) => hash_password::run(&args),
         Command::CheckConfig { config, web_config } => {
             check_config::run(&config, web_config.as_deref())
         }

@@ -151,7 +151,7 @@ pub fn parse(text: &str, path: &Path) -> Result<WebConfig, WebConfigError> {
             errors.push(
                 &at,
                 format_args!(
-                    "expected a bcrypt hash such as `htpasswd -nBC 10 \"\" | tr -d ':\\n'` prints ($2y$10$…): {problem}"
+                    "expected a bcrypt hash such as `mailcanary hash-password` prints ($2y$10$…): {problem}"
                 ),
             );
         } else {
