@@ -55,6 +55,11 @@ impl<T: Clone> Coalescer<T> {
     pub fn runs(&self) -> u64 {
         self.runs.load(Ordering::Relaxed)
     }
+
+    /// Requests made so far (answered or waiting).
+    pub fn requests(&self) -> u64 {
+        self.arrivals.load(Ordering::SeqCst)
+    }
 }
 
 #[cfg(test)]
@@ -63,15 +68,29 @@ mod tests {
     use std::sync::Arc;
     use std::time::Duration;
 
+    /// Waits until `c` has seen `n` requests (bounded, so that a bug fails instead of hanging).
+    async fn until_requests(c: &Coalescer<u64>, n: u64) {
+        for _ in 0..3000 {
+            if c.requests() >= n {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("only {} of {n} requests arrived", c.requests());
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_burst_of_500_is_at_most_two_runs_and_everyone_gets_a_result() {
         let c = Arc::new(Coalescer::<u64>::default());
+        // A burst: every request arrives while the first run runs (each run lasts until all
+        // 500 have arrived, however slowly a loaded machine spawns them).
         let tasks: Vec<_> = (0..500)
             .map(|_| {
                 let c = c.clone();
                 tokio::spawn(async move {
-                    c.run(|| async {
-                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    let waiting = c.clone();
+                    c.run(|| async move {
+                        until_requests(&waiting, 500).await;
                         7
                     })
                     .await

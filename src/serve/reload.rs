@@ -132,6 +132,18 @@ impl Reloader {
         self.requests.runs()
     }
 
+    /// Reload requests made so far (SIGHUP and HTTP, answered or waiting).
+    pub fn requests(&self) -> u64 {
+        self.requests.requests()
+    }
+
+    /// Holds every reload back until the guard is dropped (a reload started meanwhile waits
+    /// before reading the file): lets a test make a burst arrive while one reload runs.
+    #[cfg(test)]
+    pub(crate) async fn hold(&self) -> impl Sized + '_ {
+        self.jobs.lock().await
+    }
+
     async fn reload_now(&self, trigger: &str) -> Result<(), ReloadError> {
         let mut jobs = self.jobs.lock().await;
         let result = self.apply(&mut jobs).await;
