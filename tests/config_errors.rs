@@ -1,5 +1,7 @@
 //! One invalid config file per error (tests/fixtures/config/invalid-*.toml), each with its exact
 //! message (`.err`) and exit code 3, in the style of blackbox_exporter's testdata.
+//! Likewise for the web config (tests/fixtures/web/), and the tools that make one:
+//! `hash-password` and scripts/web-secrets.
 
 use std::path::Path;
 use std::process::Command;
@@ -88,5 +90,183 @@ fn shipped_configs_are_valid_where_their_files_exist() {
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The web config fixtures (tests/fixtures/web/invalid-*.yml, the exporter toolkit's format),
+/// each with its exact message (`.err`) and exit 3, checked by `check-config --web.config.file`
+/// beside a valid config.
+const WEB_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/web");
+
+fn check_web_config(file: &str) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_mailcanary"))
+        .args([
+            "check-config",
+            "--config",
+            "../config/valid-minimal.toml",
+            "--web.config.file",
+            file,
+        ])
+        .current_dir(WEB_DIR)
+        .output()
+        .expect("run mailcanary");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn every_invalid_web_config_gives_its_exact_message_and_exit_3() {
+    let mut names: Vec<String> = std::fs::read_dir(WEB_DIR)
+        .expect("fixture dir")
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().map(str::to_string))
+        .filter(|n| n.starts_with("invalid-") && n.ends_with(".yml"))
+        .collect();
+    names.sort();
+    for name in &names {
+        let expected =
+            std::fs::read_to_string(Path::new(WEB_DIR).join(name.replace(".yml", ".err")))
+                .unwrap_or_else(|e| panic!("{name}: missing .err file: {e}"));
+        let (code, stdout, stderr) = check_web_config(name);
+        assert_eq!(code, 3, "{name}: exit code");
+        assert_eq!(stderr, expected, "{name}: message");
+        assert_eq!(stdout, "", "{name}: nothing is said valid");
+    }
+    assert!(
+        names.len() >= 10,
+        "only {} invalid web config cases ran",
+        names.len()
+    );
+}
+
+#[test]
+fn the_valid_web_configs_pass_with_a_summary() {
+    let (code, stdout, stderr) = check_web_config("valid-tls-auth.yml");
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        stdout,
+        "../config/valid-minimal.toml: ok (1 routes, 1 seeds, 1 probes per round, every 5m)\n\
+         valid-tls-auth.yml: ok (TLS 1.2 and 1.3, client certificates required, basic auth, 2 users)\n"
+    );
+    let (code, stdout, stderr) = check_web_config("valid-empty.yml");
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.ends_with("valid-empty.yml: ok (no TLS, no basic auth)\n"),
+        "{stdout}"
+    );
+    let (code, _, stderr) = check_web_config("no-such-file.yml");
+    assert_eq!(code, 3);
+    assert_eq!(
+        stderr,
+        "mailcanary: cannot read web config file no-such-file.yml: No such file or directory (os error 2)\n"
+    );
+}
+
+/// `mailcanary hash-password` with `stdin` as its standard input.
+fn hash_password(stdin: &[u8], args: &[&str]) -> (i32, String, String) {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mailcanary"))
+        .arg("hash-password")
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run mailcanary");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin)
+        .expect("write the password");
+    let out = child.wait_with_output().expect("wait for mailcanary");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn hash_password_prints_a_bcrypt_hash_of_the_line_on_stdin() {
+    let (code, stdout, stderr) = hash_password(b"correct horse\n", &["--cost", "4"]);
+    assert_eq!(code, 0, "{stderr}");
+    let hash = stdout.strip_suffix('\n').expect("one line");
+    assert!(hash.starts_with("$2y$04$"), "{hash}");
+    assert!(bcrypt::verify("correct horse", hash).expect("a bcrypt hash"));
+
+    let (code, stdout, stderr) = hash_password(b"", &[]);
+    assert_eq!((code, stdout.as_str()), (3, ""));
+    assert_eq!(
+        stderr,
+        "mailcanary: no password on standard input (give one line, e.g. `mailcanary hash-password < FILE`)\n"
+    );
+    let (code, _, stderr) = hash_password(b"pw\n", &["--cost", "3"]);
+    assert_eq!(code, 3, "{stderr}");
+    assert!(stderr.contains("3 is not in 4..=31"), "{stderr}");
+}
+
+/// scripts/web-secrets end to end (it needs openssl, and mailcanary for the hash): what it
+/// makes is a web config that `check-config` passes, whose hash is that of the password file
+/// Prometheus is given, with the CA that signed the certificate.
+#[test]
+fn web_secrets_makes_a_web_config_that_check_config_passes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out_dir = dir.path().join("web");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/web-secrets");
+    let out = Command::new("sh")
+        .arg(script)
+        .arg(&out_dir)
+        .arg("mailcanary.example")
+        .env("MAILCANARY", env!("CARGO_BIN_EXE_mailcanary"))
+        .output()
+        .expect("run scripts/web-secrets");
+    assert!(
+        out.status.success(),
+        "web-secrets failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let web_config = out_dir.join("web-config.yml");
+    let out = Command::new(env!("CARGO_BIN_EXE_mailcanary"))
+        .args(["check-config", "--config"])
+        .arg(Path::new(DIR).join("valid-minimal.toml"))
+        .arg("--web.config.file")
+        .arg(&web_config)
+        .output()
+        .expect("run mailcanary");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.ends_with("web-config.yml: ok (TLS 1.2 and 1.3, basic auth, 1 user)\n"),
+        "{stdout}"
+    );
+
+    let yaml = std::fs::read_to_string(&web_config).expect("web config");
+    let hash = yaml
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("prometheus: "))
+        .expect("the user prometheus");
+    let password = std::fs::read_to_string(out_dir.join("mailcanary.password")).expect("password");
+    // Prometheus trims the password file (prometheus/common); so does hash-password's line.
+    assert!(bcrypt::verify(password.trim(), hash).expect("a bcrypt hash"));
+    assert!(!bcrypt::verify("not the password", hash).expect("a bcrypt hash"));
+
+    let verify = Command::new("openssl")
+        .args(["verify", "-CAfile"])
+        .arg(out_dir.join("ca.crt"))
+        .arg(out_dir.join("tls.crt"))
+        .output()
+        .expect("run openssl");
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
     );
 }

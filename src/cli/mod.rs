@@ -3,6 +3,7 @@
 
 pub mod check_config;
 pub mod check_dns;
+pub mod hash_password;
 pub mod inspect;
 pub mod oauth;
 pub mod once;
@@ -37,6 +38,8 @@ pub enum Command {
     Run {
         #[arg(long, short)]
         config: PathBuf,
+        #[command(flatten)]
+        web: run::WebArgs,
     },
     /// Run one round now, print the report and exit (0 ok, 1 warning, 2 critical, 3 unknown).
     Once {
@@ -46,10 +49,13 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Validate a config file and exit (0 valid, 3 invalid).
+    /// Validate a config file (and a web config file) and exit (0 valid, 3 invalid).
     CheckConfig {
         #[arg(long, short)]
         config: PathBuf,
+        /// Also validate this web config file (TLS and basic auth, as `run` reads it).
+        #[arg(long = "web.config.file", value_name = "FILE")]
+        web_config: Option<PathBuf>,
     },
     /// Explain a received message: authentication results, SPF, spam-filter verdict.
     Inspect(inspect::InspectArgs),
@@ -57,6 +63,9 @@ pub enum Command {
     CheckDns(check_dns::CheckDnsArgs),
     /// OAuth2 logins: `oauth login` gets a seed's or route's first refresh token.
     Oauth(oauth::OauthArgs),
+    /// Print the bcrypt hash of the password on standard input, for the web config's
+    /// `basic_auth_users`.
+    HashPassword(hash_password::HashPasswordArgs),
 }
 
 /// Parses the command line. Usage errors exit 3 ("unknown"), not clap's 2, which means
@@ -79,9 +88,12 @@ pub fn dispatch(cli: Cli) -> ExitCode {
         Command::Inspect(args) => Ok(inspect::run(&args)),
         Command::CheckDns(args) => check_dns::run(&args),
         Command::Oauth(args) => oauth::run(&args),
-        Command::CheckConfig { config } => check_config::run(&config),
+        Command::HashPassword(args) => hash_password::run(&args),
+        Command::CheckConfig { config, web_config } => {
+            check_config::run(&config, web_config.as_deref())
+        }
         Command::Once { config, json } => once::run(&config, json),
-        Command::Run { config } => run::run(&config),
+        Command::Run { config, web } => run::run(&config, &web),
     };
     result.unwrap_or_else(|code| code)
 }

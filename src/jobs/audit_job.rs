@@ -1,5 +1,6 @@
-//! The scheduled DNS audit of `run`: every route on `dns_audit.schedule`, exported as metrics.
-//! The checks themselves live in [`crate::dns_audit`].
+//! The scheduled DNS audit of `run`: every route on `dns_audit.schedule`, exported as metrics,
+//! through the daemon's [`AuditGate`] (never two audits at once). The checks themselves live in
+//! [`crate::dns_audit`].
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,6 +9,7 @@ use tokio_cron_scheduler::Job;
 
 use crate::config::{self, Config};
 use crate::dns_audit::{Auditor, DEFAULT_TIMEOUT, ResolverSetupError, RouteAudit};
+use crate::jobs::audit_gate::{AuditGate, Trigger};
 use crate::metrics::Metrics;
 
 /// How long one scheduled audit of every route may take: audits are cheap but must never pile
@@ -40,15 +42,23 @@ pub async fn run_once(config: &Config, metrics: &Metrics) {
     }
 }
 
-/// The audit's scheduler job on `schedule`; each run audits the config in force then.
+/// The daemon's gate: every audit it lets through is [`run_once`], exported to `metrics`.
+pub fn gate(metrics: Arc<Metrics>) -> Arc<AuditGate> {
+    AuditGate::new(Arc::new(move |config: Arc<Config>| {
+        let metrics = metrics.clone();
+        Box::pin(async move { run_once(&config, &metrics).await })
+    }))
+}
+
+/// The audit's scheduler job on `schedule`; each run asks `audits` for an audit of the config
+/// in force then.
 pub fn job(
     schedule: &str,
     config: Arc<dyn Fn() -> Arc<Config> + Send + Sync>,
-    metrics: Arc<Metrics>,
+    audits: Arc<AuditGate>,
 ) -> Result<Job, tokio_cron_scheduler::JobSchedulerError> {
     Job::new_async(schedule, move |_id, _s| {
-        let config = config();
-        let metrics = metrics.clone();
-        Box::pin(async move { run_once(&config, &metrics).await })
+        audits.request(config(), Trigger::Schedule);
+        Box::pin(async {})
     })
 }

@@ -8,10 +8,14 @@ use std::sync::atomic::AtomicBool;
 
 use tokio_cron_scheduler::JobScheduler;
 
+use crate::jobs::audit_gate::Trigger;
 use crate::jobs::{audit_job, probe_job, report_job};
 use crate::probe::prober::Prober;
+use crate::serve::basic_auth::BasicAuth;
 use crate::serve::http::{self, AppState};
+use crate::serve::lifecycle::Lifecycle;
 use crate::serve::reload::Reloader;
+use crate::serve::web::{self, Web};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -22,10 +26,14 @@ pub enum DaemonError {
     },
     #[error("scheduler: {0}")]
     Scheduler(String),
+    /// The web config's TLS files could not be used (changed since they were validated).
+    #[error("web config {path}: {problems}")]
+    Tls { path: String, problems: String },
 }
 
-/// Runs until SIGINT or SIGTERM; SIGHUP (or `POST /-/reload`) re-reads the config at `path`.
-pub async fn run(prober: Arc<Prober>, path: &Path) -> Result<(), DaemonError> {
+/// Runs until SIGINT or SIGTERM; SIGHUP (or `POST /-/reload`, when `web` enables it) re-reads
+/// the config at `path`.
+pub async fn run(prober: Arc<Prober>, path: &Path, web: Web) -> Result<(), DaemonError> {
     let (config, store, metrics) = (
         prober.config(),
         prober.store.clone(),
@@ -36,6 +44,14 @@ pub async fn run(prober: Arc<Prober>, path: &Path) -> Result<(), DaemonError> {
     }
     // The config read at start counts as loaded, as Prometheus counts its own.
     metrics.config_loaded(true, crate::clock::now());
+    let tls = web.tls().map_err(|problems| DaemonError::Tls {
+        path: web
+            .config
+            .as_ref()
+            .map(|c| c.path.display().to_string())
+            .unwrap_or_default(),
+        problems,
+    })?;
     let listener = tokio::net::TcpListener::bind(config.probe.listen)
         .await
         .map_err(|source| DaemonError::Listen {
@@ -46,18 +62,31 @@ pub async fn run(prober: Arc<Prober>, path: &Path) -> Result<(), DaemonError> {
         listen = %config.probe.listen,
         schedule = %config.probe.schedule,
         instance = %config.probe.instance,
+        web = web.config.as_ref().map_or("no TLS, no basic auth".to_string(), |c| c.summary()),
+        lifecycle = web.enable_lifecycle,
         "mailcanary running"
     );
+    if web
+        .config
+        .as_ref()
+        .is_some_and(|c| c.tls.is_none() && !c.users.is_empty())
+    {
+        tracing::warn!(
+            "basic auth without TLS: passwords cross the network in clear; add tls_server_config"
+        );
+    }
 
     let scheduler = JobScheduler::new()
         .await
         .map_err(|e| DaemonError::Scheduler(e.to_string()))?;
     let ready = Arc::new(AtomicBool::new(false));
+    let audits = audit_job::gate(metrics.clone());
     let reloader = Reloader::start(
         path.to_path_buf(),
         prober.clone(),
         scheduler.clone(),
         ready.clone(),
+        audits.clone(),
     )
     .await
     .map_err(|e| DaemonError::Scheduler(e.to_string()))?;
@@ -75,7 +104,13 @@ pub async fn run(prober: Arc<Prober>, path: &Path) -> Result<(), DaemonError> {
             Box::new(move || prober.config())
         },
         reloader: Some(reloader.clone()),
+        lifecycle: Lifecycle {
+            enabled: web.enable_lifecycle,
+            listen: config.probe.listen,
+            allowed_hosts: web.allowed_hosts.clone(),
+        },
     });
+    let auth = web.config.as_ref().and_then(|c| BasicAuth::new(&c.users));
     scheduler
         .start()
         .await
@@ -85,12 +120,11 @@ pub async fn run(prober: Arc<Prober>, path: &Path) -> Result<(), DaemonError> {
     let first_ready = ready.clone();
     tokio::spawn(async move { probe_job::run_once(&first_prober, &first_ready).await });
 
-    let audit_metrics = metrics.clone();
-    tokio::spawn(async move { audit_job::run_once(&config, &audit_metrics).await });
+    audits.request(config, Trigger::Start);
 
     let hangups = tokio::spawn(reload_on_sighup(reloader));
 
-    http::serve(listener, http::router(state), shutdown_signal()).await;
+    http::serve(listener, web::app(state, auth), tls, shutdown_signal()).await;
     tracing::info!("shutting down");
     hangups.abort();
     prober.shut_down();

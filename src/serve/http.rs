@@ -1,12 +1,15 @@
 //! The HTTP endpoints: `/metrics` (Prometheus), `/healthz`, `/readyz`, `/api/results` and
 //! `/api/reports` (JSON), `/` (the status page) and `POST /-/reload` (re-read the config, as
-//! Prometheus' own endpoint). Every other handler only reads recorded state; probing runs on
-//! its schedule.
+//! Prometheus' own endpoint, off unless enabled: [`crate::serve::lifecycle`]). Every other
+//! handler only reads recorded state; probing runs on its schedule. TLS, basic auth and the
+//! security headers of every response are set up in [`crate::serve::web`].
 //!
-//! [`serve`] is the accept loop (hyper, HTTP/1.1): a client gets [`HEADER_READ_TIMEOUT`] to send
-//! its request head, at most [`MAX_CONNECTIONS`] are served at once (more are closed at once),
-//! and shutdown gives open connections [`DRAIN_TIMEOUT`] to finish, then closes them — a slow
-//! or idle client can neither hold a slot for ever nor delay the exit.
+//! [`serve`] is the accept loop (hyper, HTTP/1.1, optionally in TLS): a client gets
+//! [`HEADER_READ_TIMEOUT`] to finish its TLS handshake and to send each request head, at most
+//! [`MAX_CONNECTIONS`] are served at once and at most [`MAX_CONNECTIONS_PER_CLIENT`] from one
+//! client address (more are closed at once, so one client holding idle connections cannot lock
+//! Prometheus out), and shutdown gives open connections [`DRAIN_TIMEOUT`] to finish, then closes
+//! them — a slow or idle client can neither hold a slot for ever nor delay the exit.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,7 +17,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 
@@ -22,6 +25,7 @@ use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::report_mailbox::summary::{self, ReportsView};
 use crate::results::{self, Results};
+use crate::serve::lifecycle::Lifecycle;
 use crate::serve::reload::Reloader;
 use crate::serve::status_page;
 use crate::state::probes::ProbeStore;
@@ -41,6 +45,8 @@ pub struct AppState {
     pub config: ConfigFn,
     /// Serves `POST /-/reload`; `None`: the endpoint answers 404.
     pub reloader: Option<Arc<Reloader>>,
+    /// Whether `POST /-/reload` is enabled, and who may call it.
+    pub lifecycle: Lifecycle,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -55,9 +61,27 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-/// `POST /-/reload`: 200 when the config was re-read and put in force (from the next round),
-/// 500 with the reasons when it was refused (the running config stays), as Prometheus answers.
-async fn reload(State(s): State<Arc<AppState>>) -> Response {
+/// `POST /-/reload`: 403 unless `--web.enable-lifecycle` (as Prometheus answers) or when the
+/// request may come from a web page ([`Lifecycle::check`]); else 200 when the config was
+/// re-read and put in force (from the next round), 500 when it was refused (the running config
+/// stays). The reasons go to the log only: a config error can quote paths, variable names and
+/// values.
+async fn reload(State(s): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    if !s.lifecycle.enabled {
+        return (
+            StatusCode::FORBIDDEN,
+            "lifecycle API is not enabled (run with --web.enable-lifecycle)\n",
+        )
+            .into_response();
+    }
+    if let Err(refusal) = s.lifecycle.check(&headers) {
+        tracing::warn!(
+            reason = refusal.reason(),
+            error = %refusal,
+            "POST /-/reload refused"
+        );
+        return (StatusCode::FORBIDDEN, "request refused; see the log\n").into_response();
+    }
     let Some(reloader) = &s.reloader else {
         return (StatusCode::NOT_FOUND, "reload is not available\n").into_response();
     };
@@ -67,9 +91,10 @@ async fn reload(State(s): State<Arc<AppState>>) -> Response {
             "config reloaded; in force from the next round\n",
         )
             .into_response(),
-        Err(e) => (
+        // Logged with every reason by the reloader.
+        Err(_) => (
             StatusCode::INTERNAL_SERVER_ERROR,
-            format!("failed to reload config: {e}\n"),
+            "reload refused; see the log\n",
         )
             .into_response(),
     }
@@ -164,20 +189,29 @@ async fn status(State(s): State<Arc<AppState>>) -> Response {
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connections served at once; more are closed as soon as they are accepted.
 pub const MAX_CONNECTIONS: usize = 64;
+/// Connections served at once for one client address: a quarter of [`MAX_CONNECTIONS`], so one
+/// client (reconnecting idle connections as fast as they time out) cannot take every slot. A
+/// Prometheus server keeps one connection per target; a reverse proxy in front of mailcanary
+/// counts as one client.
+pub const MAX_CONNECTIONS_PER_CLIENT: usize = 16;
 /// How long shutdown waits for open connections before closing them.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Serves `router` on `listener` until `shutdown` resolves, then drains for at most
-/// [`DRAIN_TIMEOUT`].
+/// [`DRAIN_TIMEOUT`]. With `tls`, every connection is TLS (the handshake gets
+/// [`HEADER_READ_TIMEOUT`]).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
+    tls: Option<Arc<rustls::ServerConfig>>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     use hyper_util::rt::{TokioIo, TokioTimer};
     use hyper_util::service::TowerToHyperService;
 
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let clients = ClientSlots::default();
+    let tls = tls.map(tokio_rustls::TlsAcceptor::from);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -193,21 +227,53 @@ pub async fn serve(
             },
             _ = &mut shutdown => break,
         };
+        let Some(client) = clients.take(peer.ip()) else {
+            tracing::warn!(%peer, limit = MAX_CONNECTIONS_PER_CLIENT, "too many HTTP connections from this client; closing a new one");
+            continue;
+        };
         let Ok(slot) = slots.clone().try_acquire_owned() else {
             tracing::warn!(%peer, limit = MAX_CONNECTIONS, "too many HTTP connections; closing a new one");
             continue;
         };
-        let conn = hyper::server::conn::http1::Builder::new()
+        let http = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(HEADER_READ_TIMEOUT)
-            .serve_connection(TokioIo::new(tcp), TowerToHyperService::new(router.clone()));
-        let conn = graceful.watch(conn);
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(%peer, error = %e, "HTTP connection ended with an error");
+            .clone();
+        let service = TowerToHyperService::new(router.clone());
+        match &tls {
+            None => {
+                let conn = graceful.watch(http.serve_connection(TokioIo::new(tcp), service));
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!(%peer, error = %e, "HTTP connection ended with an error");
+                    }
+                    drop((slot, client));
+                });
             }
-            drop(slot);
-        });
+            Some(acceptor) => {
+                let handshake = acceptor.accept(tcp);
+                let watcher = graceful.watcher();
+                tokio::spawn(async move {
+                    let stream = match tokio::time::timeout(HEADER_READ_TIMEOUT, handshake).await {
+                        Ok(Ok(stream)) => stream,
+                        Ok(Err(e)) => {
+                            // An untrusted client certificate, a plain-HTTP request, a scanner.
+                            tracing::info!(%peer, error = %e, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::info!(%peer, "TLS handshake not finished in time; closing");
+                            return;
+                        }
+                    };
+                    let conn = watcher.watch(http.serve_connection(TokioIo::new(stream), service));
+                    if let Err(e) = conn.await {
+                        tracing::debug!(%peer, error = %e, "HTTPS connection ended with an error");
+                    }
+                    drop((slot, client));
+                });
+            }
+        }
     }
     drop(listener);
     if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
@@ -218,5 +284,51 @@ pub async fn serve(
             drain_seconds = DRAIN_TIMEOUT.as_secs(),
             "closing HTTP connections still open after the drain"
         );
+    }
+}
+
+/// Open connections per client address.
+#[derive(Clone, Default)]
+struct ClientSlots(Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>);
+
+/// One connection of a client; its slot is given back when dropped.
+struct ClientSlot {
+    slots: ClientSlots,
+    ip: std::net::IpAddr,
+}
+
+impl ClientSlots {
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<std::net::IpAddr, usize>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A slot for a new connection from `ip`, unless it has [`MAX_CONNECTIONS_PER_CLIENT`].
+    fn take(&self, ip: std::net::IpAddr) -> Option<ClientSlot> {
+        // An IPv4 client on a dual-stack socket is the same client as over IPv4.
+        let ip = ip.to_canonical();
+        let mut open = self.lock();
+        let n = open.entry(ip).or_insert(0);
+        if *n >= MAX_CONNECTIONS_PER_CLIENT {
+            return None;
+        }
+        *n += 1;
+        Some(ClientSlot {
+            slots: self.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        let mut open = self.slots.lock();
+        if let Some(n) = open.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.ip);
+            }
+        }
     }
 }

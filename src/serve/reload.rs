@@ -1,8 +1,11 @@
 //! Config reload of `run`, on SIGHUP or `POST /-/reload`, the way Prometheus reloads its own:
-//! the file is read and validated whole; an invalid one is refused — logged with every error,
-//! answered with the message — and the running config stays. A valid one is put in force for
-//! the next round (a running round finishes with the config it started with), keeping the IMAP
-//! connections of unchanged mailboxes; a changed schedule replaces its cron job.
+//! the file is read and validated whole; an invalid one is refused — logged with every error
+//! (the HTTP answer says only that it was refused) — and the running config stays. A valid one
+//! is put in force for the next round (a running round finishes with the config it started
+//! with), keeping the IMAP connections of unchanged mailboxes; a changed schedule replaces its
+//! cron job. Reloads are coalesced ([`Coalescer`]: one at a time, a burst is one or two), and
+//! the DNS audit after a reload runs only when what it audits changed, never beside another
+//! ([`AuditGate`]).
 //! `mailcanary_config_last_reload_successful` and
 //! `mailcanary_config_last_reload_success_timestamp_seconds` say how the last attempt went,
 //! as `prometheus_config_last_reload_*` do.
@@ -22,10 +25,12 @@ use uuid::Uuid;
 
 use crate::clock::now;
 use crate::config::{self, Config, ConfigError};
+use crate::jobs::audit_gate::{AuditGate, Trigger};
 use crate::jobs::audit_job;
 use crate::jobs::probe_job;
 use crate::probe::prober::Prober;
 use crate::probe::send::SendError;
+use crate::serve::coalesce::Coalescer;
 
 /// Why a reload was refused. The running config stays in every case.
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +78,10 @@ pub struct Reloader {
     ready: Arc<AtomicBool>,
     /// The jobs; the lock also makes reloads one at a time.
     jobs: AsyncMutex<Jobs>,
+    /// Reload requests, coalesced.
+    requests: Coalescer<Result<(), Arc<ReloadError>>>,
+    /// Every DNS audit of the daemon goes through it.
+    audits: Arc<AuditGate>,
 }
 
 impl Reloader {
@@ -82,6 +91,7 @@ impl Reloader {
         prober: Arc<Prober>,
         scheduler: JobScheduler,
         ready: Arc<AtomicBool>,
+        audits: Arc<AuditGate>,
     ) -> Result<Reloader, JobSchedulerError> {
         let config = prober.config();
         let round_schedule = config.probe.schedule.clone();
@@ -89,7 +99,9 @@ impl Reloader {
         let round = scheduler
             .add(probe_job::job(&round_schedule, &prober, &ready)?)
             .await?;
-        let audit = scheduler.add(audit_job(&audit_schedule, &prober)?).await?;
+        let audit = scheduler
+            .add(audit_job(&audit_schedule, &prober, &audits)?)
+            .await?;
         Ok(Reloader {
             path,
             prober,
@@ -101,12 +113,38 @@ impl Reloader {
                 audit,
                 audit_schedule,
             }),
+            requests: Coalescer::default(),
+            audits,
         })
     }
 
     /// Re-reads the config file and puts it in force, or refuses it; `trigger` (`SIGHUP`,
-    /// `HTTP`) is logged. Exported as the reload metrics either way.
-    pub async fn reload(&self, trigger: &str) -> Result<(), ReloadError> {
+    /// `HTTP`) is logged. Exported as the reload metrics either way. A request made while a
+    /// reload runs is answered by the next reload, which covers every request made meanwhile.
+    pub async fn reload(&self, trigger: &str) -> Result<(), Arc<ReloadError>> {
+        self.requests
+            .run(|| async { self.reload_now(trigger).await.map_err(Arc::new) })
+            .await
+    }
+
+    /// Reloads performed so far (each covering one or more requests).
+    pub fn reloads(&self) -> u64 {
+        self.requests.runs()
+    }
+
+    /// Reload requests made so far (SIGHUP and HTTP, answered or waiting).
+    pub fn requests(&self) -> u64 {
+        self.requests.requests()
+    }
+
+    /// Holds every reload back until the guard is dropped (a reload started meanwhile waits
+    /// before reading the file): lets a test make a burst arrive while one reload runs.
+    #[cfg(test)]
+    pub(crate) async fn hold(&self) -> impl Sized + '_ {
+        self.jobs.lock().await
+    }
+
+    async fn reload_now(&self, trigger: &str) -> Result<(), ReloadError> {
         let mut jobs = self.jobs.lock().await;
         let result = self.apply(&mut jobs).await;
         let metrics = &self.prober.metrics;
@@ -159,7 +197,7 @@ impl Reloader {
             (jobs.round, jobs.round_schedule) = (id, round_schedule);
         }
         if audit_schedule != jobs.audit_schedule {
-            let job = audit_job(&audit_schedule, &self.prober).map_err(scheduler)?;
+            let job = audit_job(&audit_schedule, &self.prober, &self.audits).map_err(scheduler)?;
             let id = self.scheduler.add(job).await.map_err(scheduler)?;
             self.scheduler
                 .remove(&jobs.audit)
@@ -167,9 +205,9 @@ impl Reloader {
                 .map_err(scheduler)?;
             (jobs.audit, jobs.audit_schedule) = (id, audit_schedule);
         }
-        // New routes get their DNS audit series now rather than at the next scheduled audit.
-        let metrics = self.prober.metrics.clone();
-        tokio::spawn(async move { audit_job::run_once(&config, &metrics).await });
+        // New or changed routes get their DNS audit now rather than at the next scheduled one;
+        // an unchanged config costs no DNS query.
+        self.audits.request(config, Trigger::Reload);
         Ok(())
     }
 }
@@ -204,13 +242,13 @@ fn needs_restart(running: &Config, next: &Config) -> Vec<String> {
     out
 }
 
-fn audit_job(schedule: &str, prober: &Arc<Prober>) -> Result<Job, JobSchedulerError> {
+fn audit_job(
+    schedule: &str,
+    prober: &Arc<Prober>,
+    audits: &Arc<AuditGate>,
+) -> Result<Job, JobSchedulerError> {
     let p = prober.clone();
-    audit_job::job(
-        schedule,
-        Arc::new(move || p.config()),
-        prober.metrics.clone(),
-    )
+    audit_job::job(schedule, Arc::new(move || p.config()), audits.clone())
 }
 
 #[cfg(test)]

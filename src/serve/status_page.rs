@@ -123,7 +123,7 @@ fn ago(now: f64, t: Option<f64>) -> String {
 
 /// Phone first: one column, the grid scrolls sideways under a fixed route column when there are
 /// many seeds. From 64rem on, what is failing sits beside the grid.
-const STYLE: &str = "\
+pub(crate) const STYLE: &str = "\
 *{box-sizing:border-box}\
 body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:0;padding:.8rem;color:#1f1f1f;background:#fff;line-height:1.35}\
 main{max-width:80rem;margin:0 auto}\

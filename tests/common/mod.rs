@@ -139,7 +139,8 @@ pub fn bin() -> &'static str {
 
 /// `mailcanary run` with the config `config(listen address)` written to `dir/<name>.toml`, on a
 /// free loopback port, once `/healthz` answers; info logs without colours in `dir` (the
-/// daemon's `log()`). Stopped (SIGTERM) when dropped.
+/// daemon's `log()`), with the lifecycle API on (`POST /-/reload`). Stopped (SIGTERM) when
+/// dropped.
 pub fn start_run(dir: &Path, name: &str, config: impl Fn(&str) -> String) -> support::Daemon {
     let path = dir.join(format!("{name}.toml"));
     let logs = dir.join(name);
@@ -150,6 +151,7 @@ pub fn start_run(dir: &Path, name: &str, config: impl Fn(&str) -> String) -> sup
         cmd.arg("run")
             .arg("--config")
             .arg(&path)
+            .arg("--web.enable-lifecycle")
             .env("NO_COLOR", "1")
             .env("RUST_LOG", "info")
             .current_dir(dir);

@@ -31,3 +31,4 @@ mod reload;
 mod reports;
 mod seed_safety;
 mod status_page;
+mod web;

@@ -1,7 +1,7 @@
 //! Config reload of a running `mailcanary run`: SIGHUP and `POST /-/reload` put a changed file
 //! in force (a new route is probed, a removed route's series leave /metrics) while the IMAP
 //! connections of the unchanged seed are kept (Dovecot logs no new login); an invalid file is
-//! refused — logged with its errors, answered with them, exported as
+//! refused — logged with its errors, answered with a generic error, exported as
 //! `mailcanary_config_last_reload_successful 0` — and the running config goes on probing. A
 //! reload during a round applies only from the next.
 //!
@@ -136,26 +136,34 @@ fn sighup_and_post_reload_apply_a_valid_config_and_refuse_an_invalid_one() {
     let spam_sent = value(&daemon, SPAM_SENT).expect("spam route series");
     wait_value(&daemon, SPAM_FOUND, spam_sent + 1.0);
 
-    // The same file by HTTP: 500 with the message, as Prometheus answers.
+    // The same file by HTTP: 500 with a generic answer; the reasons (which can quote paths
+    // and values) are in the log only.
+    let refused_before = daemon.log().matches("config reload refused").count();
     let (code, body) = reload(&daemon);
-    assert_eq!(code, 500, "{body}");
-    assert!(body.starts_with("failed to reload config: "), "{body}");
-    assert!(
-        body.contains(
-            r#"  probe.cleanup: expected "delete", "keep" or "move:<folder>", got "trash""#
-        ),
-        "{body}"
+    assert_eq!(
+        (code, body.as_str()),
+        (500, "reload refused; see the log\n")
     );
-    // What needs a restart is refused, saying so.
+    assert_eq!(
+        daemon.log().matches("config reload refused").count(),
+        refused_before + 1,
+        "{}",
+        daemon.log()
+    );
+    // What needs a restart is refused, saying so in the log.
     std::fs::write(&path, config(dir.path(), "127.0.0.1:1", true, "")).expect("write");
     let (code, body) = reload(&daemon);
-    assert_eq!(code, 500, "{body}");
+    assert_eq!(
+        (code, body.as_str()),
+        (500, "reload refused; see the log\n")
+    );
+    let log = daemon.log();
     assert!(
-        body.contains(&format!(
+        log.contains(&format!(
             "probe.listen: cannot change from {} to 127.0.0.1:1 while running; restart mailcanary",
             daemon.addr
         )),
-        "{body}"
+        "{log}"
     );
     assert_eq!(value(&daemon, OK), Some(0.0));
 
