@@ -869,7 +869,7 @@ pub struct ReportMetrics {
 }
 
 /// The `reason` of `mailcanary_report_errors_total`: the report reader's fixed reasons.
-pub const REPORT_ERROR_REASONS: [&str; 13] = [
+pub const REPORT_ERROR_REASONS: [&str; 15] = [
     "empty",
     "too_large",
     "too_many",
@@ -882,6 +882,8 @@ pub const REPORT_ERROR_REASONS: [&str; 13] = [
     "bad_date",
     "corrupt",
     "unsupported_compression",
+    "count_too_large",
+    "bad_period",
     "state",
 ];
 
@@ -973,7 +975,7 @@ impl ReportMetrics {
         report: &crate::reports::dmarc::AggregateReport,
     ) {
         use crate::reports::labels;
-        let messages: u64 = report.records.iter().map(|r| r.count).sum();
+        let messages = crate::reports::saturating_sum(report.records.iter().map(|r| r.count));
         tracing::info!(
             mailbox,
             domain,
@@ -988,15 +990,14 @@ impl ReportMetrics {
             .with_label_values(&[domain, reporter])
             .inc();
         for rec in &report.records {
-            self.dmarc_messages
-                .with_label_values(&[
-                    domain,
-                    reporter,
-                    labels::disposition(rec.disposition.as_deref()),
-                    labels::aligned(rec.dkim.as_deref()),
-                    labels::aligned(rec.spf.as_deref()),
-                ])
-                .inc_by(rec.count);
+            let counter = self.dmarc_messages.with_label_values(&[
+                domain,
+                reporter,
+                labels::disposition(rec.disposition.as_deref()),
+                labels::aligned(rec.dkim.as_deref()),
+                labels::aligned(rec.spf.as_deref()),
+            ]);
+            inc_saturating(&counter, rec.count);
         }
         self.dmarc_report_seen(domain, reporter, report.end as f64);
     }
@@ -1021,9 +1022,9 @@ impl ReportMetrics {
         policies: &[&crate::reports::tlsrpt::Policy],
     ) {
         use crate::reports::labels;
-        let (ok, failed) = policies
-            .iter()
-            .fold((0, 0), |(o, f), p| (o + p.successful, f + p.failed));
+        let (ok, failed) = policies.iter().fold((0u64, 0u64), |(o, f), p| {
+            (o.saturating_add(p.successful), f.saturating_add(p.failed))
+        });
         tracing::info!(
             mailbox,
             domain,
@@ -1034,17 +1035,26 @@ impl ReportMetrics {
             failed,
             "TLS report stored"
         );
-        self.tls_sessions
-            .with_label_values(&[domain, reporter, "successful"])
-            .inc_by(ok);
-        self.tls_sessions
-            .with_label_values(&[domain, reporter, "failed"])
-            .inc_by(failed);
+        inc_saturating(
+            &self
+                .tls_sessions
+                .with_label_values(&[domain, reporter, "successful"]),
+            ok,
+        );
+        inc_saturating(
+            &self
+                .tls_sessions
+                .with_label_values(&[domain, reporter, "failed"]),
+            failed,
+        );
         for p in policies {
             for f in &p.failures {
-                self.tls_failures
-                    .with_label_values(&[domain, reporter, labels::tls_result_type(&f.result_type)])
-                    .inc_by(f.count);
+                let counter = self.tls_failures.with_label_values(&[
+                    domain,
+                    reporter,
+                    labels::tls_result_type(&f.result_type),
+                ]);
+                inc_saturating(&counter, f.count);
             }
         }
     }
@@ -1068,6 +1078,13 @@ impl ReportMetrics {
     }
 }
 
+/// Adds a count from a report to a counter, stopping at `u64::MAX` instead of wrapping (a
+/// wrapped counter goes backwards, which Prometheus reads as a reset). Counts are capped at
+/// parse time (`crate::reports::MAX_COUNT`), so this is a last line, not the rule.
+fn inc_saturating(counter: &prometheus::IntCounter, n: u64) {
+    counter.inc_by(n.min(u64::MAX - counter.get()));
+}
+
 fn int_gauge_plain(r: &Registry, name: &str, help: &str) -> IntGauge {
     let g = IntGauge::new(name, help).unwrap_or_else(|e| panic!("metric {name}: {e}"));
     r.register(Box::new(g.clone()))
@@ -1085,6 +1102,61 @@ fn gauge_plain(r: &Registry, name: &str, help: &str) -> Gauge {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn report_counts_never_send_a_counter_backwards() {
+        use crate::reports::dmarc::{AggregateReport, Record};
+        use crate::reports::tlsrpt::{Policy, TlsReport};
+        let m = Metrics::new();
+        let record = |count| Record {
+            source_ip: "198.51.100.7".into(),
+            count,
+            header_from: "example.com".into(),
+            ..Default::default()
+        };
+        // Counts the parser refuses (over 10^9): if one got here, the sum must not wrap to 1.
+        let report = AggregateReport {
+            org_name: "x".into(),
+            report_id: "1".into(),
+            end: 86_400,
+            records: vec![record(u64::MAX), record(2)],
+            ..Default::default()
+        };
+        m.reports
+            .dmarc_report("rua", "example.com", "other", &report);
+        m.reports
+            .dmarc_report("rua", "example.com", "other", &report);
+        let counter = m.reports.dmarc_messages.with_label_values(&[
+            "example.com",
+            "other",
+            "none",
+            "fail",
+            "fail",
+        ]);
+        assert_eq!(counter.get(), u64::MAX);
+        let policy = Policy {
+            policy_type: "sts".into(),
+            policy_domain: "example.com".into(),
+            successful: u64::MAX,
+            failed: 2,
+            failures: vec![],
+        };
+        let tls = TlsReport {
+            org_name: "x".into(),
+            report_id: "1".into(),
+            begin: 0,
+            end: 86_400,
+            contact: None,
+            policies: vec![policy.clone(), policy.clone()],
+        };
+        m.reports
+            .tls_report("rua", "example.com", "other", &tls, &[&policy, &policy]);
+        let ok = m
+            .reports
+            .tls_sessions
+            .with_label_values(&["example.com", "other", "successful"]);
+        assert_eq!(ok.get(), u64::MAX);
+    }
 
     #[test]
     fn only_the_current_gmail_tab_has_a_series() {

@@ -282,3 +282,115 @@ fn a_zip64_record_declaring_684763_entries_is_refused() {
     let found = unpack(Some("r.zip"), &zip64_declaring(1)).expect("a ZIP64 archive");
     assert_eq!(found.len(), 1);
 }
+
+/// MINIMAL with one record of `count` messages.
+fn with_record(count: &str) -> String {
+    MINIMAL.replace(
+        "</feedback>",
+        &format!(
+            "<record><row><source_ip>192.0.2.1</source_ip><count>{count}</count></row>\
+             <identifiers><header_from>example.com</header_from></identifiers></record></feedback>"
+        ),
+    )
+}
+
+#[test]
+fn counts_over_the_maximum_are_refused() {
+    let err = dmarc::parse(with_record("18446744073709551615").as_bytes()).expect_err("2^64-1");
+    assert_eq!(
+        err,
+        ReportError::CountTooLarge {
+            element: "record/row/count",
+            limit: MAX_COUNT
+        }
+    );
+    assert_eq!(err.reason(), "count_too_large");
+    assert_eq!(
+        err.to_string(),
+        "record/row/count is over the maximum of 1000000000: no real report counts that many"
+    );
+    let err = dmarc::parse(with_record("1000000001").as_bytes()).expect_err("10^9 + 1");
+    assert_eq!(err.reason(), "count_too_large");
+    // Past u64 the number does not even parse.
+    let err = dmarc::parse(with_record("18446744073709551616").as_bytes()).expect_err("2^64");
+    assert_eq!(err.reason(), "bad_number");
+    let report = dmarc::parse(with_record("1000000000").as_bytes()).expect("the maximum reads");
+    assert_eq!(report.records[0].count, MAX_COUNT);
+
+    let tls = |successful: &str, failed: &str, in_failure: &str| {
+        format!(
+            r#"{{"organization-name":"o","date-range":{{"start-datetime":"2016-04-01T00:00:00Z",
+            "end-datetime":"2016-04-01T23:59:59Z"}},"report-id":"1","policies":[{{
+            "policy":{{"policy-type":"sts","policy-domain":"example.com"}},
+            "summary":{{"total-successful-session-count":{successful},"total-failure-session-count":{failed}}},
+            "failure-details":[{{"result-type":"certificate-expired","failed-session-count":{in_failure}}}]}}]}}"#
+        )
+    };
+    let big = "18446744073709551615";
+    for (s, f, d, element) in [
+        (big, "2", "2", "summary/total-successful-session-count"),
+        ("2", big, "2", "summary/total-failure-session-count"),
+        ("2", "2", big, "failure-details/failed-session-count"),
+    ] {
+        assert_eq!(
+            tlsrpt::parse(tls(s, f, d).as_bytes()).expect_err(element),
+            ReportError::CountTooLarge {
+                element,
+                limit: MAX_COUNT
+            }
+        );
+    }
+    assert!(tlsrpt::parse(tls("1000000000", "2", "2").as_bytes()).is_ok());
+}
+
+#[test]
+fn impossible_periods_are_refused() {
+    let period = |begin: &str, end: &str| {
+        MINIMAL
+            .replace("<begin>1</begin>", &format!("<begin>{begin}</begin>"))
+            .replace("<end>2</end>", &format!("<end>{end}</end>"))
+    };
+    for (begin, end, problem) in [
+        ("1700086400", "1700000000", "it begins after it ends"),
+        ("-86400", "0", "it begins before 1970"),
+        ("1700000000", "1702678401", "it covers more than 31 days"),
+    ] {
+        let err = dmarc::parse(period(begin, end).as_bytes()).expect_err(problem);
+        assert_eq!(err, ReportError::BadPeriod { problem }, "{begin}..{end}");
+        assert_eq!(err.reason(), "bad_period");
+    }
+    // A day, and exactly 31 days, read.
+    assert!(dmarc::parse(period("1700000000", "1700086399").as_bytes()).is_ok());
+    assert!(dmarc::parse(period("1700000000", "1702678400").as_bytes()).is_ok());
+
+    let json = r#"{"organization-name":"o","date-range":{"start-datetime":"2016-04-02T00:00:00Z",
+        "end-datetime":"2016-04-01T23:59:59Z"},"report-id":"1","policies":[]}"#;
+    assert_eq!(
+        tlsrpt::parse(json.as_bytes()).expect_err("reversed"),
+        ReportError::BadPeriod {
+            problem: "it begins after it ends"
+        }
+    );
+
+    // Ending in the future is refused where the clock is known.
+    let report =
+        Report::Dmarc(dmarc::parse(period("1700000000", "1700086399").as_bytes()).expect("a day"));
+    assert!(report.check_not_future(1_700_086_399).is_ok());
+    assert!(
+        report.check_not_future(1_700_000_000).is_ok(),
+        "a day of slack"
+    );
+    assert_eq!(
+        report.check_not_future(1_699_900_000),
+        Err(ReportError::BadPeriod {
+            problem: "it ends in the future"
+        })
+    );
+}
+
+#[test]
+fn sums_of_counts_saturate() {
+    assert_eq!(saturating_sum([u64::MAX, 2]), u64::MAX);
+    assert_eq!(saturating_sum([MAX_COUNT; 3]), 3 * MAX_COUNT);
+    assert_eq!(saturating_sum([]), 0);
+}

@@ -71,15 +71,20 @@ fn dmarc_summary(r: &AggregateReport) -> String {
     for rec in &r.records {
         let aligned = rec.dkim.as_deref() == Some("pass") || rec.spf.as_deref() == Some("pass");
         let entry = by_ip.entry(rec.source_ip.as_str()).or_default();
+        // Counts are capped at parse time; sums saturate all the same (never wrap).
         if aligned {
-            entry.0 += rec.count;
+            entry.0 = entry.0.saturating_add(rec.count);
         } else {
-            entry.1 += rec.count;
+            entry.1 = entry.1.saturating_add(rec.count);
         }
     }
     let mut rows: Vec<(&str, u64, u64)> =
         by_ip.into_iter().map(|(ip, (p, f))| (ip, p, f)).collect();
-    rows.sort_by(|a, b| (b.1 + b.2).cmp(&(a.1 + a.2)).then(a.0.cmp(b.0)));
+    rows.sort_by(|a, b| {
+        (b.1.saturating_add(b.2))
+            .cmp(&a.1.saturating_add(a.2))
+            .then(a.0.cmp(b.0))
+    });
     out.push_str("  source IP                                passing  failing\n");
     for (ip, pass, fail) in rows.iter().take(10) {
         out.push_str(&format!("  {ip:<40} {pass:>7}  {fail:>7}\n"));
@@ -105,7 +110,8 @@ fn tls_summary(r: &TlsReport) -> String {
         ));
         let mut by_type: BTreeMap<&str, u64> = BTreeMap::new();
         for f in &p.failures {
-            *by_type.entry(f.result_type.as_str()).or_default() += f.count;
+            let sessions = by_type.entry(f.result_type.as_str()).or_default();
+            *sessions = sessions.saturating_add(f.count);
         }
         for (kind, count) in by_type {
             out.push_str(&format!("    {kind}: {count}\n"));
