@@ -1188,8 +1188,16 @@ fn validate_report_mailbox(
         }
     };
     let mailbox = mailbox?;
+    // A report mail's authentication (which reporter label it earns) is read as a seed's
+    // verdict is: from the trusted Authentication-Results of the mailbox's own receiver.
+    let authserv_ids = match &r.authserv_ids {
+        Some(ids) => ids.clone(),
+        None => mailbox.authserv_ids.clone(),
+    };
+    let mut mailbox = unjudged(mailbox, r.folder.as_ref());
+    mailbox.authserv_ids = authserv_ids;
     Some(ReportMailbox {
-        mailbox: unjudged(mailbox, r.folder.as_ref()),
+        mailbox,
         domains: domains?,
         after: after?,
         schedule: schedule?,
