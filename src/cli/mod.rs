@@ -7,6 +7,7 @@ pub mod inspect;
 pub mod oauth;
 pub mod once;
 pub mod run;
+pub mod terminal;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -88,7 +89,8 @@ pub fn dispatch(cli: Cli) -> ExitCode {
 
 /// Prints `mailcanary: <what>` to standard error and gives the "unknown" exit code.
 pub fn fail(what: impl std::fmt::Display) -> ExitCode {
-    eprintln!("mailcanary: {what}");
+    // Errors may quote what a server, a report or a DNS record said.
+    eprintln!("mailcanary: {}", terminal::escape_lines(&what.to_string()));
     ExitCode::from(exit::UNKNOWN)
 }
 
@@ -109,9 +111,11 @@ pub fn init_logs(default: &str) {
     // Colours only on a terminal: journald and `docker logs` get plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
         && std::env::var_os("NO_COLOR").is_none();
+    // Every line escaped on its way out (terminal.rs): fields carry what servers and reports
+    // said, and logs end up in terminals too (`docker logs`, `journalctl`).
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(move || terminal::EscapingWriter::new(std::io::stderr(), ansi))
         .with_ansi(ansi)
         .init();
 }

@@ -23,7 +23,10 @@ pub fn run(path: &Path, json: bool) -> Result<ExitCode, ExitCode> {
                 .map_err(|e| super::fail(format_args!("cannot encode the report: {e}")))?;
             println!("{s}");
         } else {
-            print!("{}", report::render_text(&report));
+            print!(
+                "{}",
+                super::terminal::escape_lines(&report::render_text(&report))
+            );
         }
         Ok(ExitCode::from(report.status.exit_code()))
     })

@@ -132,10 +132,8 @@ fn rspamd_aggregate_report_is_read_counted_once_and_shown() {
     // rspamd's report names "mailcanary" (listed in `reporters`), but reaches the mailbox
     // unsigned and with no Authentication-Results (the lab relays it as it is): anyone could
     // have written it, so it is counted as `other`, never under the name it claims.
-    let reports_total =
-        "mailcanary_dmarc_reports_total{domain=\"sender.test\",reporter=\"other\"}";
-    let claimed =
-        "mailcanary_dmarc_reports_total{domain=\"sender.test\",reporter=\"mailcanary\"}";
+    let reports_total = "mailcanary_dmarc_reports_total{domain=\"sender.test\",reporter=\"other\"}";
+    let claimed = "mailcanary_dmarc_reports_total{domain=\"sender.test\",reporter=\"mailcanary\"}";
     let text = wait_for(
         "the report counted in /metrics",
         Duration::from_secs(60),
