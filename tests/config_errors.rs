@@ -76,3 +76,45 @@ fn shipped_configs_are_valid_where_their_files_exist() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[cfg(unix)]
+#[test]
+fn check_config_warns_about_secret_files_others_can_read() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config =
+        std::fs::read_to_string(Path::new(DIR).join("valid-minimal.toml")).expect("fixture");
+    std::fs::write(dir.path().join("c.toml"), config).expect("write");
+    for (name, content, mode) in [
+        ("token.key", "0123456789abcdef-key", 0o600),
+        ("password", "s3cret", 0o644),
+    ] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, content).expect("write");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+    }
+    let run = || {
+        Command::new(env!("CARGO_BIN_EXE_mailcanary"))
+            .args(["check-config", "--config", "c.toml"])
+            .current_dir(dir.path())
+            .output()
+            .expect("run mailcanary")
+    };
+    let out = run();
+    // A warning, not a refusal: exit 0, the summary on stdout, one line per file on stderr
+    // (the route and the seed share the password file).
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("c.toml: ok"));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "mailcanary: warning: routes.main.password_file: secret file password is readable or \
+         writable by others (mode 0644): run `chmod 600` on it, or `chmod 640` with mailcanary's \
+         group as its group\n"
+    );
+    std::fs::set_permissions(
+        dir.path().join("password"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .expect("chmod");
+    assert_eq!(String::from_utf8_lossy(&run().stderr), "");
+}

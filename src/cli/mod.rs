@@ -132,9 +132,22 @@ const WIRE_LOGGERS: [&str; 7] = [
     "hyper_util",
 ];
 
-/// Loads and validates a config file (every error at once), or says why not.
+/// Loads and validates a config file (every error at once), or says why not. Its warnings
+/// (secret files others can read) go to the log, or to standard error when the command keeps
+/// no log (`check-config`, `check-dns`, `oauth login`).
 pub fn load_config(path: &Path) -> Result<Config, ExitCode> {
-    config::load(path).map_err(fail)
+    let config = config::load(path).map_err(fail)?;
+    if tracing::dispatcher::has_been_set() {
+        config.log_warnings();
+    } else {
+        for w in &config.warnings {
+            eprintln!(
+                "mailcanary: warning: {}",
+                terminal::escape_lines(&w.to_string())
+            );
+        }
+    }
+    Ok(config)
 }
 
 /// The one async runtime builder of every command.

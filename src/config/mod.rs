@@ -37,6 +37,9 @@ pub struct Config {
     pub bounce_mailboxes: Vec<Seed>,
     /// Mailboxes that receive the domain's DMARC aggregate and TLS reports (`[reports.NAME]`).
     pub report_mailboxes: Vec<ReportMailbox>,
+    /// What is valid but unwise, with its config path: secret files others can read (one
+    /// warning per file). Logged at every load (start-up, reload), printed by `check-config`.
+    pub warnings: Vec<FieldError>,
 }
 
 /// A report mailbox (`[reports.NAME]`): read on its schedule; each report about one of
@@ -313,6 +316,13 @@ fn domain_of(address: &str) -> &str {
 }
 
 impl Config {
+    /// Logs [`Config::warnings`], one line each.
+    pub fn log_warnings(&self) {
+        for w in &self.warnings {
+            tracing::warn!(option = %w.path, "{}", w.problem);
+        }
+    }
+
     /// The route × seed pairs one round probes, in config order.
     pub fn pairs(&self) -> Vec<(&Route, &Seed)> {
         let mut out = Vec::new();

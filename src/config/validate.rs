@@ -20,7 +20,7 @@ use super::raw::{
     RawBounceMailbox, RawConfig, RawDkim, RawMessage, RawOAuth2, RawProbe, RawReportMailbox,
     RawRoute, RawSeed,
 };
-use super::secret::{Secret, SecretSource};
+use super::secret::{Secret, SecretSource, permission_warning};
 use super::{
     Cleanup, Config, Credentials, DEFAULT_DNSBL_ZONES, DEFAULT_REPORTERS, DkimSigning,
     DnsAuditConfig, MessageTemplate, ProbeConfig, ReportMailbox, Route, Seed, TlsMode, domain_of,
@@ -36,9 +36,17 @@ pub struct FieldError {
     pub problem: String,
 }
 
-/// Collects errors with their config path, so that all of them are reported at once.
+/// Collects errors with their config path, so that all of them are reported at once, and the
+/// warnings (secret files others can read) of a config that is valid all the same.
 #[derive(Default)]
-struct Errors(Vec<FieldError>, Context);
+struct Errors(Vec<FieldError>, Context, Warnings);
+
+/// Warnings, one per secret file however many options name it.
+#[derive(Default)]
+struct Warnings {
+    list: Vec<FieldError>,
+    files_seen: std::collections::BTreeSet<PathBuf>,
+}
 
 /// What the config is validated for.
 #[derive(Default, Clone, Copy)]
@@ -54,6 +62,20 @@ impl Errors {
             problem: problem.to_string(),
         });
     }
+
+    /// Warns once about a secret file that others can read ([`permission_warning`]); `path`
+    /// is the option that names it.
+    fn check_secret_file(&mut self, path: impl fmt::Display, file: &Path) {
+        if !self.2.files_seen.insert(file.to_path_buf()) {
+            return;
+        }
+        if let Some(problem) = permission_warning(file) {
+            self.2.list.push(FieldError {
+                path: path.to_string(),
+                problem,
+            });
+        }
+    }
 }
 
 /// The config, or every error found in it, in file order: probe, routes, seeds, dns_audit.
@@ -62,7 +84,7 @@ pub(super) fn config(
     base: &Path,
     for_oauth_login: bool,
 ) -> Result<Config, Vec<FieldError>> {
-    let mut errs = Errors(Vec::new(), Context { for_oauth_login });
+    let mut errs = Errors(Vec::new(), Context { for_oauth_login }, Warnings::default());
     let probe = validate_probe(&raw.probe, base, &mut errs);
     if raw.routes.is_empty() {
         errs.push("routes", "at least one route is required");
@@ -111,6 +133,7 @@ pub(super) fn config(
                 dns_audit,
                 bounce_mailboxes,
                 report_mailboxes,
+                warnings: errs.2.list,
             };
             share_token_caches(&mut config);
             Ok(config)
@@ -422,7 +445,12 @@ fn secret(
     let file = file.clone().map(|f| resolve(base, f));
     match SecretSource::from_pair(env, &file) {
         Ok(Some(src)) => match src.load() {
-            Ok(s) => Some(s),
+            Ok(s) => {
+                if let SecretSource::File(f) = &src {
+                    errs.check_secret_file(format!("{path}_file"), f);
+                }
+                Some(s)
+            }
             Err(e) => {
                 errs.push(path, e);
                 None
@@ -792,7 +820,12 @@ fn oauth2_client(
                 ),
             ),
             Some(src) => match src.load() {
-                Ok(t) => refresh_token = Some(t),
+                Ok(t) => {
+                    if let SecretSource::File(f) = src {
+                        errs.check_secret_file(at("refresh_token_file"), f);
+                    }
+                    refresh_token = Some(t);
+                }
                 Err(e) => errs.push(at("refresh_token"), e),
             },
         },
@@ -957,6 +990,10 @@ fn validate_route(name: &str, r: &RawRoute, base: &Path, errs: &mut Errors) -> O
         }
         tab
     });
+    // The audit's `dkim_key_file` is the mail server's signing key, read for its public half:
+    // shared with the signing daemon by group as a rule (`root:_rspamd 0640`), its mode is
+    // the mail server's business, not a secret of ours to warn about.
+    let dkim_key_file = r.dkim_key_file.clone().map(|k| resolve(base, k));
     Some(Route {
         name: name.to_string(),
         host: connection.host,
@@ -971,7 +1008,7 @@ fn validate_route(name: &str, r: &RawRoute, base: &Path, errs: &mut Errors) -> O
         timeout: timeout?,
         sending_ips,
         dnsbl_zones: r.dnsbl_zones.clone(),
-        dkim_key_file: r.dkim_key_file.clone().map(|k| resolve(base, k)),
+        dkim_key_file,
         dkim_selector: r
             .dkim_selector
             .clone()
@@ -1040,7 +1077,8 @@ fn dkim_signing(
             "required when [dkim] is set (a PEM RSA private key)",
         ),
         Some(k) if !k.is_file() => errs.push(key_path, format!("no such file: {}", k.display())),
-        Some(_) => {}
+        // The key mailcanary signs with itself is as secret as a password.
+        Some(k) => errs.check_secret_file(key_path, k),
     }
     Some(DkimSigning {
         domain,
@@ -1430,6 +1468,38 @@ mod tests {
             .cache
             .clone();
         (seed, route)
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn secret_files_others_can_read_are_warned_about_once_each() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mode = |name: &str, mode| {
+            std::fs::set_permissions(dir.path().join(name), std::fs::Permissions::from_mode(mode))
+                .expect("chmod")
+        };
+        std::fs::write(dir.path().join("key"), "0123456789abcdef0123").expect("key");
+        std::fs::write(dir.path().join("rt"), "rt-1\n").expect("rt");
+        mode("key", 0o644);
+        mode("rt", 0o604);
+        // The seed and the route name the same refresh token file: one warning for it.
+        let c = oauth_config(dir.path(), "https://token.example/warnings");
+        let paths: Vec<&str> = c.warnings.iter().map(|w| w.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            vec!["probe.token_key_file", "routes.r.oauth2.refresh_token_file"]
+        );
+        assert!(
+            c.warnings[0].problem.contains("(mode 0644)")
+                && c.warnings[0].problem.contains("chmod 600"),
+            "{}",
+            c.warnings[0]
+        );
+        mode("key", 0o600);
+        mode("rt", 0o400);
+        let c = oauth_config(dir.path(), "https://token.example/warnings");
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
     }
 
     #[test]

@@ -128,6 +128,7 @@ impl Reloader {
 
     async fn apply(&self, jobs: &mut Jobs) -> Result<(), ReloadError> {
         let next = config::load(&self.path)?;
+        next.log_warnings();
         let running = self.prober.config();
         let restart = needs_restart(&running, &next);
         if !restart.is_empty() {
