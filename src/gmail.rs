@@ -1,5 +1,5 @@
 //! Gmail's IMAP extensions, as the probe uses them: what to send and how to read the answers.
-//! Pure code over IMAP text; the connection (`probe::imap`) sends and receives.
+//! Pure code over IMAP text; the connection ([`crate::imap`]) sends and receives.
 //!
 //! Source: Google, "IMAP Extensions" (developers.google.com/gmail/imap/imap-extensions) — a
 //! server that lists `X-GM-EXT-1` in its CAPABILITY answer accepts the `X-GM-RAW` search

@@ -7,10 +7,14 @@ use std::process::Command;
 const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/config");
 
 fn check_config(file: &str) -> (i32, String, String) {
-    // Run from the fixture directory so messages name the file as given, not an absolute path.
+    check_config_in(Path::new(DIR), file)
+}
+
+fn check_config_in(dir: &Path, file: &str) -> (i32, String, String) {
+    // Run from the config's directory so messages name the file as given, not an absolute path.
     let out = Command::new(env!("CARGO_BIN_EXE_mailcanary"))
         .args(["check-config", "--config", file])
-        .current_dir(DIR)
+        .current_dir(dir)
         .output()
         .expect("run mailcanary");
     (
@@ -18,6 +22,22 @@ fn check_config(file: &str) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// A copy of the fixture `config` in a fresh directory, with the fixtures' secret files
+/// (`token.key`, `password`) at `mode`: a checkout leaves them as the umask says (0644 as a
+/// rule), which `check-config` rightly warns about.
+#[cfg(unix)]
+fn private_copy(config: &str, mode: u32) -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    for name in [config, "token.key", "password"] {
+        let to = dir.path().join(name);
+        std::fs::copy(Path::new(DIR).join(name), &to).expect("copy fixture");
+        let mode = if name == config { 0o644 } else { mode };
+        std::fs::set_permissions(&to, std::fs::Permissions::from_mode(mode)).expect("chmod");
+    }
+    dir
 }
 
 #[test]
@@ -55,6 +75,39 @@ fn the_minimal_valid_config_passes() {
     assert_eq!(
         stdout,
         "valid-minimal.toml: ok (1 routes, 1 seeds, 1 probes per round, every 5m)\n"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn the_old_reports_key_still_works_with_a_deprecation_warning() {
+    // Secret files of mode 0600, so that the deprecation is the only warning.
+    let dir = private_copy("deprecated-reports.toml", 0o600);
+    let (code, stdout, stderr) = check_config_in(dir.path(), "deprecated-reports.toml");
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        stdout,
+        "deprecated-reports.toml: ok (1 routes, 1 seeds, 1 probes per round, every 5m)\n"
+    );
+    assert_eq!(
+        stderr,
+        "mailcanary: warning: reports.rua: [reports.NAME] is deprecated, write [report_mailboxes.rua] (same keys)\n"
+    );
+    // Deprecations and secret-file warnings are one list, in file order, each file once
+    // (the route, the seed and the report mailbox share the password file). The copies are of
+    // our own group: only "others" is too much.
+    let dir = private_copy("deprecated-reports.toml", 0o644);
+    let (code, _, stderr) = check_config_in(dir.path(), "deprecated-reports.toml");
+    assert_eq!(code, 0, "{stderr}");
+    let fix =
+        "(mode 0644): run `chmod 600` on it, or `chmod 640` with mailcanary's group as its group";
+    assert_eq!(
+        stderr,
+        format!(
+            "mailcanary: warning: probe.token_key_file: secret file token.key is readable or writable by others {fix}\n\
+             mailcanary: warning: routes.main.password_file: secret file password is readable or writable by others {fix}\n\
+             mailcanary: warning: reports.rua: [reports.NAME] is deprecated, write [report_mailboxes.rua] (same keys)\n"
+        )
     );
 }
 

@@ -21,8 +21,11 @@ use std::path::{Path, PathBuf};
 use mailcanary::verdict::dsn::{Dsn, Rejection, read};
 use serde::Serialize;
 
+#[path = "common/corpus.rs"]
+mod corpus;
 #[path = "common/line_ends.rs"]
 mod line_ends;
+use corpus::Corpus;
 use line_ends::lf_and_crlf;
 
 fn fixtures(name: &str) -> PathBuf {
@@ -62,44 +65,14 @@ fn cases(dir: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn golden_corpus_lf_and_crlf() {
-    let bless = std::env::var_os("DSN_BLESS").is_some();
-    let mut ran = 0;
-    let mut failures = Vec::new();
-    for eml in cases(&fixtures("dsn")) {
-        let name = eml.file_stem().and_then(|s| s.to_str()).unwrap_or("?");
-        let raw = fs::read(&eml).expect("read .eml");
-        let (lf, crlf) = lf_and_crlf(&raw);
-        let got_lf = run_case(&lf);
-        let got_crlf = run_case(&crlf);
-
-        let err_path = eml.with_extension("err");
-        let expected_path = if err_path.exists() {
-            err_path
-        } else {
-            eml.with_extension("json")
-        };
-        if bless && got_lf == got_crlf {
-            fs::write(&expected_path, &got_lf).expect("write expected output");
-        }
-        let expected = fs::read_to_string(&expected_path).unwrap_or_else(|_| {
-            panic!("{name}: missing {}", expected_path.display());
-        });
-        for (form, got) in [("LF", &got_lf), ("CRLF", &got_crlf)] {
-            if *got != expected {
-                failures.push(format!(
-                    "{name} ({form}): output differs from {}\n--- got ---\n{got}",
-                    expected_path.display()
-                ));
-            }
-        }
-        ran += 1;
-    }
-    println!("dsn corpus: {ran} cases ran, each in LF and CRLF form");
-    assert!(
-        ran > 0,
-        "no dsn corpus case ran: is tests/fixtures/dsn empty?"
-    );
-    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    let corpus = Corpus {
+        dir: fixtures("dsn"),
+        what: "dsn corpus",
+        bless: "DSN_BLESS",
+        case: corpus::eml_case,
+        expected: corpus::err_else_json,
+    };
+    corpus::run(&corpus, |_, raw| run_case(raw));
 }
 
 #[test]

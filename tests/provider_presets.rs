@@ -15,7 +15,7 @@
 
 use std::path::{Path, PathBuf};
 
-use mailcanary::probe::outcome::judge;
+use mailcanary::probe::judge::judge;
 
 #[path = "common/line_ends.rs"]
 mod line_ends;

@@ -13,15 +13,16 @@
 //! To draft the expected output of a new case, run with `REPORTS_BLESS=1`, then read the
 //! written file line by line: a blessed file is only as right as the review it got.
 
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use mailcanary::reports::{Report, ReportError, Unpacked, unpack};
 use serde_json::{Value, json};
 
+#[path = "common/corpus.rs"]
+mod corpus;
 #[path = "common/line_ends.rs"]
 mod line_ends;
-use line_ends::lf_and_crlf;
+use corpus::Corpus;
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/reports")
@@ -62,56 +63,32 @@ fn run_case(name: &str, raw: &[u8]) -> String {
 const TEXT: &[&str] = &[".xml", ".json", ".eml"];
 const BINARY: &[&str] = &[".xml.gz", ".json.gz", ".zip"];
 
+/// A report case: its stem, and whether it is text (run LF and CRLF).
+fn report_case(file: &str) -> Option<(String, bool)> {
+    if file.ends_with(".expected.json") {
+        return None;
+    }
+    let ext = BINARY
+        .iter()
+        .chain(TEXT)
+        .find(|ext| file.ends_with(**ext))?;
+    let stem = file.strip_suffix(ext)?;
+    Some((stem.to_string(), TEXT.contains(ext)))
+}
+
 #[test]
 fn golden_corpus() {
-    let bless = std::env::var_os("REPORTS_BLESS").is_some();
-    let mut entries: Vec<PathBuf> = fs::read_dir(fixtures())
-        .expect("fixtures directory")
-        .map(|entry| entry.expect("directory entry").path())
-        .collect();
-    entries.sort();
-    let mut ran = 0;
-    let mut failures = Vec::new();
-    for path in entries {
+    let corpus = Corpus {
+        dir: fixtures(),
+        what: "reports corpus",
+        bless: "REPORTS_BLESS",
+        case: report_case,
+        expected: |dir, stem| dir.join(format!("{stem}.expected.json")),
+    };
+    corpus::run(&corpus, |path, raw| {
         let file = path.file_name().and_then(|n| n.to_str()).unwrap_or("?");
-        if file.ends_with(".expected.json") {
-            continue;
-        }
-        let Some(ext) = BINARY.iter().chain(TEXT).find(|ext| file.ends_with(**ext)) else {
-            continue;
-        };
-        let stem = file.strip_suffix(ext).expect("suffix");
-        let raw = fs::read(&path).expect("read case");
-        let mut outputs = Vec::new();
-        if TEXT.contains(ext) {
-            let (lf, crlf) = lf_and_crlf(&raw);
-            outputs.push(("LF", run_case(file, &lf)));
-            outputs.push(("CRLF", run_case(file, &crlf)));
-        } else {
-            outputs.push(("as is", run_case(file, &raw)));
-        }
-        let expected_path = fixtures().join(format!("{stem}.expected.json"));
-        if bless && outputs.iter().all(|(_, got)| *got == outputs[0].1) {
-            fs::write(&expected_path, &outputs[0].1).expect("write expected output");
-        }
-        let expected = fs::read_to_string(&expected_path)
-            .unwrap_or_else(|_| panic!("{file}: missing {}", expected_path.display()));
-        for (form, got) in &outputs {
-            if *got != expected {
-                failures.push(format!(
-                    "{file} ({form}): output differs from {}\n--- got ---\n{got}",
-                    expected_path.display()
-                ));
-            }
-        }
-        ran += 1;
-    }
-    println!("reports corpus: {ran} cases ran");
-    assert!(
-        ran > 0,
-        "no reports corpus case ran: is tests/fixtures/reports empty?"
-    );
-    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+        run_case(file, raw)
+    });
 }
 
 /// A gzip bomb (64 MiB of zeros, about 64 KiB compressed), made at run time: refused at the

@@ -6,7 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use crate::dns_audit::{AuditReport, AuditTarget, Auditor, DEFAULT_TIMEOUT, dnsbl};
+use crate::dns_audit::{AuditTarget, Auditor, DEFAULT_TIMEOUT, RouteAudit, dnsbl};
 use crate::status::Status;
 
 /// Arguments of `mailcanary check-dns`.
@@ -67,11 +67,10 @@ fn config_routes(path: &Path, json: bool) -> Result<ExitCode, ExitCode> {
     let config = super::load_config(path)?;
     let rt = super::runtime()?;
     let reports = rt
-        .block_on(crate::serve::audit_job::audit_all(&config))
+        .block_on(crate::jobs::audit_job::audit_all(&config))
         .map_err(fail)?;
     if json {
-        let items: Vec<serde_json::Value> =
-            reports.iter().map(AuditReport::to_json_value).collect();
+        let items: Vec<serde_json::Value> = reports.iter().map(RouteAudit::to_json_value).collect();
         println!("{}", serde_json::Value::Array(items));
     } else {
         for r in &reports {
@@ -80,7 +79,7 @@ fn config_routes(path: &Path, json: bool) -> Result<ExitCode, ExitCode> {
             print!("{}", super::terminal::escape_lines(&r.render_text()));
         }
     }
-    let worst = Status::worst(reports.iter().map(AuditReport::status));
+    let worst = Status::worst(reports.iter().map(RouteAudit::status));
     Ok(ExitCode::from(worst.exit_code()))
 }
 

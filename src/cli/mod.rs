@@ -17,8 +17,8 @@ use clap::{Parser, Subcommand};
 
 use crate::config::{self, Config};
 use crate::metrics::Metrics;
-use crate::probe::round::Prober;
-use crate::probe::store::Store;
+use crate::probe::prober::Prober;
+use crate::state::probes::ProbeStore;
 use crate::status::exit;
 
 #[derive(Parser)]
@@ -133,13 +133,11 @@ const WIRE_LOGGERS: [&str; 7] = [
 ];
 
 /// Loads and validates a config file (every error at once), or says why not. Its warnings
-/// (secret files others can read) go to the log, or to standard error when the command keeps
-/// no log (`check-config`, `check-dns`, `oauth login`).
+/// (deprecated keys, secret files others can read) go to the log ([`config::load`]), or to
+/// standard error when the command keeps no log (`check-config`, `check-dns`).
 pub fn load_config(path: &Path) -> Result<Config, ExitCode> {
     let config = config::load(path).map_err(fail)?;
-    if tracing::dispatcher::has_been_set() {
-        config.log_warnings();
-    } else {
+    if !tracing::dispatcher::has_been_set() {
         for w in &config.warnings {
             eprintln!(
                 "mailcanary: warning: {}",
@@ -161,7 +159,8 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
 /// Opens the state and builds the prober (which holds config, state and metrics).
 pub fn prober(config: Config) -> Result<Arc<Prober>, ExitCode> {
     let config = Arc::new(config);
-    let store = Arc::new(Store::open(&config.probe.state, &config.probe.instance).map_err(fail)?);
+    let store =
+        Arc::new(ProbeStore::open(&config.probe.state, &config.probe.instance).map_err(fail)?);
     let metrics = Arc::new(Metrics::new());
     let prober = Prober::new(config, store, metrics).map_err(fail)?;
     Ok(Arc::new(prober))

@@ -1,10 +1,10 @@
-//! `mailcanary once`: one round now, the report on standard output (readable or the JSON
+//! `mailcanary once`: one round now, the results on standard output (readable or the JSON
 //! contract), and the worst status as the exit code (0 ok, 1 warning, 2 critical, 3 unknown).
 
 use std::path::Path;
 use std::process::ExitCode;
 
-use crate::report;
+use crate::results;
 
 pub fn run(path: &Path, json: bool) -> Result<ExitCode, ExitCode> {
     super::init_logs("warn");
@@ -13,21 +13,21 @@ pub fn run(path: &Path, json: bool) -> Result<ExitCode, ExitCode> {
     let prober = super::prober(config)?;
     let config = prober.config();
     rt.block_on(async move {
-        let records = prober.round().await.map_err(super::fail)?;
+        let records = prober.round_now().await.map_err(super::fail)?;
         prober.close().await;
-        let report = report::build(&records, |r| {
-            crate::probe::causes::for_record(r, Some(&config))
-        });
+        let records = results::latest_of_each_pair(&records);
+        let pairs = prober.store.pairs().map_err(super::fail)?;
+        let results = results::build(&records, Some(&config)).with_pair_states(&pairs);
         if json {
-            let s = serde_json::to_string_pretty(&report)
-                .map_err(|e| super::fail(format_args!("cannot encode the report: {e}")))?;
+            let s = serde_json::to_string_pretty(&results)
+                .map_err(|e| super::fail(format_args!("cannot encode the results: {e}")))?;
             println!("{s}");
         } else {
             print!(
                 "{}",
-                super::terminal::escape_lines(&report::render_text(&report))
+                super::terminal::escape_lines(&results::words::render_text(&results))
             );
         }
-        Ok(ExitCode::from(report.status.exit_code()))
+        Ok(ExitCode::from(results.status.exit_code()))
     })
 }

@@ -1,11 +1,14 @@
 //! Configuration: strict TOML, validated up front, every error reported at once with its path.
 //!
-//! `load` reads the file (`raw`: unknown keys are rejected by serde), then `validate` checks
-//! meaning and fills defaults. Secrets are loaded during validation, so a missing password file
-//! is a config error at start-up, not a failed probe at 3 a.m.
+//! `load` reads the file (`raw`: unknown keys are rejected by serde), then `validate` (one file
+//! per kind of section) checks meaning and fills defaults. Secrets are loaded during
+//! validation, so a missing password file is a config error at start-up, not a failed probe at
+//! 3 a.m. A config is plain data: validating one has no effect on the process (the OAuth2 token
+//! caches are shared by the running setup, [`crate::oauth::caches`]). Deprecated keys still
+//! read (`[reports.NAME]`) and secret files others can read are listed in [`Config::warnings`].
 
 mod audit_targets;
-pub mod oauth;
+pub mod oauth2;
 mod provider;
 mod raw;
 pub mod secret;
@@ -18,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use audit_targets::audit_targets;
-pub use oauth::{Grant, Login, OAuth2, TokenCache};
+pub use oauth2::{Grant, Login, OAuth2, TokenCache};
 pub use provider::{PRESETS, Preset};
 pub use secret::{Secret, SecretError, SecretSource};
 pub use validate::{FieldError, ScheduleError, address_of, cron_schedule};
@@ -35,18 +38,22 @@ pub struct Config {
     /// Mailboxes that receive routes' bounces, read like seeds (their `inbox_folder` is the
     /// folder bounces arrive in).
     pub bounce_mailboxes: Vec<Seed>,
-    /// Mailboxes that receive the domain's DMARC aggregate and TLS reports (`[reports.NAME]`).
+    /// Mailboxes that receive the domain's DMARC aggregate and TLS reports
+    /// (`[report_mailboxes.NAME]`).
     pub report_mailboxes: Vec<ReportMailbox>,
-    /// What is valid but unwise, with its config path: secret files others can read (one
-    /// warning per file). Logged at every load (start-up, reload), printed by `check-config`.
+    /// What is valid but unwise, with its config path: deprecated keys still read
+    /// (`[reports.NAME]`) and secret files others can read (one warning per file). Logged at
+    /// every load (start-up, reload), printed by `check-config`: the file works as written.
     pub warnings: Vec<FieldError>,
 }
 
-/// A report mailbox (`[reports.NAME]`): read on its schedule; each report about one of
+/// A report mailbox (`[report_mailboxes.NAME]`): read on its schedule; each report about one of
 /// `domains` is stored once and counted.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReportMailbox {
-    /// Connection settings and the folder reports arrive in (`inbox_folder`), as a seed's.
+    /// Connection settings, the folder reports arrive in (`inbox_folder`) and whose
+    /// Authentication-Results say which reporter a mail is authenticated for (`authserv_ids`),
+    /// as a seed's.
     pub mailbox: Seed,
     /// The domains we own, lower case.
     pub domains: Vec<String>,
@@ -54,7 +61,8 @@ pub struct ReportMailbox {
     pub after: Cleanup,
     /// Six-field cron expression.
     pub schedule: String,
-    /// Reporters with their own metric label, lower case; everything else is `other`.
+    /// Reporters with their own metric label, lower case, earned by a mail authenticated for
+    /// them; everything else is `other`.
     pub reporters: Vec<String>,
 }
 
@@ -81,6 +89,9 @@ pub struct ProbeConfig {
     pub jitter: Duration,
     pub timeout: Duration,
     pub late_window: Duration,
+    /// A probe not found this long after its acceptance is overdue and its pair gets a
+    /// confirmation probe; `None`: only bad outcomes are confirmed.
+    pub confirm_after: Option<Duration>,
     pub cleanup: Cleanup,
     pub listen: SocketAddr,
     pub state: PathBuf,
@@ -189,6 +200,8 @@ pub struct Seed {
     pub spam_folder: Option<String>,
     pub preset_spam_folder: Option<String>,
     pub poll_interval: Duration,
+    /// Confirmation probes this seed may be sent per hour (a sliding hour).
+    pub confirmations_per_hour: u32,
     pub routes: Vec<String>,
 }
 
@@ -263,13 +276,18 @@ impl fmt::Display for ErrorList<'_> {
     }
 }
 
-/// Reads and validates a config file.
+/// Reads and validates a config file, and logs its [`Config::warnings`] (start-up and every
+/// reload; a command that keeps no log prints them: `cli::load_config`).
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.to_path_buf(),
         source,
     })?;
-    parse(&text, path)
+    let config = parse(&text, path)?;
+    for w in &config.warnings {
+        tracing::warn!(path = %path.display(), option = %w.path, "{}", w.problem);
+    }
+    Ok(config)
 }
 
 /// Reads and validates a config file for `oauth login`, which creates the refresh token files:
@@ -316,13 +334,6 @@ fn domain_of(address: &str) -> &str {
 }
 
 impl Config {
-    /// Logs [`Config::warnings`], one line each.
-    pub fn log_warnings(&self) {
-        for w in &self.warnings {
-            tracing::warn!(option = %w.path, "{}", w.problem);
-        }
-    }
-
     /// The route × seed pairs one round probes, in config order.
     pub fn pairs(&self) -> Vec<(&Route, &Seed)> {
         let mut out = Vec::new();
@@ -338,6 +349,14 @@ impl Config {
 
     pub fn route(&self, name: &str) -> Option<&Route> {
         self.routes.iter().find(|r| r.name == name)
+    }
+
+    /// Whether `route` sends to `seed` in this config.
+    pub fn pair(&self, route: &str, seed: &str) -> bool {
+        self.route(route).is_some()
+            && self
+                .seed(seed)
+                .is_some_and(|s| s.routes.iter().any(|r| r == route))
     }
 
     pub fn seed(&self, name: &str) -> Option<&Seed> {

@@ -1,7 +1,7 @@
 //! Provider presets for seed mailboxes: IMAP endpoint, spam folder and the receiver's authserv-id,
 //! and for Google and Microsoft their OAuth2 token endpoints and scopes.
 
-use super::oauth::{GOOGLE, MICROSOFT, OAuthPreset};
+use super::oauth2::{GOOGLE, MICROSOFT, OAuthPreset};
 
 /// Defaults a `provider = "..."` seed starts from; every field can be overridden.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,6 +18,10 @@ pub struct Preset {
     pub authserv_ids: &'static [&'static str],
     /// Shortest pause between mailbox checks while a message is expected: polite to big providers.
     pub poll_interval_ms: u64,
+    /// Confirmation probes a seed may be sent per hour: a big provider is never sent a burst
+    /// (each confirmation is one more message to an account that also counts as a recipient of
+    /// ours), our own server may take more.
+    pub confirmations_per_hour: u32,
     /// The provider's OAuth2 token endpoints and scope (`auth = "oauth2"`).
     pub oauth: Option<&'static OAuthPreset>,
 }
@@ -30,6 +34,7 @@ pub const PRESETS: &[Preset] = &[
         spam_folder: None,
         authserv_ids: &[],
         poll_interval_ms: 250,
+        confirmations_per_hour: 30,
         oauth: None,
     },
     Preset {
@@ -39,6 +44,7 @@ pub const PRESETS: &[Preset] = &[
         spam_folder: Some("[Gmail]/Spam"),
         authserv_ids: &["mx.google.com"],
         poll_interval_ms: 2000,
+        confirmations_per_hour: 6,
         oauth: Some(&GOOGLE),
     },
     Preset {
@@ -48,6 +54,7 @@ pub const PRESETS: &[Preset] = &[
         spam_folder: Some("Junk"),
         authserv_ids: &[],
         poll_interval_ms: 2000,
+        confirmations_per_hour: 6,
         oauth: Some(&MICROSOFT),
     },
     Preset {
@@ -57,6 +64,7 @@ pub const PRESETS: &[Preset] = &[
         spam_folder: Some("Bulk"),
         authserv_ids: &[],
         poll_interval_ms: 2000,
+        confirmations_per_hour: 6,
         oauth: None,
     },
     Preset {
@@ -71,6 +79,7 @@ pub const PRESETS: &[Preset] = &[
             "arc.icloud.com",
         ],
         poll_interval_ms: 2000,
+        confirmations_per_hour: 6,
         oauth: None,
     },
     Preset {
@@ -80,6 +89,7 @@ pub const PRESETS: &[Preset] = &[
         spam_folder: Some("Spam"),
         authserv_ids: &[],
         poll_interval_ms: 1000,
+        confirmations_per_hour: 6,
         oauth: None,
     },
 ];

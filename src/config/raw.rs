@@ -20,6 +20,9 @@ pub struct RawConfig {
     #[serde(default)]
     pub bounce_mailboxes: BTreeMap<String, RawBounceMailbox>,
     #[serde(default)]
+    pub report_mailboxes: BTreeMap<String, RawReportMailbox>,
+    /// The old name of `report_mailboxes`, still read (with a deprecation warning).
+    #[serde(default)]
     pub reports: BTreeMap<String, RawReportMailbox>,
 }
 
@@ -90,6 +93,9 @@ pub struct RawProbe {
     pub timeout: Option<String>,
     /// How long a missing message is still watched for ("2h").
     pub late_window: Option<String>,
+    /// A probe not found this long after its acceptance is overdue: its pair gets a
+    /// confirmation probe then ("2m"; "0s" turns this off).
+    pub confirm_after: Option<String>,
     /// `delete`, `keep` or `move:<folder>`.
     pub cleanup: Option<String>,
     /// HTTP listen address for /metrics, /api/results and the status page.
@@ -182,6 +188,8 @@ pub struct RawSeed {
     pub spam_folder: Option<String>,
     /// Shortest pause between checks while a message is expected ("50ms").
     pub poll_interval: Option<String>,
+    /// Confirmation probes this seed may be sent per hour (0 turns them off).
+    pub confirmations_per_hour: Option<i64>,
     /// Routes that send to this seed (default: all).
     pub routes: Option<Vec<String>>,
 }

@@ -1,5 +1,5 @@
 //! The library entry point: an [`Auditor`] (one resolver, reused) audits an [`AuditTarget`]
-//! (one route) into an [`AuditReport`]. The checks run concurrently, DMARC last: its alignment
+//! (one route) into a [`RouteAudit`]. The checks run concurrently, DMARC last: its alignment
 //! (RFC 7489 §3.1) weighs the results of the SPF and DKIM checks.
 
 use std::net::{IpAddr, SocketAddr};
@@ -11,9 +11,9 @@ use mail_auth::MessageAuthenticator;
 
 use super::dkim::DkimOutcome;
 use super::dns::{Dns, ResolverSetupError, normalize_domain};
-use super::findings::{AuditReport, CheckResult, DnsblZoneResult};
+use super::findings::{CheckResult, DnsblZoneResult, RouteAudit};
 use super::spf::SpfOutcome;
-use super::{dkim, dmarc, dnsbl, rdns, seeds, spf};
+use super::{dkim, dmarc_record, dnsbl, rdns, seeds, spf};
 
 /// The default per-query DNS timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -63,14 +63,14 @@ impl Auditor {
     }
 
     /// Runs every applicable check. Never fails: DNS trouble becomes checks in status `error`.
-    pub async fn audit(&self, target: &AuditTarget) -> AuditReport {
+    pub async fn audit(&self, target: &AuditTarget) -> RouteAudit {
         let names = Names::of(target);
         let found = self.independent_checks(target, &names).await;
         // DMARC comes last: it judges the SPF and DKIM results of the aligned identifiers.
-        let dmarc = dmarc::check(
+        let dmarc = dmarc_record::check(
             &self.dns,
             &names.from,
-            &dmarc::Identifiers {
+            &dmarc_record::Identifiers {
                 spf_domain: &names.envelope,
                 spf_passes: found.spf.passes,
                 spf_check: Some(&found.spf.check),
@@ -79,7 +79,7 @@ impl Auditor {
             },
         )
         .await;
-        found.into_report(target, names.from, dmarc)
+        found.into_audit(target, names.from, dmarc)
     }
 
     /// Every check but DMARC, concurrently: they need nothing of each other.
@@ -183,8 +183,8 @@ struct Found {
 }
 
 impl Found {
-    /// The report: every check in report order, the figures the metrics export.
-    fn into_report(self, target: &AuditTarget, from: String, dmarc: CheckResult) -> AuditReport {
+    /// The route audit: every check in report order, the figures the metrics export.
+    fn into_audit(self, target: &AuditTarget, from: String, dmarc: CheckResult) -> RouteAudit {
         let mut checks: Vec<_> = self.rdns.into_iter().flatten().collect();
         checks.push(self.spf.check);
         let dkim_key_bits = self.dkim.as_ref().and_then(|o| o.bits);
@@ -196,7 +196,7 @@ impl Found {
         checks.extend(self.seeds.into_iter().flatten());
         // Report order: by check (Check::ALL), subjects in the order given (stable sort).
         checks.sort_by_key(|c| c.check);
-        AuditReport {
+        RouteAudit {
             route: target.route.clone(),
             from_domain: from,
             checks,

@@ -13,6 +13,7 @@ use super::findings::{Check, CheckResult};
 use super::keys::{self, PublicKey};
 use super::tags;
 use crate::diagnosis::{Cause, Context};
+use crate::truncate;
 
 /// Keys under this many bits fail.
 pub const MIN_KEY_BITS: u32 = 1024;
@@ -122,7 +123,7 @@ async fn key_record<L: Lookups>(
     }
     let shown: Vec<String> = rejected
         .iter()
-        .map(|(text, err)| format!("\"{}\" ({err})", shorten(text)))
+        .map(|(text, err)| format!("\"{}\" ({err})", truncate::shorten(text, 60)))
         .collect();
     Err(CheckResult::failing(
         Check::Dkim,
@@ -196,15 +197,6 @@ fn grade_key(
         return CheckResult::warning(Check::Dkim, name, detail, Cause::DkimTesting, ctx);
     }
     CheckResult::ok(Check::Dkim, name, detail)
-}
-
-fn shorten(text: &str) -> String {
-    if text.chars().count() > 60 {
-        let head: String = text.chars().take(60).collect();
-        format!("{head}…")
-    } else {
-        text.to_string()
-    }
 }
 
 #[cfg(test)]

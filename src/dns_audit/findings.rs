@@ -223,7 +223,7 @@ pub struct DnsblZoneResult {
 
 /// Everything the audit found for one route.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuditReport {
+pub struct RouteAudit {
     /// The route name (config name; `adhoc` for the command line).
     pub route: String,
     /// The From domain audited.
@@ -241,7 +241,7 @@ pub struct AuditReport {
     pub dnsbl: Vec<DnsblZoneResult>,
 }
 
-impl AuditReport {
+impl RouteAudit {
     /// critical if any check fails, else unknown if any errs, else warning if any warns, else ok.
     pub fn status(&self) -> Status {
         let any = |s: CheckStatus| self.checks.iter().any(|c| c.status == s);
@@ -328,8 +328,8 @@ impl AuditReport {
     }
 }
 
-/// The JSON contract of one report: every key always present, in this order.
-impl Serialize for AuditReport {
+/// The JSON contract of one route audit: every key always present, in this order.
+impl Serialize for RouteAudit {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         #[derive(Serialize)]
         struct Json<'a> {
@@ -362,8 +362,8 @@ impl Serialize for AuditReport {
 mod tests {
     use super::*;
 
-    fn report(statuses: &[(Check, CheckStatus, Option<Cause>)]) -> AuditReport {
-        AuditReport {
+    fn audit(statuses: &[(Check, CheckStatus, Option<Cause>)]) -> RouteAudit {
+        RouteAudit {
             route: "r".into(),
             from_domain: "example.test".into(),
             checks: statuses
@@ -387,13 +387,13 @@ mod tests {
     #[test]
     fn overall_status_precedence() {
         use CheckStatus::*;
-        assert_eq!(report(&[]).status(), Status::Ok);
+        assert_eq!(audit(&[]).status(), Status::Ok);
         assert_eq!(
-            report(&[(Check::Spf, Warn, Some(Cause::SpfPermissive))]).status(),
+            audit(&[(Check::Spf, Warn, Some(Cause::SpfPermissive))]).status(),
             Status::Warning
         );
         assert_eq!(
-            report(&[
+            audit(&[
                 (Check::Spf, Warn, Some(Cause::SpfPermissive)),
                 (Check::Dnsbl, Error, Some(Cause::DnsError))
             ])
@@ -401,7 +401,7 @@ mod tests {
             Status::Unknown
         );
         assert_eq!(
-            report(&[
+            audit(&[
                 (Check::Dnsbl, Error, Some(Cause::DnsError)),
                 (Check::Ptr, Fail, Some(Cause::PtrMissing))
             ])
@@ -414,7 +414,7 @@ mod tests {
     #[test]
     fn causes_are_distinct_and_skip_errors() {
         use CheckStatus::*;
-        let r = report(&[
+        let r = audit(&[
             (Check::Ptr, Fail, Some(Cause::PtrMissing)),
             (Check::Fcrdns, Fail, Some(Cause::PtrMissing)),
             (Check::Dnsbl, Error, Some(Cause::DnsError)),
@@ -430,7 +430,7 @@ mod tests {
     #[test]
     fn text_and_json() {
         use CheckStatus::*;
-        let r = report(&[
+        let r = audit(&[
             (Check::Ptr, Fail, Some(Cause::PtrMissing)),
             (Check::Spf, Ok, None),
         ]);

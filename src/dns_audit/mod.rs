@@ -3,9 +3,9 @@
 //!
 //! One module per standard, each a thin layer over the [`dns`] adapter (hickory-resolver) with the
 //! record parsing and SPF evaluation left to mail-auth: [`rdns`], [`spf`], [`dkim`],
-//! [`dmarc`], [`dnsbl`], [`seeds`]. The fixed cause set and the fix sentences live in
+//! [`dmarc_record`], [`dnsbl`], [`seeds`]. The fixed cause set and the fix sentences live in
 //! [`crate::diagnosis`], shared with the prober. [`Auditor::audit`] runs them all for one
-//! [`AuditTarget`] and returns an [`AuditReport`]; a DNS timeout, SERVFAIL or REFUSED makes a
+//! [`AuditTarget`] and returns a [`RouteAudit`]; a DNS timeout, SERVFAIL or REFUSED makes a
 //! check `error` (never `fail`: "did not answer" is not "missing").
 //!
 //! # Statuses and exit codes
@@ -20,20 +20,20 @@
 //! and `fcrdns` with `ptr_missing` (not `fcrdns_mismatch`, which means "the PTR name does not
 //! point back"); a DMARC failure caused by a failing SPF or DKIM check of an aligned domain
 //! carries that check's cause. So each problem is one distinct cause in
-//! [`AuditReport::causes`]. A DMARC policy of `p=none` and a missing `rua` are reported in the
+//! [`RouteAudit::causes`]. A DMARC policy of `p=none` and a missing `rua` are reported in the
 //! detail but are not warnings: they meet receivers' requirements.
 //!
-//! # Metrics (exported by the prober, from an [`AuditReport`])
+//! # Metrics (exported by the prober, from a [`RouteAudit`])
 //!
-//! `mailcanary_dns_check_ok{route,check}` = [`AuditReport::check_ok`] (1 when every result of
+//! `mailcanary_dns_check_ok{route,check}` = [`RouteAudit::check_ok`] (1 when every result of
 //! the check is ok or warn; absent when the check did not apply), `check` one of
-//! [`Check::as_str`]; `mailcanary_dnsbl_listed{route,zone}` from [`AuditReport::dnsbl`];
-//! `mailcanary_dkim_key_bits{route}` from [`AuditReport::dkim_key_bits`] (RSA only);
-//! `mailcanary_spf_dns_lookups{route}` from [`AuditReport::spf_dns_lookups`].
+//! [`Check::as_str`]; `mailcanary_dnsbl_listed{route,zone}` from [`RouteAudit::dnsbl`];
+//! `mailcanary_dkim_key_bits{route}` from [`RouteAudit::dkim_key_bits`] (RSA only);
+//! `mailcanary_spf_dns_lookups{route}` from [`RouteAudit::spf_dns_lookups`].
 //!
 //! # The JSON contract (`mailcanary check-dns --json`)
 //!
-//! [`AuditReport::to_json`] prints one object. Keys are never removed or renamed; new keys may
+//! [`RouteAudit::to_json`] prints one object. Keys are never removed or renamed; new keys may
 //! be added. Every key below is always present (absent values are `null`, lists may be `[]`).
 //!
 //! ```json
@@ -82,7 +82,7 @@
 
 pub mod auditor;
 pub mod dkim;
-pub mod dmarc;
+pub mod dmarc_record;
 pub mod dns;
 pub mod dnsbl;
 pub mod findings;
@@ -96,4 +96,4 @@ mod testdns;
 
 pub use auditor::{AuditTarget, Auditor, DEFAULT_TIMEOUT};
 pub use dns::{DnsError, ResolverSetupError};
-pub use findings::{AuditReport, Check, CheckResult, CheckStatus, DnsblZoneResult};
+pub use findings::{Check, CheckResult, CheckStatus, DnsblZoneResult, RouteAudit};

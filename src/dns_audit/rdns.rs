@@ -10,7 +10,7 @@
 
 use std::net::IpAddr;
 
-use super::dmarc::aligned;
+use super::dmarc_record::aligned;
 use super::dns::{Answer, Lookups, reverse_name};
 use super::findings::{Check, CheckResult};
 use crate::diagnosis::{Cause, Context};

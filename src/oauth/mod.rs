@@ -2,8 +2,9 @@
 //!
 //! A mailbox's or route's token comes from its token endpoint by the refresh-token grant
 //! (RFC 6749 §6: Gmail, Outlook.com, Microsoft 365 delegated) or the client-credentials grant
-//! (§4.4: Microsoft 365 app-only). It is cached in memory (in the config's [`TokenCache`], which
-//! every clone shares) and refreshed at half its life (each round asks), so a token that
+//! (§4.4: Microsoft 365 app-only). It is cached in memory (in the config's
+//! [`TokenCache`](crate::config::TokenCache), which every clone shares, and which one account's
+//! logins share in a running setup: [`caches`]) and refreshed at half its life (each round asks), so a token that
 //! expires mid-run is replaced before anyone presents it. A refresh token the server rotates is written back to
 //! its `refresh_token_file` at once ([`persist`]). [`device`] is `oauth login`'s RFC 8628 device
 //! authorization grant, [`sasl`] the OAUTHBEARER / XOAUTH2 framing.
@@ -13,6 +14,7 @@
 //! that cannot be logged into makes its probes `unknown`, never `missing`. Tokens never appear
 //! in errors, logs, metrics or `Debug` output.
 
+pub mod caches;
 pub mod device;
 pub mod endpoint;
 pub mod persist;
@@ -20,7 +22,7 @@ pub mod sasl;
 
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::config::oauth::{AccessToken, TokenState};
+use crate::config::oauth2::{AccessToken, TokenState};
 use crate::config::{Grant, OAuth2, Secret, SecretSource};
 use endpoint::{Answer, TokenResponse};
 

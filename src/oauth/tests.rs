@@ -10,7 +10,7 @@ use tokio::net::TcpListener;
 
 use super::device::{self, DeviceError, Pacing};
 use super::*;
-use crate::config::oauth::TokenCache;
+use crate::config::oauth2::TokenCache;
 
 /// One request the fake received: its form body and when.
 #[derive(Debug, Clone)]

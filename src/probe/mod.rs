@@ -1,17 +1,18 @@
-//! The probe pipeline, one module per step of a round:
-//! [`compose`] a tokened message ([`token`]) → [`send`] it over SMTP → watch the seed's folders
-//! over [`imap`] → judge what arrived ([`outcome`]) → record it ([`store`]). [`round`] runs the
-//! steps for every route × seed with what [`setup`] built from the config (kept across reloads); [`causes`] names the causes of a failing result (from
-//! [`crate::diagnosis`]); [`server_text`] caps what servers say before it is kept.
+//! The probe pipeline, one module per step of a probe:
+//! [`compose`] a tokened message ([`token`]) → [`send`] it over SMTP ([`launch`] puts it on its
+//! way) → [`watch`] the seed's folders over [`crate::imap`] → [`judge`] what arrived → record
+//! it ([`crate::state`]) → move its pair's standing and confirm a bad outcome at once
+//! ([`dispatch`], over [`crate::standing`]). The [`prober`] (long-lived: config, reload, OAuth2
+//! refresh, shutdown) runs each [`round`] — rounds do not wait for each other — with what
+//! [`setup`] built from the config (kept across reloads).
 
-pub mod bounces;
-pub mod causes;
 pub mod compose;
-pub mod imap;
-pub mod outcome;
+pub mod dispatch;
+pub mod judge;
+pub mod launch;
+pub mod prober;
 pub mod round;
 pub mod send;
-pub mod server_text;
 pub mod setup;
-pub mod store;
 pub mod token;
+pub mod watch;

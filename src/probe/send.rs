@@ -28,17 +28,9 @@ use base64::Engine;
 
 use crate::config::{Login, OAuth2, Route, Secret, TlsMode};
 use crate::oauth::sasl::{self, Mechanism as SaslMechanism};
+use crate::outcome::SendOutcome;
 use crate::probe::compose::ProbeMessage;
-use crate::probe::server_text;
-
-/// What the SMTP server said when it accepted the message.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct SendOutcome {
-    pub code: u16,
-    /// The server's queue id, when its reply names one ("queued as 4BC1D2").
-    pub queue_id: Option<String>,
-    pub duration_seconds: f64,
-}
+use crate::truncate;
 
 /// Why a send failed. `reason()` is the fixed label used in metrics.
 #[derive(Debug, thiserror::Error)]
@@ -242,7 +234,7 @@ impl Sender {
                     .await
                     .map_err(|e| SendError::Auth {
                         server: self.server.clone(),
-                        detail: server_text::cap(&format!("no OAuth2 access token: {e}")),
+                        detail: truncate::cap(&format!("no OAuth2 access token: {e}")),
                     })?,
             ),
             _ => None,
@@ -351,7 +343,7 @@ impl Sender {
 
     fn classify(&self, e: lettre::transport::smtp::Error) -> SendError {
         let server = self.server.clone();
-        let detail = server_text::cap(&error_chain(&e));
+        let detail = truncate::cap(&error_chain(&e));
         let code = e.status().and_then(|c| code_of(&c.to_string()));
         // Map lettre's own classification (is_tls, is_timeout, ...) rather than matching strings.
         if e.is_tls() {

@@ -1,7 +1,8 @@
-//! What a config builds for the prober: a sender per route and the IMAP connections kept across
-//! rounds (a seed's inbox and spam folder, each bounce mailbox). A reload builds a new setup
-//! that takes over the connections of every mailbox whose connection settings (server, TLS,
-//! login, folders) did not change; the others get fresh ones. A round uses the setup it
+//! What a config builds for the prober: a sender per route, the IMAP connections kept across
+//! rounds (a seed's inbox and spam folder, each bounce mailbox) and the OAuth2 token caches its
+//! logins share. A reload builds a new setup that takes over the token caches and the
+//! connections of every mailbox whose connection settings (server, TLS, login, folders) did
+//! not change; the others get fresh ones. A round uses the setup it
 //! started with to its end, so a reload never interrupts a round: it applies from the next.
 
 use std::collections::HashMap;
@@ -10,9 +11,10 @@ use std::sync::Arc;
 use tokio::sync::Mutex as AsyncMutex;
 
 use crate::config::{Config, Seed};
-use crate::probe::bounces::BounceMailbox;
-use crate::probe::round::SeedMailbox;
+use crate::oauth::caches::TokenCaches;
 use crate::probe::send::{SendError, Sender};
+use crate::probe::watch::bounces::BounceMailbox;
+use crate::probe::watch::seed::SeedMailbox;
 
 /// A mailbox shared by the setups that use it (one round at a time locks it).
 pub type Shared<T> = Arc<AsyncMutex<T>>;
@@ -23,6 +25,9 @@ pub struct Setup {
     pub senders: HashMap<String, Arc<Sender>>,
     pub mailboxes: HashMap<String, Shared<SeedMailbox>>,
     pub bounce_boxes: HashMap<String, Shared<BounceMailbox>>,
+    /// The OAuth2 token caches of the config's logins, handed on from setup to setup: one
+    /// account's logins share one cache for as long as the process runs them.
+    pub token_caches: Arc<TokenCaches>,
 }
 
 /// What a reload did to the connections, for its log line.
@@ -37,9 +42,13 @@ pub struct Carried {
 }
 
 impl Setup {
-    /// Builds the setup of `config`, taking over the mailboxes of `previous` whose connection
-    /// settings are unchanged.
+    /// Builds the setup of `config`, taking over the token caches of `previous` and its
+    /// mailboxes whose connection settings are unchanged.
     pub fn build(config: Arc<Config>, previous: Option<&Setup>) -> Result<Setup, SendError> {
+        let token_caches = previous.map(|p| p.token_caches.clone()).unwrap_or_default();
+        let mut config = Arc::unwrap_or_clone(config);
+        token_caches.share(&mut config);
+        let config = Arc::new(config);
         let mut senders = HashMap::new();
         for route in &config.routes {
             senders.insert(route.name.clone(), Arc::new(Sender::new(route)?));
@@ -69,6 +78,7 @@ impl Setup {
             senders,
             mailboxes,
             bounce_boxes,
+            token_caches,
         })
     }
 

@@ -10,7 +10,8 @@
 //!   `.gz` (RFC 1952) or `.zip` file, or a mail whose MIME parts carry one of those
 //!   (RFC 7489 §7.2.1.1, RFC 8460 §5.3).
 //! - [`dmarc::parse`] reads one aggregate report, [`tlsrpt::parse`] one TLS report;
-//!   [`Unpacked::parse`] picks the right one.
+//!   [`Unpacked::parse`] picks the right one; [`ReportKind`] is the one table of how each kind
+//!   is spelt (stored, in JSON, for people).
 //!
 //! # Limits
 //!
@@ -18,7 +19,7 @@
 //! [`MAX_INPUT_BYTES`]; all that one call to [`unpack`] decompresses is at most
 //! [`MAX_DECOMPRESSED_BYTES`] together, refused past it while decompressing (never by trusting
 //! a declared size); at most [`MAX_FILES`] reports are taken from one input, MIME is followed
-//! [`mime::MAX_DEPTH`] levels and [`mime::MAX_PARTS`] parts deep, and XML [`dmarc::MAX_DEPTH`]
+//! [`attachments::MAX_DEPTH`] levels and [`attachments::MAX_PARTS`] parts deep, and XML [`dmarc::MAX_DEPTH`]
 //! elements deep. No DTD is read and no entity other than the five predefined ones and
 //! character references is expanded: a `<!DOCTYPE` is refused ([`ReportError::Doctype`]).
 //!
@@ -32,9 +33,10 @@
 //! stay exact in a `u64` and in the `f64` of a Prometheus sample (100,000 records × 10^9 =
 //! 10^14 < 2^53); readers of counts still add them saturating.
 
+mod attachments;
 pub mod dmarc;
+mod kind;
 pub mod labels;
-mod mime;
 pub mod tlsrpt;
 mod unpack;
 
@@ -43,6 +45,7 @@ mod tests;
 
 use serde::{Deserialize, Serialize};
 
+pub use kind::ReportKind;
 pub use unpack::unpack;
 
 /// The largest input [`unpack`], [`dmarc::parse`] or [`tlsrpt::parse`] accepts.
@@ -61,16 +64,6 @@ pub const MAX_COUNT: u64 = 1_000_000_000;
 /// The longest period a report may cover. Reporters send daily (RFC 7489 §7.2 `ri`, default
 /// 86,400 s; RFC 8460 §4.1: a UTC day), some hourly, a few weekly; a month is generous.
 pub const MAX_PERIOD_SECONDS: i64 = 31 * 86_400;
-
-/// Which kind of report a document is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ReportKind {
-    /// A DMARC aggregate report (XML).
-    Dmarc,
-    /// An SMTP TLS report (JSON).
-    Tlsrpt,
-}
 
 /// One report document found by [`unpack`], decompressed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,6 +101,14 @@ impl Report {
         match self {
             Report::Dmarc(r) => &r.report_id,
             Report::Tlsrpt(r) => &r.report_id,
+        }
+    }
+
+    /// Which kind of report it is.
+    pub fn kind(&self) -> ReportKind {
+        match self {
+            Report::Dmarc(_) => ReportKind::Dmarc,
+            Report::Tlsrpt(_) => ReportKind::Tlsrpt,
         }
     }
 

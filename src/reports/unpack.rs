@@ -16,7 +16,7 @@
 use std::io::{Cursor, Read};
 
 use super::{
-    MAX_DECOMPRESSED_BYTES, MAX_FILES, ReportError, ReportKind, Unpacked, check_input, mime,
+    MAX_DECOMPRESSED_BYTES, MAX_FILES, ReportError, ReportKind, Unpacked, attachments, check_input,
 };
 
 const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
@@ -46,7 +46,7 @@ pub fn unpack(name_hint: Option<&str>, bytes: &[u8]) -> Result<Vec<Unpacked>, Re
     };
     if !unpacker.file(name_hint, bytes)? {
         let fields = crate::verdict::headers::split(bytes).map_err(|_| ReportError::NotAReport)?;
-        for part in mime::attachments(&fields, bytes)? {
+        for part in attachments::attachments(&fields, bytes)? {
             unpacker.attachment(&part)?;
         }
     }
@@ -105,7 +105,7 @@ impl Unpacker {
     }
 
     /// A MIME part that may hold a report.
-    fn attachment(&mut self, part: &mime::Attachment) -> Result<(), ReportError> {
+    fn attachment(&mut self, part: &attachments::Attachment) -> Result<(), ReportError> {
         let name = part.filename.as_deref();
         let compressed = part.body.starts_with(GZIP_MAGIC) || part.body.starts_with(ZIP_MAGIC);
         // A part that announces a report but holds neither XML nor JSON is skipped; when no

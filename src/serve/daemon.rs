@@ -8,9 +8,10 @@ use std::sync::atomic::AtomicBool;
 
 use tokio_cron_scheduler::JobScheduler;
 
-use crate::probe::round::Prober;
+use crate::jobs::{audit_job, probe_job, report_job};
+use crate::probe::prober::Prober;
 use crate::serve::http::{self, AppState};
-use crate::serve::reload::{Reloader, run_round};
+use crate::serve::reload::Reloader;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -34,7 +35,7 @@ pub async fn run(prober: Arc<Prober>, path: &Path) -> Result<(), DaemonError> {
         metrics.round_finished(t);
     }
     // The config read at start counts as loaded, as Prometheus counts its own.
-    metrics.config_loaded(true, crate::probe::store::now());
+    metrics.config_loaded(true, crate::clock::now());
     let listener = tokio::net::TcpListener::bind(config.probe.listen)
         .await
         .map_err(|source| DaemonError::Listen {
@@ -61,7 +62,7 @@ pub async fn run(prober: Arc<Prober>, path: &Path) -> Result<(), DaemonError> {
     .await
     .map_err(|e| DaemonError::Scheduler(e.to_string()))?;
     let reloader = Arc::new(reloader);
-    let reports = crate::serve::report_job::start(&scheduler, &config, metrics.clone())
+    let reports = report_job::start(&scheduler, &config, store.db(), metrics.clone())
         .await
         .map_err(|e| DaemonError::Scheduler(e.to_string()))?;
     let state = Arc::new(AppState {
@@ -69,12 +70,9 @@ pub async fn run(prober: Arc<Prober>, path: &Path) -> Result<(), DaemonError> {
         reports,
         metrics: metrics.clone(),
         ready: ready.clone(),
-        diagnose: {
-            // The config in force names the causes (a reload changes it).
+        config: {
             let prober = prober.clone();
-            Box::new(move |r: &crate::probe::store::ProbeRecord| {
-                crate::probe::causes::for_record(r, Some(&prober.config()))
-            })
+            Box::new(move || prober.config())
         },
         reloader: Some(reloader.clone()),
     });
@@ -85,10 +83,10 @@ pub async fn run(prober: Arc<Prober>, path: &Path) -> Result<(), DaemonError> {
 
     let first_prober = prober.clone();
     let first_ready = ready.clone();
-    tokio::spawn(async move { run_round(&first_prober, &first_ready).await });
+    tokio::spawn(async move { probe_job::run_once(&first_prober, &first_ready).await });
 
     let audit_metrics = metrics.clone();
-    tokio::spawn(async move { crate::serve::audit_job::run_once(&config, &audit_metrics).await });
+    tokio::spawn(async move { audit_job::run_once(&config, &audit_metrics).await });
 
     let hangups = tokio::spawn(reload_on_sighup(reloader));
 

@@ -18,26 +18,27 @@ use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 
-use crate::feedback::store::ReportStore;
-use crate::feedback::summary::{self, ReportsView};
+use crate::config::Config;
 use crate::metrics::Metrics;
-use crate::probe::store::{ProbeRecord, Store};
-use crate::report::{self, Report};
+use crate::report_mailbox::summary::{self, ReportsView};
+use crate::results::{self, Results};
 use crate::serve::reload::Reloader;
 use crate::serve::status_page;
+use crate::state::probes::ProbeStore;
+use crate::state::reports::ReportStore;
 
-/// Names the causes of a stored probe (see `diagnose`).
-pub type DiagnoseFn = Box<dyn Fn(&ProbeRecord) -> Vec<crate::diagnosis::Diagnosis> + Send + Sync>;
+/// The config in force (a reload changes it): it names the routes a diagnosis speaks of.
+pub type ConfigFn = Box<dyn Fn() -> Arc<Config> + Send + Sync>;
 
 /// What the handlers share.
 pub struct AppState {
-    pub store: Arc<Store>,
+    pub store: Arc<ProbeStore>,
     /// The stored DMARC and TLS reports, when a report mailbox is configured.
     pub reports: Option<Arc<ReportStore>>,
     pub metrics: Arc<Metrics>,
     /// Set once the first round has finished (or resumed state was loaded).
     pub ready: Arc<AtomicBool>,
-    pub diagnose: DiagnoseFn,
+    pub config: ConfigFn,
     /// Serves `POST /-/reload`; `None`: the endpoint answers 404.
     pub reloader: Option<Arc<Reloader>>,
 }
@@ -97,9 +98,10 @@ async fn readyz(State(s): State<Arc<AppState>>) -> Response {
     }
 }
 
-fn latest(s: &AppState) -> Result<Report, crate::probe::store::StateError> {
+fn latest(s: &AppState) -> Result<Results, crate::state::StateError> {
     let records = s.store.latest_per_pair()?;
-    Ok(report::build(&records, |r| (s.diagnose)(r)))
+    let pairs = s.store.pairs()?;
+    Ok(results::build(&records, Some(&(s.config)())).with_pair_states(&pairs))
 }
 
 async fn results(State(s): State<Arc<AppState>>) -> Response {
@@ -113,11 +115,11 @@ async fn results(State(s): State<Arc<AppState>>) -> Response {
 pub const REPORT_WINDOW_DAYS: u32 = 7;
 
 /// The report view, `None` when no report mailbox is configured.
-fn report_view(s: &AppState) -> Result<Option<ReportsView>, crate::probe::store::StateError> {
+fn report_view(s: &AppState) -> Result<Option<ReportsView>, crate::state::StateError> {
     let Some(store) = &s.reports else {
         return Ok(None);
     };
-    let since = crate::probe::store::now() - f64::from(REPORT_WINDOW_DAYS) * 86_400.0;
+    let since = crate::clock::now() - f64::from(REPORT_WINDOW_DAYS) * 86_400.0;
     let stored = store.received_since(since)?;
     Ok(Some(summary::view(&stored, REPORT_WINDOW_DAYS, |ip| {
         store.source_name(ip).ok().flatten().flatten()
@@ -129,7 +131,7 @@ async fn reports(State(s): State<Arc<AppState>>) -> Response {
         Ok(Some(v)) => axum::Json(v).into_response(),
         Ok(None) => (
             StatusCode::NOT_FOUND,
-            "no report mailbox is configured ([reports.NAME])\n",
+            "no report mailbox is configured ([report_mailboxes.NAME])\n",
         )
             .into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
@@ -141,7 +143,7 @@ async fn status(State(s): State<Arc<AppState>>) -> Response {
         tracing::error!(error = %e, "cannot read recent failures for the status page");
         Vec::new()
     });
-    let failures = report::build(&failures, |r| (s.diagnose)(r));
+    let failures = results::build(&failures, Some(&(s.config)()));
     let reports = report_view(&s).unwrap_or_else(|e| {
         tracing::error!(error = %e, "cannot read reports for the status page");
         None
@@ -151,7 +153,7 @@ async fn status(State(s): State<Arc<AppState>>) -> Response {
             &r,
             &failures,
             reports.as_ref(),
-            crate::probe::store::now(),
+            crate::clock::now(),
         ))
         .into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),

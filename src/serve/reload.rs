@@ -9,23 +9,23 @@
 //!
 //! What needs a new socket or a new state file — `probe.listen`, `probe.state` — the instance
 //! name (its probes in flight are the state's and the tokens') and the report mailboxes
-//! (`[reports.*]`, read by their own job set up at start) cannot change while running: such a
+//! (`[report_mailboxes.*]`, read by their own job set up at start) cannot change while running: such a
 //! file is refused, saying so.
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::sync::atomic::AtomicBool;
 
 use tokio::sync::Mutex as AsyncMutex;
 use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
 use uuid::Uuid;
 
+use crate::clock::now;
 use crate::config::{self, Config, ConfigError};
-use crate::probe::round::{Prober, RoundError};
+use crate::jobs::audit_job;
+use crate::jobs::probe_job;
+use crate::probe::prober::Prober;
 use crate::probe::send::SendError;
-use crate::probe::store;
-use crate::serve::audit_job;
 
 /// Why a reload was refused. The running config stays in every case.
 #[derive(Debug, thiserror::Error)]
@@ -87,7 +87,7 @@ impl Reloader {
         let round_schedule = config.probe.schedule.clone();
         let audit_schedule = config.dns_audit.schedule.clone();
         let round = scheduler
-            .add(round_job(&round_schedule, &prober, &ready)?)
+            .add(probe_job::job(&round_schedule, &prober, &ready)?)
             .await?;
         let audit = scheduler.add(audit_job(&audit_schedule, &prober)?).await?;
         Ok(Reloader {
@@ -111,9 +111,9 @@ impl Reloader {
         let result = self.apply(&mut jobs).await;
         let metrics = &self.prober.metrics;
         match &result {
-            Ok(()) => metrics.config_loaded(true, store::now()),
+            Ok(()) => metrics.config_loaded(true, now()),
             Err(e) => {
-                metrics.config_loaded(false, store::now());
+                metrics.config_loaded(false, now());
                 tracing::error!(
                     trigger,
                     path = %self.path.display(),
@@ -128,7 +128,6 @@ impl Reloader {
 
     async fn apply(&self, jobs: &mut Jobs) -> Result<(), ReloadError> {
         let next = config::load(&self.path)?;
-        next.log_warnings();
         let running = self.prober.config();
         let restart = needs_restart(&running, &next);
         if !restart.is_empty() {
@@ -149,7 +148,8 @@ impl Reloader {
         );
         let scheduler = |e: JobSchedulerError| ReloadError::Scheduler(e.to_string());
         if round_schedule != jobs.round_schedule {
-            let job = round_job(&round_schedule, &self.prober, &self.ready).map_err(scheduler)?;
+            let job =
+                probe_job::job(&round_schedule, &self.prober, &self.ready).map_err(scheduler)?;
             let id = self.scheduler.add(job).await.map_err(scheduler)?;
             // A removed job's round still running finishes: the scheduler only stops firing it.
             self.scheduler
@@ -199,29 +199,9 @@ fn needs_restart(running: &Config, next: &Config) -> Vec<String> {
     }
     // The report mailboxes' job is set up once, at start (its own store and schedule).
     if running.report_mailboxes != next.report_mailboxes {
-        out.push("reports: cannot change while running; restart mailcanary".to_string());
+        out.push("report_mailboxes: cannot change while running; restart mailcanary".to_string());
     }
     out
-}
-
-/// Probe rounds on `schedule`, each after the jitter of the config in force.
-fn round_job(
-    schedule: &str,
-    prober: &Arc<Prober>,
-    ready: &Arc<AtomicBool>,
-) -> Result<Job, JobSchedulerError> {
-    let (prober, ready) = (prober.clone(), ready.clone());
-    Job::new_async(schedule, move |_id, _sched| {
-        let (prober, ready) = (prober.clone(), ready.clone());
-        Box::pin(async move {
-            let jitter = prober.config().probe.jitter;
-            if !jitter.is_zero() {
-                let ms = rand::random::<u64>() % (jitter.as_millis() as u64).max(1);
-                tokio::time::sleep(Duration::from_millis(ms)).await;
-            }
-            run_round(&prober, &ready).await;
-        })
-    })
 }
 
 fn audit_job(schedule: &str, prober: &Arc<Prober>) -> Result<Job, JobSchedulerError> {
@@ -231,19 +211,6 @@ fn audit_job(schedule: &str, prober: &Arc<Prober>) -> Result<Job, JobSchedulerEr
         Arc::new(move || p.config()),
         prober.metrics.clone(),
     )
-}
-
-/// Runs a round; `/readyz` turns ready only once a round has really finished.
-pub async fn run_round(prober: &Prober, ready: &AtomicBool) {
-    match prober.round().await {
-        Ok(records) if !records.is_empty() => {
-            tracing::debug!(probes = records.len(), "round recorded");
-            ready.store(true, Ordering::Relaxed);
-        }
-        Ok(_) => {}
-        Err(RoundError::Shutdown) => {}
-        Err(e) => tracing::error!(error = %e, "round failed"),
-    }
 }
 
 #[cfg(test)]

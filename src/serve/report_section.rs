@@ -1,10 +1,10 @@
 //! The status page's "Reports" section: what the domain's DMARC aggregate and TLS reports say
-//! (from [`crate::feedback::summary`]): the newest reports, the busiest sources failing DMARC
+//! (from [`crate::report_mailbox::summary`]): the newest reports, the busiest sources failing DMARC
 //! with the reverse name of each, and TLS failures. Every value shown came from a report, that
 //! is from anyone who can mail the report address: all of it is escaped.
 
-use crate::feedback::summary::ReportsView;
-use crate::serve::status_page::{esc, utc};
+use crate::report_mailbox::summary::ReportsView;
+use crate::serve::html::{esc, utc};
 
 /// The section, or nothing when no report mailbox is configured.
 pub fn render(view: &ReportsView, now: f64) -> String {
@@ -22,11 +22,7 @@ pub fn render(view: &ReportsView, now: f64) -> String {
 <th>period</th><th>total</th><th>failing</th></tr></thead><tbody>",
     );
     for r in &view.reports {
-        let kind = if r.kind == "tls_report" {
-            "TLS"
-        } else {
-            "DMARC"
-        };
+        let kind = r.kind.word();
         html.push_str(&format!(
             "<tr data-report-id=\"{}\"><td>{}</td><td>{}</td><td>{kind}</td><td>{} – {}</td>\
 <td>{}</td><td class=\"{}\">{}</td></tr>",
@@ -82,14 +78,14 @@ pub fn render(view: &ReportsView, now: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::feedback::summary::{ReportLine, ReportsView, Source};
+    use crate::report_mailbox::summary::{ReportLine, ReportsView, Source};
 
     #[test]
     fn report_values_are_escaped_and_sources_named() {
         let view = ReportsView {
             window_days: 7,
             reports: vec![ReportLine {
-                kind: "dmarc_aggregate",
+                kind: crate::reports::ReportKind::Dmarc,
                 domain: "example.com".into(),
                 reporter: "other".into(),
                 org_name: "<script>alert(1)</script>".into(),

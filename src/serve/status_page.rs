@@ -5,30 +5,16 @@
 //! Every cell carries `data-route`, `data-seed` and `data-placement` attributes so tests (and
 //! scrapers that insist on HTML) can find it without depending on the layout.
 
-use std::cmp::Ordering;
 use std::collections::BTreeSet;
 
-use crate::feedback::summary::ReportsView;
-use crate::probe::outcome::Placement;
-use crate::report::{ProbeResult, Report};
+use crate::report_mailbox::summary::ReportsView;
+use crate::results::words::{
+    group_failures, in_flight, in_words, natural_cmp, placement_word, spam_score, status_word,
+};
+use crate::results::{ProbeResult, Results};
+use crate::serve::html::{esc, utc};
 use crate::status::Status;
 use crate::verdict::AuthResult;
-
-/// Escapes text for HTML (every value shown may come from a config or a server reply).
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 fn class(s: Status) -> &'static str {
     match s {
@@ -37,32 +23,6 @@ fn class(s: Status) -> &'static str {
         Status::Critical => "crit",
         Status::Unknown => "unknown",
     }
-}
-
-/// Compares names with their trailing number as a number, so `seed9` sorts before `seed10`.
-fn natural_cmp(a: &str, b: &str) -> Ordering {
-    fn split(s: &str) -> (&str, Option<u64>) {
-        let stem = s.trim_end_matches(|c: char| c.is_ascii_digit());
-        (stem, s[stem.len()..].parse().ok())
-    }
-    let (sa, na) = split(a);
-    let (sb, nb) = split(b);
-    sa.cmp(sb).then(na.cmp(&nb)).then(a.cmp(b))
-}
-
-/// What the placement column says. A result without a placement is either a probe that was
-/// never sent (it carries the error) or one still in flight in the current round.
-fn placement_word(r: &ProbeResult) -> &'static str {
-    match r.placement {
-        Some(p) => p.as_str(),
-        None if r.error.is_some() => "not sent",
-        None if r.smtp.is_some() => "waiting",
-        None => "sending",
-    }
-}
-
-fn in_flight(r: &ProbeResult) -> bool {
-    r.placement.is_none() && r.error.is_none()
 }
 
 fn auth_line(name: &str, r: Option<&AuthResult>) -> String {
@@ -86,101 +46,12 @@ fn seconds(d: f64) -> String {
     }
 }
 
-fn spam_score(r: &ProbeResult) -> Option<String> {
-    let spam = r.spam.as_ref()?;
-    let score = spam.score?;
-    Some(match spam.threshold {
-        Some(t) => format!("spam {score:.1}/{t:.0}"),
-        None => format!("spam {score:.1}"),
-    })
-}
-
-/// Why a result is not OK, in words: the diagnosed causes first (with their fix), then what the
-/// probe itself saw (placement, failing authentication, spam filter, errors).
-/// With `fixes`, each diagnosed cause carries its fix; without, only its name (for lists that
-/// repeat the same causes).
-pub fn causes(r: &ProbeResult, fixes: bool) -> Vec<String> {
-    let mut out: Vec<String> = r
-        .diagnosis
-        .iter()
-        .map(|d| {
-            if fixes {
-                format!("{}: {}", d.cause.as_str(), d.fix)
-            } else {
-                d.cause.as_str().to_string()
-            }
-        })
-        .collect();
-    let folder = r
-        .folder
-        .as_deref()
-        .map(|f| format!(" ({f})"))
-        .unwrap_or_default();
-    match r.placement {
-        Some(Placement::Inbox) => {}
-        Some(Placement::Spam) => out.push(format!("filed as spam{folder}")),
-        Some(Placement::Other) => out.push(format!(
-            "delivered outside the inbox and the spam folder{folder}"
-        )),
-        Some(Placement::Missing) => out.push("not found in the mailbox before the timeout".into()),
-        Some(Placement::Unknown) => {
-            out.push("the seed mailbox could not be read: placement unknown".into())
-        }
-        Some(Placement::Rejected) => out.push(
-            match r.bounce.as_ref().and_then(|b| b.diagnostic_code.as_deref()) {
-                Some(reply) => format!("refused by the receiving server: {reply}"),
-                None => "refused by the receiving server (a bounce came back)".into(),
-            },
-        ),
-        None if r.error.is_some() => match r.smtp.as_ref() {
-            Some(s) => out.push(format!("not accepted for sending (SMTP {})", s.code)),
-            None => out.push("not sent".into()),
-        },
-        None => out.push("still in flight in the current round".into()),
-    }
-    if let Some(v) = &r.verdict {
-        for (name, result) in [("SPF", &v.spf), ("DKIM", &v.dkim), ("DMARC", &v.dmarc)] {
-            if !result.is_pass() {
-                out.push(format!("{name} {}", result.as_str()));
-            }
-        }
-        // iprev counts only when the receiver reports it (see judge::probe_status).
-        if !v.iprev.is_pass() && v.iprev != AuthResult::None {
-            out.push(format!("iprev {}", v.iprev.as_str()));
-        }
-    }
-    if let Some(spam) = r.spam.as_ref().filter(|s| s.flagged) {
-        let by = spam
-            .source
-            .map(|s| format!(" ({})", s.as_str()))
-            .unwrap_or_default();
-        let mut s = format!("spam filter flagged it{by}");
-        if let Some(score) = spam_score(r) {
-            s.push_str(&format!(", {score}"));
-        }
-        if !spam.rules.is_empty() {
-            let top: Vec<&str> = spam.rules.iter().take(6).map(String::as_str).collect();
-            s.push_str(&format!(", rules {}", top.join(" ")));
-        }
-        out.push(s);
-    }
-    if r.late {
-        out.push("arrived after the timeout (late)".into());
-    }
-    if let Some(e) = &r.error {
-        match &r.error_reason {
-            Some(reason) => out.push(format!("{reason}: {e}")),
-            None => out.push(e.clone()),
-        }
-    }
-    out
-}
-
 fn cell(r: &ProbeResult) -> String {
     let placement = placement_word(r);
     let v = r.verdict.as_ref();
+    let pair_state = r.pair_state.map_or("", |p| p.as_str());
     let mut s = format!(
-        "<td class=\"{}\" data-route=\"{}\" data-seed=\"{}\" data-placement=\"{}\">\
+        "<td class=\"{}\" data-route=\"{}\" data-seed=\"{}\" data-placement=\"{}\" data-pair-state=\"{}\">\
 <div class=\"placement\">{}</div><div class=\"auths\">{}{}{}</div>",
         if in_flight(r) {
             "pending"
@@ -190,6 +61,7 @@ fn cell(r: &ProbeResult) -> String {
         esc(&r.route),
         esc(&r.seed),
         esc(placement),
+        pair_state,
         esc(placement),
         auth_line("spf", v.map(|v| &v.spf)),
         auth_line("dkim", v.map(|v| &v.dkim)),
@@ -212,6 +84,13 @@ fn cell(r: &ProbeResult) -> String {
             .map(|f| format!("<span>{}</span>", esc(f)))
             .collect();
         s.push_str(&format!("<div class=\"facts\">{}</div>", spans.concat()));
+    }
+    if let Some(p) = r
+        .pair_state
+        .filter(|p| *p != crate::standing::PairState::Ok)
+    {
+        // Suspect: a confirmation probe is on its way; confirmed: the alerts fire.
+        s.push_str(&format!("<div class=\"pair\">{p}</div>"));
     }
     for d in &r.diagnosis {
         // Let long cause names break at their underscores on narrow screens.
@@ -240,12 +119,6 @@ fn ago(now: f64, t: Option<f64>) -> String {
         }
         None => "–".to_string(),
     }
-}
-
-pub(crate) fn utc(t: f64) -> String {
-    chrono::DateTime::<chrono::Utc>::from_timestamp(t as i64, 0)
-        .map(|d| d.format("%Y-%m-%d %H:%M:%S UTC").to_string())
-        .unwrap_or_default()
 }
 
 /// Phone first: one column, the grid scrolls sideways under a fixed route column when there are
@@ -299,12 +172,12 @@ fn distinct<'a>(
 
 /// Renders the page; `reports` is the report mailboxes' view, when any is configured.
 pub fn render(
-    latest: &Report,
-    failures: &Report,
+    latest: &Results,
+    failures: &Results,
     reports: Option<&ReportsView>,
     now: f64,
 ) -> String {
-    let status = crate::report::status_word(latest.status);
+    let status = status_word(latest.status);
     let mut html = format!(
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
@@ -329,7 +202,7 @@ pub fn render(
 
 /// The title, the overall status badge, and one summary line: how many probes, how many in each
 /// status, how many in flight, when the latest was sent.
-fn header(latest: &Report, now: f64) -> String {
+fn header(latest: &Results, now: f64) -> String {
     let mut summary = vec![format!("{} probes", latest.results.len())];
     for (s, word) in [
         (Status::Ok, "ok"),
@@ -362,7 +235,7 @@ fn header(latest: &Report, now: f64) -> String {
         "<header><h1>mailcanary</h1><span class=\"badge {}\">{}</span>\
 <p class=\"summary\">{}</p></header>",
         class(latest.status),
-        crate::report::status_word(latest.status),
+        status_word(latest.status),
         esc(&summary.join(" · "))
     )
 }
@@ -397,61 +270,6 @@ fn grid(results: &[ProbeResult]) -> String {
     html
 }
 
-/// Failing results of one route that the seeds agree on: same status, placement and causes.
-#[derive(Debug)]
-pub struct FailureGroup<'a> {
-    /// The first result of the group (its route, status and placement are the group's).
-    pub first: &'a ProbeResult,
-    /// The seeds that report it, in order.
-    pub seeds: Vec<&'a str>,
-    /// The causes, with their fixes ([`causes`] with fixes).
-    pub causes: Vec<String>,
-    /// When the latest of the group's probes was sent.
-    pub sent_at: Option<f64>,
-}
-
-/// What is wrong right now: the failing results (not ok, not in flight), worst first, then by
-/// route and seed, with the seeds that report the same failure of a route as one entry: the
-/// cause is the route's, not each seed's.
-pub fn group_failures(results: &[ProbeResult]) -> Vec<FailureGroup<'_>> {
-    let mut failing: Vec<&ProbeResult> = results
-        .iter()
-        .filter(|r| r.status != Status::Ok && !in_flight(r))
-        .collect();
-    failing.sort_by(|a, b| {
-        b.status
-            .cmp(&a.status)
-            .then(natural_cmp(&a.route, &b.route))
-            .then(natural_cmp(&a.seed, &b.seed))
-    });
-    let mut groups: Vec<FailureGroup> = Vec::new();
-    for r in failing {
-        let c = causes(r, true);
-        let same = groups.iter_mut().find(|g| {
-            g.first.route == r.route
-                && g.first.status == r.status
-                && placement_word(g.first) == placement_word(r)
-                && g.causes == c
-        });
-        match same {
-            Some(g) => {
-                g.seeds.push(&r.seed);
-                g.sent_at = match (g.sent_at, r.sent_at) {
-                    (Some(a), Some(b)) => Some(a.max(b)),
-                    (a, b) => a.or(b),
-                };
-            }
-            None => groups.push(FailureGroup {
-                first: r,
-                seeds: vec![&r.seed],
-                causes: c,
-                sent_at: r.sent_at,
-            }),
-        }
-    }
-    groups
-}
-
 /// The "Failing now" section: one entry per [`FailureGroup`], each with its causes.
 fn failing_now(results: &[ProbeResult], now: f64) -> String {
     let groups = group_failures(results);
@@ -473,7 +291,7 @@ fn failing_now(results: &[ProbeResult], now: f64) -> String {
                 esc(&g.seeds.join(" ")),
                 esc(&r.route),
                 esc(&g.seeds.join(", ")),
-                crate::report::status_word(r.status),
+                status_word(r.status),
                 esc(placement_word(r)),
                 esc(&ago(now, g.sent_at)),
             ));
@@ -497,7 +315,7 @@ fn history(failures: &[ProbeResult], now: f64) -> String {
     } else {
         html.push_str("<ul class=\"history\">");
         for f in failures {
-            let why = causes(f, false);
+            let why = in_words(f, false);
             html.push_str(&format!(
                 "<li><span class=\"when\">{}</span> <b>{}/{}</b> {}{}</li>",
                 esc(&ago(now, f.sent_at)),
@@ -520,8 +338,8 @@ fn history(failures: &[ProbeResult], now: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::diagnosis::Diagnosis;
-    use crate::verdict::{SpamReport, Verdict};
+    use crate::outcome::Placement;
+    use crate::verdict::Verdict;
 
     fn result(
         route: &str,
@@ -534,10 +352,10 @@ mod tests {
             seed: seed.into(),
             probe_id: "p".into(),
             state: match placement {
-                Some(Placement::Missing) => crate::probe::store::ProbeState::Missing,
-                Some(Placement::Unknown) => crate::probe::store::ProbeState::Unknown,
-                Some(_) => crate::probe::store::ProbeState::Resolved,
-                None => crate::probe::store::ProbeState::Sent,
+                Some(Placement::Missing) => crate::state::probes::ProbeState::Missing,
+                Some(Placement::Unknown) => crate::state::probes::ProbeState::Unknown,
+                Some(_) => crate::state::probes::ProbeState::Resolved,
+                None => crate::state::probes::ProbeState::Sent,
             },
             placement,
             folder: placement.map(|p| {
@@ -565,7 +383,23 @@ mod tests {
             error_reason: None,
             sent_at: Some(100.0),
             bounce: None,
+            kind: crate::state::probes::ProbeKind::Scheduled,
+            pair_state: None,
         }
+    }
+
+    #[test]
+    fn a_pair_that_is_not_ok_says_where_it_stands() {
+        let mut r = result("good", "seed1", Some(Placement::Spam), Status::Warning);
+        r.pair_state = Some(crate::standing::PairState::Confirmed);
+        let html = cell(&r);
+        assert!(html.contains("data-pair-state=\"confirmed\""), "{html}");
+        assert!(
+            html.contains("<div class=\"pair\">confirmed</div>"),
+            "{html}"
+        );
+        r.pair_state = Some(crate::standing::PairState::Ok);
+        assert!(!cell(&r).contains("class=\"pair\""));
     }
 
     #[test]
@@ -587,7 +421,7 @@ mod tests {
 
     #[test]
     fn empty_page_renders() {
-        let r = Report {
+        let r = Results {
             status: Status::Unknown,
             results: vec![],
         };
@@ -605,7 +439,7 @@ mod tests {
 
     #[test]
     fn grid_cells_carry_route_seed_and_placement() {
-        let latest = Report {
+        let latest = Results {
             status: Status::Warning,
             results: vec![
                 result("good", "seed10", Some(Placement::Inbox), Status::Ok),
@@ -622,33 +456,6 @@ mod tests {
     }
 
     #[test]
-    fn causes_name_what_failed() {
-        let mut r = result("dkim-fail", "seed9", Some(Placement::Spam), Status::Warning);
-        if let Some(v) = r.verdict.as_mut() {
-            v.dkim = AuthResult::Fail;
-        }
-        r.spam = Some(SpamReport {
-            flagged: true,
-            score: Some(16.5),
-            threshold: Some(15.0),
-            rules: vec!["R_DKIM_REJECT".into()],
-            source: None,
-        });
-        r.diagnosis = vec![Diagnosis {
-            cause: crate::diagnosis::Cause::DkimKeyMismatch,
-            fix: "publish the signing key".into(),
-        }];
-        let c = causes(&r, true);
-        assert_eq!(c[0], "dkim_key_mismatch: publish the signing key");
-        assert!(c.contains(&"filed as spam (Junk)".to_string()));
-        assert!(c.contains(&"DKIM fail".to_string()));
-        assert!(
-            c.iter()
-                .any(|s| s.contains("spam 16.5/15") && s.contains("R_DKIM_REJECT"))
-        );
-    }
-
-    #[test]
     fn seeds_with_the_same_failure_are_one_entry() {
         let mut a = result("spf-fail", "seed9", Some(Placement::Inbox), Status::Warning);
         if let Some(v) = a.verdict.as_mut() {
@@ -659,89 +466,13 @@ mod tests {
         let mut c = a.clone();
         c.seed = "seed11".into();
         c.placement = Some(Placement::Spam);
-        let latest = Report {
+        let latest = Results {
             status: Status::Warning,
             results: vec![b, a, c],
         };
         let html = render(&latest, &latest, None, 110.0);
         assert!(html.contains("data-route=\"spf-fail\" data-seeds=\"seed9 seed10\""));
         assert!(html.contains("data-route=\"spf-fail\" data-seeds=\"seed11\""));
-    }
-
-    fn spf_failing(route: &str, seed: &str, sent_at: f64) -> ProbeResult {
-        let mut r = result(route, seed, Some(Placement::Inbox), Status::Warning);
-        if let Some(v) = r.verdict.as_mut() {
-            v.spf = AuthResult::Fail;
-        }
-        r.sent_at = Some(sent_at);
-        r
-    }
-
-    fn seeds_of<'a>(groups: &[FailureGroup<'a>]) -> Vec<(&'a str, Vec<&'a str>)> {
-        groups
-            .iter()
-            .map(|g| (g.first.route.as_str(), g.seeds.clone()))
-            .collect()
-    }
-
-    #[test]
-    fn agreeing_seeds_of_a_route_are_one_group() {
-        let results = [
-            spf_failing("spf-fail", "seed10", 120.0),
-            spf_failing("spf-fail", "seed9", 100.0),
-            spf_failing("spf-fail", "seed2", 110.0),
-        ];
-        let groups = group_failures(&results);
-        assert_eq!(
-            seeds_of(&groups),
-            [("spf-fail", vec!["seed2", "seed9", "seed10"])]
-        );
-        assert_eq!(groups[0].causes, ["SPF fail"]);
-        // The group is as recent as its latest probe.
-        assert_eq!(groups[0].sent_at, Some(120.0));
-    }
-
-    #[test]
-    fn disagreeing_seeds_and_other_routes_are_groups_of_their_own() {
-        let mut spam = spf_failing("spf-fail", "seed3", 100.0);
-        spam.placement = Some(Placement::Spam);
-        spam.folder = Some("Junk".into());
-        let mut critical = spf_failing("spf-fail", "seed4", 100.0);
-        critical.status = Status::Critical;
-        let results = [
-            spf_failing("spf-fail", "seed1", 100.0),
-            spf_failing("spf-fail", "seed2", 100.0),
-            spam,
-            critical,
-            spf_failing("other", "seed1", 100.0),
-        ];
-        let groups = group_failures(&results);
-        // Worst first, then by route and seed.
-        assert_eq!(
-            seeds_of(&groups),
-            [
-                ("spf-fail", vec!["seed4"]),
-                ("other", vec!["seed1"]),
-                ("spf-fail", vec!["seed1", "seed2"]),
-                ("spf-fail", vec!["seed3"]),
-            ]
-        );
-        assert_eq!(groups[3].causes, ["filed as spam (Junk)", "SPF fail"]);
-    }
-
-    #[test]
-    fn passing_and_in_flight_results_are_not_failures() {
-        let mut unsent = result("good", "seed2", None, Status::Unknown);
-        unsent.error = Some("554 rejected".into());
-        let results = [
-            result("good", "seed1", Some(Placement::Inbox), Status::Ok),
-            result("good", "seed3", None, Status::Unknown),
-            unsent,
-        ];
-        let groups = group_failures(&results);
-        assert_eq!(seeds_of(&groups), [("good", vec!["seed2"])]);
-        assert_eq!(groups[0].causes, ["not sent", "554 rejected"]);
-        assert!(group_failures(&[]).is_empty());
     }
 
     #[test]
@@ -751,7 +482,7 @@ mod tests {
         assert_eq!(placement_word(&r), "sending");
         r.error = Some("554 rejected".into());
         assert_eq!(placement_word(&r), "not sent");
-        let latest = Report {
+        let latest = Results {
             status: Status::Unknown,
             results: vec![result("good", "seed9", None, Status::Unknown)],
         };

@@ -214,7 +214,7 @@ pub struct Inspection {
     /// What the trusted receiver decided, per method.
     pub verdict: Verdict,
     /// What the receiver's spam filter decided.
-    pub spam: SpamReport,
+    pub spam: SpamVerdict,
     /// The spam filter's rules that count against the message, most significant first (see
     /// [`spam::reasons`]). Not part of the `inspect --json` contract.
     #[serde(skip)]
@@ -476,7 +476,7 @@ impl<'de> Deserialize<'de> for AuthResult {
 
 /// What the receiver's spam filter decided.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
-pub struct SpamReport {
+pub struct SpamVerdict {
     /// Whether the filter marked the message as spam.
     pub flagged: bool,
     /// The filter's score (Microsoft: the SCL), when written.

@@ -17,7 +17,7 @@
 //! of its name.
 
 use super::headers::Field;
-use super::{SpamReport, SpamSource};
+use super::{SpamSource, SpamVerdict};
 
 /// Names only SpamAssassin (or amavis) writes.
 const SPAMASSASSIN: &[&str] = &["X-Spam-Flag", "X-Spam-Checker-Version"];
@@ -39,12 +39,12 @@ const MICROSOFT: &[&str] = &[
 const MICROSOFT_SCL_SPAM: f64 = 5.0;
 
 /// Reads the spam verdict of the filter whose field is top-most.
-pub(crate) fn report(fields: &[Field<'_>]) -> SpamReport {
+pub(crate) fn report(fields: &[Field<'_>]) -> SpamVerdict {
     match source(fields) {
         Some(SpamSource::SpamAssassin) => spamassassin(fields),
         Some(SpamSource::Rspamd) => rspamd(fields),
         Some(SpamSource::Microsoft) => microsoft(fields),
-        None => SpamReport::default(),
+        None => SpamVerdict::default(),
     }
 }
 
@@ -79,7 +79,7 @@ fn source(fields: &[Field<'_>]) -> Option<SpamSource> {
 /// the order is stable); without scores, every rule but the good signs (`*_VALID*`, `*_PASS`,
 /// `*_ALLOW`, `DKIM_SIGNED`, `RCVD_IN_DNSWL_*`, ...). A rule that lowers the score is never a
 /// reason for a spam verdict.
-pub(crate) fn reasons(fields: &[Field<'_>], report: &SpamReport) -> Vec<String> {
+pub(crate) fn reasons(fields: &[Field<'_>], report: &SpamVerdict) -> Vec<String> {
     let scored = match report.source {
         Some(SpamSource::Rspamd) => first(fields, "X-Spamd-Result")
             .map(|v| rspamd_scores(&v))
@@ -182,11 +182,11 @@ fn first(fields: &[Field<'_>], name: &str) -> Option<String> {
         .map(|field| field.value())
 }
 
-fn spamassassin(fields: &[Field<'_>]) -> SpamReport {
+fn spamassassin(fields: &[Field<'_>]) -> SpamVerdict {
     let status = first(fields, "X-Spam-Status").map(|value| SpamStatusField::parse(&value));
     let status = status.unwrap_or_default();
     let flag = first(fields, "X-Spam-Flag").and_then(|value| yes_no(&value));
-    SpamReport {
+    SpamVerdict {
         flagged: flag.or(status.flagged).unwrap_or(false),
         score: status
             .score
@@ -197,7 +197,7 @@ fn spamassassin(fields: &[Field<'_>]) -> SpamReport {
     }
 }
 
-fn rspamd(fields: &[Field<'_>]) -> SpamReport {
+fn rspamd(fields: &[Field<'_>]) -> SpamVerdict {
     let result = first(fields, "X-Spamd-Result").map(|value| SpamdResult::parse(&value));
     let result = result.unwrap_or_default();
     let status = first(fields, "X-Spam-Status").map(|value| SpamStatusField::parse(&value));
@@ -208,7 +208,7 @@ fn rspamd(fields: &[Field<'_>]) -> SpamReport {
         let action = value.trim().to_ascii_lowercase();
         matches!(action.as_str(), "add header" | "rewrite subject" | "reject")
     });
-    SpamReport {
+    SpamVerdict {
         flagged: spam
             .or(action)
             .or(result.is_spam)
@@ -224,7 +224,7 @@ fn rspamd(fields: &[Field<'_>]) -> SpamReport {
     }
 }
 
-fn microsoft(fields: &[Field<'_>]) -> SpamReport {
+fn microsoft(fields: &[Field<'_>]) -> SpamVerdict {
     let mut scl = None;
     let mut rules = Vec::new();
     let mut spam_verdict = false;
@@ -253,7 +253,7 @@ fn microsoft(fields: &[Field<'_>]) -> SpamReport {
     let scl = scl.or_else(|| {
         first(fields, "X-MS-Exchange-Organization-SCL").and_then(|value| number(&value))
     });
-    SpamReport {
+    SpamVerdict {
         flagged: spam_verdict || scl.is_some_and(|scl| scl >= MICROSOFT_SCL_SPAM),
         score: scl,
         threshold: Some(MICROSOFT_SCL_SPAM),
@@ -405,13 +405,13 @@ mod tests {
     use super::*;
     use crate::verdict::headers::split;
 
-    fn spam(raw: &str) -> SpamReport {
+    fn spam(raw: &str) -> SpamVerdict {
         report(&split(raw.as_bytes()).expect("headers"))
     }
 
     #[test]
     fn no_spam_headers() {
-        assert_eq!(spam("Subject: hi\n"), SpamReport::default());
+        assert_eq!(spam("Subject: hi\n"), SpamVerdict::default());
     }
 
     #[test]
@@ -421,7 +421,7 @@ mod tests {
         );
         assert_eq!(
             got,
-            SpamReport {
+            SpamVerdict {
                 flagged: false,
                 score: Some(-0.1),
                 threshold: Some(5.0),
@@ -459,7 +459,7 @@ mod tests {
         );
         assert_eq!(
             got,
-            SpamReport {
+            SpamVerdict {
                 flagged: false,
                 score: Some(3.4),
                 threshold: Some(15.0),
@@ -487,7 +487,7 @@ mod tests {
         );
         assert_eq!(
             got,
-            SpamReport {
+            SpamVerdict {
                 flagged: false,
                 score: Some(1.0),
                 threshold: Some(5.0),

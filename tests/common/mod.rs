@@ -165,7 +165,7 @@ pub fn scrape(daemon: &support::Daemon) -> String {
 }
 
 /// Deletes every message of the folder selected in `session` (a test's own lab mailbox).
-pub async fn empty_selected_folder(session: &mut mailcanary::probe::imap::connect::ImapSession) {
+pub async fn empty_selected_folder(session: &mut mailcanary::imap::connect::ImapSession) {
     use futures::TryStreamExt;
     let _: Vec<_> = session
         .uid_store("1:*", "+FLAGS.SILENT (\\Deleted)")

@@ -93,7 +93,7 @@ pub fn mailbox() -> mailcanary::config::Seed {
         "[probe]\ntoken_key_file = \"{LAB_DIR}/secrets/probe-key\"\n\
          [routes.r]\nhost = \"127.0.0.2\"\nfrom = \"a@sender.test\"\n\
          [seeds.s]\naddress = \"seed1@seed.test\"\nhost = \"127.0.0.3\"\npassword_file = \"{LAB_DIR}/secrets/imap-password\"\n\
-         [reports.lab]\naddress = \"dmarc-reports@sender.test\"\nhost = \"127.0.0.3\"\nport = 993\ntls = \"tls\"\n\
+         [report_mailboxes.lab]\naddress = \"dmarc-reports@sender.test\"\nhost = \"127.0.0.3\"\nport = 993\ntls = \"tls\"\n\
          ca_file = \"{LAB_DIR}/ca/ca.pem\"\nusername = \"dmarc-reports\"\n\
          password_file = \"{LAB_DIR}/secrets/imap-password\"\ndomains = [\"sender.test\"]\n"
     );
@@ -105,7 +105,7 @@ pub fn mailbox() -> mailcanary::config::Seed {
 /// Appends `mails` to the report mailbox's INBOX; with `empty_first`, deletes what is there
 /// first (only the lock holder may).
 pub async fn plant(mails: &[Vec<u8>], empty_first: bool) {
-    let mut s = mailcanary::probe::imap::connect::login(&mailbox(), &Default::default())
+    let mut s = mailcanary::imap::connect::login(&mailbox(), &Default::default())
         .await
         .expect("login to the report mailbox");
     s.select("INBOX").await.expect("select");
@@ -120,7 +120,7 @@ pub async fn plant(mails: &[Vec<u8>], empty_first: bool) {
 
 /// The whole of every message in the report mailbox's INBOX.
 pub async fn contents() -> Vec<Vec<u8>> {
-    let mut s = mailcanary::probe::imap::connect::login(&mailbox(), &Default::default())
+    let mut s = mailcanary::imap::connect::login(&mailbox(), &Default::default())
         .await
         .expect("login to the report mailbox");
     s.select("INBOX").await.expect("select");

@@ -81,7 +81,7 @@ async fn find(
     ids: &[String],
     plant: Option<&[(String, Vec<u8>)]>,
 ) -> Vec<Vec<u8>> {
-    let mut s = mailcanary::probe::imap::connect::login(mailbox, &Default::default())
+    let mut s = mailcanary::imap::connect::login(mailbox, &Default::default())
         .await
         .expect("login");
     if let Some(messages) = plant {

@@ -32,7 +32,7 @@ fn config(dir: &std::path::Path) -> std::path::PathBuf {
 
 /// Probe ids of the messages in a seed's INBOX and Junk, with how often each was delivered.
 async fn delivered(seed: &mailcanary::config::Seed, wipe: bool) -> BTreeMap<String, usize> {
-    let mut s = mailcanary::probe::imap::connect::login(seed, &Default::default())
+    let mut s = mailcanary::imap::connect::login(seed, &Default::default())
         .await
         .expect("login");
     let mut out = BTreeMap::new();

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use mailcanary::diagnosis::Cause;
 use mailcanary::dns_audit::dns::{Answer, Dns};
-use mailcanary::dns_audit::{AuditReport, AuditTarget, Auditor, Check, CheckStatus};
+use mailcanary::dns_audit::{AuditTarget, Auditor, Check, CheckStatus, RouteAudit};
 use mailcanary::status::Status;
 
 const LAB_DNS: &str = "127.0.53.53:53";
@@ -70,7 +70,7 @@ fn target(route: &str, from: &str, sending_ip: &str, helo: &str) -> AuditTarget 
 }
 
 /// The report, after asserting that nothing errored (an error would hide a cause).
-async fn audit(t: &AuditTarget) -> AuditReport {
+async fn audit(t: &AuditTarget) -> RouteAudit {
     let report = lab_auditor().await.audit(t).await;
     let errors: Vec<_> = report
         .checks
@@ -85,7 +85,7 @@ async fn audit(t: &AuditTarget) -> AuditReport {
     report
 }
 
-fn check(report: &AuditReport, which: Check) -> &mailcanary::dns_audit::CheckResult {
+fn check(report: &RouteAudit, which: Check) -> &mailcanary::dns_audit::CheckResult {
     report
         .checks
         .iter()

@@ -174,7 +174,7 @@ fn two_vantages_remote_write_into_one_prometheus_and_every_query_sees_both() {
     tokio::runtime::Runtime::new()
         .expect("runtime")
         .block_on(async {
-            let mut s = mailcanary::probe::imap::connect::login(&seed, &Default::default())
+            let mut s = mailcanary::imap::connect::login(&seed, &Default::default())
                 .await
                 .expect("login");
             for folder in ["INBOX", "Junk"] {

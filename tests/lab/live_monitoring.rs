@@ -73,6 +73,7 @@ const ALLOWED_LABELS: &[&str] = &[
     "mailbox",
     "zone",
     "version",
+    "state",
     "le",
 ];
 
@@ -220,7 +221,10 @@ fn naming_problems(text: &str, routes: &[String]) -> Vec<String> {
             problems.push(format!("counter {name}: name does not end in _total"));
         }
     }
-    let placements = ["inbox", "spam", "other", "missing", "unknown", "rejected"];
+    let placements = [
+        "inbox", "spam", "other", "missing", "unknown", "rejected", "deferred", "not_sent",
+    ];
+    let pair_states = ["ok", "suspect", "confirmed", "recovered"];
     let mut reported = BTreeSet::new();
     for (name, labels, _) in samples(text) {
         for (key, value) in &labels {
@@ -234,6 +238,7 @@ fn naming_problems(text: &str, routes: &[String]) -> Vec<String> {
                 "mailbox" if value != "lab" => Some("not a configured report mailbox"),
                 "domain" if value != "sender.test" => Some("not a configured report domain"),
                 "placement" if !placements.contains(&value.as_str()) => Some("not a placement"),
+                "state" if !pair_states.contains(&value.as_str()) => Some("not a pair state"),
                 "class" if !mailcanary::metrics::REJECTION_CLASSES.contains(&value.as_str()) => {
                     Some("not a rejection class")
                 }

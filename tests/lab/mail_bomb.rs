@@ -39,7 +39,7 @@ fn forged(i: usize) -> Vec<u8> {
 }
 
 async fn inbox_count(seed: &mailcanary::config::Seed, fill: bool) -> usize {
-    let mut s = mailcanary::probe::imap::connect::login(seed, &Default::default())
+    let mut s = mailcanary::imap::connect::login(seed, &Default::default())
         .await
         .expect("login");
     s.select("INBOX").await.expect("select");

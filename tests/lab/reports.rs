@@ -1,7 +1,7 @@
 //! DMARC aggregate reports from a real reporter: the lab's receiving rspamd records the DMARC
 //! result of every message it judges (in the lab's Redis) and `lab/mailstack dmarc-report`
 //! (`rspamadm dmarc_report`) mails the day's aggregate report for sender.test to its rua=
-//! address, dmarc-reports@sender.test. A real `mailcanary run` with `[reports.lab]` reads it:
+//! address, dmarc-reports@sender.test. A real `mailcanary run` with `[report_mailboxes.lab]` reads it:
 //! the report appears in the metrics, in `/api/reports` and on the status page; a copy of the
 //! same report in another mail is counted once; the mails stay in the mailbox (`after = keep`).
 //!
@@ -22,7 +22,7 @@ const LAB_ORG: &str = "mailcanary lab (rspamd)";
 
 fn config(dir: &Path, listen: &str) -> String {
     let reports = format!(
-        "[reports.lab]\naddress = \"dmarc-reports@sender.test\"\nhost = \"127.0.0.3\"\nport = 993\n\
+        "[report_mailboxes.lab]\naddress = \"dmarc-reports@sender.test\"\nhost = \"127.0.0.3\"\nport = 993\n\
          tls = \"tls\"\nca_file = \"{LAB_DIR}/ca/ca.pem\"\nusername = \"dmarc-reports\"\n\
          password_file = \"{LAB_DIR}/secrets/imap-password\"\ndomains = [\"sender.test\"]\n\
          schedule = \"*/2 * * * * *\"\nreporters = [\"google.com\", \"mailcanary\"]\n"

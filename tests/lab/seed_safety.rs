@@ -21,7 +21,7 @@ fn seed_config(dir: &std::path::Path) -> std::path::PathBuf {
 }
 
 async fn snapshot(seed: &mailcanary::config::Seed) -> BTreeMap<u32, Vec<u8>> {
-    let mut s = mailcanary::probe::imap::connect::login(seed, &Default::default())
+    let mut s = mailcanary::imap::connect::login(seed, &Default::default())
         .await
         .expect("login");
     s.select("INBOX").await.expect("select");
@@ -51,7 +51,7 @@ fn ordinary_and_forged_messages_are_never_touched() {
     let seed = config.seeds[0].clone();
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let before = rt.block_on(async {
-        let mut s = mailcanary::probe::imap::connect::login(&seed, &Default::default()).await.expect("login");
+        let mut s = mailcanary::imap::connect::login(&seed, &Default::default()).await.expect("login");
         s.select("INBOX").await.expect("select");
         // Start from an empty test mailbox (this test's own seed7).
         empty_selected_folder(&mut s).await;

@@ -11,8 +11,8 @@ use serde::Serialize;
 
 use crate::cli::terminal::escape;
 use crate::diagnosis::{Context, Diagnosis};
-use crate::probe::causes::bounce_cause;
-use crate::probe::outcome::Bounce;
+use crate::outcome::Bounce;
+use crate::results::causes::bounce_cause;
 use crate::verdict::dsn::{Dsn, DsnRecipient};
 
 #[derive(Serialize)]

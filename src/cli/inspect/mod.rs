@@ -14,7 +14,7 @@ mod bounce;
 mod report;
 
 use crate::cli::terminal::escape;
-use crate::verdict::{self, Inspection, Method, MethodResult, ReceivedSpf, SpamReport};
+use crate::verdict::{self, Inspection, Method, MethodResult, ReceivedSpf, SpamVerdict};
 
 /// Arguments of `mailcanary inspect`.
 #[derive(Debug, clap::Args)]
@@ -360,7 +360,7 @@ fn summary(results: &[MethodResult]) -> String {
         .join(", ")
 }
 
-fn spam_line(spam: &SpamReport) -> String {
+fn spam_line(spam: &SpamVerdict) -> String {
     let Some(source) = spam.source else {
         return "Spam filter: no spam-filter headers\n".to_string();
     };

@@ -32,13 +32,13 @@ pub fn render(report: &Report, json: bool) -> Result<String, serde_json::Error> 
     let text = match (report, json) {
         (Report::Dmarc(r), true) => {
             serde_json::to_string_pretty(&DmarcJson {
-                kind: "dmarc_aggregate",
+                kind: report.kind().json_kind(),
                 dmarc_aggregate: r,
             })? + "\n"
         }
         (Report::Tlsrpt(r), true) => {
             serde_json::to_string_pretty(&TlsJson {
-                kind: "tls_report",
+                kind: report.kind().json_kind(),
                 tls_report: r,
             })? + "\n"
         }

@@ -29,7 +29,7 @@
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::reply;
-use super::values::prefix;
+use crate::truncate::prefix;
 use crate::verdict::Method;
 
 /// The most reply text looked at.

@@ -9,7 +9,7 @@
 //! Enhanced status codes are RFC 3463 §2: `class.subject.detail`, class 2, 4 or 5, subject and
 //! detail of one to three digits.
 
-use super::values::prefix;
+use crate::truncate::prefix;
 
 /// The most reply text looked at: far more than any stored value keeps.
 const MAX_REPLY_BYTES: usize = 8 * 1024;

@@ -5,24 +5,13 @@
 
 use super::MAX_VALUE_BYTES;
 use super::reply;
+use crate::truncate::{self, prefix};
 use crate::verdict::lexer::push_collapsed;
-
-/// What is appended to a value that was cut.
-const ELLIPSIS: &str = "…";
 
 /// Cuts `text` to at most [`MAX_VALUE_BYTES`] bytes, on a character boundary, ending in `…`
 /// when anything was cut.
-pub(super) fn cap(mut text: String) -> String {
-    if text.len() <= MAX_VALUE_BYTES {
-        return text;
-    }
-    let mut end = MAX_VALUE_BYTES - ELLIPSIS.len();
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    text.truncate(end);
-    text.push_str(ELLIPSIS);
-    text
+pub(super) fn cap(text: String) -> String {
+    truncate::cut(text, MAX_VALUE_BYTES)
 }
 
 /// White space collapsed and trimmed, cut to size; `None` when nothing is left.
@@ -35,18 +24,6 @@ pub(super) fn clean(value: &str) -> Option<String> {
     }
     let out = out.trim_end().to_string();
     (!out.is_empty()).then(|| cap(out))
-}
-
-/// At most `max` bytes of `text`, cut on a character boundary.
-pub(super) fn prefix(text: &str, max: usize) -> &str {
-    if text.len() <= max {
-        return text;
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
 }
 
 /// A typed value without its type: `rfc822; a@b` is `a@b`, `dns; mx.example` is

@@ -1,0 +1,201 @@
+//! Names the cause (from the fixed list in [`crate::diagnosis`]) and the fix of a failing
+//! probe result, from what the receiver said about it: its Authentication-Results (RFC 8601,
+//! `iprev` §3 included) and its spam filter's rules.
+
+use crate::config::{Config, Route};
+use crate::diagnosis::{Cause, Context, Diagnosis, VerdictFacts, diagnose_verdict};
+use crate::gmail::Tab;
+use crate::outcome::{Bounce, Placement};
+use crate::state::probes::{ProbeRecord, ProbeState};
+use crate::verdict::{AuthResult, SpamVerdict, Verdict};
+
+/// Spam-filter rules that mean "the sending IP has no (matching) reverse DNS": rspamd's
+/// `RDNS_NONE`/`HFILTER_HOSTNAME_UNKNOWN`, SpamAssassin's `RDNS_NONE`.
+const NO_PTR_RULES: &[&str] = &["RDNS_NONE", "HFILTER_HOSTNAME_UNKNOWN"];
+const BAD_PTR_RULES: &[&str] = &["RDNS_DYNAMIC", "HFILTER_HOSTNAME_5"];
+/// How many of the spam filter's rules a fix sentence names.
+const SPAM_RULES_NAMED: usize = 5;
+
+/// The cause a bounce names, from the class its status code and reply put it in (see
+/// [`crate::verdict::dsn::classify`]): the failing method when the reply says which.
+pub fn bounce_cause(bounce: &Bounce) -> Cause {
+    match (bounce.class.as_str(), bounce.method.as_deref()) {
+        ("ptr", _) => Cause::PtrMissing,
+        ("auth", Some("spf")) => Cause::SpfIpNotAuthorized,
+        ("auth", Some("dkim")) => Cause::DkimUnsigned,
+        ("auth", Some("dmarc")) => Cause::DmarcNotAligned,
+        ("auth", _) => Cause::RejectedUnauthenticated,
+        ("blocklist", _) => Cause::Blocklisted,
+        ("rate_limit", _) => Cause::RateLimited,
+        ("recipient", _) => Cause::RecipientUnknown,
+        ("mailbox_full", _) => Cause::MailboxFull,
+        _ => Cause::SmtpRejected,
+    }
+}
+
+/// The diagnosis of one stored probe. Unknown placements get none: nothing is known yet.
+pub fn for_record(record: &ProbeRecord, config: Option<&Config>) -> Vec<Diagnosis> {
+    let route = config.and_then(|c| c.route(&record.route));
+    let ctx = context(record, route);
+    if record.state == ProbeState::SendFailed {
+        let facts = VerdictFacts {
+            send_error: Some(
+                record
+                    .error
+                    .as_deref()
+                    .unwrap_or("the SMTP server refused the message"),
+            ),
+            ..VerdictFacts::default()
+        };
+        return diagnose_verdict(&facts, &ctx);
+    }
+    if let Some(bounce) = record.bounce.as_ref() {
+        // A refusal (or deferral) names its own cause, from the receiver's reply.
+        let ctx = Context {
+            smtp_reply: bounce.diagnostic_code.as_deref(),
+            ..ctx
+        };
+        return vec![Diagnosis::new(bounce_cause(bounce), &ctx)];
+    }
+    let placement = record.placement.or(match record.state {
+        ProbeState::Missing => Some(Placement::Missing),
+        _ => None,
+    });
+    match (placement, record.judgement.as_ref()) {
+        (None | Some(Placement::Unknown), _) => Vec::new(),
+        (Some(placement), None) => {
+            let facts = VerdictFacts {
+                placement: Some(placement.as_str()),
+                ..VerdictFacts::default()
+            };
+            diagnose_verdict(&facts, &ctx)
+        }
+        (Some(placement), Some(j)) => {
+            let mut causes = judged(
+                &j.verdict,
+                &j.spam,
+                j.dkim_reason.as_deref(),
+                placement,
+                &ctx,
+            );
+            causes.extend(tab_cause(j.tab, route.and_then(|r| r.expect_tab), &ctx));
+            causes
+        }
+    }
+}
+
+/// `gmail_tab` when Gmail filed an inbox hit under another tab than the route expects. No tab
+/// known (not Gmail, or tabs off) or no expectation: nothing to say.
+fn tab_cause(tab: Option<Tab>, expected: Option<Tab>, ctx: &Context<'_>) -> Option<Diagnosis> {
+    let (tab, expected) = (tab?, expected?);
+    (tab != expected).then(|| {
+        let ctx = Context {
+            tab: Some(tab.as_str()),
+            expected_tab: Some(expected.as_str()),
+            ..*ctx
+        };
+        Diagnosis::new(Cause::GmailTab, &ctx)
+    })
+}
+
+/// What the fix sentences can name: the route's From domain, first sending IP, HELO name and
+/// DKIM selector, the spam filter's top rules, the SMTP reply.
+fn context<'a>(record: &'a ProbeRecord, route: Option<&'a Route>) -> Context<'a> {
+    // The rules that count against the message, most significant first; results stored by
+    // older versions have none ranked and fall back to the rules as written.
+    let spam_rules = record.judgement.as_ref().map_or(&[][..], |j| {
+        let ranked = if j.spam_reasons.is_empty() {
+            &j.spam.rules
+        } else {
+            &j.spam_reasons
+        };
+        &ranked[..ranked.len().min(SPAM_RULES_NAMED)]
+    });
+    Context {
+        domain: route.map(Route::from_domain),
+        // The configured sending IP, else the one the receiver saw (Received-SPF client-ip,
+        // Authentication-Results smtp.remote-ip / policy.iprev).
+        ip: route
+            .and_then(|r| r.sending_ips.first().copied())
+            .or_else(|| record.judgement.as_ref().and_then(|j| j.client_ip)),
+        helo: route.and_then(|r| r.helo.as_deref()),
+        selector: route.and_then(|r| r.dkim_selector.as_deref()),
+        spam_rules,
+        smtp_reply: record.error.as_deref(),
+        ..Context::default()
+    }
+}
+
+/// The causes of a judged probe: reverse DNS first (the most fundamental, and receivers score
+/// it as spam), then what the receiver's verdict says; a spam verdict already explained by
+/// reverse DNS is not also "content".
+fn judged(
+    v: &Verdict,
+    spam: &SpamVerdict,
+    dkim_reason: Option<&str>,
+    placement: Placement,
+    ctx: &Context<'_>,
+) -> Vec<Diagnosis> {
+    let reported = |r: &AuthResult| (*r != AuthResult::None).then(|| r.as_str().to_string());
+    let spf = reported(&v.spf);
+    let dkim = reported(&v.dkim);
+    let dmarc = reported(&v.dmarc);
+    let facts = VerdictFacts {
+        spf: spf.as_deref(),
+        dkim: dkim.as_deref(),
+        dkim_reason,
+        dmarc: dmarc.as_deref(),
+        spam: spam.flagged,
+        placement: Some(placement.as_str()),
+        send_error: None,
+    };
+    let mut causes: Vec<Cause> = reverse_dns_cause(&v.iprev, &spam.rules)
+        .into_iter()
+        .collect();
+    for d in diagnose_verdict(&facts, ctx) {
+        if d.cause == Cause::ContentSpam && !causes.is_empty() {
+            continue;
+        }
+        if !causes.contains(&d.cause) {
+            causes.push(d.cause);
+        }
+    }
+    causes.into_iter().map(|c| Diagnosis::new(c, ctx)).collect()
+}
+
+/// Reverse DNS as the receiver saw it: its `iprev` result (RFC 8601 §3: permerror when there
+/// is no PTR, fail when the PTR name does not resolve back), else its spam filter's rules.
+fn reverse_dns_cause(iprev: &AuthResult, spam_rules: &[String]) -> Option<Cause> {
+    let rule = |names: &[&str]| {
+        spam_rules
+            .iter()
+            .any(|r| names.iter().any(|n| r.eq_ignore_ascii_case(n)))
+    };
+    match iprev {
+        AuthResult::PermError => Some(Cause::PtrMissing),
+        AuthResult::Fail => Some(Cause::FcrdnsMismatch),
+        _ if rule(NO_PTR_RULES) => Some(Cause::PtrMissing),
+        _ if rule(BAD_PTR_RULES) => Some(Cause::FcrdnsMismatch),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tab_other_than_the_expected_is_a_cause() {
+        let ctx = Context::default();
+        let d = tab_cause(Some(Tab::Updates), Some(Tab::Primary), &ctx).expect("a cause");
+        assert_eq!(d.cause, Cause::GmailTab);
+        assert!(d.fix.contains("updates instead of primary"), "{}", d.fix);
+        assert_eq!(
+            tab_cause(Some(Tab::Primary), Some(Tab::Primary), &ctx),
+            None
+        );
+        // Not at Gmail (no tab), or no expectation: nothing to say.
+        assert_eq!(tab_cause(None, Some(Tab::Primary), &ctx), None);
+        assert_eq!(tab_cause(Some(Tab::Promotions), None, &ctx), None);
+    }
+}
