@@ -335,3 +335,92 @@ fn complaints_are_explained_as_complaints() {
     let json: serde_json::Value = serde_json::from_slice(&plain.stdout).expect("JSON");
     assert_ne!(json["kind"], "arf");
 }
+
+/// Terminal control sequences a hostile sender puts in what `inspect` shows: CSI clear screen,
+/// an OSC 0 window title ended by BEL, a C1 CSI (U+009B), CR and a right-to-left override.
+const HOSTILE: &str = "\u{1b}[2J\u{1b}]0;pwned\u{7}\u{9b}31m\r\u{202e}";
+
+/// Whether `bytes` would drive a terminal: ESC, BEL, CR, a C1 control, a bidi override.
+fn drives_a_terminal(bytes: &[u8]) -> Option<char> {
+    String::from_utf8_lossy(bytes)
+        .chars()
+        .find(|c| (c.is_control() && *c != '\n' && *c != '\t') || *c == '\u{202e}')
+}
+
+fn write_temp(dir: &Path, name: &str, content: &[u8]) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, content).expect("write");
+    path.to_str().expect("utf-8 path").to_string()
+}
+
+#[test]
+fn hostile_text_never_reaches_the_terminal() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A bounce whose reporting MTA, recipient, remote MTA and reply carry the sequences.
+    let bounce = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dsn/postfix-no-ptr.eml"),
+    )
+    .expect("fixture")
+    .replace(
+        "Reporting-MTA: dns; mail.sender.test",
+        &format!("Reporting-MTA: dns; mta{HOSTILE}"),
+    )
+    .replace(
+        "Remote-MTA: dns; mx.seed.test",
+        &format!("Remote-MTA: dns; mx{HOSTILE}"),
+    )
+    .replace(
+        "Diagnostic-Code: smtp; 550-5.7.25",
+        &format!("Diagnostic-Code: smtp; 550-5.7.25 {HOSTILE}"),
+    );
+    // A DMARC report whose org name, report id, domain and source IP carry them (XML allows
+    // C1 and bidi characters as they are, and ESC or BEL as character references in practice).
+    let xml = format!(
+        "<feedback><report_metadata><org_name>org{HOSTILE}</org_name><report_id>id&#x1b;]0;t&#x7;</report_id>\
+         <date_range><begin>1700000000</begin><end>1700086399</end></date_range></report_metadata>\
+         <policy_published><domain>example.com{HOSTILE}</domain><p>none</p></policy_published>\
+         <record><row><source_ip>192.0.2.1{HOSTILE}</source_ip><count>3</count>\
+         <policy_evaluated><dkim>fail</dkim><spf>fail</spf></policy_evaluated></row>\
+         <identifiers><header_from>example.com</header_from></identifiers></record></feedback>"
+    );
+    // A TLS report: JSON strings carry them as \u escapes.
+    let json = r#"{"organization-name":"org\u001b]0;pwned\u0007","date-range":{"start-datetime":"2016-04-01T00:00:00Z","end-datetime":"2016-04-01T23:59:59Z"},"report-id":"1\u001b[2J","policies":[{"policy":{"policy-type":"sts\u009b1m","policy-domain":"example.com\r"},"summary":{"total-successful-session-count":1,"total-failure-session-count":2},"failure-details":[{"result-type":"x\u001b[5m","failed-session-count":2}]}]}"#;
+    // A message whose Authentication-Results carry them.
+    let message = format!(
+        "Authentication-Results: mx{HOSTILE}; spf=fail (x{HOSTILE}) smtp.mailfrom=a\r\n\r\nbody\r\n"
+    );
+    // A broken report whose error quotes the hostile element name back.
+    let broken = format!("<feedback><a{HOSTILE}></b></feedback>");
+    let cases = [
+        ("bounce.eml", bounce.into_bytes()),
+        ("report.xml", xml.into_bytes()),
+        ("report.json", json.as_bytes().to_vec()),
+        ("message.eml", message.into_bytes()),
+        ("broken.xml", broken.into_bytes()),
+    ];
+    let mut read = 0;
+    for (name, content) in cases {
+        let path = write_temp(dir.path(), name, &content);
+        let out = mailcanary(&["inspect", &path], None);
+        for (stream, bytes) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
+            assert_eq!(
+                drives_a_terminal(bytes),
+                None,
+                "{name} {stream}: {:?}",
+                text(bytes)
+            );
+        }
+        if out.status.code() == Some(0) {
+            read += 1;
+            assert!(
+                text(&out.stdout).contains("\\u{1b}"),
+                "{name}: the sequence is shown escaped: {}",
+                text(&out.stdout)
+            );
+        }
+    }
+    assert_eq!(
+        read, 4,
+        "the bounce, both reports and the message were read"
+    );
+}

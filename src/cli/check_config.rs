@@ -19,9 +19,6 @@ pub fn run(path: &Path, web_config: Option<&Path>) -> Result<ExitCode, ExitCode>
         c.pairs().len(),
         humantime::format_duration(c.probe.interval)
     );
-    for d in &c.deprecations {
-        eprintln!("mailcanary: warning: {d}");
-    }
     if let Some(web) = web {
         println!("{}: ok ({})", web.path.display(), web.summary());
     }

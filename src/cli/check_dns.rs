@@ -75,7 +75,8 @@ fn config_routes(path: &Path, json: bool) -> Result<ExitCode, ExitCode> {
     } else {
         for r in &reports {
             println!("route {}:", r.route);
-            print!("{}", r.render_text());
+            // DNS records are whatever the zone's owner wrote: TXT strings may hold any byte.
+            print!("{}", super::terminal::escape_lines(&r.render_text()));
         }
     }
     let worst = Status::worst(reports.iter().map(RouteAudit::status));
@@ -131,7 +132,7 @@ fn adhoc(args: &CheckDnsArgs) -> Result<ExitCode, ExitCode> {
     if args.json {
         println!("{}", report.to_json());
     } else {
-        print!("{}", report.render_text());
+        print!("{}", super::terminal::escape_lines(&report.render_text()));
     }
     Ok(ExitCode::from(report.status().exit_code()))
 }

@@ -8,6 +8,7 @@ pub mod inspect;
 pub mod oauth;
 pub mod once;
 pub mod run;
+pub mod terminal;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -100,7 +101,8 @@ pub fn dispatch(cli: Cli) -> ExitCode {
 
 /// Prints `mailcanary: <what>` to standard error and gives the "unknown" exit code.
 pub fn fail(what: impl std::fmt::Display) -> ExitCode {
-    eprintln!("mailcanary: {what}");
+    // Errors may quote what a server, a report or a DNS record said.
+    eprintln!("mailcanary: {}", terminal::escape_lines(&what.to_string()));
     ExitCode::from(exit::UNKNOWN)
 }
 
@@ -121,9 +123,11 @@ pub fn init_logs(default: &str) {
     // Colours only on a terminal: journald and `docker logs` get plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
         && std::env::var_os("NO_COLOR").is_none();
+    // Every line escaped on its way out (terminal.rs): fields carry what servers and reports
+    // said, and logs end up in terminals too (`docker logs`, `journalctl`).
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(move || terminal::EscapingWriter::new(std::io::stderr(), ansi))
         .with_ansi(ansi)
         .init();
 }
@@ -140,9 +144,20 @@ const WIRE_LOGGERS: [&str; 7] = [
     "hyper_util",
 ];
 
-/// Loads and validates a config file (every error at once), or says why not.
+/// Loads and validates a config file (every error at once), or says why not. Its warnings
+/// (deprecated keys, secret files others can read) go to the log ([`config::load`]), or to
+/// standard error when the command keeps no log (`check-config`, `check-dns`).
 pub fn load_config(path: &Path) -> Result<Config, ExitCode> {
-    config::load(path).map_err(fail)
+    let config = config::load(path).map_err(fail)?;
+    if !tracing::dispatcher::has_been_set() {
+        for w in &config.warnings {
+            eprintln!(
+                "mailcanary: warning: {}",
+                terminal::escape_lines(&w.to_string())
+            );
+        }
+    }
+    Ok(config)
 }
 
 /// The one async runtime builder of every command.

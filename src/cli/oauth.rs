@@ -11,6 +11,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 
+use super::terminal::escape;
 use crate::config::{Config, Grant, OAuth2, SecretSource};
 use crate::oauth::device::{self, Pacing};
 use crate::oauth::persist;
@@ -73,13 +74,15 @@ fn run_login(args: &LoginArgs) -> Result<ExitCode, ExitCode> {
     runtime.block_on(async {
         let grant = device::authorize(oauth).await.map_err(super::fail)?;
         let mut out = std::io::stdout().lock();
+        // The URL and the code are what the token endpoint answered: escaped (terminal.rs).
         let _ = writeln!(
             out,
             "To let mailcanary read {kind} {name}, open {} and enter the code {}",
-            grant.verification_uri, grant.user_code
+            escape(&grant.verification_uri),
+            escape(&grant.user_code)
         );
         if let Some(complete) = &grant.verification_uri_complete {
-            let _ = writeln!(out, "(or open {complete})");
+            let _ = writeln!(out, "(or open {})", escape(complete));
         }
         let _ = writeln!(
             out,

@@ -23,7 +23,10 @@ pub fn run(path: &Path, json: bool) -> Result<ExitCode, ExitCode> {
                 .map_err(|e| super::fail(format_args!("cannot encode the results: {e}")))?;
             println!("{s}");
         } else {
-            print!("{}", results::words::render_text(&results));
+            print!(
+                "{}",
+                super::terminal::escape_lines(&results::words::render_text(&results))
+            );
         }
         Ok(ExitCode::from(results.status.exit_code()))
     })

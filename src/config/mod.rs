@@ -5,7 +5,7 @@
 //! validation, so a missing password file is a config error at start-up, not a failed probe at
 //! 3 a.m. A config is plain data: validating one has no effect on the process (the OAuth2 token
 //! caches are shared by the running setup, [`crate::oauth::caches`]). Deprecated keys still
-//! read (`[reports.NAME]`) are listed in [`Config::deprecations`].
+//! read (`[reports.NAME]`) and secret files others can read are listed in [`Config::warnings`].
 
 mod audit_targets;
 pub mod oauth2;
@@ -41,16 +41,19 @@ pub struct Config {
     /// Mailboxes that receive the domain's DMARC aggregate and TLS reports
     /// (`[report_mailboxes.NAME]`).
     pub report_mailboxes: Vec<ReportMailbox>,
-    /// Deprecated keys the file uses, one sentence each with its path (logged at load, printed
-    /// by `check-config`): the file still works as written.
-    pub deprecations: Vec<String>,
+    /// What is valid but unwise, with its config path: deprecated keys still read
+    /// (`[reports.NAME]`) and secret files others can read (one warning per file). Logged at
+    /// every load (start-up, reload), printed by `check-config`: the file works as written.
+    pub warnings: Vec<FieldError>,
 }
 
 /// A report mailbox (`[report_mailboxes.NAME]`): read on its schedule; each report about one of
 /// `domains` is stored once and counted.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReportMailbox {
-    /// Connection settings and the folder reports arrive in (`inbox_folder`), as a seed's.
+    /// Connection settings, the folder reports arrive in (`inbox_folder`) and whose
+    /// Authentication-Results say which reporter a mail is authenticated for (`authserv_ids`),
+    /// as a seed's.
     pub mailbox: Seed,
     /// The domains we own, lower case.
     pub domains: Vec<String>,
@@ -58,7 +61,8 @@ pub struct ReportMailbox {
     pub after: Cleanup,
     /// Six-field cron expression.
     pub schedule: String,
-    /// Reporters with their own metric label, lower case; everything else is `other`.
+    /// Reporters with their own metric label, lower case, earned by a mail authenticated for
+    /// them; everything else is `other`.
     pub reporters: Vec<String>,
 }
 
@@ -272,15 +276,16 @@ impl fmt::Display for ErrorList<'_> {
     }
 }
 
-/// Reads and validates a config file.
+/// Reads and validates a config file, and logs its [`Config::warnings`] (start-up and every
+/// reload; a command that keeps no log prints them: `cli::load_config`).
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.to_path_buf(),
         source,
     })?;
     let config = parse(&text, path)?;
-    for d in &config.deprecations {
-        tracing::warn!(path = %path.display(), "{d}");
+    for w in &config.warnings {
+        tracing::warn!(path = %path.display(), option = %w.path, "{}", w.problem);
     }
     Ok(config)
 }

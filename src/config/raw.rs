@@ -53,8 +53,11 @@ pub struct RawReportMailbox {
     /// Cron expression: when the mailbox is read (default every 15 minutes).
     pub schedule: Option<String>,
     /// Reporters that get their own metric label (matched in the report's org name or its
-    /// e-mail domain); every other reporter is `other`.
+    /// e-mail domain, and authenticated); every other reporter is `other`.
     pub reporters: Option<Vec<String>>,
+    /// Whose `Authentication-Results` to believe when a report mail's authentication is read
+    /// (default: the provider preset's; `[]` = the top-most header).
+    pub authserv_ids: Option<Vec<String>>,
 }
 
 /// A mailbox that receives a route's bounces (its envelope sender's), read like a seed.

@@ -1,8 +1,14 @@
 //! Secrets (passwords, the probe-token key): read from an environment variable or a file, never
 //! written inline by default, never shown by `Debug`, logs or metrics.
+//!
+//! A secret file that others can read gets a warning ([`permission_warning`]), as ssh warns
+//! about a private key that is too open — a warning, not ssh's refusal: a Kubernetes Secret
+//! volume is mounted 0644 unless `defaultMode` says otherwise, a Docker secret 0444, and
+//! refusing to start there would turn a hardening hint into an outage. The warning says what
+//! to change.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Why a secret cannot be had. The messages name the variable or the file, never the value.
 #[derive(Debug, thiserror::Error)]
@@ -99,9 +105,94 @@ impl SecretSource {
     }
 }
 
+/// Why a secret file is too open, or `None`: readable or writable by others (`o+r`, `o+w`),
+/// or by a group other than the one mailcanary runs as (`g+r`, `g+w`). A file of
+/// mailcanary's own group may be group-readable: that is how a root-owned secret is shared
+/// with one service (`root:mailcanary 0640`), and what a Kubernetes `fsGroup` does. The file's
+/// target is checked when it is a symlink (Kubernetes mounts secrets as symlinks). `None` too
+/// when the file cannot be looked at (its reading reports that) and off Unix.
+pub fn permission_warning(path: &Path) -> Option<String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(path).ok()?;
+        // SAFETY: getegid(2) cannot fail and touches no memory of ours.
+        let our_group = unsafe { libc::getegid() };
+        too_open(meta.mode(), meta.gid(), our_group).map(|who| {
+            format!(
+                "secret file {} is readable or writable by {who} (mode {:04o}): run \
+                 `chmod 600` on it, or `chmod 640` with mailcanary's group as its group",
+                path.display(),
+                meta.mode() & 0o7777
+            )
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
+}
+
+/// Who besides mailcanary may read or write a file of `mode` and group `gid`, when we run as
+/// group `our_gid`: `"others"`, `"its group"`, both, or `None`.
+#[cfg(unix)]
+fn too_open(mode: u32, gid: u32, our_gid: u32) -> Option<&'static str> {
+    let others = mode & 0o006 != 0;
+    let group = mode & 0o060 != 0 && gid != our_gid;
+    match (group, others) {
+        (true, true) => Some("its group and others"),
+        (false, true) => Some("others"),
+        (true, false) => Some("its group"),
+        (false, false) => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn files_others_can_read_are_too_open() {
+        assert_eq!(too_open(0o600, 5, 7), None);
+        assert_eq!(too_open(0o400, 5, 7), None);
+        assert_eq!(too_open(0o644, 5, 7), Some("its group and others"));
+        assert_eq!(too_open(0o604, 7, 7), Some("others"));
+        assert_eq!(too_open(0o602, 7, 7), Some("others"));
+        assert_eq!(too_open(0o640, 5, 7), Some("its group"));
+        assert_eq!(too_open(0o620, 5, 7), Some("its group"));
+        // Our own group (a `root:mailcanary 0640` file, a Kubernetes fsGroup): no warning.
+        assert_eq!(too_open(0o640, 7, 7), None);
+        assert_eq!(too_open(0o440, 7, 7), None);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_warning_names_the_file_its_mode_and_the_fix() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("pw");
+        std::fs::write(&p, "s3cret\n").expect("write");
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        assert_eq!(permission_warning(&p), None);
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o604)).expect("chmod");
+        assert_eq!(
+            permission_warning(&p),
+            Some(format!(
+                "secret file {} is readable or writable by others (mode 0604): run `chmod 600` \
+                 on it, or `chmod 640` with mailcanary's group as its group",
+                p.display()
+            ))
+        );
+        // Through a symlink (as Kubernetes mounts secrets), the target's mode counts.
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&p, &link).expect("symlink");
+        assert!(permission_warning(&link).is_some());
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        assert_eq!(permission_warning(&link), None);
+        assert_eq!(permission_warning(&dir.path().join("missing")), None);
+    }
 
     #[test]
     fn debug_never_shows_the_value() {

@@ -21,7 +21,7 @@ pub struct ReportMetrics {
 }
 
 /// The `reason` of `mailcanary_report_errors_total`: the report reader's fixed reasons.
-pub const REPORT_ERROR_REASONS: [&str; 13] = [
+pub const REPORT_ERROR_REASONS: [&str; 15] = [
     "empty",
     "too_large",
     "too_many",
@@ -34,6 +34,8 @@ pub const REPORT_ERROR_REASONS: [&str; 13] = [
     "bad_date",
     "corrupt",
     "unsupported_compression",
+    "count_too_large",
+    "bad_period",
     "state",
 ];
 
@@ -125,7 +127,7 @@ impl ReportMetrics {
         report: &crate::reports::dmarc::AggregateReport,
     ) {
         use crate::reports::labels;
-        let messages: u64 = report.records.iter().map(|r| r.count).sum();
+        let messages = crate::reports::saturating_sum(report.records.iter().map(|r| r.count));
         tracing::info!(
             mailbox,
             domain,
@@ -140,15 +142,14 @@ impl ReportMetrics {
             .with_label_values(&[domain, reporter])
             .inc();
         for rec in &report.records {
-            self.dmarc_messages
-                .with_label_values(&[
-                    domain,
-                    reporter,
-                    labels::disposition(rec.disposition.as_deref()),
-                    labels::aligned(rec.dkim.as_deref()),
-                    labels::aligned(rec.spf.as_deref()),
-                ])
-                .inc_by(rec.count);
+            let counter = self.dmarc_messages.with_label_values(&[
+                domain,
+                reporter,
+                labels::disposition(rec.disposition.as_deref()),
+                labels::aligned(rec.dkim.as_deref()),
+                labels::aligned(rec.spf.as_deref()),
+            ]);
+            inc_saturating(&counter, rec.count);
         }
         self.dmarc_report_seen(domain, reporter, report.end as f64);
     }
@@ -173,9 +174,9 @@ impl ReportMetrics {
         policies: &[&crate::reports::tlsrpt::Policy],
     ) {
         use crate::reports::labels;
-        let (ok, failed) = policies
-            .iter()
-            .fold((0, 0), |(o, f), p| (o + p.successful, f + p.failed));
+        let (ok, failed) = policies.iter().fold((0u64, 0u64), |(o, f), p| {
+            (o.saturating_add(p.successful), f.saturating_add(p.failed))
+        });
         tracing::info!(
             mailbox,
             domain,
@@ -186,17 +187,26 @@ impl ReportMetrics {
             failed,
             "TLS report stored"
         );
-        self.tls_sessions
-            .with_label_values(&[domain, reporter, "successful"])
-            .inc_by(ok);
-        self.tls_sessions
-            .with_label_values(&[domain, reporter, "failed"])
-            .inc_by(failed);
+        inc_saturating(
+            &self
+                .tls_sessions
+                .with_label_values(&[domain, reporter, "successful"]),
+            ok,
+        );
+        inc_saturating(
+            &self
+                .tls_sessions
+                .with_label_values(&[domain, reporter, "failed"]),
+            failed,
+        );
         for p in policies {
             for f in &p.failures {
-                self.tls_failures
-                    .with_label_values(&[domain, reporter, labels::tls_result_type(&f.result_type)])
-                    .inc_by(f.count);
+                let counter = self.tls_failures.with_label_values(&[
+                    domain,
+                    reporter,
+                    labels::tls_result_type(&f.result_type),
+                ]);
+                inc_saturating(&counter, f.count);
             }
         }
     }
@@ -218,4 +228,11 @@ impl ReportMetrics {
         tracing::debug!(mailbox, new_reports, "report mailbox read");
         self.last_read.with_label_values(&[mailbox]).set(at);
     }
+}
+
+/// Adds a count from a report to a counter, stopping at `u64::MAX` instead of wrapping (a
+/// wrapped counter goes backwards, which Prometheus reads as a reset). Counts are capped at
+/// parse time (`crate::reports::MAX_COUNT`), so this is a last line, not the rule.
+fn inc_saturating(counter: &prometheus::IntCounter, n: u64) {
+    counter.inc_by(n.min(u64::MAX - counter.get()));
 }

@@ -6,6 +6,61 @@ use crate::gmail::Tab;
 use crate::outcome::Placement;
 
 #[test]
+fn report_counts_never_send_a_counter_backwards() {
+    use crate::reports::dmarc::{AggregateReport, Record};
+    use crate::reports::tlsrpt::{Policy, TlsReport};
+    let m = Metrics::new();
+    let record = |count| Record {
+        source_ip: "198.51.100.7".into(),
+        count,
+        header_from: "example.com".into(),
+        ..Default::default()
+    };
+    // Counts the parser refuses (over 10^9): if one got here, the sum must not wrap to 1.
+    let report = AggregateReport {
+        org_name: "x".into(),
+        report_id: "1".into(),
+        end: 86_400,
+        records: vec![record(u64::MAX), record(2)],
+        ..Default::default()
+    };
+    m.reports
+        .dmarc_report("rua", "example.com", "other", &report);
+    m.reports
+        .dmarc_report("rua", "example.com", "other", &report);
+    let counter = m.reports.dmarc_messages.with_label_values(&[
+        "example.com",
+        "other",
+        "none",
+        "fail",
+        "fail",
+    ]);
+    assert_eq!(counter.get(), u64::MAX);
+    let policy = Policy {
+        policy_type: "sts".into(),
+        policy_domain: "example.com".into(),
+        successful: u64::MAX,
+        failed: 2,
+        failures: vec![],
+    };
+    let tls = TlsReport {
+        org_name: "x".into(),
+        report_id: "1".into(),
+        begin: 0,
+        end: 86_400,
+        contact: None,
+        policies: vec![policy.clone(), policy.clone()],
+    };
+    m.reports
+        .tls_report("rua", "example.com", "other", &tls, &[&policy, &policy]);
+    let ok = m
+        .reports
+        .tls_sessions
+        .with_label_values(&["example.com", "other", "successful"]);
+    assert_eq!(ok.get(), u64::MAX);
+}
+
+#[test]
 fn only_the_current_gmail_tab_has_a_series() {
     let m = Metrics::new();
     m.set_last_tab("r", "gmail", Some(Tab::Promotions));

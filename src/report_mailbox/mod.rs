@@ -166,7 +166,7 @@ impl ReportReader {
     /// Stores and counts the reports of one mail.
     async fn take(&self, key: &str, raw: &[u8]) -> Result<Outcome, StateError> {
         let name = self.mailbox.mailbox.name.as_str();
-        let found = match reports_in(raw, &self.mailbox) {
+        let found = match reports_in(raw, &self.mailbox, now() as i64) {
             Ok(f) => f,
             Err(ReportError::NotAReport) => return Ok(Outcome::Ignored),
             Err(e) => {
@@ -293,13 +293,20 @@ pub struct Found {
     pub report: Report,
 }
 
-/// The reports in a mail that are about one of the mailbox's domains. Pure. An unreadable
-/// report anywhere in the mail makes the whole mail unreadable: it stays in the mailbox for a
-/// person to look at, and nothing of it is counted.
-pub fn reports_in(raw: &[u8], mailbox: &ReportMailbox) -> Result<Vec<Found>, ReportError> {
+/// The reports in a mail that are about one of the mailbox's domains. Pure (`now`, Unix
+/// seconds, is the caller's clock). An unreadable report anywhere in the mail makes the whole
+/// mail unreadable: it stays in the mailbox for a person to look at, and nothing of it is
+/// counted. So does a report whose period ends in the future ([`Report::check_not_future`]).
+pub fn reports_in(
+    raw: &[u8],
+    mailbox: &ReportMailbox,
+    now: i64,
+) -> Result<Vec<Found>, ReportError> {
+    let authenticated = authenticated_domains(raw, &mailbox.mailbox.authserv_ids);
     let mut out = Vec::new();
     for doc in reports::unpack(None, raw)? {
         let report = doc.parse()?;
+        report.check_not_future(now)?;
         let (domain, email) = match &report {
             Report::Dmarc(r) => (
                 ours(&r.policy_published.domain, &mailbox.domains),
@@ -313,7 +320,8 @@ pub fn reports_in(raw: &[u8], mailbox: &ReportMailbox) -> Result<Vec<Found>, Rep
             ),
         };
         let Some(domain) = domain else { continue };
-        let reporter = labels::reporter(report.org_name(), email, &mailbox.reporters);
+        let reporter =
+            labels::reporter(report.org_name(), email, &mailbox.reporters, &authenticated);
         out.push(Found {
             domain: domain.to_string(),
             reporter: reporter.to_string(),
@@ -321,6 +329,38 @@ pub fn reports_in(raw: &[u8], mailbox: &ReportMailbox) -> Result<Vec<Found>, Rep
         });
     }
     Ok(out)
+}
+
+/// The domains the mail is authenticated for, as the report mailbox's own receiver wrote in
+/// its trusted `Authentication-Results` (RFC 8601; trusted as a seed's are, by
+/// `authserv_ids`, else the top-most header): the `header.d` of every passing DKIM signature
+/// (RFC 6376 §3.5 `d=`) and the From domain when DMARC passes (RFC 7489 §3.1). RFC 8460 §3
+/// has TLS reports sent by mail DKIM-signed by the reporter; DMARC reporters sign theirs too.
+/// Empty for a bare report file or a mail its receiver did not authenticate.
+pub fn authenticated_domains(raw: &[u8], trusted_authserv_ids: &[String]) -> Vec<String> {
+    use crate::verdict::Method;
+    let Ok(inspection) = crate::verdict::inspect(raw, trusted_authserv_ids) else {
+        return Vec::new();
+    };
+    let dkim = inspection
+        .results_for(Method::Dkim)
+        .filter(|r| r.result.is_pass())
+        .filter_map(|r| {
+            r.property("header.d").or_else(|| {
+                r.property("header.i")
+                    .and_then(|i| i.rsplit_once('@').map(|(_, d)| d))
+            })
+        });
+    let dmarc = inspection
+        .decided_by(Method::Dmarc)
+        .filter(|r| r.result.is_pass())
+        .and_then(|r| r.property("header.from"));
+    dkim.chain(dmarc)
+        // Some receivers write an address where RFC 7489 §11.2 has the domain.
+        .map(|d| d.rsplit('@').next().unwrap_or(d))
+        .map(|d| d.trim().trim_end_matches('.').to_ascii_lowercase())
+        .filter(|d| !d.is_empty())
+        .collect()
 }
 
 /// The configured domain `domain` is (or is a subdomain of), if any.

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::reports::dmarc::AggregateReport;
 use crate::reports::labels;
-use crate::reports::{Report, ReportKind};
+use crate::reports::{Report, ReportKind, saturating_sum};
 use crate::state::reports::StoredReport;
 
 /// How many reports, sources and TLS lines the view lists.
@@ -102,11 +102,17 @@ pub fn view(
                 for rec in &r.records {
                     let dkim = labels::aligned(rec.dkim.as_deref()) == "pass";
                     let spf = labels::aligned(rec.spf.as_deref()) == "pass";
-                    a.messages += rec.count;
-                    a.dkim_aligned += if dkim { rec.count } else { 0 };
-                    a.spf_aligned += if spf { rec.count } else { 0 };
+                    // Counts are capped at parse time; sums saturate all the same, so that
+                    // no report can wrap a figure (crate::reports, "Counts and periods").
+                    a.messages = a.messages.saturating_add(rec.count);
+                    if dkim {
+                        a.dkim_aligned = a.dkim_aligned.saturating_add(rec.count);
+                    }
+                    if spf {
+                        a.spf_aligned = a.spf_aligned.saturating_add(rec.count);
+                    }
                     let failing = if dkim || spf { 0 } else { rec.count };
-                    a.failing += failing;
+                    a.failing = a.failing.saturating_add(failing);
                     let src = sources
                         .entry((s.domain.clone(), rec.source_ip.clone()))
                         .or_insert_with(|| Source {
@@ -117,8 +123,8 @@ pub fn view(
                             failing: 0,
                             reporters: Vec::new(),
                         });
-                    src.messages += rec.count;
-                    src.failing += failing;
+                    src.messages = src.messages.saturating_add(rec.count);
+                    src.failing = src.failing.saturating_add(failing);
                     if !src.reporters.contains(&s.reporter) {
                         src.reporters.push(s.reporter.clone());
                     }
@@ -130,11 +136,13 @@ pub fn view(
                         continue;
                     }
                     for f in &p.failures {
-                        *tls.entry((
-                            s.domain.clone(),
-                            labels::tls_result_type(&f.result_type).to_string(),
-                        ))
-                        .or_default() += f.count;
+                        let sessions = tls
+                            .entry((
+                                s.domain.clone(),
+                                labels::tls_result_type(&f.result_type).to_string(),
+                            ))
+                            .or_default();
+                        *sessions = sessions.saturating_add(f.count);
                     }
                 }
             }
@@ -173,16 +181,16 @@ pub fn view(
 fn line(s: &StoredReport) -> ReportLine {
     let (total, failing) = match &s.report {
         Report::Dmarc(r) => (
-            r.records.iter().map(|x| x.count).sum(),
-            r.records
-                .iter()
-                .filter(|x| !passes(x))
-                .map(|x| x.count)
-                .sum(),
+            saturating_sum(r.records.iter().map(|x| x.count)),
+            saturating_sum(r.records.iter().filter(|x| !passes(x)).map(|x| x.count)),
         ),
         Report::Tlsrpt(r) => (
-            r.policies.iter().map(|p| p.successful + p.failed).sum(),
-            r.policies.iter().map(|p| p.failed).sum(),
+            saturating_sum(
+                r.policies
+                    .iter()
+                    .map(|p| p.successful.saturating_add(p.failed)),
+            ),
+            saturating_sum(r.policies.iter().map(|p| p.failed)),
         ),
     };
     let (begin, end) = s.report.period();
@@ -214,7 +222,8 @@ fn passes(r: &crate::reports::dmarc::Record) -> bool {
 pub fn failing_sources(r: &AggregateReport, n: usize) -> Vec<String> {
     let mut by_ip: BTreeMap<&str, u64> = BTreeMap::new();
     for rec in r.records.iter().filter(|x| !passes(x)) {
-        *by_ip.entry(rec.source_ip.as_str()).or_default() += rec.count;
+        let failing = by_ip.entry(rec.source_ip.as_str()).or_default();
+        *failing = failing.saturating_add(rec.count);
     }
     let mut v: Vec<(&str, u64)> = by_ip.into_iter().collect();
     v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));

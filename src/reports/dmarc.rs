@@ -8,6 +8,9 @@
 //! `np`, `testing`, `discovery_method`, `extension`) are ignored, and an optional element that
 //! is missing is `null`.
 //!
+//! `row/count` is at most [`super::MAX_COUNT`] and the date range a sane period
+//! ([`super::MAX_PERIOD_SECONDS`]), else the report is refused.
+//!
 //! Required (the parse fails without them): `report_metadata/org_name`, `report_id`,
 //! `date_range/begin` and `end`, `policy_published/domain`, and in each record `row/source_ip`,
 //! `row/count` and `identifiers/header_from` (RFC 7489 Appendix C, RFC 9990 Appendix A).
@@ -20,7 +23,7 @@ use quick_xml::Reader;
 use quick_xml::events::{BytesStart, Event};
 use serde::{Deserialize, Serialize};
 
-use super::{ReportError, check_input, quoted};
+use super::{ReportError, capped, check_input, check_period, quoted};
 
 /// How many elements deep the XML may nest.
 pub const MAX_DEPTH: usize = 16;
@@ -330,6 +333,7 @@ impl Builder {
         report.end = self.end.ok_or(ReportError::Missing {
             element: "report_metadata/date_range/end",
         })?;
+        check_period(report.begin, report.end)?;
         require(&report.policy_published.domain, "policy_published/domain")?;
         for (record, count_seen) in report.records.iter().zip(&self.counts_seen) {
             require(&record.source_ip, "record/row/source_ip")?;
@@ -356,7 +360,7 @@ fn close_record(
     match rest {
         ["row", "source_ip"] => record.source_ip = text.to_string(),
         ["row", "count"] => {
-            record.count = number(text, "record/row/count")?;
+            record.count = capped(number(text, "record/row/count")?, "record/row/count")?;
             if let Some(seen) = count_seen {
                 *seen = true;
             }

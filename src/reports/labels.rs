@@ -1,16 +1,26 @@
 //! Bounded metric labels for reports. A report is attacker-controlled input (anyone can mail
 //! the `rua` address), so nothing it says becomes a label as written: the reporter is matched
-//! against a configured list (else `other`), the results against the fixed words of RFC 7489
-//! Appendix C and RFC 8460 §4.3.
+//! against a configured list and must be authenticated (else `other`), the results against the
+//! fixed words of RFC 7489 Appendix C and RFC 8460 §4.3.
 
 /// The label of a reporter not in the configured list.
 pub const OTHER: &str = "other";
 
 /// The reporter's label: the first of `known` (lower-case tokens such as `google.com`) that
-/// appears in the report's org name or in the domain of its contact address, else `other`.
-/// Google writes `google.com`, Microsoft `Enterprise Outlook` from `dmarcreport@microsoft.com`,
-/// Yahoo `Yahoo` from `dmarchelp@yahooinc.com`: the token may match either.
-pub fn reporter<'a>(org_name: &str, email: Option<&str>, known: &'a [String]) -> &'a str {
+/// the report names — in its org name or in the domain of its contact address — *and* that
+/// the mail carrying it is authenticated for (`authenticated`: the domains of its passing
+/// DKIM signatures and its DMARC-passing From, as the report mailbox's own receiver found
+/// them); else `other`. Google writes `google.com`, Microsoft `Enterprise Outlook` from
+/// `dmarcreport@microsoft.com`, Yahoo `Yahoo` from `dmarchelp@yahooinc.com`: the token may
+/// match either. The org name and the address are whatever the sender wrote, so they only
+/// say which label is claimed; the authentication says whether the claim holds
+/// ([`token_matches_domain`]).
+pub fn reporter<'a>(
+    org_name: &str,
+    email: Option<&str>,
+    known: &'a [String],
+    authenticated: &[String],
+) -> &'a str {
     let org = org_name.to_ascii_lowercase();
     let domain = email
         .and_then(|e| e.rsplit_once('@'))
@@ -19,7 +29,27 @@ pub fn reporter<'a>(org_name: &str, email: Option<&str>, known: &'a [String]) ->
     known
         .iter()
         .find(|k| !k.is_empty() && (org.contains(k.as_str()) || domain.contains(k.as_str())))
+        .filter(|k| authenticated.iter().any(|d| token_matches_domain(k, d)))
         .map_or(OTHER, |k| k.as_str())
+}
+
+/// Whether an authenticated domain belongs to a reporter token. A token with a dot is a domain:
+/// the domain itself or one of its subdomains (`google.com` matches `google.com` and
+/// `mail.google.com`, never `notgoogle.com`). A token without one is a name: some label of the
+/// domain starts with it (`yahoo` matches `yahoo.com` and `yahooinc.com`) — weaker, since
+/// anyone can register `yahoo-something.example`; list domains where that matters.
+pub fn token_matches_domain(token: &str, domain: &str) -> bool {
+    let domain = domain.trim().trim_end_matches('.').to_ascii_lowercase();
+    if token.is_empty() || domain.is_empty() {
+        return false;
+    }
+    if token.contains('.') {
+        return domain == token
+            || domain
+                .strip_suffix(token)
+                .is_some_and(|rest| rest.ends_with('.'));
+    }
+    domain.split('.').any(|label| label.starts_with(token))
 }
 
 /// The key a report is stored under with its `report_id` (deduplication): the org name,
@@ -133,28 +163,100 @@ mod tests {
             .collect()
     }
 
+    fn auth(domains: &[&str]) -> Vec<String> {
+        domains.iter().map(|d| d.to_string()).collect()
+    }
+
     #[test]
-    fn reporters_by_org_or_email_domain() {
+    fn reporters_by_org_or_email_domain_when_authenticated() {
         let k = known();
         assert_eq!(
-            reporter("google.com", Some("noreply-dmarc-support@google.com"), &k),
+            reporter(
+                "google.com",
+                Some("noreply-dmarc-support@google.com"),
+                &k,
+                &auth(&["google.com"])
+            ),
             "google.com"
         );
         assert_eq!(
-            reporter("Enterprise Outlook", Some("dmarcreport@microsoft.com"), &k),
+            reporter(
+                "Enterprise Outlook",
+                Some("dmarcreport@microsoft.com"),
+                &k,
+                &auth(&["microsoft.com"])
+            ),
             "microsoft.com"
         );
         assert_eq!(
-            reporter("Yahoo", Some("dmarchelp@yahooinc.com"), &k),
+            reporter(
+                "Yahoo",
+                Some("dmarchelp@yahooinc.com"),
+                &k,
+                &auth(&["yahooinc.com"])
+            ),
             "yahoo"
         );
         assert_eq!(
-            reporter("Mail.RU", Some("dmarc_support@corp.mail.ru"), &k),
+            reporter(
+                "Mail.RU",
+                Some("dmarc_support@corp.mail.ru"),
+                &k,
+                &auth(&["corp.mail.ru"])
+            ),
             OTHER
         );
         // Anything a reporter writes that is not in the list is `other`, never itself.
-        assert_eq!(reporter("<script>\"", None, &k), OTHER);
-        assert_eq!(reporter("", None, &[]), OTHER);
+        assert_eq!(
+            reporter("<script>\"", None, &k, &auth(&["evil.example"])),
+            OTHER
+        );
+        assert_eq!(reporter("", None, &[], &[]), OTHER);
+    }
+
+    #[test]
+    fn a_claimed_reporter_without_its_authentication_is_other() {
+        let k = known();
+        // Anyone can write "google.com" into a report and mail it.
+        assert_eq!(
+            reporter(
+                "google.com",
+                Some("noreply-dmarc-support@google.com"),
+                &k,
+                &[]
+            ),
+            OTHER
+        );
+        // Authenticated, but for another domain: their own, or one that merely contains ours.
+        for domain in [
+            "attacker.example",
+            "notgoogle.com",
+            "google.com.attacker.example",
+        ] {
+            assert_eq!(
+                reporter("google.com", None, &k, &auth(&[domain])),
+                OTHER,
+                "{domain}"
+            );
+        }
+        // Authenticated as Google, but the report does not name a listed reporter.
+        assert_eq!(reporter("Someone", None, &k, &auth(&["google.com"])), OTHER);
+    }
+
+    #[test]
+    fn tokens_match_domains_at_label_boundaries() {
+        assert!(token_matches_domain("google.com", "google.com"));
+        assert!(token_matches_domain("google.com", "Mail.Google.COM."));
+        assert!(!token_matches_domain("google.com", "notgoogle.com"));
+        assert!(!token_matches_domain(
+            "google.com",
+            "google.com.evil.example"
+        ));
+        assert!(token_matches_domain("yahoo", "yahooinc.com"));
+        assert!(token_matches_domain("yahoo", "mail.yahoo.co.jp"));
+        assert!(!token_matches_domain("yahoo", "notyahoo.com"));
+        assert!(!token_matches_domain("", "google.com"));
+        assert!(!token_matches_domain("google.com", ""));
     }
 
     #[test]

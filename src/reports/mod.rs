@@ -23,6 +23,16 @@
 //! [`attachments::MAX_DEPTH`] levels and [`attachments::MAX_PARTS`] parts deep, and XML [`dmarc::MAX_DEPTH`]
 //! elements deep. No DTD is read and no entity other than the five predefined ones and
 //! character references is expanded: a `<!DOCTYPE` is refused ([`ReportError::Doctype`]).
+//!
+//! # Counts and periods
+//!
+//! A count (messages of a DMARC record, sessions of a TLS policy or failure) over [`MAX_COUNT`]
+//! is refused ([`ReportError::CountTooLarge`]), so is a period that begins after it ends,
+//! before 1970, or lasts more than [`MAX_PERIOD_SECONDS`] ([`ReportError::BadPeriod`]). Whoever
+//! mails the report chooses these numbers: a count of 2^64 − 1 next to one of 2 would wrap a
+//! sum to 1 and send a Prometheus counter backwards. Below the cap, sums of a report's counts
+//! stay exact in a `u64` and in the `f64` of a Prometheus sample (100,000 records × 10^9 =
+//! 10^14 < 2^53); readers of counts still add them saturating.
 
 pub mod arf;
 mod attachments;
@@ -46,6 +56,16 @@ pub const MAX_INPUT_BYTES: usize = 32 * 1024 * 1024;
 pub const MAX_DECOMPRESSED_BYTES: usize = 32 * 1024 * 1024;
 /// The most reports taken from one input (zip entries, MIME parts).
 pub const MAX_FILES: usize = 16;
+/// The largest count a report may give: messages from one source IP in one DMARC record, or
+/// sessions in one TLS policy summary or failure line. A record covers one source IP over one
+/// reporting period (a day, RFC 7489 §7.2); 10^9 messages a day is 11,574 a second from one
+/// address to one receiver, all day, and 10^9 TLS sessions a day to one domain's MX from one
+/// reporter is more than any MX run by a mailcanary user accepts. No real report comes near;
+/// a larger number is a forgery or a bug, and the report is refused.
+pub const MAX_COUNT: u64 = 1_000_000_000;
+/// The longest period a report may cover. Reporters send daily (RFC 7489 §7.2 `ri`, default
+/// 86,400 s; RFC 8460 §4.1: a UTC day), some hourly, a few weekly; a month is generous.
+pub const MAX_PERIOD_SECONDS: i64 = 31 * 86_400;
 
 /// One report document found by [`unpack`], decompressed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -206,6 +226,21 @@ pub enum ReportError {
          message/feedback-report part (RFC 5965 §2)"
     )]
     NotFeedbackReport,
+    /// A message or session count over [`MAX_COUNT`].
+    #[error("{element} is over the maximum of {limit}: no real report counts that many")]
+    CountTooLarge {
+        /// Its path, e.g. `record/row/count`.
+        element: &'static str,
+        /// [`MAX_COUNT`].
+        limit: u64,
+    },
+    /// A reporting period that cannot be: it begins after it ends, before 1970, lasts more
+    /// than [`MAX_PERIOD_SECONDS`], or ends in the future (checked where the clock is known).
+    #[error("bad reporting period: {problem}")]
+    BadPeriod {
+        /// What is wrong with it, a fixed sentence.
+        problem: &'static str,
+    },
 }
 
 impl ReportError {
@@ -226,7 +261,58 @@ impl ReportError {
             ReportError::UnsupportedCompression { .. } => "unsupported_compression",
             ReportError::NotAReport => "not_a_report",
             ReportError::NotFeedbackReport => "not_arf",
+            ReportError::CountTooLarge { .. } => "count_too_large",
+            ReportError::BadPeriod { .. } => "bad_period",
         }
+    }
+}
+
+/// The sum of report counts, saturating at `u64::MAX` instead of wrapping.
+pub fn saturating_sum(counts: impl IntoIterator<Item = u64>) -> u64 {
+    counts.into_iter().fold(0, u64::saturating_add)
+}
+
+/// A count as read, refused over [`MAX_COUNT`].
+fn capped(count: u64, element: &'static str) -> Result<u64, ReportError> {
+    if count > MAX_COUNT {
+        return Err(ReportError::CountTooLarge {
+            element,
+            limit: MAX_COUNT,
+        });
+    }
+    Ok(count)
+}
+
+/// Refuses a period (Unix seconds) that begins after it ends, before 1970, or is longer than
+/// [`MAX_PERIOD_SECONDS`].
+fn check_period(begin: i64, end: i64) -> Result<(), ReportError> {
+    let problem = if begin > end {
+        "it begins after it ends"
+    } else if begin < 0 {
+        "it begins before 1970"
+    } else if end - begin > MAX_PERIOD_SECONDS {
+        "it covers more than 31 days"
+    } else {
+        return Ok(());
+    };
+    Err(ReportError::BadPeriod { problem })
+}
+
+/// How far past `now` a report's period may end: reporters' clocks and "end of day" habits
+/// differ by hours, not days.
+pub const FUTURE_SLACK_SECONDS: i64 = 86_400;
+
+impl Report {
+    /// Refuses a report whose period ends more than [`FUTURE_SLACK_SECONDS`] after `now` (Unix
+    /// seconds): nobody reports on mail not yet sent, and a period ending in 2100 would hold
+    /// "newest report" times (and the alert on reports that stopped) forever.
+    pub fn check_not_future(&self, now: i64) -> Result<(), ReportError> {
+        if self.period().1 > now.saturating_add(FUTURE_SLACK_SECONDS) {
+            return Err(ReportError::BadPeriod {
+                problem: "it ends in the future",
+            });
+        }
+        Ok(())
     }
 }
 

@@ -6,12 +6,13 @@
 //! (RFC 3339, turned into Unix seconds), `report-id`, `policies`, and in each policy
 //! `policy.policy-type`, `policy.policy-domain` and both summary counts. `contact-info` and
 //! `failure-details` are optional (RFC 8460 §4.3 example omits neither, but reporters do);
-//! unknown members (reporters add their own) are ignored.
+//! unknown members (reporters add their own) are ignored. Counts are at most
+//! [`super::MAX_COUNT`] and the date range a sane period ([`super::MAX_PERIOD_SECONDS`]).
 
 use chrono::DateTime;
 use serde::{Deserialize, Serialize};
 
-use super::{ReportError, check_input, quoted};
+use super::{ReportError, capped, check_input, check_period, quoted};
 
 /// A TLS report (RFC 8460 §4.4).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -115,11 +116,14 @@ pub fn parse(bytes: &[u8]) -> Result<TlsReport, ReportError> {
     })? {
         policies.push(read_policy(policy)?);
     }
+    let begin = datetime(range.start_datetime, "date-range/start-datetime")?;
+    let end = datetime(range.end_datetime, "date-range/end-datetime")?;
+    check_period(begin, end)?;
     Ok(TlsReport {
         org_name: required(raw.organization_name, "organization-name")?,
         report_id: required(raw.report_id, "report-id")?,
-        begin: datetime(range.start_datetime, "date-range/start-datetime")?,
-        end: datetime(range.end_datetime, "date-range/end-datetime")?,
+        begin,
+        end,
         contact: raw.contact_info.filter(|value| !value.trim().is_empty()),
         policies,
     })
@@ -167,13 +171,14 @@ fn required(value: Option<String>, element: &'static str) -> Result<String, Repo
     }
 }
 
-/// A session count: a non-negative JSON integer.
+/// A session count: a non-negative JSON integer, at most [`super::MAX_COUNT`].
 fn count(value: Option<serde_json::Value>, element: &'static str) -> Result<u64, ReportError> {
     let value = value.ok_or(ReportError::Missing { element })?;
-    value.as_u64().ok_or_else(|| ReportError::BadNumber {
+    let count = value.as_u64().ok_or_else(|| ReportError::BadNumber {
         element,
         value: quoted(&value.to_string()),
-    })
+    })?;
+    capped(count, element)
 }
 
 /// An RFC 3339 date-time as Unix seconds.

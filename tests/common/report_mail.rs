@@ -2,7 +2,10 @@
 //! mailbox (`dmarc-reports@sender.test`): a DMARC aggregate report (RFC 7489 Appendix C) in
 //! Google's form, and an SMTP TLS report (RFC 8460 §4.4) in a mail with
 //! `application/tlsrpt+json` (§5.3), both about sender.test. Each gets its own report id and
-//! Message-ID, so tests never see each other's reports as duplicates.
+//! Message-ID, so tests never see each other's reports as duplicates. Each carries the
+//! `Authentication-Results` the report mailbox's receiver writes on Google's signed mail
+//! (DKIM and DMARC pass for google.com): a reporter gets its own label only when its mail is
+//! authenticated for it. They are planted with IMAP APPEND, so that header is the only one.
 //!
 //! Only the lock holder ([`lock_report_mailbox`]) may empty the mailbox or expect what is in it.
 
@@ -16,6 +19,11 @@ use super::LAB_DIR;
 /// reverse zone), 2 messages; 127.0.0.2 sent 5 that pass.
 pub const FAILING_SOURCE: &str = "127.0.0.4";
 pub const FAILING_SOURCE_NAME: &str = "out2.sender.test";
+
+/// What the lab's MX writes on a mail that Google signed: planted mails carry it on top.
+pub const GOOGLE_AUTHENTICATED: &str = "Authentication-Results: mx.sender.test;\r\n \
+    dkim=pass header.d=google.com header.s=20230601; spf=pass smtp.mailfrom=google.com;\r\n \
+    dmarc=pass (p=REJECT) header.from=google.com\r\n";
 
 /// A DMARC aggregate report mail from "google.com" about sender.test.
 pub fn dmarc_mail(report_id: &str, message_id: &str) -> Vec<u8> {
@@ -49,7 +57,7 @@ pub fn dmarc_mail(report_id: &str, message_id: &str) -> Vec<u8> {
 "#
     );
     format!(
-        "From: noreply-dmarc-support@google.com\r\nTo: dmarc-reports@sender.test\r\n\
+        "{GOOGLE_AUTHENTICATED}From: noreply-dmarc-support@google.com\r\nTo: dmarc-reports@sender.test\r\n\
          Subject: Report domain: sender.test Submitter: google.com Report-ID: {report_id}\r\n\
          Message-ID: {message_id}\r\nDate: Sun, 29 Nov 2026 08:00:00 +0000\r\nMIME-Version: 1.0\r\n\
          Content-Type: text/xml; name=\"google.com!sender.test!1795824000!1795910399.xml\"\r\n\
@@ -66,7 +74,7 @@ pub fn tls_mail(report_id: &str, message_id: &str) -> Vec<u8> {
         r#"{{"organization-name":"Google Inc.","date-range":{{"start-datetime":"2026-11-28T00:00:00Z","end-datetime":"2026-11-28T23:59:59Z"}},"contact-info":"smtp-tls-reporting@google.com","report-id":"{report_id}","policies":[{{"policy":{{"policy-type":"sts","policy-string":["version: STSv1","mode: enforce","mx: mx.sender.test","max_age: 86400"],"policy-domain":"sender.test"}},"summary":{{"total-successful-session-count":8,"total-failure-session-count":2}},"failure-details":[{{"result-type":"certificate-expired","sending-mta-ip":"192.0.2.10","receiving-mx-hostname":"mx.sender.test","failed-session-count":2}}]}}]}}"#
     );
     format!(
-        "From: noreply-smtp-tls-reporting@google.com\r\nTo: dmarc-reports@sender.test\r\n\
+        "{GOOGLE_AUTHENTICATED}From: noreply-smtp-tls-reporting@google.com\r\nTo: dmarc-reports@sender.test\r\n\
          Subject: Report Domain: sender.test Submitter: google.com Report-ID: <{report_id}>\r\n\
          TLS-Report-Domain: sender.test\r\nTLS-Report-Submitter: google.com\r\n\
          Message-ID: {message_id}\r\nDate: Sun, 29 Nov 2026 08:00:00 +0000\r\nMIME-Version: 1.0\r\n\

@@ -12,6 +12,7 @@
 
 use serde::Serialize;
 
+use crate::cli::terminal::escape;
 use crate::diagnosis::provider_reply::{ProviderReply, recognise};
 use crate::diagnosis::{Context, Diagnosis};
 use crate::outcome::Bounce;
@@ -98,43 +99,47 @@ pub fn render(dsn: &Dsn, json: bool) -> Result<String, serde_json::Error> {
     Ok(explain(dsn, diagnosis.as_ref(), provider.as_ref()))
 }
 
+/// The explanation for a person. Every value comes from the bounce, that is from whoever
+/// sent it: escaped.
 fn explain(dsn: &Dsn, diagnosis: Option<&Diagnosis>, provider: Option<&ProviderReply>) -> String {
     let mut out = format!(
         "A bounce ({} report{}), about {} recipient(s):\n",
         dsn.format.as_str(),
         dsn.reporting_mta
             .as_deref()
-            .map(|m| format!(" from {m}"))
+            .map(|m| format!(" from {}", escape(m)))
             .unwrap_or_default(),
         dsn.recipients_total
     );
     for r in &dsn.recipients {
         out.push_str(&format!(
             "  {}: {} {}{}\n",
-            r.final_recipient
-                .as_deref()
-                .unwrap_or("(recipient not named)"),
+            escape(
+                r.final_recipient
+                    .as_deref()
+                    .unwrap_or("(recipient not named)")
+            ),
             r.action.map(|a| a.as_str()).unwrap_or("(no action)"),
-            r.status.as_deref().unwrap_or("(no status)"),
+            escape(r.status.as_deref().unwrap_or("(no status)")),
             r.remote_mta
                 .as_deref()
-                .map(|m| format!(" at {m}"))
+                .map(|m| format!(" at {}", escape(m)))
                 .unwrap_or_default()
         ));
         if let Some(reply) = &r.diagnostic_code {
-            out.push_str(&format!("    {reply}\n"));
+            out.push_str(&format!("    {}\n", escape(reply)));
         }
     }
     let names: Vec<String> = [
         dsn.probe_token
             .as_deref()
-            .map(|t| format!("probe token {t}")),
+            .map(|t| format!("probe token {}", escape(t))),
         dsn.original_envelope_id
             .as_deref()
-            .map(|e| format!("envelope id {e}")),
+            .map(|e| format!("envelope id {}", escape(e))),
         dsn.original_message_id
             .as_deref()
-            .map(|m| format!("Message-ID {m}")),
+            .map(|m| format!("Message-ID {}", escape(m))),
     ]
     .into_iter()
     .flatten()
@@ -143,19 +148,23 @@ fn explain(dsn: &Dsn, diagnosis: Option<&Diagnosis>, provider: Option<&ProviderR
         out.push_str(&format!("It names the message by {}.\n", names.join(", ")));
     }
     match diagnosis {
-        Some(d) => out.push_str(&format!("Cause: {}. Fix: {}\n", d.cause.as_str(), d.fix)),
+        Some(d) => out.push_str(&format!(
+            "Cause: {}. Fix: {}\n",
+            d.cause.as_str(),
+            escape(&d.fix)
+        )),
         None => out.push_str("It reports no failure or delay.\n"),
     }
     if let Some(reply) = provider {
         out.push_str(&format!(
             "{} documents this reply ({}: {}){}.\n",
             reply.provider.name(),
-            super::clean(&reply.code),
+            escape(&reply.code),
             reply.cause.as_str(),
             reply
                 .link
                 .as_deref()
-                .map(|link| format!("; see {}", super::clean(link)))
+                .map(|link| format!("; see {}", escape(link)))
                 .unwrap_or_default()
         ));
     }

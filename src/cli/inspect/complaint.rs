@@ -99,8 +99,9 @@ fn explain(report: &ComplaintReport) -> String {
     out
 }
 
+/// A value from the report (that is, from whoever sent it), made safe for a terminal.
 fn clean(text: &str) -> String {
-    super::clean(text)
+    crate::cli::terminal::escape(text)
 }
 
 #[cfg(test)]

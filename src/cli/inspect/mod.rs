@@ -19,6 +19,7 @@ mod complaint;
 mod path;
 mod report;
 
+use crate::cli::terminal::escape;
 use crate::verdict::{self, Inspection, Method, MethodResult, ReceivedSpf, SpamVerdict};
 
 /// Arguments of `mailcanary inspect`.
@@ -86,12 +87,12 @@ pub fn run(args: &InspectArgs) -> ExitCode {
     let raw = match read_input(&args.input) {
         Ok(raw) => raw,
         Err(err) => {
-            eprintln!("mailcanary inspect: {err}");
+            eprintln!("mailcanary inspect: {}", escape(&err.to_string()));
             return ExitCode::from(EXIT_UNREADABLE);
         }
     };
     match crate::reports::arf::parse(&raw) {
-        Ok(complaint) => return emit(complaint::render(&complaint, args.json)),
+        Ok(complaint) => return emit(complaint::render(&complaint, args.json), args.json),
         // A feedback report whose feedback part is broken: say so rather than read it as a
         // plain message.
         Err(err @ crate::reports::ReportError::Missing { .. }) => {
@@ -107,13 +108,22 @@ pub fn run(args: &InspectArgs) -> ExitCode {
             Ok(found) if !found.is_empty() => match found[0].parse() {
                 Ok(parsed) => report::render(&parsed, args.json),
                 Err(err) => {
-                    eprintln!("mailcanary inspect: {}: {err}", args.input);
+                    // What the parser quotes back comes from the file.
+                    eprintln!(
+                        "mailcanary inspect: {}: {}",
+                        escape(&args.input),
+                        escape(&err.to_string())
+                    );
                     return ExitCode::from(EXIT_UNREADABLE);
                 }
             },
             // A report file or archive that is broken (not merely "not a report").
             Err(err) if looks_like_report_file(&args.input, &raw) => {
-                eprintln!("mailcanary inspect: {}: {err}", args.input);
+                eprintln!(
+                    "mailcanary inspect: {}: {}",
+                    escape(&args.input),
+                    escape(&err.to_string())
+                );
                 return ExitCode::from(EXIT_UNREADABLE);
             }
             _ => match verdict::inspect(&raw, &args.authserv_ids) {
@@ -138,24 +148,31 @@ pub fn run(args: &InspectArgs) -> ExitCode {
                         path: args.input.clone(),
                         source,
                     };
-                    eprintln!("mailcanary inspect: {err}");
+                    eprintln!("mailcanary inspect: {}", escape(&err.to_string()));
                     return ExitCode::from(EXIT_UNREADABLE);
                 }
             },
         },
     };
-    emit(rendered)
+    emit(rendered, args.json)
 }
 
 /// Prints what was rendered; exit 0, or the unknown exit code when the JSON could not be
 /// written.
-fn emit(rendered: Result<String, serde_json::Error>) -> ExitCode {
+fn emit(rendered: Result<String, serde_json::Error>, json: bool) -> ExitCode {
     let text = match rendered {
         Ok(text) => text,
         Err(err) => {
             eprintln!("mailcanary inspect: cannot render JSON: {err}");
             return ExitCode::from(crate::status::exit::UNKNOWN);
         }
+    };
+    // Values are escaped where the text is built; this guards the whole of it (the JSON
+    // contract is left as serde_json writes it, control characters as \u escapes).
+    let text = if json {
+        text
+    } else {
+        crate::cli::terminal::escape_lines(&text)
     };
     // A closed pipe (`| head`) is not an error worth a panic or a message.
     let _ = io::stdout().lock().write_all(text.as_bytes());
@@ -253,7 +270,7 @@ fn judged_by(inspection: &Inspection, trusted_authserv_ids: &[String]) -> String
             let id = header
                 .authserv_id
                 .as_deref()
-                .map_or_else(|| "a server that gives no authserv-id".to_string(), clean);
+                .map_or_else(|| "a server that gives no authserv-id".to_string(), escape);
             let why = if trusted_authserv_ids.is_empty() {
                 "the top-most Authentication-Results header; use --authserv-id to choose"
             } else {
@@ -308,13 +325,13 @@ fn method_lines(inspection: &Inspection, method: Method) -> String {
 fn received_spf_detail(spf: &ReceivedSpf) -> String {
     let mut detail = String::from("from Received-SPF");
     if let Some(ip) = &spf.client_ip {
-        let _ = write!(detail, " client-ip={}", clean(ip));
+        let _ = write!(detail, " client-ip={}", escape(ip));
     }
     if let Some(from) = &spf.envelope_from {
-        let _ = write!(detail, " envelope-from={}", clean(from));
+        let _ = write!(detail, " envelope-from={}", escape(from));
     }
     if let Some(comment) = &spf.comment {
-        let _ = write!(detail, " ({})", clean(comment));
+        let _ = write!(detail, " ({})", escape(comment));
     }
     detail
 }
@@ -322,7 +339,7 @@ fn received_spf_detail(spf: &ReceivedSpf) -> String {
 /// What was in the message but not used for the verdict: untrusted Authentication-Results
 /// headers and the ARC-Authentication-Results of the chain (RFC 8617 §4.1.1).
 fn not_believed(inspection: &Inspection) -> String {
-    let authserv_id = |id: Option<&str>| id.map_or_else(|| "(no authserv-id)".to_string(), clean);
+    let authserv_id = |id: Option<&str>| id.map_or_else(|| "(no authserv-id)".to_string(), escape);
     let untrusted: Vec<String> = inspection
         .authentication_results
         .iter()
@@ -363,13 +380,13 @@ fn describe(result: &MethodResult) -> String {
         .iter()
         // `header.b` is a few characters of the signature: noise to a person.
         .filter(|(key, _)| key.as_str() != "header.b")
-        .map(|(key, value)| format!("{}={}", clean(key), clean(value)))
+        .map(|(key, value)| format!("{}={}", escape(key), escape(value)))
         .collect();
     if let Some(reason) = &result.reason {
-        parts.push(format!("reason: {}", clean(reason)));
+        parts.push(format!("reason: {}", escape(reason)));
     }
     if let Some(comment) = &result.comment {
-        parts.push(format!("({})", clean(comment)));
+        parts.push(format!("({})", escape(comment)));
     }
     parts.join(" ")
 }
@@ -383,8 +400,8 @@ fn summary(results: &[MethodResult]) -> String {
         .map(|result| {
             format!(
                 "{}={}",
-                clean(&result.method),
-                clean(result.result.as_str())
+                escape(&result.method),
+                escape(result.result.as_str())
             )
         })
         .collect::<Vec<_>>()
@@ -414,7 +431,7 @@ fn spam_line(spam: &SpamVerdict) -> String {
     }
     out.push('\n');
     if !spam.rules.is_empty() {
-        let rules: Vec<String> = spam.rules.iter().map(|rule| clean(rule)).collect();
+        let rules: Vec<String> = spam.rules.iter().map(|rule| escape(rule)).collect();
         let _ = writeln!(out, "  rules: {}", rules.join(", "));
     }
     out
@@ -426,25 +443,11 @@ fn list(ids: &[String]) -> String {
             if id.trim().is_empty() {
                 "(no authserv-id)".to_string()
             } else {
-                clean(id.trim())
+                escape(id.trim())
             }
         })
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// Header text comes from whoever sent the message: escape control characters so that it
-/// cannot move the cursor, recolour or retitle the reader's terminal.
-fn clean(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for ch in text.chars() {
-        if ch.is_control() {
-            out.extend(ch.escape_default());
-        } else {
-            out.push(ch);
-        }
-    }
-    out
 }
 
 #[cfg(test)]

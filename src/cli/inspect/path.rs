@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use super::clean;
+use crate::cli::terminal::escape as clean;
 use crate::path::{Hop, Leg, Path};
 
 /// The most hops listed; the rest are counted.

@@ -325,7 +325,12 @@ pub(super) fn oauth2_client(
                 ),
             ),
             Some(src) => match src.load() {
-                Ok(t) => refresh_token = Some(t),
+                Ok(t) => {
+                    if let SecretSource::File(f) = src {
+                        errs.check_secret_file(at("refresh_token_file"), f);
+                    }
+                    refresh_token = Some(t);
+                }
                 Err(e) => errs.push(at("refresh_token"), e),
             },
         },

@@ -99,8 +99,7 @@ pub(super) fn validate_report_mailboxes(
     raw: &RawConfig,
     base: &Path,
     errs: &mut Errors,
-) -> (Vec<ReportMailbox>, Vec<String>) {
-    let mut deprecations = Vec::new();
+) -> Vec<ReportMailbox> {
     for name in raw.reports.keys() {
         if raw.report_mailboxes.contains_key(name) {
             errs.push(
@@ -108,9 +107,12 @@ pub(super) fn validate_report_mailboxes(
                 format!("also defined as [report_mailboxes.{name}]; keep that one only"),
             );
         } else {
-            deprecations.push(format!(
-                "reports.{name}: [reports.NAME] is deprecated, write [report_mailboxes.{name}] (same keys)"
-            ));
+            errs.warn(
+                format!("reports.{name}"),
+                format!(
+                    "[reports.NAME] is deprecated, write [report_mailboxes.{name}] (same keys)"
+                ),
+            );
         }
     }
     let tables = raw
@@ -118,10 +120,9 @@ pub(super) fn validate_report_mailboxes(
         .iter()
         .map(|(name, r)| ("report_mailboxes", name, r))
         .chain(raw.reports.iter().map(|(name, r)| ("reports", name, r)));
-    let mailboxes = tables
+    tables
         .filter_map(|(table, name, r)| validate_report_mailbox(table, name, r, base, errs))
-        .collect();
-    (mailboxes, deprecations)
+        .collect()
 }
 
 /// A report mailbox: connection settings as a seed's, the domains we own, what happens to a
@@ -174,8 +175,16 @@ pub(super) fn validate_report_mailbox(
         }
     };
     let mailbox = mailbox?;
+    // A report mail's authentication (which reporter label it earns) is read as a seed's
+    // verdict is: from the trusted Authentication-Results of the mailbox's own receiver.
+    let authserv_ids = match &r.authserv_ids {
+        Some(ids) => ids.clone(),
+        None => mailbox.authserv_ids.clone(),
+    };
+    let mut mailbox = unjudged(mailbox, r.folder.as_ref());
+    mailbox.authserv_ids = authserv_ids;
     Some(ReportMailbox {
-        mailbox: unjudged(mailbox, r.folder.as_ref()),
+        mailbox,
         domains: domains?,
         after: after?,
         schedule: schedule?,

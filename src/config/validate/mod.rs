@@ -30,7 +30,7 @@ use crate::config::raw::{
     RawBounceMailbox, RawConfig, RawDkim, RawMessage, RawOAuth2, RawProbe, RawReportMailbox,
     RawRoute, RawSeed,
 };
-use crate::config::secret::{Secret, SecretSource};
+use crate::config::secret::{Secret, SecretSource, permission_warning};
 use crate::config::{
     Cleanup, Config, Credentials, DEFAULT_DNSBL_ZONES, DEFAULT_REPORTERS, DkimSigning,
     DnsAuditConfig, MessageTemplate, ProbeConfig, ReportMailbox, Route, Seed, TlsMode, domain_of,
@@ -51,9 +51,18 @@ pub struct FieldError {
     pub problem: String,
 }
 
-/// Collects errors with their config path, so that all of them are reported at once.
+/// Collects errors with their config path, so that all of them are reported at once, and the
+/// warnings (deprecated keys, secret files others can read) of a config that is valid all the
+/// same.
 #[derive(Default)]
-struct Errors(Vec<FieldError>, Context);
+struct Errors(Vec<FieldError>, Context, Warnings);
+
+/// Warnings in file order, one per secret file however many options name it.
+#[derive(Default)]
+struct Warnings {
+    list: Vec<FieldError>,
+    files_seen: std::collections::BTreeSet<PathBuf>,
+}
 
 /// What the config is validated for.
 #[derive(Default, Clone, Copy)]
@@ -69,6 +78,25 @@ impl Errors {
             problem: problem.to_string(),
         });
     }
+
+    /// Something valid but unwise, at `path`: the config loads, the warning is logged.
+    fn warn(&mut self, path: impl fmt::Display, problem: impl fmt::Display) {
+        self.2.list.push(FieldError {
+            path: path.to_string(),
+            problem: problem.to_string(),
+        });
+    }
+
+    /// Warns once about a secret file that others can read ([`permission_warning`]); `path`
+    /// is the option that names it.
+    fn check_secret_file(&mut self, path: impl fmt::Display, file: &Path) {
+        if !self.2.files_seen.insert(file.to_path_buf()) {
+            return;
+        }
+        if let Some(problem) = permission_warning(file) {
+            self.warn(path, problem);
+        }
+    }
 }
 
 /// The config, or every error found in it, in file order: probe, routes, seeds, dns_audit.
@@ -77,7 +105,7 @@ pub(super) fn config(
     base: &Path,
     for_oauth_login: bool,
 ) -> Result<Config, Vec<FieldError>> {
-    let mut errs = Errors(Vec::new(), Context { for_oauth_login });
+    let mut errs = Errors(Vec::new(), Context { for_oauth_login }, Warnings::default());
     let probe = validate_probe(&raw.probe, base, &mut errs);
     if raw.routes.is_empty() {
         errs.push("routes", "at least one route is required");
@@ -102,7 +130,7 @@ pub(super) fn config(
         .iter()
         .filter_map(|(name, b)| validate_bounce_mailbox(name, b, base, &mut errs))
         .collect();
-    let (report_mailboxes, deprecations) = validate_report_mailboxes(&raw, base, &mut errs);
+    let report_mailboxes = validate_report_mailboxes(&raw, base, &mut errs);
     for (name, r) in &raw.routes {
         if let Some(b) = &r.bounces
             && !raw.bounce_mailboxes.contains_key(b)
@@ -122,7 +150,7 @@ pub(super) fn config(
                 dns_audit,
                 bounce_mailboxes,
                 report_mailboxes,
-                deprecations,
+                warnings: errs.2.list,
             };
             Ok(config)
         }
@@ -269,7 +297,12 @@ fn secret(
     let file = file.clone().map(|f| resolve(base, f));
     match SecretSource::from_pair(env, &file) {
         Ok(Some(src)) => match src.load() {
-            Ok(s) => Some(s),
+            Ok(s) => {
+                if let SecretSource::File(f) = &src {
+                    errs.check_secret_file(format!("{path}_file"), f);
+                }
+                Some(s)
+            }
             Err(e) => {
                 errs.push(path, e);
                 None

@@ -62,6 +62,10 @@ pub(super) fn validate_route(
         }
         tab
     });
+    // The audit's `dkim_key_file` is the mail server's signing key, read for its public half:
+    // shared with the signing daemon by group as a rule (`root:_rspamd 0640`), its mode is
+    // the mail server's business, not a secret of ours to warn about.
+    let dkim_key_file = r.dkim_key_file.clone().map(|k| resolve(base, k));
     Some(Route {
         name: name.to_string(),
         host: connection.host,
@@ -76,7 +80,7 @@ pub(super) fn validate_route(
         timeout: timeout?,
         sending_ips,
         dnsbl_zones: r.dnsbl_zones.clone(),
-        dkim_key_file: r.dkim_key_file.clone().map(|k| resolve(base, k)),
+        dkim_key_file,
         dkim_selector: r
             .dkim_selector
             .clone()
@@ -145,7 +149,8 @@ pub(super) fn dkim_signing(
             "required when [dkim] is set (a PEM RSA private key)",
         ),
         Some(k) if !k.is_file() => errs.push(key_path, format!("no such file: {}", k.display())),
-        Some(_) => {}
+        // The key mailcanary signs with itself is as secret as a password.
+        Some(k) => errs.check_secret_file(key_path, k),
     }
     Some(DkimSigning {
         domain,

@@ -68,3 +68,45 @@ fn five_field_cron_gets_seconds() {
         Err(ScheduleError::NeverRuns { .. })
     ));
 }
+
+#[cfg(unix)]
+#[test]
+fn secret_files_others_can_read_are_warned_about_once_each() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mode = |name: &str, mode| {
+        std::fs::set_permissions(dir.path().join(name), std::fs::Permissions::from_mode(mode))
+            .expect("chmod")
+    };
+    std::fs::write(dir.path().join("key"), "0123456789abcdef0123").expect("key");
+    std::fs::write(dir.path().join("rt"), "rt-1\n").expect("rt");
+    mode("key", 0o644);
+    mode("rt", 0o604);
+    let oauth = "oauth2 = { token_url = \"https://token.example/warnings\", client_id = \"c\", \
+                 scope = \"s\", refresh_token_file = \"rt\" }";
+    let text = format!(
+        "[probe]\ntoken_key_file = \"key\"\n\n\
+         [routes.r]\nhost = \"smtp.example.com\"\nfrom = \"p@example.com\"\n\
+         username = \"u@example.com\"\nauth = \"oauth2\"\n{oauth}\n\n\
+         [seeds.s]\naddress = \"u@example.com\"\nhost = \"imap.example.com\"\n\
+         auth = \"oauth2\"\n{oauth}\n"
+    );
+    let load = || crate::config::parse(&text, &dir.path().join("c.toml")).expect("valid");
+    // The seed and the route name the same refresh token file: one warning for it.
+    let c = load();
+    let paths: Vec<&str> = c.warnings.iter().map(|w| w.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        vec!["probe.token_key_file", "routes.r.oauth2.refresh_token_file"]
+    );
+    assert!(
+        c.warnings[0].problem.contains("(mode 0644)")
+            && c.warnings[0].problem.contains("chmod 600"),
+        "{}",
+        c.warnings[0]
+    );
+    mode("key", 0o600);
+    mode("rt", 0o400);
+    let c = load();
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+}
