@@ -227,6 +227,34 @@ impl Standing {
         }
     }
 
+    /// A probe that had timed out (`missing` or `unknown`) has an outcome after all: found
+    /// late, or refused by a bounce that came late. One probe is one outcome: when its
+    /// `missing` is what moved the pair last, a bad late outcome only names the problem more
+    /// precisely (a refused probe is not a second lost one, so it confirms nothing); a good
+    /// one counts as in [`Self::on_outcome`] (the mail did arrive). A probe that timed out
+    /// `unknown` counted for nothing: its late outcome counts like any other, and is history
+    /// when a newer probe moved the pair since.
+    pub fn on_late_outcome(
+        &mut self,
+        probe_id: &str,
+        created_at: f64,
+        outcome: Outcome,
+        now: f64,
+    ) -> Ask {
+        // Probes are ordered by creation time, and none of a pair share one: the probe that
+        // moved the pair last is the one created at `counted_until`.
+        let moved_it_last = created_at.total_cmp(&self.counted_until).is_eq();
+        if let Outcome::Bad(problem) = outcome
+            && moved_it_last
+        {
+            if matches!(self.state, PairState::Suspect | PairState::Confirmed) {
+                self.problem = Some(problem);
+            }
+            return Ask::Nothing;
+        }
+        self.on_outcome(probe_id, created_at, outcome, now)
+    }
+
     /// A probe of this pair (created at `created_at`) is overdue: accepted a while ago and not
     /// found, while its mailbox was readable.
     pub fn on_overdue(&mut self, probe_id: &str, created_at: f64, now: f64) -> Ask {

@@ -6,7 +6,7 @@ Dovecot's LMTP writes a message under tmp/ and renames it into new/ under its fi
 rename into a watched new/ folder this prints one JSON line:
 
     {"user": "seed21", "folder": "INBOX", "file": "...", "stored": 1795843410.836426,
-     "event_at": 1795843410.8371, "message_id": "<mc.<probe id>@sender.test>"}
+     "event_at": 1795843410.8371, "message_id": "<mc.<public id>@sender.test>"}
 
 `stored` comes from the file name, `event_at` is when this watcher saw the rename. The file is
 read at once for its Message-ID (mailcanary may delete it moments later; if it has already been

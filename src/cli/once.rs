@@ -17,7 +17,7 @@ pub fn run(path: &Path, json: bool) -> Result<ExitCode, ExitCode> {
         prober.close().await;
         let records = results::latest_of_each_pair(&records);
         let pairs = prober.store.pairs().map_err(super::fail)?;
-        let results = results::build(&records, Some(&config)).with_pair_states(&pairs);
+        let results = results::build(&records, &config).with_pair_states(&pairs);
         if json {
             let s = serde_json::to_string_pretty(&results)
                 .map_err(|e| super::fail(format_args!("cannot encode the results: {e}")))?;

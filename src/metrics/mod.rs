@@ -104,7 +104,9 @@ pub(crate) fn retire<T: MetricVecBuilder>(vec: &MetricVec<T>, configured: &Confi
                 .iter()
                 .map(|l| (l.name(), l.value()))
                 .collect();
-            let (route, seed) = (labels.get("route").copied(), labels.get("seed").copied());
+            // A mailbox is a `seed` in the older series, a `mailbox` in the newer ones.
+            let mailbox = labels.get("seed").or_else(|| labels.get("mailbox"));
+            let (route, seed) = (labels.get("route").copied(), mailbox.copied());
             if !configured.keeps(route, seed) {
                 let _ = vec.remove(&labels);
             }

@@ -37,6 +37,9 @@ pub const REJECTION_CLASSES: [&str; 7] = [
 pub const LAST_OUTCOMES: [&str; 8] = [
     "inbox", "spam", "other", "missing", "unknown", "rejected", "deferred", "not_sent",
 ];
+/// The `reason` of `mailcanary_forged_bounces_total`: why a bounce that names one of our
+/// probes was not believed (spelt by `probe::watch::bounces::Unproven::as_str`).
+pub const FORGED_BOUNCE_REASONS: [&str; 4] = ["token", "envelope_id", "message_id", "mismatch"];
 pub const IMAP_REASONS: [&str; 6] = ["network", "tls", "auth", "timeout", "protocol", "throttled"];
 /// Delivery buckets: 0.1 s … 30 min.
 const DELIVERY_BUCKETS: [f64; 16] = [
@@ -66,6 +69,7 @@ pub struct ProbeMetrics {
     pub round_interval: Gauge,
     pub imap_errors: IntCounterVec,
     pub forged_probes: IntCounterVec,
+    pub forged_bounces: IntCounterVec,
     pub foreign_probes: IntCounterVec,
     pub diagnosis: IntGaugeVec,
     pub last_tab: IntGaugeVec,
@@ -101,7 +105,7 @@ impl ProbeMetrics {
             probes_late: counter(
                 r,
                 "mailcanary_probes_late_total",
-                "Probes found after the timeout but within the late window.",
+                "Probes whose outcome came after the timeout (counted missing or unknown then): found within the late window, or refused by a bounce that came late.",
                 &["route", "seed"],
             ),
             probes_rejected: counter(
@@ -188,6 +192,12 @@ impl ProbeMetrics {
                 "Messages carrying a probe token that does not verify or was already used; never touched.",
                 &["seed"],
             ),
+            forged_bounces: counter(
+                r,
+                "mailcanary_forged_bounces_total",
+                "Bounces in a bounce mailbox that name one of our probes but prove nothing (a probe token or envelope id that does not verify, only the probe's Message-ID, or proofs naming two probes); the probe is not changed and the bounce never touched.",
+                &["mailbox", "reason"],
+            ),
             foreign_probes: counter(
                 r,
                 "mailcanary_foreign_probes_total",
@@ -255,6 +265,12 @@ impl ProbeMetrics {
                 self.imap_errors.with_label_values(&[&mailbox.name, reason]);
             }
         }
+        for mailbox in &config.bounce_mailboxes {
+            for reason in FORGED_BOUNCE_REASONS {
+                self.forged_bounces
+                    .with_label_values(&[&mailbox.name, reason]);
+            }
+        }
     }
 
     /// Removes the series of routes and seeds the config no longer has.
@@ -276,6 +292,7 @@ impl ProbeMetrics {
         retire(&self.last_success, c);
         retire(&self.imap_errors, c);
         retire(&self.forged_probes, c);
+        retire(&self.forged_bounces, c);
         retire(&self.foreign_probes, c);
         retire(&self.diagnosis, c);
         retire(&self.last_tab, c);
@@ -479,6 +496,23 @@ impl Metrics {
         }
     }
 
+    /// Records a bounce that names one of our probes (`probe`: its public id) without proving
+    /// it (`reason`: one of [`FORGED_BOUNCE_REASONS`]); logged, the bounce left alone.
+    pub fn forged_bounce(&self, mailbox: &str, reason: &'static str, probe: &str) {
+        tracing::warn!(
+            mailbox,
+            reason,
+            probe_id = probe,
+            "ignoring a bounce that names one of our probes but does not prove it (left in the mailbox)"
+        );
+        if self.exported(None, Some(mailbox)) {
+            self.probe
+                .forged_bounces
+                .with_label_values(&[mailbox, reason])
+                .inc();
+        }
+    }
+
     /// Records a valid probe of another instance found in a seed mailbox (left alone; logged at
     /// debug level: every round of every other instance brings some).
     pub fn foreign_probe(&self, seed: &str, folder: &str, instance: &str) {
@@ -524,8 +558,18 @@ impl Metrics {
         }
     }
 
-    /// Records a probe the receiving server refused (and logs the reply).
-    pub fn probe_rejected(&self, route: &str, seed: &str, bounce: &Bounce) {
+    /// Records a probe the receiving server refused (and logs the reply). `late`: the bounce
+    /// came after the probe's timeout (it was counted missing or unknown then; it counts as
+    /// late too). `latest`: the probe is still its pair's latest result, so the pair's last
+    /// placement becomes `rejected`; a late bounce of an older probe changes no gauge.
+    pub fn probe_rejected(
+        &self,
+        route: &str,
+        seed: &str,
+        bounce: &Bounce,
+        late: bool,
+        latest: bool,
+    ) {
         let class = match bounce.class.as_str() {
             // A full mailbox is the recipient's problem, like an unknown one.
             "mailbox_full" => "recipient",
@@ -538,6 +582,7 @@ impl Metrics {
             class,
             status = bounce.status.as_deref().unwrap_or("-"),
             reply = bounce.diagnostic_code.as_deref().unwrap_or("-"),
+            late,
             "probe rejected by the receiving server"
         );
         if !self.exported(Some(route), Some(seed)) {
@@ -547,7 +592,15 @@ impl Metrics {
             .probes_rejected
             .with_label_values(&[route, seed, class])
             .inc();
-        self.set_last_placement(route, seed, Placement::Rejected);
+        if late {
+            self.probe
+                .probes_late
+                .with_label_values(&[route, seed])
+                .inc();
+        }
+        if latest {
+            self.set_last_placement(route, seed, Placement::Rejected);
+        }
     }
 
     /// Logs a delay notice of a probe (still watched).

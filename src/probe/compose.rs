@@ -1,5 +1,7 @@
 //! Builds a probe message: realistic multipart text + HTML with List-Unsubscribe, so filters
-//! judge it like real mail, carrying the probe token in a header and in the Message-ID.
+//! judge it like real mail, carrying the probe token in a header, the probe's public id in
+//! the Message-ID (never the probe id: every relay, the seed's provider and every mail log see
+//! the Message-ID) and its signed envelope id for SMTP (see [`token`]).
 //! Optionally DKIM-signs it with mail-auth (relaxed/relaxed; lettre's own signer uses
 //! simple/relaxed, which verifiers fail on after any transit rewrap).
 
@@ -17,6 +19,8 @@ use crate::probe::token::{self, Token};
 pub struct ProbeMessage {
     pub probe_id: String,
     pub message_id: String,
+    /// The `ENVID` to send (RFC 3461 §4.4), signed: [`token::envelope_id`].
+    pub envelope_id: String,
     pub envelope_from: String,
     pub recipient: String,
     pub bytes: Vec<u8>,
@@ -79,8 +83,14 @@ pub fn compose(
             reason: e.to_string(),
         })?;
     let domain = route.from_domain();
-    let message_id = format!("<mc.{}@{}>", token.probe_id, domain);
-    let short = &token.probe_id[..8.min(token.probe_id.len())];
+    let public = token::public_id(key, &token.probe_id);
+    let message_id = format!("<mc.{public}@{domain}>");
+    let short = &public[..8];
+    let envelope_id = token::envelope_id(
+        key,
+        token.instance.as_deref().unwrap_or_default(),
+        &token.probe_id,
+    );
     let unsubscribe = route
         .message
         .list_unsubscribe
@@ -133,6 +143,7 @@ pub fn compose(
     Ok(ProbeMessage {
         probe_id: token.probe_id.clone(),
         message_id,
+        envelope_id,
         envelope_from: route.envelope_from.clone(),
         recipient: seed.address.clone(),
         bytes,

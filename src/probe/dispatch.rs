@@ -13,6 +13,7 @@ use crate::config::Config;
 use crate::outcome::Placement;
 use crate::probe::launch::Launcher;
 use crate::probe::setup::Setup;
+use crate::probe::token;
 use crate::probe::watch::context::Event;
 use crate::standing::{Ask, Budget, Outcome, PairState, Problem, Standing};
 use crate::state::probes::{ProbeKind, ProbeRecord, ProbeState};
@@ -99,25 +100,39 @@ impl Dispatcher {
         let setup = self.current();
         let config = &setup.config;
         let metrics = &self.launcher.metrics;
-        // The result's diagnosis and tab series, at every outcome (diagnosed where every
-        // result is: results::build).
-        let causes = crate::diagnosis::all_causes();
-        for result in crate::results::build(std::slice::from_ref(r), Some(config)).results {
-            let current: Vec<&str> = result.diagnosis.iter().map(|d| d.cause.as_str()).collect();
-            metrics.set_diagnosis(&r.route, &r.seed, &causes, &current);
-            metrics.set_last_tab(&r.route, &r.seed, result.tab);
+        // The result's diagnosis and tab series, at every outcome of the pair's latest result
+        // (diagnosed where every result is: results::build); a late outcome of an older probe
+        // is history and leaves them to the newer one.
+        let latest = !r.late
+            || self
+                .launcher
+                .store
+                .is_latest_of_pair(r)
+                .unwrap_or_else(|e| {
+                    tracing::error!(error = %e, "cannot read the pair's latest result");
+                    false
+                });
+        if latest {
+            let causes = crate::diagnosis::all_causes();
+            for result in crate::results::build(std::slice::from_ref(r), config).results {
+                let current: Vec<&str> =
+                    result.diagnosis.iter().map(|d| d.cause.as_str()).collect();
+                metrics.set_diagnosis(&r.route, &r.seed, &causes, &current);
+                metrics.set_last_tab(&r.route, &r.seed, result.tab);
+            }
         }
 
         let key = (r.route.clone(), r.seed.clone());
         let now = now();
         let outcome = outcome_of(r);
         let before = self.pairs.get(&key).map(|p| p.state);
-        let ask = self.pairs.entry(key.clone()).or_default().on_outcome(
-            &r.probe_id,
-            r.created_at,
-            outcome,
-            now,
-        );
+        let pair = self.pairs.entry(key.clone()).or_default();
+        // A probe that timed out and has an outcome after all is one probe, not two.
+        let ask = if r.late {
+            pair.on_late_outcome(&r.probe_id, r.created_at, outcome, now)
+        } else {
+            pair.on_outcome(&r.probe_id, r.created_at, outcome, now)
+        };
         self.answer(&setup, &key, ask, r.round_id);
         self.after(&key, before, Some(r));
         if last {
@@ -141,7 +156,7 @@ impl Dispatcher {
         tracing::info!(
             route = %r.route,
             seed = %r.seed,
-            probe_id,
+            probe_id = %token::public_id(&setup.config.probe.token_key, probe_id),
             "probe overdue (not found {} after it was accepted)",
             humantime::format_duration(setup.config.probe.confirm_after.unwrap_or_default())
         );
@@ -190,7 +205,7 @@ impl Dispatcher {
                 {
                     Ok((id, created_at)) => {
                         metrics.confirmation_sent(route_name, seed_name);
-                        tracing::info!(route = %route_name, seed = %seed_name, probe_id = %id, "confirmation probe sent");
+                        tracing::info!(route = %route_name, seed = %seed_name, probe_id = %token::public_id(&config.probe.token_key, &id), "confirmation probe sent");
                         if let Some(pair) = self.pairs.get_mut(key) {
                             pair.confirmation_sent(&id, created_at);
                         }
@@ -224,12 +239,13 @@ impl Dispatcher {
             tracing::error!(route = %route, seed = %seed, error = %e, "cannot store the pair's standing");
         }
         if before != Some(pair.state) {
+            let key = &self.config().probe.token_key;
             tracing::info!(
                 route = %route,
                 seed = %seed,
                 state = %pair.state,
                 problem = pair.problem.map_or("none", Problem::as_str),
-                probe_id = r.map_or("", |r| r.probe_id.as_str()),
+                probe_id = r.map_or(String::new(), |r| token::public_id(key, &r.probe_id)),
                 "pair state changed"
             );
         }

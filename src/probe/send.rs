@@ -4,8 +4,10 @@
 //! bytes or stalls after DATA ends in `timeout`, never in a round that does not end.
 //!
 //! Where the server offers DSN (RFC 3461), the probe asks for failure and delay notices with
-//! the headers only (`RET=HDRS`, `NOTIFY=FAILURE,DELAY`) and names itself in `ENVID=<probe
-//! id>`, so a bounce can be matched to its probe even when the bouncer returns no headers.
+//! the headers only (`RET=HDRS`, `NOTIFY=FAILURE,DELAY`) and names itself in a signed
+//! `ENVID=mc1.<probe id>.<mac>` ([`crate::probe::token::envelope_id`]), so a bounce proves
+//! itself ours even when the bouncer returns no headers, and nobody without the token key can
+//! write one we would believe.
 //!
 //! With `auth = "oauth2"` the route authenticates with an OAuth2 access token: OAUTHBEARER
 //! (RFC 7628) when the EHLO offers it, else XOAUTH2. lettre speaks only XOAUTH2, so the AUTH
@@ -290,7 +292,7 @@ impl Sender {
             mail_params.push(MailParameter::Body(MailBodyParameter::EightBitMime));
         }
         if dsn {
-            mail_params.extend(dsn_mail_parameters(&message.probe_id));
+            mail_params.extend(dsn_mail_parameters(&message.envelope_id));
             rcpt_params.extend(dsn_rcpt_parameters(&to));
         }
         conn.command(Mail::new(Some(from), mail_params)).await?;
@@ -437,9 +439,10 @@ fn ehlo_offers(ehlo: &Response, keyword: &str) -> bool {
     })
 }
 
-/// `RET=HDRS ENVID=<probe id>` (RFC 3461 §4.3, §4.4): bounces return only the headers, and
-/// carry the probe id as Original-Envelope-Id. The probe id is hex, valid xtext as it is.
-fn dsn_mail_parameters(probe_id: &str) -> Vec<MailParameter> {
+/// `RET=HDRS ENVID=<envelope id>` (RFC 3461 §4.3, §4.4): bounces return only the headers, and
+/// carry the signed envelope id as Original-Envelope-Id. It is hex digits and dots, valid
+/// xtext as it is.
+fn dsn_mail_parameters(envelope_id: &str) -> Vec<MailParameter> {
     vec![
         MailParameter::Other {
             keyword: "RET".to_string(),
@@ -447,7 +450,7 @@ fn dsn_mail_parameters(probe_id: &str) -> Vec<MailParameter> {
         },
         MailParameter::Other {
             keyword: "ENVID".to_string(),
-            value: Some(probe_id.to_string()),
+            value: Some(envelope_id.to_string()),
         },
     ]
 }

@@ -22,6 +22,10 @@
 //! `state` is `sending`/`sent` while a probe is in flight (then `placement` is `null`),
 //! `resolved`, `missing`, `unknown` or `send_failed`. `placement` is `null` for a probe that was never sent (`smtp` then holds the refusal code when
 //! there was one, and `error` says why); `verdict` and `spam` are `null` until the probe is found.
+//! `probe_id` is the probe's *public* id ([`token::public_id`], a keyed hash: the local part of
+//! its Message-ID), never the id its token and envelope id carry. `late` is true when the
+//! outcome came after the timeout (found late, or a bounce that came late), and then
+//! `expired_as` says what it was recorded as at the timeout (`missing`, `unknown`), else `null`.
 
 pub mod causes;
 #[cfg(test)]
@@ -35,6 +39,7 @@ use crate::diagnosis::Diagnosis;
 use crate::gmail::Tab;
 use crate::outcome::SendOutcome;
 use crate::outcome::{Bounce, Placement, probe_status};
+use crate::probe::token;
 use crate::standing::{PairState, Standing};
 use crate::state::probes::{ProbeKind, ProbeRecord, ProbeState};
 use crate::status::Status;
@@ -44,6 +49,7 @@ use crate::verdict::{SpamVerdict, Verdict};
 pub struct ProbeResult {
     pub route: String,
     pub seed: String,
+    /// The probe's public id ([`token::public_id`]), never the probe id itself.
     pub probe_id: String,
     /// Where the probe is in its life: `sending`, `sent` (in flight), `resolved`, `missing`,
     /// `unknown`, `send_failed`.
@@ -57,7 +63,11 @@ pub struct ProbeResult {
     pub spam: Option<SpamVerdict>,
     pub smtp: Option<SendOutcome>,
     pub delivery_seconds: Option<f64>,
+    /// The outcome came after the timeout: found late, or refused by a bounce that came late.
     pub late: bool,
+    /// What a `late` result was recorded as at its timeout (`missing`, `unknown`); `null`
+    /// otherwise.
+    pub expired_as: Option<ProbeState>,
     pub status: Status,
     pub diagnosis: Vec<Diagnosis>,
     pub error: Option<String>,
@@ -122,13 +132,14 @@ pub fn latest_of_each_pair(records: &[ProbeRecord]) -> Vec<ProbeRecord> {
 }
 
 /// Turns stored records into results, each with its diagnosis ([`causes::for_record`], named
-/// with the routes of `config`, the config in force): the one place a record is diagnosed, for
-/// `once`, `/api/results`, the status page and the metrics alike.
-pub fn build(records: &[ProbeRecord], config: Option<&Config>) -> Results {
+/// with the routes of `config`, the config in force) and its public id (from the config's
+/// token key): the one place a record is diagnosed, for `once`, `/api/results`, the status
+/// page and the metrics alike.
+pub fn build(records: &[ProbeRecord], config: &Config) -> Results {
     let results: Vec<ProbeResult> = records
         .iter()
         .map(|r| {
-            let diagnosis = causes::for_record(r, config);
+            let diagnosis = causes::for_record(r, Some(config));
             let send_failed = r.state == ProbeState::SendFailed;
             let placement = if send_failed {
                 None
@@ -155,7 +166,7 @@ pub fn build(records: &[ProbeRecord], config: Option<&Config>) -> Results {
             ProbeResult {
                 route: r.route.clone(),
                 seed: r.seed.clone(),
-                probe_id: r.probe_id.clone(),
+                probe_id: token::public_id(&config.probe.token_key, &r.probe_id),
                 state: r.state,
                 placement,
                 folder: r.folder.clone(),
@@ -165,6 +176,7 @@ pub fn build(records: &[ProbeRecord], config: Option<&Config>) -> Results {
                 smtp: r.smtp.clone(),
                 delivery_seconds: r.delivery_seconds,
                 late: r.late,
+                expired_as: r.expired_as,
                 status,
                 diagnosis,
                 error: r.error.clone(),

@@ -38,6 +38,7 @@ fn result(route: &str, seed: &str, placement: Option<Placement>, status: Status)
         smtp: None,
         delivery_seconds: Some(0.2),
         late: false,
+        expired_as: None,
         status,
         diagnosis: vec![],
         error: None,
@@ -209,6 +210,7 @@ fn once_shows_one_record_per_pair_the_newest_with_an_outcome() {
         resolved_at: None,
         bounce: None,
         kind: ProbeKind::Scheduled,
+        expired_as: None,
     };
     let records = vec![
         record("a1", "a", 1.0, ProbeState::Resolved),

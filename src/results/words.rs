@@ -129,7 +129,16 @@ pub fn in_words(r: &ProbeResult, fixes: bool) -> Vec<String> {
         out.push(s);
     }
     if r.late {
-        out.push("arrived after the timeout (late)".into());
+        // Late news: the earlier outcome is not erased, it is said.
+        let was = r
+            .expired_as
+            .map(|s| format!(", recorded {} until then", s.as_str()))
+            .unwrap_or_default();
+        out.push(if r.placement == Some(Placement::Rejected) {
+            format!("the bounce came after the timeout (late{was})")
+        } else {
+            format!("arrived after the timeout (late{was})")
+        });
     }
     if let Some(e) = &r.error {
         match &r.error_reason {

@@ -126,7 +126,7 @@ async fn readyz(State(s): State<Arc<AppState>>) -> Response {
 fn latest(s: &AppState) -> Result<Results, crate::state::StateError> {
     let records = s.store.latest_per_pair()?;
     let pairs = s.store.pairs()?;
-    Ok(results::build(&records, Some(&(s.config)())).with_pair_states(&pairs))
+    Ok(results::build(&records, &(s.config)()).with_pair_states(&pairs))
 }
 
 async fn results(State(s): State<Arc<AppState>>) -> Response {
@@ -168,7 +168,7 @@ async fn status(State(s): State<Arc<AppState>>) -> Response {
         tracing::error!(error = %e, "cannot read recent failures for the status page");
         Vec::new()
     });
-    let failures = results::build(&failures, Some(&(s.config)()));
+    let failures = results::build(&failures, &(s.config)());
     let reports = report_view(&s).unwrap_or_else(|e| {
         tracing::error!(error = %e, "cannot read reports for the status page");
         None

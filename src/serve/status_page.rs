@@ -377,6 +377,7 @@ mod tests {
             smtp: None,
             delivery_seconds: Some(0.2),
             late: false,
+            expired_as: None,
             status,
             diagnosis: vec![],
             error: None,

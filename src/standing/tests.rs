@@ -167,6 +167,67 @@ fn a_deferred_probe_delivered_later_counts_again() {
 }
 
 #[test]
+fn a_late_bounce_of_the_missing_probe_that_moved_the_pair_is_not_a_second_outcome() {
+    let mut pair = Standing::default();
+    assert_eq!(
+        pair.on_outcome("p1", 10.0, bad(Problem::Missing), 610.0),
+        Ask::Confirm
+    );
+    pair.confirmation_sent("c1", 610.0);
+    // The bounce of p1 comes after its timeout: the same probe, refused rather than lost.
+    assert_eq!(
+        pair.on_late_outcome("p1", 10.0, bad(Problem::Rejected), 700.0),
+        Ask::Nothing
+    );
+    assert_eq!(pair.state, PairState::Suspect, "one probe does not confirm");
+    assert_eq!(pair.since, 610.0);
+    assert_eq!(
+        pair.problem,
+        Some(Problem::Rejected),
+        "named more precisely"
+    );
+    assert!(
+        pair.confirmation.is_some(),
+        "its confirmation still decides"
+    );
+    // ... which it does.
+    assert_eq!(
+        pair.on_outcome("c1", 610.0, bad(Problem::Rejected), 620.0),
+        Ask::Nothing
+    );
+    assert_eq!(pair.state, PairState::Confirmed);
+}
+
+#[test]
+fn a_late_outcome_of_an_unknown_probe_counts_and_of_an_older_probe_is_history() {
+    // `unknown` said nothing: the bounce that comes late is the pair's news.
+    let mut pair = Standing::default();
+    assert_eq!(
+        pair.on_outcome("p1", 10.0, Outcome::Neutral, 610.0),
+        Ask::Nothing
+    );
+    assert_eq!(
+        pair.on_late_outcome("p1", 10.0, bad(Problem::Rejected), 700.0),
+        Ask::Confirm
+    );
+    assert_eq!(pair.state, PairState::Suspect);
+    // A newer probe moved the pair since: an older probe's late bounce changes nothing.
+    let mut pair = Standing::default();
+    pair.on_outcome("p1", 10.0, bad(Problem::Missing), 610.0);
+    pair.on_outcome("p2", 20.0, Outcome::Good, 620.0);
+    assert_eq!(
+        pair.on_late_outcome("p1", 10.0, bad(Problem::Rejected), 700.0),
+        Ask::Nothing
+    );
+    assert_eq!((pair.state, pair.problem), (PairState::Ok, None));
+    // A missing probe found late after all still counts as good (the mail did arrive).
+    let mut pair = Standing::default();
+    pair.on_outcome("p1", 10.0, bad(Problem::Missing), 610.0);
+    pair.on_late_outcome("p1", 10.0, Outcome::Good, 700.0);
+    assert_eq!(pair.state, PairState::Ok);
+}
+
+#[test]
 fn the_budget_is_a_sliding_hour_and_survives_a_restart() {
     let mut b = Budget::new(2, [100.0]);
     assert!(b.take(200.0));

@@ -37,7 +37,7 @@ pub enum ProbeState {
 }
 
 impl ProbeState {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             ProbeState::Sending => "sending",
             ProbeState::Sent => "sent",
@@ -50,7 +50,7 @@ impl ProbeState {
         }
     }
 
-    fn parse(s: &str) -> ProbeState {
+    pub fn parse(s: &str) -> ProbeState {
         match s {
             "sending" => ProbeState::Sending,
             "sent" => ProbeState::Sent,
@@ -107,6 +107,7 @@ pub struct ProbeRecord {
     pub folder: Option<String>,
     pub judgement: Option<Judgement>,
     pub delivery_seconds: Option<f64>,
+    /// Its outcome came after its timeout: found late, or refused by a bounce that came late.
     pub late: bool,
     pub error: Option<String>,
     pub error_reason: Option<String>,
@@ -115,6 +116,9 @@ pub struct ProbeRecord {
     pub bounce: Option<Bounce>,
     /// Sent on the schedule, or to confirm its pair's bad outcome.
     pub kind: ProbeKind,
+    /// What it was recorded as at its timeout (`Missing` or `Unknown`) before its late outcome
+    /// replaced that: the earlier outcome stays visible.
+    pub expired_as: Option<ProbeState>,
 }
 
 /// The probes of one instance, in the state file.
@@ -124,8 +128,14 @@ pub struct ProbeStore {
     instance: String,
 }
 
+/// The assignments of an outcome that may come after the timeout: a probe recorded `missing`
+/// or `unknown` becomes `late`, and keeps that earlier outcome in `expired_as` (SQLite reads
+/// `state` as it was before the UPDATE).
+const LATE_NEWS: &str = "late = CASE WHEN state IN ('missing', 'unknown') THEN 1 ELSE 0 END, \
+     expired_as = CASE WHEN state IN ('missing', 'unknown') THEN state ELSE NULL END";
+
 const COLUMNS: &str = "probe_id, round_id, route, seed, message_id, state, created_at, sent_at, smtp_json, \
-     placement, folder, judgement_json, delivery_seconds, late, error, error_reason, resolved_at, bounce_json, kind";
+     placement, folder, judgement_json, delivery_seconds, late, error, error_reason, resolved_at, bounce_json, kind, expired_as";
 
 impl ProbeStore {
     /// Opens (or creates) the state at `path` for `instance`.
@@ -246,7 +256,8 @@ impl ProbeStore {
     }
 
     /// Records where a probe was found. Returns false when it was already resolved (a second
-    /// copy of a resolved probe is not ours to judge again).
+    /// copy of a resolved probe is not ours to judge again). Found after its timeout, it is
+    /// `late`, and what it was recorded as then is kept in `expired_as`.
     pub fn resolve(
         &self,
         probe_id: &str,
@@ -256,23 +267,43 @@ impl ProbeStore {
         delivery_seconds: Option<f64>,
     ) -> Result<bool, StateError> {
         let changed = self.conn().execute(
-            "UPDATE probes SET late = CASE WHEN state IN ('missing', 'unknown') THEN 1 ELSE 0 END, \
-             state = 'resolved', placement = ?2, folder = ?3, judgement_json = ?4, delivery_seconds = ?5, resolved_at = ?6, error = NULL, error_reason = NULL \
-             WHERE probe_id = ?1 AND state IN ('sending', 'sent', 'deferred', 'missing', 'unknown')",
+            &format!(
+                "UPDATE probes SET {LATE_NEWS}, \
+                 state = 'resolved', placement = ?2, folder = ?3, judgement_json = ?4, delivery_seconds = ?5, resolved_at = ?6, error = NULL, error_reason = NULL \
+                 WHERE probe_id = ?1 AND state IN ('sending', 'sent', 'deferred', 'missing', 'unknown')"
+            ),
             params![probe_id, placement.as_str(), folder, serde_json::to_string(judgement)?, delivery_seconds, now()],
         )?;
         Ok(changed == 1)
     }
 
-    /// Records a bounce: the probe is `rejected` (final), unless it was already resolved.
-    /// Returns whether it changed.
+    /// Records a (proven) bounce: the probe is `rejected` (final), unless it was already
+    /// resolved. A bounce for a probe that had timed out is news all the same: it is recorded
+    /// `late`, with what the probe was recorded as then kept in `expired_as`. Returns whether
+    /// it changed.
     pub fn reject(&self, probe_id: &str, bounce: &Bounce) -> Result<bool, StateError> {
         let changed = self.conn().execute(
-            "UPDATE probes SET state = 'rejected', placement = 'rejected', bounce_json = ?2, resolved_at = ?3, error = NULL, error_reason = NULL \
-             WHERE probe_id = ?1 AND state IN ('sending', 'sent', 'deferred', 'missing', 'unknown')",
+            &format!(
+                "UPDATE probes SET {LATE_NEWS}, \
+                 state = 'rejected', placement = 'rejected', bounce_json = ?2, resolved_at = ?3, error = NULL, error_reason = NULL \
+                 WHERE probe_id = ?1 AND state IN ('sending', 'sent', 'deferred', 'missing', 'unknown')"
+            ),
             params![probe_id, serde_json::to_string(bounce)?, now()],
         )?;
         Ok(changed == 1)
+    }
+
+    /// Whether `record` is its pair's latest result (no probe of the same route and seed
+    /// created after it has an outcome): what `/api/results` shows, and what the gauges of the
+    /// pair's latest outcome may follow. A late outcome of an older probe is history.
+    pub fn is_latest_of_pair(&self, record: &ProbeRecord) -> Result<bool, StateError> {
+        let newer: i64 = self.conn().query_row(
+            "SELECT COUNT(*) FROM probes WHERE route = ?1 AND seed = ?2 AND instance = ?3 \
+             AND created_at > ?4 AND state NOT IN ('sending', 'sent')",
+            params![record.route, record.seed, self.instance, record.created_at],
+            |r| r.get(0),
+        )?;
+        Ok(newer == 0)
     }
 
     /// Records a delay notice: the probe is `deferred` and still watched; the notice is kept
@@ -461,6 +492,7 @@ struct RawRow {
     resolved_at: Option<f64>,
     bounce_json: Option<String>,
     kind: String,
+    expired_as: Option<String>,
 }
 
 fn row_to_raw(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRow> {
@@ -484,6 +516,7 @@ fn row_to_raw(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRow> {
         resolved_at: r.get(16)?,
         bounce_json: r.get(17)?,
         kind: r.get(18)?,
+        expired_as: r.get(19)?,
     })
 }
 
@@ -521,6 +554,7 @@ impl RawRow {
                 .map(serde_json::from_str)
                 .transpose()?,
             kind: ProbeKind::parse(&self.kind),
+            expired_as: self.expired_as.as_deref().map(ProbeState::parse),
         })
     }
 }

@@ -33,7 +33,8 @@ CREATE TABLE IF NOT EXISTS probes (
     resolved_at REAL,
     bounce_json TEXT,
     instance TEXT NOT NULL DEFAULT '',
-    kind TEXT NOT NULL DEFAULT 'scheduled'
+    kind TEXT NOT NULL DEFAULT 'scheduled',
+    expired_as TEXT
 );
 CREATE INDEX IF NOT EXISTS probes_state ON probes(state, created_at);
 CREATE INDEX IF NOT EXISTS probes_pair ON probes(route, seed, created_at);
@@ -100,6 +101,9 @@ fn migrate(conn: &Connection, instance: &str) -> rusqlite::Result<()> {
     }
     if !has_column("kind")? {
         conn.execute_batch("ALTER TABLE probes ADD COLUMN kind TEXT NOT NULL DEFAULT 'scheduled'")?;
+    }
+    if !has_column("expired_as")? {
+        conn.execute_batch("ALTER TABLE probes ADD COLUMN expired_as TEXT")?;
     }
     conn.execute_batch("CREATE INDEX IF NOT EXISTS probes_instance ON probes(instance, state)")?;
     conn.execute(

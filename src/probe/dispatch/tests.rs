@@ -228,3 +228,78 @@ async fn a_suspect_pair_gets_one_confirmation_within_the_budget() {
         1
     );
 }
+
+/// Whether the pair main → s1 has `cause` in `mailcanary_diagnosis`.
+fn diagnosed(f: &Fixture, cause: &str) -> bool {
+    f.metrics.render().lines().any(|l| {
+        l.starts_with("mailcanary_diagnosis{") && l.contains(&format!("cause=\"{cause}\""))
+    })
+}
+
+#[test]
+fn a_late_bounce_neither_counts_twice_nor_rewrites_a_newer_result() {
+    let mut f = fixture(0);
+    let bounce = crate::outcome::Bounce {
+        status: Some("5.7.25".into()),
+        action: Some("failed".into()),
+        remote_mta: Some("mx.seed.test".into()),
+        diagnostic_code: Some("550 5.7.25 no PTR record".into()),
+        class: "ptr".into(),
+        method: None,
+    };
+    let timed_out = |id: &str, created: f64, placement: Placement| {
+        f.store
+            .insert_sending(
+                1,
+                id,
+                "main",
+                "s1",
+                &format!("<{id}@x>"),
+                created,
+                ProbeKind::Scheduled,
+            )
+            .expect("insert");
+        f.store.expire(id, placement, None, None).expect("expire");
+        f.store.get(id).expect("get").expect("stored")
+    };
+    // p1 times out missing: the pair is suspect (the budget of 0 sends no confirmation).
+    let p1 = timed_out("p1", 10.0, Placement::Missing);
+    timed_out("p3", 5.0, Placement::Unknown);
+    f.dispatcher.handle(Event::Outcome {
+        record: Box::new(p1),
+        last: true,
+    });
+    assert_eq!(gauge(&f, "suspect"), 1);
+    // Its bounce comes after the timeout: the same probe, refused rather than lost.
+    assert!(f.store.reject("p1", &bounce).expect("reject"));
+    let late = f.store.get("p1").expect("get").expect("stored");
+    assert!(late.late);
+    f.dispatcher.handle(Event::Outcome {
+        record: Box::new(late),
+        last: true,
+    });
+    assert_eq!(gauge(&f, "suspect"), 1, "one probe confirms nothing");
+    assert_eq!(gauge(&f, "confirmed"), 0);
+    let stored = f.store.pairs().expect("pairs");
+    assert_eq!(stored[0].2.problem, Some(Problem::Rejected));
+    assert!(diagnosed(&f, "ptr_missing"), "the pair's latest result");
+    // A newer probe arrives: ok. Then an older probe's bounce comes late: history.
+    let p2 = found(&f, "p2", 20.0, Placement::Inbox);
+    f.dispatcher.handle(Event::Outcome {
+        record: Box::new(p2),
+        last: true,
+    });
+    assert_eq!(gauge(&f, "ok"), 1);
+    assert!(!diagnosed(&f, "ptr_missing"));
+    assert!(f.store.reject("p3", &bounce).expect("reject"));
+    let old = f.store.get("p3").expect("get").expect("stored");
+    f.dispatcher.handle(Event::Outcome {
+        record: Box::new(old),
+        last: true,
+    });
+    assert_eq!(gauge(&f, "ok"), 1);
+    assert!(
+        !diagnosed(&f, "ptr_missing"),
+        "an older probe's late news leaves the newer result's diagnosis"
+    );
+}

@@ -1,9 +1,13 @@
 //! Bounce mailboxes: where a route's envelope sender receives its delivery status
-//! notifications (RFC 3464; RFC 3461 asked for them with `ENVID` and `RET=HDRS`). A bounce
-//! that names one of our probes — by a valid probe token in its returned headers, by its
-//! Original-Envelope-Id, or by the probe's Message-ID — resolves that probe as `rejected`
-//! (or marks it `deferred` for a delay notice) the moment it arrives. Anything else in the
-//! mailbox is never touched and never counted.
+//! notifications (RFC 3464; RFC 3461 asked for them with a signed `ENVID` and `RET=HDRS`).
+//! Anyone can mail the envelope sender, so a bounce changes a probe only when it *proves*
+//! itself ours ([`claim`]): a probe token in its returned headers that verifies with the
+//! token key, or the signed envelope id as its `Original-Envelope-Id`. It then resolves the
+//! probe as `rejected` (or marks it `deferred` for a delay notice) the moment it arrives —
+//! late news too, for a probe that had already timed out (kept `late`, with its earlier
+//! outcome). A bounce that only names one of our probes (a Message-ID, a bare or badly signed
+//! envelope id, a token that does not verify) is counted as forged and never touched.
+//! Anything else in the mailbox is never touched and never counted.
 
 use std::time::Duration;
 
@@ -11,9 +15,9 @@ use super::context::{Entry, Event, WatchCtx, Watcher};
 use crate::config::Secret;
 use crate::imap::{Candidate, FolderConn, ImapError};
 use crate::outcome::Bounce;
-use crate::probe::token::Token;
+use crate::probe::token::{self, EnvelopeId, Token};
 use crate::state::StateError;
-use crate::state::probes::ProbeRecord;
+use crate::state::probes::{ProbeRecord, ProbeStore};
 use crate::verdict::dsn::Dsn;
 
 /// A bounce mailbox, kept across rounds like a seed's folders.
@@ -80,33 +84,123 @@ pub fn looks_like_bounce(fields: &[u8]) -> bool {
     .any(|w| subject.contains(w))
 }
 
-/// How a bounce names its probe, in the order they are trusted.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Reference {
-    /// A probe token that verifies with our key: the strongest proof.
-    Token(Token),
-    /// The Original-Envelope-Id (our `ENVID`, the probe id).
-    EnvelopeId(String),
-    /// The returned message's Message-ID (for bouncers that return no headers of ours).
-    MessageId(String),
+/// What proved a bounce ours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proof {
+    /// A probe token of this instance in the returned header fields, MAC verified (`v2`, or
+    /// `v1` from before instances), naming the probe's route and seed.
+    Token,
+    /// A signed envelope id of this instance (`Original-Envelope-Id`, [`token::envelope_id`]).
+    EnvelopeId,
 }
 
-/// The references a bounce carries that could be ours, strongest first. A token that does
-/// not verify is ignored, never trusted. Pure.
-pub fn references(dsn: &Dsn, key: &Secret) -> Vec<Reference> {
-    let mut out = Vec::new();
-    if let Some(t) = dsn
-        .probe_token
-        .as_deref()
-        .and_then(|v| Token::verify(v, key).ok())
-    {
-        out.push(Reference::Token(t));
+/// Why a bounce that names one of our probes is not believed. Each is a fixed `reason` of
+/// `mailcanary_forged_bounces_total` ([`crate::metrics::probe_series::FORGED_BOUNCE_REASONS`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unproven {
+    /// A probe token whose MAC does not verify.
+    Token,
+    /// An envelope id of our form whose MAC does not verify, or a bare probe id (what releases
+    /// before signed envelope ids sent: anyone who knew the id could write it).
+    EnvelopeId,
+    /// Only the probe's Message-ID. It decides nothing: every relay, the seed's provider and
+    /// every mail log (Postfix's `message-id=`) see it, and it is no secret of ours.
+    MessageId,
+    /// A token and an envelope id that both verify but name two different probes.
+    Mismatch,
+}
+
+impl Unproven {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Unproven::Token => "token",
+            Unproven::EnvelopeId => "envelope_id",
+            Unproven::MessageId => "message_id",
+            Unproven::Mismatch => "mismatch",
+        }
     }
-    if let Some(id) = dsn.original_envelope_id.as_deref().map(str::trim)
-        && id.len() == 32
-        && id.chars().all(|c| c.is_ascii_hexdigit())
-    {
-        out.push(Reference::EnvelopeId(id.to_ascii_lowercase()));
+}
+
+/// What a bounce is to this instance.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Claim {
+    /// It names none of this instance's probes of a route that bounces here: someone else's
+    /// bounce, never touched, never counted.
+    NotOurs,
+    /// A valid token of another instance sharing the mailbox and the key: its bounce.
+    Foreign,
+    /// It proves itself a bounce of this probe: recorded, then cleaned up like a probe.
+    Proven { record: ProbeRecord, by: Proof },
+    /// It names this probe but proves nothing: the probe is not changed, the bounce is left
+    /// in the mailbox and counted as forged.
+    Unproven { record: ProbeRecord, why: Unproven },
+}
+
+/// Who a bounce is about, and whether it proves it. Only a secret of ours decides: a probe
+/// token that verifies (its MAC, RFC 2104, over probe id, instance, route, seed and send
+/// time) or a signed envelope id (RFC 3461 §4.4). What strangers can know — the public id
+/// served on `/api/results`, the Message-ID every relay and log sees, a bare probe id from an
+/// older release's envelope id — only *names* a probe: such a bounce is [`Claim::Unproven`],
+/// however real it may look. Someone who saw the probe itself on its way (a relay, the seed's
+/// provider) can copy its token, but could as well refuse the probe for real: the path can
+/// always fail a probe; the rest of the world cannot.
+///
+/// `probes` is this instance's store; `here` says whether a probe's route sends its bounces
+/// to the mailbox being read (a bounce about any other probe is not this mailbox's).
+pub fn claim(
+    dsn: &Dsn,
+    key: &Secret,
+    instance: &str,
+    probes: &ProbeStore,
+    here: impl Fn(&ProbeRecord) -> bool,
+) -> Result<Claim, StateError> {
+    let find = |probe_id: &str| -> Result<Option<ProbeRecord>, StateError> {
+        Ok(probes.get(probe_id)?.filter(|r| here(r)))
+    };
+    let mut proven: Vec<(ProbeRecord, Proof)> = Vec::new();
+    // The strongest reference that names a probe without proving it: token, envelope id,
+    // Message-ID, in that order.
+    let mut named: Option<(ProbeRecord, Unproven)> = None;
+    let mut note = |record: ProbeRecord, why: Unproven| {
+        if named.is_none() {
+            named = Some((record, why));
+        }
+    };
+    if let Some(value) = dsn.probe_token.as_deref() {
+        match Token::verify(value, key) {
+            Ok(t) if !t.is_of(instance) => return Ok(Claim::Foreign),
+            Ok(t) => {
+                if let Some(r) =
+                    find(&t.probe_id)?.filter(|r| r.route == t.route && r.seed == t.seed)
+                {
+                    proven.push((r, Proof::Token));
+                }
+            }
+            Err(_) => {
+                if let Some(r) = Token::named_probe(value)
+                    .map(|id| find(&id))
+                    .transpose()?
+                    .flatten()
+                {
+                    note(r, Unproven::Token);
+                }
+            }
+        }
+    }
+    if let Some(value) = dsn.original_envelope_id.as_deref() {
+        match EnvelopeId::check(value, key, instance) {
+            EnvelopeId::Signed(id) => {
+                if let Some(r) = find(&id)? {
+                    proven.push((r, Proof::EnvelopeId));
+                }
+            }
+            EnvelopeId::BadMac(id) | EnvelopeId::Unsigned(id) => {
+                if let Some(r) = find(&id)? {
+                    note(r, Unproven::EnvelopeId);
+                }
+            }
+            EnvelopeId::NotOurs => {}
+        }
     }
     if let Some(mid) = dsn.original_message_id.as_deref() {
         let mid = mid.trim();
@@ -115,9 +209,26 @@ pub fn references(dsn: &Dsn, key: &Secret) -> Vec<Reference> {
         } else {
             format!("<{mid}>")
         };
-        out.push(Reference::MessageId(mid));
+        if let Some(r) = probes.by_message_id(&mid)?.filter(|r| here(r)) {
+            note(r, Unproven::MessageId);
+        }
     }
-    out
+    Ok(match proven.as_slice() {
+        [] => match named {
+            Some((record, why)) => Claim::Unproven { record, why },
+            None => Claim::NotOurs,
+        },
+        [(first, by), rest @ ..] if rest.iter().all(|(r, _)| r.probe_id == first.probe_id) => {
+            Claim::Proven {
+                record: first.clone(),
+                by: *by,
+            }
+        }
+        [(first, _), ..] => Claim::Unproven {
+            record: first.clone(),
+            why: Unproven::Mismatch,
+        },
+    })
 }
 
 /// The candidate filter of a bounce mailbox's check.
@@ -231,20 +342,39 @@ async fn check_bounces(
     }
 }
 
-/// Reads one message of a bounce mailbox; when it is a bounce of one of our probes sent by a
-/// route that uses this mailbox, records it. Returns whether it is ours (to clean up).
+/// Reads one message of a bounce mailbox; when it proves itself a bounce of one of our probes
+/// sent by a route that uses this mailbox, records it. Returns whether it is ours (to clean
+/// up): a bounce that names one of our probes without proving it is counted as forged and
+/// left exactly as it is.
 fn record_bounce(ctx: &WatchCtx, mailbox: &str, raw: &[u8]) -> Result<bool, StateError> {
     let Ok(Some(dsn)) = crate::verdict::dsn::read(raw) else {
         return Ok(false);
     };
-    let Some(record) = probe_of(ctx, mailbox, &dsn)? else {
-        return Ok(false);
+    let key = &ctx.config.probe.token_key;
+    let here = |r: &ProbeRecord| {
+        ctx.config
+            .route(&r.route)
+            .is_some_and(|route| route.bounces.as_deref() == Some(mailbox))
+    };
+    let record = match claim(&dsn, key, &ctx.config.probe.instance, &ctx.store, here)? {
+        Claim::NotOurs | Claim::Foreign => return Ok(false),
+        Claim::Unproven { record, why } => {
+            ctx.metrics.forged_bounce(
+                mailbox,
+                why.as_str(),
+                &token::public_id(key, &record.probe_id),
+            );
+            return Ok(false);
+        }
+        Claim::Proven { record, .. } => record,
     };
     let Some(bounce) = Bounce::from_dsn(&dsn) else {
         // Ours, but it reports no failure or delay (e.g. a "relayed" notice): nothing to record.
         return Ok(true);
     };
     if bounce.is_delay() {
+        // A delay notice for a probe that timed out already changes nothing: the probe stays
+        // what its timeout made it (with the last deferral it had).
         if ctx.store.defer(&record.probe_id, &bounce)? {
             ctx.metrics.bounce_read(&record.route);
             ctx.metrics
@@ -255,11 +385,21 @@ fn record_bounce(ctx: &WatchCtx, mailbox: &str, raw: &[u8]) -> Result<bool, Stat
             }
         }
     } else if ctx.store.reject(&record.probe_id, &bounce)? {
+        // A bounce for a probe that had timed out (`missing`/`unknown`) is late news: recorded
+        // `rejected` and `late`, its earlier outcome kept (`expired_as`), counted and logged;
+        // the pair's gauges and standing move only if it is still the pair's latest news.
+        let Some(now) = ctx.store.get(&record.probe_id)? else {
+            return Ok(true);
+        };
+        let latest = !now.late || ctx.store.is_latest_of_pair(&now)?;
         ctx.metrics.bounce_read(&record.route);
         ctx.metrics
-            .probe_rejected(&record.route, &record.seed, &bounce);
+            .probe_rejected(&record.route, &record.seed, &bounce, now.late, latest);
         ctx.board.done(&record.probe_id, false);
-        report(ctx, &record.probe_id, true)?;
+        ctx.report(Event::Outcome {
+            record: Box::new(now),
+            last: true,
+        });
     }
     Ok(true)
 }
@@ -276,96 +416,5 @@ fn report(ctx: &WatchCtx, probe_id: &str, last: bool) -> Result<Option<ProbeReco
     Ok(record)
 }
 
-/// The probe a bounce names, if it is ours and its route sends its bounces to `mailbox`.
-fn probe_of(
-    ctx: &WatchCtx,
-    mailbox: &str,
-    dsn: &crate::verdict::dsn::Dsn,
-) -> Result<Option<ProbeRecord>, StateError> {
-    for reference in references(dsn, &ctx.config.probe.token_key) {
-        let record = match &reference {
-            // Another instance sharing the mailbox and the key: its bounce, not ours.
-            Reference::Token(t) if !t.is_of(&ctx.config.probe.instance) => return Ok(None),
-            Reference::Token(t) => ctx
-                .store
-                .get(&t.probe_id)?
-                .filter(|r| r.route == t.route && r.seed == t.seed),
-            Reference::EnvelopeId(id) => ctx.store.get(id)?,
-            Reference::MessageId(mid) => ctx.store.by_message_id(mid)?,
-        };
-        if let Some(r) = record
-            && ctx
-                .config
-                .route(&r.route)
-                .is_some_and(|route| route.bounces.as_deref() == Some(mailbox))
-        {
-            return Ok(Some(r));
-        }
-    }
-    Ok(None)
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn key() -> Secret {
-        Secret::new("0123456789abcdef-test-key")
-    }
-
-    #[test]
-    fn bounces_are_told_from_ordinary_mail_by_their_headers() {
-        assert!(looks_like_bounce(
-            b"From: Mail Delivery System <MAILER-DAEMON@sender.test>\r\nSubject: Undelivered Mail Returned to Sender\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"x\"\r\n\r\n"
-        ));
-        assert!(looks_like_bounce(
-            b"From: postmaster@example.net\r\nSubject: hi\r\n\r\n"
-        ));
-        assert!(looks_like_bounce(
-            b"From: someone@example.net\r\nSubject: Delivery Status Notification (Failure)\r\n\r\n"
-        ));
-        assert!(!looks_like_bounce(
-            b"From: friend@example.org\r\nSubject: lunch?\r\nContent-Type: text/plain\r\n\r\n"
-        ));
-        assert!(!looks_like_bounce(b""));
-    }
-
-    #[test]
-    fn only_a_verifying_token_is_a_token_reference() {
-        let t = Token::new(
-            "0123456789abcdef0123456789abcdef",
-            "site-a",
-            "rejected",
-            "s17",
-            1,
-        );
-        let lab = std::fs::read(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/dsn/postfix-no-ptr.eml"
-        ));
-        let mut dsn = match lab
-            .ok()
-            .and_then(|raw| crate::verdict::dsn::read(&raw).ok().flatten())
-        {
-            Some(d) => d,
-            None => panic!("corpus bounce unreadable"),
-        };
-        dsn.probe_token = Some(t.encode(&key()));
-        dsn.original_envelope_id = Some("0123456789ABCDEF0123456789ABCDEF".to_string());
-        dsn.original_message_id = Some("m1@sender.test".to_string());
-        assert_eq!(
-            references(&dsn, &key()),
-            vec![
-                Reference::Token(t.clone()),
-                Reference::EnvelopeId("0123456789abcdef0123456789abcdef".to_string()),
-                Reference::MessageId("<m1@sender.test>".to_string()),
-            ]
-        );
-        dsn.probe_token = Some(t.encode(&Secret::new("another-key-of-16-chars")));
-        dsn.original_envelope_id = Some("not-ours".to_string());
-        assert_eq!(
-            references(&dsn, &key()),
-            vec![Reference::MessageId("<m1@sender.test>".to_string())]
-        );
-    }
-}
+mod tests;

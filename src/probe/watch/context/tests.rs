@@ -22,6 +22,7 @@ fn record(id: &str, round_id: i64, route: &str, seed: &str) -> ProbeRecord {
         resolved_at: None,
         bounce: None,
         kind: ProbeKind::Scheduled,
+        expired_as: None,
     }
 }
 
