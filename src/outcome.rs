@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::gmail::Tab;
+use crate::path::Path;
 use crate::status::Status;
 use crate::verdict::{AuthResult, SpamVerdict, Verdict};
 
@@ -140,6 +141,10 @@ pub struct Judgement {
     /// extensions); `None` elsewhere.
     #[serde(default)]
     pub tab: Option<Tab>,
+    /// The path the probe took, from its `Received:` fields, trusted from the seed's own hops
+    /// inward ([`crate::path`]); `None` in results stored by older versions.
+    #[serde(default)]
+    pub path: Option<Path>,
     /// Set when the message could not be read as a message at all.
     pub error: Option<String>,
 }

@@ -335,6 +335,9 @@ impl Metrics {
                 .spam_score
                 .with_label_values(&[route, seed])
                 .set(j.spam.score.unwrap_or(f64::NAN));
+            if let Some(path) = &j.path {
+                self.set_last_hop_tls(route, seed, path.last_hop_tls());
+            }
         }
     }
 
@@ -380,6 +383,9 @@ impl Metrics {
                 .delivery_duration
                 .with_label_values(&[route, seed])
                 .observe(d);
+        }
+        if let Some(path) = &j.path {
+            self.path_observed(route, seed, path);
         }
         let v = &j.verdict;
         for method in Method::ALL {

@@ -119,6 +119,11 @@ impl Dispatcher {
                     result.diagnosis.iter().map(|d| d.cause.as_str()).collect();
                 metrics.set_diagnosis(&r.route, &r.seed, &causes, &current);
                 metrics.set_last_tab(&r.route, &r.seed, result.tab);
+                // A probe found brings its path; a missing or refused one leaves the TLS of
+                // the last hop the receiver recorded as it was.
+                if let Some(path) = &result.path {
+                    metrics.set_last_hop_tls(&r.route, &r.seed, path.last_hop_tls());
+                }
             }
         }
 

@@ -9,7 +9,8 @@ use std::collections::BTreeSet;
 
 use crate::report_mailbox::summary::ReportsView;
 use crate::results::words::{
-    group_failures, in_flight, in_words, natural_cmp, placement_word, spam_score, status_word,
+    group_failures, in_flight, in_words, natural_cmp, path_words, placement_word, spam_score,
+    status_word,
 };
 use crate::results::{ProbeResult, Results};
 use crate::serve::html::{esc, utc};
@@ -92,6 +93,10 @@ fn cell(r: &ProbeResult) -> String {
         // Suspect: a confirmation probe is on its way; confirmed: the alerts fire.
         s.push_str(&format!("<div class=\"pair\">{p}</div>"));
     }
+    if let Some(path) = path_words(r) {
+        // The receiver's view of the path: written by hosts along the way, so escaped.
+        s.push_str(&format!("<div class=\"path\">{}</div>", esc(&path)));
+    }
     for d in &r.diagnosis {
         // Let long cause names break at their underscores on narrow screens.
         s.push_str(&format!(
@@ -143,6 +148,7 @@ td{min-width:7.5rem}\
 .auth.pass{color:#137333}.auth.fail{color:#b3261e;font-weight:700}.auth.none{color:#666}\
 .facts{display:flex;flex-wrap:wrap;column-gap:.6rem;color:#444;font-size:.78rem;margin-top:.15rem}\
 .facts span{white-space:nowrap}\
+.path{color:#555;font-size:.72rem;overflow-wrap:anywhere}\
 .cause{color:#b3261e;font-size:.78rem;overflow-wrap:anywhere}\
 ul.failing,ul.history{list-style:none;padding:0;margin:0}\
 ul.failing>li{border-left:.3rem solid #999;padding:.35rem .5rem;margin:.35rem 0;font-size:.88rem}\
@@ -386,6 +392,7 @@ mod tests {
             bounce: None,
             kind: crate::state::probes::ProbeKind::Scheduled,
             pair_state: None,
+            path: None,
         }
     }
 
@@ -413,6 +420,26 @@ mod tests {
             "{}",
             cell(&r)
         );
+    }
+
+    #[test]
+    fn the_path_is_shown_in_its_cell_escaped() {
+        let mut r = result("good", "seed1", Some(Placement::Inbox), Status::Ok);
+        assert!(!cell(&r).contains("class=\"path\""));
+        let raw = "Received: from <script>x (mail.example.org [2001:db8::25])\r\n\
+            \tby mx.seed.test with ESMTPS (using TLSv1.3 with cipher X) id 1;\r\n\
+            \tTue, 8 Dec 2026 01:00:05 +0000\r\n\
+            Received: from a by mail.example.org with ESMTPSA id 2; Tue, 8 Dec 2026 01:00:01 +0000\r\n\
+            \r\n";
+        let receiver = crate::path::Receiver::new(["seed.test"]);
+        r.path = crate::path::read(raw.as_bytes(), &receiver).ok();
+        let html = cell(&r);
+        assert!(
+            html.contains("<div class=\"path\">MX saw 2001:db8::25 (IPv6)"),
+            "{html}"
+        );
+        assert!(html.contains("TLSv1.3, to MX 4 s"), "{html}");
+        assert!(!html.contains("<script"), "{html}");
     }
 
     #[test]

@@ -728,6 +728,7 @@ mod tests {
             spam_reasons: Vec::new(),
             client_ip: None,
             tab: None,
+            path: None,
             error: None,
         };
         assert!(

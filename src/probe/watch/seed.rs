@@ -679,7 +679,7 @@ fn resolve(
 ) -> Result<bool, StateError> {
     let seen_at = crate::clock::now();
     let folder = found.folder;
-    let mut judgement = judge::judge(found.raw, &seed.authserv_ids);
+    let mut judgement = judge::judge(found.raw, &seed.authserv_ids, &judge::receiver_of(seed));
     judgement.tab = found.tab;
     let placement = found.role.placement();
     let accepted_at = match ctx.board.send_state(&record.probe_id) {
