@@ -39,6 +39,7 @@ fn judge_verdict(raw: &[u8], authserv_ids: &[String]) -> Judgement {
                 client_ip: inspection.client_ip,
                 tab: None,
                 path: None,
+                seen_ip: None,
                 error: None,
             }
         }
@@ -50,6 +51,7 @@ fn judge_verdict(raw: &[u8], authserv_ids: &[String]) -> Judgement {
             client_ip: None,
             tab: None,
             path: None,
+            seen_ip: None,
             error: Some(e.to_string()),
         },
     }

@@ -1,11 +1,13 @@
 //! Names the cause (from the fixed list in [`crate::diagnosis`]) and the fix of a failing
 //! probe result, from what the receiver said about it: its Authentication-Results (RFC 8601,
-//! `iprev` §3 included) and its spam filter's rules.
+//! `iprev` §3 included), its spam filter's rules, and the audit of the address it saw the
+//! probe come from (`probe::seen_address`: PTR, FCrDNS, HELO, SPF, blocklists, an address the route
+//! does not list).
 
 use crate::config::{Config, Route};
 use crate::diagnosis::{Cause, Context, Diagnosis, VerdictFacts, diagnose_verdict};
 use crate::gmail::Tab;
-use crate::outcome::{Bounce, Placement};
+use crate::outcome::{Bounce, Placement, SeenIpChecks};
 use crate::state::probes::{ProbeRecord, ProbeState};
 use crate::verdict::{AuthResult, SpamVerdict, Verdict};
 
@@ -79,7 +81,30 @@ pub fn for_record(record: &ProbeRecord, config: Option<&Config>) -> Vec<Diagnosi
                 &ctx,
             );
             causes.extend(tab_cause(j.tab, route.and_then(|r| r.expect_tab), &ctx));
+            merge_seen_ip(&mut causes, j.seen_ip.as_ref());
             causes
+        }
+    }
+}
+
+/// Adds what the audit of the address the receiver saw found (`probe::seen_address`): each finding's
+/// cause with its fix, which names that address and its family. A cause the verdict already
+/// named (the receiver's iprev said `ptr_missing` too) is named once, with the audit's fix: it
+/// names the address the receiver judged, where the verdict's names the route's configured one.
+fn merge_seen_ip(causes: &mut Vec<Diagnosis>, seen: Option<&SeenIpChecks>) {
+    let Some(seen) = seen else {
+        return;
+    };
+    for finding in seen.findings() {
+        let (Some(cause), Some(fix)) = (finding.cause, finding.fix.as_ref()) else {
+            continue;
+        };
+        match causes.iter_mut().find(|d| d.cause == cause) {
+            Some(known) => known.fix.clone_from(fix),
+            None => causes.push(Diagnosis {
+                cause,
+                fix: fix.clone(),
+            }),
         }
     }
 }
@@ -183,6 +208,61 @@ fn reverse_dns_cause(iprev: &AuthResult, spam_rules: &[String]) -> Option<Cause>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dns_audit::{Check, CheckResult, CheckStatus};
+
+    fn check(check: Check, status: CheckStatus, cause: Option<Cause>, fix: &str) -> CheckResult {
+        CheckResult {
+            check,
+            subject: "::1".into(),
+            status,
+            detail: "d".into(),
+            cause,
+            fix: cause.map(|_| fix.to_string()),
+        }
+    }
+
+    #[test]
+    fn the_seen_address_audit_names_its_findings_once_with_its_fix() {
+        let ctx = Context::default();
+        // The receiver's iprev said no PTR too: one cause, with the audit's fix.
+        let mut causes = vec![Diagnosis::new(Cause::PtrMissing, &ctx)];
+        let seen = SeenIpChecks {
+            ip: "::1".parse().expect("ip"),
+            family: "ipv6".into(),
+            expected: Some(false),
+            checks: vec![
+                check(
+                    Check::SendingIp,
+                    CheckStatus::Warn,
+                    Some(Cause::UnexpectedSendingIp),
+                    "not listed: the IPv6 address ::1",
+                ),
+                check(
+                    Check::Ptr,
+                    CheckStatus::Fail,
+                    Some(Cause::PtrMissing),
+                    "Publish a PTR record for the IPv6 address ::1",
+                ),
+                check(Check::Spf, CheckStatus::Ok, None, ""),
+                // Could not be checked: not a finding.
+                check(
+                    Check::Dnsbl,
+                    CheckStatus::Error,
+                    Some(Cause::DnsError),
+                    "dns",
+                ),
+            ],
+        };
+        merge_seen_ip(&mut causes, Some(&seen));
+        let names: Vec<&str> = causes.iter().map(|d| d.cause.as_str()).collect();
+        assert_eq!(names, ["ptr_missing", "unexpected_sending_ip"]);
+        assert_eq!(
+            causes[0].fix,
+            "Publish a PTR record for the IPv6 address ::1"
+        );
+        merge_seen_ip(&mut causes, None);
+        assert_eq!(causes.len(), 2);
+    }
 
     #[test]
     fn a_tab_other_than_the_expected_is_a_cause() {

@@ -30,7 +30,8 @@
 //! outcome came after the timeout (found late, or a bounce that came late), and then
 //! `expired_as` says what it was recorded as at the timeout (`missing`, `unknown`), else `null`.
 //! `path` is the probe's path as `inspect --json` shows it ([`crate::path`]), `null` until the
-//! probe is found.
+//! probe is found; `seen_ip` the audit of the address its receiving hop names
+//! (`probe::seen_address`), whose findings are in `diagnosis` too.
 
 pub mod causes;
 #[cfg(test)]
@@ -43,7 +44,7 @@ use crate::config::Config;
 use crate::diagnosis::Diagnosis;
 use crate::gmail::Tab;
 use crate::outcome::SendOutcome;
-use crate::outcome::{Bounce, Placement, probe_status};
+use crate::outcome::{Bounce, Placement, SeenIpChecks, probe_status};
 use crate::path::Path;
 use crate::probe::token;
 use crate::standing::{PairState, Standing};
@@ -93,6 +94,10 @@ pub struct ProbeResult {
     /// `Received:` hops, which are the seed's own (`trusted`), what the receiving MX saw
     /// (`seen`: address, family, HELO, TLS) and the handoff delays; `null` until it is found.
     pub path: Option<Path>,
+    /// The audit of the address the receiving MX saw (`{ip, family, expected, checks}`, the
+    /// checks as `check-dns --json` reports them); its findings are in `diagnosis` too. `null`
+    /// until the probe is found, or when no address was seen.
+    pub seen_ip: Option<SeenIpChecks>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -196,6 +201,7 @@ pub fn build(records: &[ProbeRecord], config: &Config) -> Results {
                 kind: r.kind,
                 pair_state: None,
                 path: r.judgement.as_ref().and_then(|j| j.path.clone()),
+                seen_ip: r.judgement.as_ref().and_then(|j| j.seen_ip.clone()),
             }
         })
         .collect();

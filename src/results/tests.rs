@@ -48,6 +48,7 @@ fn result(route: &str, seed: &str, placement: Option<Placement>, status: Status)
         kind: crate::state::probes::ProbeKind::Scheduled,
         pair_state: None,
         path: None,
+        seen_ip: None,
     }
 }
 

@@ -393,6 +393,7 @@ mod tests {
             kind: crate::state::probes::ProbeKind::Scheduled,
             pair_state: None,
             path: None,
+            seen_ip: None,
         }
     }
 

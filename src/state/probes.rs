@@ -729,6 +729,7 @@ mod tests {
             client_ip: None,
             tab: None,
             path: None,
+            seen_ip: None,
             error: None,
         };
         assert!(

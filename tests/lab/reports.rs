@@ -36,9 +36,8 @@ fn config(dir: &Path, listen: &str) -> String {
         "probe <probe@sender.test>",
         "sending_ips = [\"127.0.0.2\"]",
     );
-    // Reverse names of failing sources come from the lab DNS.
-    let dns = "[dns_audit]\nnameserver = \"127.0.53.53:53\"\n";
-    format!("{probe}{dns}{good}{}{reports}", seed("s11", "seed11"))
+    // Reverse names of failing sources come from the lab DNS (probe_section's [dns_audit]).
+    format!("{probe}{good}{}{reports}", seed("s11", "seed11"))
 }
 
 fn metric(text: &str, prefix: &str) -> f64 {

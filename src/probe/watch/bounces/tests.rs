@@ -48,6 +48,7 @@ fn fixture() -> Fixture {
             board: Board::default(),
             events,
             started: 1000.0,
+            seen_ips: None,
         },
         events: received,
     }
