@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::dns_audit::{CheckResult, CheckStatus, SeenIpAudit};
 use crate::gmail::Tab;
 use crate::path::Path;
+use crate::requirements::{HeaderCheck, Unsubscribe};
 use crate::status::Status;
 use crate::verdict::{AuthResult, SpamVerdict, Verdict};
 
@@ -150,6 +151,13 @@ pub struct Judgement {
     /// probe was found; `None` when no address was seen or no resolver could be set up.
     #[serde(default)]
     pub seen_ip: Option<SeenIpChecks>,
+    /// The RFC 5322 §3.6 check of the header section as it arrived (the providers'
+    /// well-formedness requirement); `None` in results stored by older versions.
+    #[serde(default)]
+    pub headers: Option<HeaderCheck>,
+    /// What it offered for RFC 8058 one-click unsubscribe (the bulk-sender requirement).
+    #[serde(default)]
+    pub unsubscribe: Option<Unsubscribe>,
     /// Set when the message could not be read as a message at all.
     pub error: Option<String>,
 }

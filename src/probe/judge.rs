@@ -1,11 +1,13 @@
 //! Judges a fetched probe: what the receiver said (the verdict reader, trusting only the
-//! seed's authserv-ids) and the path it took (the `Received:` hops, trusted from the seed's own
-//! hops inward, [`crate::path`]). Pure code; where it landed follows from the folder's role
-//! ([`crate::outcome::FolderRole`]).
+//! seed's authserv-ids), the path it took (the `Received:` hops, trusted from the seed's own
+//! hops inward, [`crate::path`]) and what the providers' requirements read off its header
+//! section (RFC 5322 well-formedness, RFC 8058 one-click unsubscribe). Pure code; where it
+//! landed follows from the folder's role ([`crate::outcome::FolderRole`]).
 
 use crate::config::Seed;
 use crate::outcome::Judgement;
 use crate::path::{self, Receiver};
+use crate::requirements;
 use crate::verdict::{self, SpamVerdict, Verdict};
 
 /// The receiver of a seed, whose `Received:` hops are believed: the domains of its
@@ -17,9 +19,11 @@ pub fn receiver_of(seed: &Seed) -> Receiver {
 /// Reads the receiver's verdict and the path from the raw message (its header section is
 /// enough).
 pub fn judge(raw: &[u8], authserv_ids: &[String], receiver: &Receiver) -> Judgement {
-    let path = path::read(raw, receiver).ok();
     let mut judgement = judge_verdict(raw, authserv_ids);
-    judgement.path = path;
+    judgement.path = path::read(raw, receiver).ok();
+    // What the providers' requirements read off the header section (`crate::requirements`).
+    judgement.headers = requirements::check_headers(raw).ok();
+    judgement.unsubscribe = requirements::check_unsubscribe(raw).ok();
     judgement
 }
 
@@ -40,6 +44,8 @@ fn judge_verdict(raw: &[u8], authserv_ids: &[String]) -> Judgement {
                 tab: None,
                 path: None,
                 seen_ip: None,
+                headers: None,
+                unsubscribe: None,
                 error: None,
             }
         }
@@ -52,6 +58,8 @@ fn judge_verdict(raw: &[u8], authserv_ids: &[String]) -> Judgement {
             tab: None,
             path: None,
             seen_ip: None,
+            headers: None,
+            unsubscribe: None,
             error: Some(e.to_string()),
         },
     }

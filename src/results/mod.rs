@@ -34,6 +34,7 @@
 //! (`probe::seen_address`), whose findings are in `diagnosis` too.
 
 pub mod causes;
+pub mod scorecard;
 #[cfg(test)]
 mod tests;
 pub mod words;

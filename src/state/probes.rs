@@ -730,6 +730,8 @@ mod tests {
             tab: None,
             path: None,
             seen_ip: None,
+            headers: None,
+            unsubscribe: None,
             error: None,
         };
         assert!(

@@ -1,0 +1,161 @@
+//! The providers' sender requirements ([`crate::requirements`], `data/sender-requirements.toml`)
+//! scored live: each route × provider of the table from the route's latest found probe — the
+//! receiver's SPF, DKIM and DMARC results (RFC 8601), the audit of the address the receiving
+//! MX saw (PTR and FCrDNS, `probe::seen_address`), the TLS of the hop into it (its `Received:`
+//! field), the header section's RFC 5322 form and RFC 8058 one-click unsubscribe (for routes
+//! marked `bulk = true`). What a probe cannot observe (complaint rate, volume, unsubscribes
+//! honoured, list hygiene) is listed as `not_observable`, never guessed; what it could observe
+//! but did not this time is `unknown`.
+//!
+//! `/api/requirements`, the status page's table, `once` and `mailcanary_requirement_met` read
+//! this one view. DMARC's published record is read off the receiver's DMARC result (`pass` or
+//! `fail` means a record was evaluated, `permerror` an invalid one); `none` is not reported
+//! apart from "no result", so it stays `unknown` here and the DNS audit's `dmarc` check says
+//! more.
+
+use serde::Serialize;
+
+use crate::config::{Config, Route};
+use crate::dns_audit::{Check, CheckStatus};
+use crate::outcome::Judgement;
+use crate::requirements::{self, DmarcRecord, Observations, Score, ScoreStatus};
+use crate::state::probes::ProbeRecord;
+use crate::verdict::AuthResult;
+
+/// One route's scores, per provider.
+#[derive(Debug, Clone, Serialize)]
+pub struct RouteRequirements {
+    pub route: String,
+    /// Whether the route is marked `bulk = true` (the bulk-sender requirements count).
+    pub bulk: bool,
+    /// When the probe scored was sent (Unix seconds); `null` when no probe of the route was
+    /// found yet (then every observable requirement is `unknown`).
+    pub probe_sent_at: Option<f64>,
+    /// The seed whose probe was scored.
+    pub seed: Option<String>,
+    pub providers: Vec<ProviderScores>,
+}
+
+/// One provider's requirements for one route.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProviderScores {
+    /// The table's id (`gmail`, `yahoo`, `microsoft`): the `provider` metric label.
+    pub provider: String,
+    pub name: String,
+    pub scores: Vec<Score>,
+}
+
+impl RouteRequirements {
+    /// The scores that are `unmet`, with their provider.
+    pub fn unmet(&self) -> impl Iterator<Item = (&ProviderScores, &Score)> {
+        self.providers.iter().flat_map(|p| {
+            p.scores
+                .iter()
+                .filter(|s| s.status == ScoreStatus::Unmet)
+                .map(move |s| (p, s))
+        })
+    }
+}
+
+/// Scores every route of `config` from `records` (the latest result of each pair): each route
+/// by its newest found probe. Empty when the embedded table cannot be read (logged; its tests
+/// make that a build-time failure in practice).
+pub fn score_routes(records: &[ProbeRecord], config: &Config) -> Vec<RouteRequirements> {
+    let table = match requirements::Table::embedded() {
+        Ok(table) => table,
+        Err(e) => {
+            tracing::error!(error = %e, reason = e.reason(), "no sender requirement table");
+            return Vec::new();
+        }
+    };
+    config
+        .routes
+        .iter()
+        .map(|route| {
+            let probe = newest_found(records, &route.name);
+            let judgement = probe.and_then(|r| r.judgement.as_ref());
+            let providers = table
+                .providers
+                .iter()
+                .map(|provider| {
+                    let obs = observations(route, judgement);
+                    ProviderScores {
+                        provider: provider.id.clone(),
+                        name: provider.name.clone(),
+                        scores: requirements::score_with(table, &provider.id, &obs),
+                    }
+                })
+                .collect();
+            RouteRequirements {
+                route: route.name.clone(),
+                bulk: route.bulk,
+                probe_sent_at: probe.and_then(|r| r.sent_at),
+                seed: probe.map(|r| r.seed.clone()),
+                providers,
+            }
+        })
+        .collect()
+}
+
+/// The newest record of `route` that was found and judged.
+fn newest_found<'a>(records: &'a [ProbeRecord], route: &str) -> Option<&'a ProbeRecord> {
+    records
+        .iter()
+        .filter(|r| r.route == route && r.judgement.is_some())
+        .max_by(|a, b| a.created_at.total_cmp(&b.created_at))
+}
+
+/// An RFC 8601 result as the scorer reads it; `None` when the receiver reported none.
+fn reported(result: &AuthResult) -> Option<&str> {
+    (*result != AuthResult::None).then(|| result.as_str())
+}
+
+/// What one check of the seen address's audit says: `Some(true)` ok or warn, `Some(false)`
+/// fail, `None` not run or not finished.
+fn check_passed(j: &Judgement, which: Check) -> Option<bool> {
+    let check = j
+        .seen_ip
+        .as_ref()?
+        .checks
+        .iter()
+        .find(|c| c.check == which)?;
+    match check.status {
+        CheckStatus::Ok | CheckStatus::Warn => Some(true),
+        CheckStatus::Fail => Some(false),
+        CheckStatus::Error => None,
+    }
+}
+
+/// The observations of a route from its probe's judgement (none: nothing observed).
+fn observations<'a>(route: &'a Route, j: Option<&'a Judgement>) -> Observations<'a> {
+    let Some(j) = j else {
+        return Observations {
+            from_domain: Some(route.from_domain()),
+            bulk: route.bulk,
+            ..Observations::default()
+        };
+    };
+    let v = &j.verdict;
+    let dmarc_record = match v.dmarc {
+        AuthResult::Pass | AuthResult::Fail => DmarcRecord::Published,
+        AuthResult::PermError => DmarcRecord::Invalid,
+        _ => DmarcRecord::Unknown,
+    };
+    Observations {
+        spf: reported(&v.spf),
+        dkim: reported(&v.dkim),
+        dmarc: reported(&v.dmarc),
+        dmarc_record,
+        seen_ip: j.seen_ip.as_ref().map(|s| s.ip),
+        ptr: check_passed(j, Check::Ptr),
+        fcrdns: check_passed(j, Check::Fcrdns),
+        last_hop_tls: j.path.as_ref().and_then(|p| p.seen.as_ref()?.tls),
+        headers: j.headers.as_ref(),
+        unsubscribe: j.unsubscribe.as_ref(),
+        from_domain: Some(route.from_domain()),
+        bulk: route.bulk,
+    }
+}
+
+#[cfg(test)]
+mod tests;
