@@ -90,6 +90,26 @@ fn only_the_current_last_hop_tls_has_a_series() {
 }
 
 #[test]
+fn a_requirement_has_a_series_only_while_met_or_unmet() {
+    let m = Metrics::new();
+    m.set_requirement("r", "gmail", "ptr_fcrdns", Some(false));
+    m.set_requirement("r", "gmail", "tls", Some(true));
+    let text = m.render();
+    assert!(text.contains(
+        r#"mailcanary_requirement_met{provider="gmail",requirement="ptr_fcrdns",route="r"} 0"#
+    ));
+    assert!(
+        text.contains(
+            r#"mailcanary_requirement_met{provider="gmail",requirement="tls",route="r"} 1"#
+        )
+    );
+    // Unknown this time (or not observable): no series, so `== 0` alerts only on what a probe
+    // showed unmet.
+    m.set_requirement("r", "gmail", "ptr_fcrdns", None);
+    assert!(!m.render().contains(r#"requirement="ptr_fcrdns""#));
+}
+
+#[test]
 fn handoffs_are_observed_per_route_and_leg() {
     use crate::path::{Handoff, Leg, Path, Receiver};
     let m = Metrics::new();

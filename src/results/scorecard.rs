@@ -22,6 +22,27 @@ use crate::requirements::{self, DmarcRecord, Observations, Score, ScoreStatus};
 use crate::state::probes::ProbeRecord;
 use crate::verdict::AuthResult;
 
+/// The `/api/requirements` document: the table's version and the day its sources were read,
+/// and every route's scores.
+#[derive(Debug, Clone, Serialize)]
+pub struct Scorecard {
+    /// `version` of `data/sender-requirements.toml`.
+    pub table_version: Option<u32>,
+    /// The day the table's sources were last read (YYYY-MM-DD).
+    pub table_checked: Option<String>,
+    pub routes: Vec<RouteRequirements>,
+}
+
+/// The scorecard of every route of `config` from `records` (the latest result of each pair).
+pub fn scorecard(records: &[ProbeRecord], config: &Config) -> Scorecard {
+    let table = requirements::Table::embedded().ok();
+    Scorecard {
+        table_version: table.map(|t| t.version),
+        table_checked: table.map(|t| t.checked.clone()),
+        routes: score_routes(records, config),
+    }
+}
+
 /// One route's scores, per provider.
 #[derive(Debug, Clone, Serialize)]
 pub struct RouteRequirements {
@@ -54,6 +75,57 @@ impl RouteRequirements {
                 .filter(|s| s.status == ScoreStatus::Unmet)
                 .map(move |s| (p, s))
         })
+    }
+}
+
+/// One line per route × unmet requirement (the providers that require it named together), with
+/// its cause and fix: what `once` prints under the results.
+pub fn unmet_lines(routes: &[RouteRequirements]) -> Vec<String> {
+    let mut lines: Vec<(String, Vec<&str>)> = Vec::new();
+    for route in routes {
+        for (provider, score) in route.unmet() {
+            let cause = score.cause.map_or("unmet", |c| c.as_str());
+            let fix = score.fix.as_deref().unwrap_or(&score.detail);
+            let line = format!(
+                "{}: {} unmet at {{}} ({}): {cause}: {fix}",
+                route.route,
+                score.requirement.as_str(),
+                score.detail
+            );
+            match lines.iter_mut().find(|(l, _)| *l == line) {
+                Some((_, providers)) => providers.push(&provider.name),
+                None => lines.push((line, vec![&provider.name])),
+            }
+        }
+    }
+    lines
+        .into_iter()
+        .map(|(line, providers)| line.replacen("{}", &providers.join(", "), 1))
+        .collect()
+}
+
+/// What `mailcanary_requirement_met` says of a score: met, unmet, or no series.
+pub fn met(score: &Score) -> Option<bool> {
+    match score.status {
+        ScoreStatus::Met => Some(true),
+        ScoreStatus::Unmet => Some(false),
+        ScoreStatus::Unknown | ScoreStatus::NotObservable => None,
+    }
+}
+
+/// Exports the scores of every route in `scored` (`mailcanary_requirement_met`).
+pub fn export(scored: &[RouteRequirements], metrics: &crate::metrics::Metrics) {
+    for route in scored {
+        for provider in &route.providers {
+            for score in &provider.scores {
+                metrics.set_requirement(
+                    &route.route,
+                    &provider.provider,
+                    score.requirement.as_str(),
+                    met(score),
+                );
+            }
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 //! `mailcanary run`: the [`daemon`] (cron scheduler, signals), the [`http`] endpoints, the
-//! [`status_page`] (with its [`report_section`], both escaping with [`html`]) and config
+//! [`status_page`] (with its [`report_section`] and [`requirement_section`], escaping with
+//! [`html`]) and config
 //! [`reload`] (requests [`coalesce`]d). Around the endpoints ([`web`]): the [`web_config`] file
 //! with [`tls`] and [`basic_auth`], the [`lifecycle`] endpoint's guard, and the security
 //! headers. The scheduled jobs it runs are in [`crate::jobs`].
@@ -12,6 +13,7 @@ pub mod http;
 pub mod lifecycle;
 pub mod reload;
 pub mod report_section;
+pub mod requirement_section;
 pub mod status_page;
 pub mod tls;
 pub mod web;

@@ -8,6 +8,7 @@
 use std::collections::BTreeSet;
 
 use crate::report_mailbox::summary::ReportsView;
+use crate::results::scorecard::RouteRequirements;
 use crate::results::words::{
     group_failures, in_flight, in_words, natural_cmp, path_words, placement_word, spam_score,
     status_word,
@@ -176,11 +177,13 @@ fn distinct<'a>(
     names
 }
 
-/// Renders the page; `reports` is the report mailboxes' view, when any is configured.
+/// Renders the page; `reports` is the report mailboxes' view, when any is configured;
+/// `requirements` the routes' sender requirements per provider.
 pub fn render(
     latest: &Results,
     failures: &Results,
     reports: Option<&ReportsView>,
+    requirements: &[RouteRequirements],
     now: f64,
 ) -> String {
     let status = status_word(latest.status);
@@ -194,12 +197,14 @@ pub fn render(
     html.push_str(&grid(&latest.results));
     html.push_str(&failing_now(&latest.results, now));
     html.push_str(&history(&failures.results, now));
+    html.push_str(&crate::serve::requirement_section::render(requirements));
     if let Some(view) = reports {
         html.push_str(&crate::serve::report_section::render(view, now));
     }
     html.push_str(&format!(
         "<footer><p>Probes run on their own schedule; this page only shows recorded results \
 (rendered {}, reloads every minute). <a href=\"/api/results\">/api/results</a> · \
+<a href=\"/api/requirements\">/api/requirements</a> · \
 <a href=\"/metrics\">/metrics</a></p></footer></main></body></html>\n",
         esc(&utc(now))
     ));
@@ -454,7 +459,7 @@ mod tests {
             status: Status::Unknown,
             results: vec![],
         };
-        let html = render(&r, &r, None, 0.0);
+        let html = render(&r, &r, None, &[], 0.0);
         assert!(html.contains("No probe has run yet."));
         assert!(!html.contains("<script"));
     }
@@ -476,7 +481,7 @@ mod tests {
                 result("spam", "seed9", Some(Placement::Spam), Status::Warning),
             ],
         };
-        let html = render(&latest, &latest, None, 110.0);
+        let html = render(&latest, &latest, None, &[], 110.0);
         assert!(html.contains("data-route=\"good\" data-seed=\"seed9\" data-placement=\"inbox\""));
         assert!(html.find("<th>seed9</th>") < html.find("<th>seed10</th>"));
         // The missing spam/seed10 cell is shown as such, not left out.
@@ -499,7 +504,7 @@ mod tests {
             status: Status::Warning,
             results: vec![b, a, c],
         };
-        let html = render(&latest, &latest, None, 110.0);
+        let html = render(&latest, &latest, None, &[], 110.0);
         assert!(html.contains("data-route=\"spf-fail\" data-seeds=\"seed9 seed10\""));
         assert!(html.contains("data-route=\"spf-fail\" data-seeds=\"seed11\""));
     }
@@ -515,7 +520,7 @@ mod tests {
             status: Status::Unknown,
             results: vec![result("good", "seed9", None, Status::Unknown)],
         };
-        let html = render(&latest, &latest, None, 100.0);
+        let html = render(&latest, &latest, None, &[], 100.0);
         assert!(html.contains("1 in flight"));
         assert!(!html.contains("<ul class=\"failing\">"));
     }

@@ -154,3 +154,26 @@ fn without_a_found_probe_everything_observable_is_unknown() {
         Some(ScoreStatus::Unknown)
     );
 }
+
+#[test]
+fn once_names_each_unmet_requirement_once_with_the_providers_that_require_it() {
+    let scored = score_routes(&[found(10.0)], &config(false));
+    let lines = unmet_lines(&scored);
+    let ptr: Vec<&String> = lines.iter().filter(|l| l.contains("ptr_fcrdns")).collect();
+    assert_eq!(ptr.len(), 1, "{lines:#?}");
+    assert!(
+        ptr[0].starts_with("news: ptr_fcrdns unmet at Gmail, Yahoo Mail (the IPv6 address ::1"),
+        "{lines:#?}"
+    );
+    assert!(ptr[0].contains("ptr_missing: Publish a PTR record for the IPv6 address ::1"));
+    // The table has Microsoft require neither PTR nor TLS of all senders: not named there.
+    assert!(
+        lines.iter().all(|l| !l.contains("Outlook.com")),
+        "{lines:#?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("news: tls unmet at Gmail ("))
+    );
+}
