@@ -32,6 +32,7 @@ const ROUTE_ONLY: &[&str] = &[
     "MailcanaryDNSBlocklisted",
     "MailcanaryDKIMKeyWeak",
     "MailcanarySPFLookupsNearLimit",
+    "MailcanaryRequirementUnmet",
 ];
 /// Alerts about what the report mailboxes bring in: no route or seed, but the label their
 /// description must name instead.
