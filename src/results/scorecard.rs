@@ -16,7 +16,8 @@
 use serde::Serialize;
 
 use crate::config::{Config, Route};
-use crate::dns_audit::{Check, CheckStatus};
+use crate::diagnosis::Cause;
+use crate::dns_audit::{Check, CheckStatus, RouteAudit};
 use crate::outcome::Judgement;
 use crate::requirements::{self, DmarcRecord, Observations, Score, ScoreStatus};
 use crate::state::probes::ProbeRecord;
@@ -133,40 +134,83 @@ pub fn export(scored: &[RouteRequirements], metrics: &crate::metrics::Metrics) {
 /// by its newest found probe. Empty when the embedded table cannot be read (logged; its tests
 /// make that a build-time failure in practice).
 pub fn score_routes(records: &[ProbeRecord], config: &Config) -> Vec<RouteRequirements> {
-    let table = match requirements::Table::embedded() {
-        Ok(table) => table,
-        Err(e) => {
-            tracing::error!(error = %e, reason = e.reason(), "no sender requirement table");
-            return Vec::new();
-        }
-    };
+    if let Err(e) = requirements::Table::embedded() {
+        tracing::error!(error = %e, reason = e.reason(), "no sender requirement table");
+        return Vec::new();
+    }
     config
         .routes
         .iter()
         .map(|route| {
             let probe = newest_found(records, &route.name);
-            let judgement = probe.and_then(|r| r.judgement.as_ref());
-            let providers = table
-                .providers
-                .iter()
-                .map(|provider| {
-                    let obs = observations(route, judgement);
-                    ProviderScores {
-                        provider: provider.id.clone(),
-                        name: provider.name.clone(),
-                        scores: requirements::score_with(table, &provider.id, &obs),
-                    }
-                })
-                .collect();
-            RouteRequirements {
-                route: route.name.clone(),
-                bulk: route.bulk,
-                probe_sent_at: probe.and_then(|r| r.sent_at),
-                seed: probe.map(|r| r.seed.clone()),
-                providers,
-            }
+            let obs = observations(route, probe.and_then(|r| r.judgement.as_ref()));
+            scored_route(route, probe, &obs)
         })
         .collect()
+}
+
+/// One route scored at every provider of the embedded table from `obs`.
+fn scored_route(
+    route: &Route,
+    probe: Option<&ProbeRecord>,
+    obs: &Observations<'_>,
+) -> RouteRequirements {
+    let providers = requirements::Table::embedded()
+        .map(|table| {
+            table
+                .providers
+                .iter()
+                .map(|provider| ProviderScores {
+                    provider: provider.id.clone(),
+                    name: provider.name.clone(),
+                    scores: requirements::score_with(table, &provider.id, obs),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    RouteRequirements {
+        route: route.name.clone(),
+        bulk: route.bulk,
+        probe_sent_at: probe.and_then(|r| r.sent_at),
+        seed: probe.map(|r| r.seed.clone()),
+        providers,
+    }
+}
+
+/// Scores a route from its DNS audit alone (`check-dns`, which sends no probe): the DMARC
+/// record (`dmarc_published`) and the PTR and FCrDNS of its first configured sending IP
+/// (`ptr_fcrdns`); everything a probe would tell is `unknown` here.
+pub fn score_audit(audit: &RouteAudit, route: &Route) -> RouteRequirements {
+    let ip = route.sending_ips.first().copied();
+    let check = |which: Check| -> Option<bool> {
+        let subject = ip?.to_string();
+        let result = audit
+            .checks
+            .iter()
+            .find(|c| c.check == which && c.subject == subject)?;
+        match result.status {
+            CheckStatus::Ok | CheckStatus::Warn => Some(true),
+            CheckStatus::Fail => Some(false),
+            CheckStatus::Error => None,
+        }
+    };
+    let dmarc = audit.checks.iter().find(|c| c.check == Check::Dmarc);
+    let dmarc_record = match dmarc.map(|c| (c.status, c.cause)) {
+        Some((_, Some(Cause::DmarcMissing))) => DmarcRecord::Missing,
+        Some((_, Some(Cause::DmarcInvalid))) => DmarcRecord::Invalid,
+        Some((CheckStatus::Error, _)) | None => DmarcRecord::Unknown,
+        Some(_) => DmarcRecord::Published,
+    };
+    let obs = Observations {
+        dmarc_record,
+        seen_ip: ip,
+        ptr: check(Check::Ptr),
+        fcrdns: check(Check::Fcrdns),
+        from_domain: Some(route.from_domain()),
+        bulk: route.bulk,
+        ..Observations::default()
+    };
+    scored_route(route, None, &obs)
 }
 
 /// The newest record of `route` that was found and judged.

@@ -82,6 +82,22 @@ fn once_audits_the_ipv6_address_the_mx_saw() {
     );
     assert!(fix("unexpected_sending_ip").contains("the IPv6 address ::1"));
     assert_eq!(r["status"], "warning", "{r:#}");
+
+    // The readable form ends with the providers' requirements the probe shows unmet: Gmail and
+    // Yahoo require a PTR (with FCrDNS) of the address they see.
+    let out = Command::new(bin())
+        .args(["once", "--config"])
+        .arg(&config)
+        .output()
+        .expect("run mailcanary once");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines().any(|l| l.starts_with(
+            "requirement ipv6: ptr_fcrdns unmet at Gmail, Yahoo Mail (the IPv6 address ::1 has no \
+             PTR record): ptr_missing: Publish a PTR record for the IPv6 address ::1"
+        )),
+        "{text}"
+    );
 }
 
 #[test]

@@ -177,3 +177,69 @@ fn once_names_each_unmet_requirement_once_with_the_providers_that_require_it() {
             .any(|l| l.starts_with("news: tls unmet at Gmail ("))
     );
 }
+
+#[test]
+fn check_dns_scores_what_the_dns_alone_shows() {
+    // A bulk route: DMARC is a bulk-sender requirement at every provider.
+    let config = config(true);
+    let route = config.route("news").expect("route");
+    let result = |check, subject: &str, status, cause| crate::dns_audit::CheckResult {
+        check,
+        subject: subject.into(),
+        status,
+        detail: "d".into(),
+        cause,
+        fix: None,
+    };
+    let ip = "192.0.2.25";
+    let mut route = route.clone();
+    route.sending_ips = vec![ip.parse().expect("ip")];
+    let audit = RouteAudit {
+        route: "news".into(),
+        from_domain: "news.test".into(),
+        checks: vec![
+            result(
+                Check::Ptr,
+                ip,
+                CheckStatus::Fail,
+                Some(crate::diagnosis::Cause::PtrMissing),
+            ),
+            result(
+                Check::Dmarc,
+                "news.test",
+                CheckStatus::Fail,
+                Some(crate::diagnosis::Cause::DmarcMissing),
+            ),
+        ],
+        dkim_key_bits: None,
+        spf_dns_lookups: None,
+        spf_void_lookups: None,
+        dnsbl: Vec::new(),
+    };
+    let scored = score_audit(&audit, &route);
+    assert_eq!(
+        status(&scored, "gmail", RequirementId::PtrFcrdns),
+        Some(ScoreStatus::Unmet)
+    );
+    assert_eq!(
+        status(&scored, "gmail", RequirementId::DmarcPublished),
+        Some(ScoreStatus::Unmet)
+    );
+    // What only a probe shows stays unknown.
+    assert_eq!(
+        status(&scored, "gmail", RequirementId::Tls),
+        Some(ScoreStatus::Unknown)
+    );
+    let lines = unmet_lines(&[scored]);
+    assert!(
+        lines.iter().any(|l| l.starts_with("news: ptr_fcrdns unmet at Gmail, Yahoo Mail (the IPv4 address 192.0.2.25 has no PTR record): ptr_missing: Publish a PTR record for the IPv4 address 192.0.2.25")),
+        "{lines:#?}"
+    );
+    assert!(
+        lines.iter().any(
+            |l| l.contains("dmarc_published unmet at Gmail, Yahoo Mail, Outlook.com")
+                && l.contains("dmarc_missing: Publish a TXT record at _dmarc.news.test")
+        ),
+        "{lines:#?}"
+    );
+}
