@@ -6,7 +6,7 @@
 //! when a test fails. The fault tests hold one file lock ([`FAULT_LOCK`] in the temporary
 //! directory) so that two faults never overlap; a benchmark that switches faults takes it too.
 //!
-//! Mailboxes: fault1..fault7 (one per test) and the fault route's bounce mailbox fault-bounces;
+//! Mailboxes: fault1..fault7 (one per test; fault9..fault14 are bench/time-to-page's) and the fault route's bounce mailbox fault-bounces;
 //! nothing of seed.test.
 
 use crate::common;
