@@ -374,6 +374,9 @@ class Bench:
              "stacks": stacks_data}
         self.results.append(r)
         log(json.dumps(r))
+        # Kept as it goes: a run cut short still leaves its figures.
+        with open(os.path.join(self.args.out, "partial.json"), "w") as f:
+            json.dump(self.results, f, indent=1)
 
     def page_window(self, stack, t0, t_end):
         notes = [n for n in self.inbox.since(t0, stack.name) if n[0] <= t_end]
