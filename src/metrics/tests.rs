@@ -90,6 +90,30 @@ fn only_the_current_last_hop_tls_has_a_series() {
 }
 
 #[test]
+fn complaints_count_their_incidents_under_their_type() {
+    let m = Metrics::new();
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/arf/microsoft-jmrp.eml"
+    );
+    let raw = std::fs::read(path).expect("fixture");
+    let report = crate::reports::arf::parse(&raw).expect("ARF");
+    let complaint = crate::reports::Complaint {
+        report_message_id: "<1@hotmail.com>".into(),
+        received: 0,
+        report,
+    };
+    m.reports
+        .complaint_report("rua", "sender.test", "other", &complaint);
+    let kind = complaint.report.feedback_type.as_str();
+    let text = m.render();
+    let line = format!(
+        "mailcanary_complaints_total{{domain=\"sender.test\",reporter=\"other\",type=\"{kind}\"}} 3"
+    );
+    assert!(text.contains(&line), "{text}");
+}
+
+#[test]
 fn a_requirement_has_a_series_only_while_met_or_unmet() {
     let m = Metrics::new();
     m.set_requirement("r", "gmail", "ptr_fcrdns", Some(false));

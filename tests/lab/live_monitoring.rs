@@ -78,6 +78,7 @@ const ALLOWED_LABELS: &[&str] = &[
     "hop",
     "provider",
     "requirement",
+    "type",
 ];
 
 fn tail(log: String) -> String {
@@ -250,6 +251,13 @@ fn naming_problems(text: &str, routes: &[String]) -> Vec<String> {
                     Some("not a rejection class")
                 }
                 "hop" if !legs.contains(&value.as_str()) => Some("not a leg of the path"),
+                "type"
+                    if !mailcanary::reports::arf::FeedbackType::ALL
+                        .iter()
+                        .any(|t| t.as_str() == value) =>
+                {
+                    Some("not a feedback type")
+                }
                 "provider" if !providers.contains(&value.as_str()) => {
                     Some("not a provider of the requirement table")
                 }

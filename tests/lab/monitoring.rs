@@ -48,6 +48,7 @@ const REPORT_ALERTS: &[(&str, &str)] = &[
     ("MailcanaryDMARCAlignmentFailing", "domain"),
     ("MailcanaryTLSReportFailures", "domain"),
     ("MailcanaryDMARCReportsStopped", "reporter"),
+    ("MailcanaryComplaintsReceived", "domain"),
     ("MailcanaryReportMailboxStale", "mailbox"),
     ("MailcanaryForgedBounces", "mailbox"),
 ];
