@@ -14,6 +14,8 @@
 //! exported, so no removed series comes back.
 
 pub mod audit_series;
+#[cfg(test)]
+mod budget_tests;
 pub mod probe_series;
 pub mod report_series;
 pub mod runtime_series;
