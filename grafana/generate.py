@@ -149,6 +149,14 @@ def outcomes(sel, by):
         by, sel.rs('__name__=~"%s"' % OUTCOME_COUNTERS), RI)
 
 
+def count_or_zero(metric, sel, by):
+    """Increase of a pair's outcome counter, 0 (not no data) for the selected pairs where it has
+    no series yet: a pair's outcome counters appear when first counted (the series budget),
+    `mailcanary_probes_sent_total` is there for every configured pair."""
+    return "sum by (%s) (increase(%s%s%s)) or 0 * sum by (%s) (increase(%s%s%s))" % (
+        by, metric, sel.rs(), RI, by, "mailcanary_probes_sent_total", sel.rs(), RI)
+
+
 def share(sel, numerator_metric, extra, by=by("route", "seed")):
     """The numerator's share of the judged probes; 0 (not no data) where the numerator's
     series does not exist yet."""
@@ -796,10 +804,10 @@ def overview():
             "Late and unknown probes",
             "Late: arrived after being counted missing. Unknown: the seed mailbox could not "
             "be read.",
-            query("sum by (%s) (increase(mailcanary_probes_late_total%s%s))"
-                  % (by("route", "seed"), sel.rs(), RI), "late " + rs),
-            query("sum by (%s) (increase(mailcanary_probes_unknown_total%s%s))"
-                  % (by("route", "seed"), sel.rs(), RI), "unknown " + rs),
+            query(count_or_zero("mailcanary_probes_late_total", sel, by("route", "seed")),
+                  "late " + rs),
+            query(count_or_zero("mailcanary_probes_unknown_total", sel, by("route", "seed")),
+                  "unknown " + rs),
             bars=True, stack=True,
         ).span(8).unit("short"),
         timeseries_panel(
@@ -949,12 +957,9 @@ def probe():
             "receiving server by kind of refusal.",
             query("sum by (%s) (increase(mailcanary_probes_received_total%s%s))"
                   % (by("placement"), sel.rs(), RI), "{{placement}}"),
-            query("sum by (%s) (increase(mailcanary_probes_missing_total%s%s))"
-                  % (by(), sel.rs(), RI), "missing"),
-            query("sum by (%s) (increase(mailcanary_probes_late_total%s%s))"
-                  % (by(), sel.rs(), RI), "late"),
-            query("sum by (%s) (increase(mailcanary_probes_unknown_total%s%s))"
-                  % (by(), sel.rs(), RI), "unknown"),
+            query(count_or_zero("mailcanary_probes_missing_total", sel, by()), "missing"),
+            query(count_or_zero("mailcanary_probes_late_total", sel, by()), "late"),
+            query(count_or_zero("mailcanary_probes_unknown_total", sel, by()), "unknown"),
             query("sum by (%s) (increase(mailcanary_probes_rejected_total%s%s))"
                   % (by("class"), sel.rs(), RI), "rejected {{class}}"),
             bars=True, stack=True,
