@@ -1,10 +1,11 @@
-//! The OAuth2 and reload family: when each OAuth2 login's access token expires (refreshed every
-//! round, so a past expiry means the refresh fails), and whether the last config reload
-//! worked, as Prometheus exports its own (`prometheus_config_last_reload_*`).
+//! The OAuth2 and reload family: when each OAuth2 login's access token expires, whether its
+//! last refresh failed (what the alert fires on, whatever the token's lifetime), and whether
+//! the last config reload worked, as Prometheus exports its own
+//! (`prometheus_config_last_reload_*`).
 
-use prometheus::{Gauge, GaugeVec, IntGauge, Registry};
+use prometheus::{Gauge, GaugeVec, IntGauge, IntGaugeVec, Registry};
 
-use super::{Configured, Metrics, gauge, gauge_plain, int_gauge_plain, retire};
+use super::{Configured, Metrics, gauge, gauge_plain, int_gauge, int_gauge_plain, retire};
 use crate::config::Config;
 
 /// The OAuth2 expiry and config reload series.
@@ -13,6 +14,8 @@ pub struct RuntimeMetrics {
     pub config_reload_success_timestamp: Gauge,
     pub oauth_token_expiry: GaugeVec,
     pub oauth_route_token_expiry: GaugeVec,
+    pub oauth_refresh_failing: IntGaugeVec,
+    pub oauth_route_refresh_failing: IntGaugeVec,
 }
 
 impl RuntimeMetrics {
@@ -40,13 +43,35 @@ impl RuntimeMetrics {
                 "When the OAuth2 access token of a route's SMTP login expires (Unix time; 0 until one was had).",
                 &["route"],
             ),
+            oauth_refresh_failing: int_gauge(
+                r,
+                "mailcanary_oauth_refresh_failing",
+                "1 when the last attempt to get an OAuth2 access token for a seed (or bounce mailbox) login failed, 0 when it worked.",
+                &["seed"],
+            ),
+            oauth_route_refresh_failing: int_gauge(
+                r,
+                "mailcanary_oauth_route_refresh_failing",
+                "1 when the last attempt to get an OAuth2 access token for a route's SMTP login failed, 0 when it worked.",
+                &["route"],
+            ),
         }
     }
 
-    /// Every configured OAuth2 login's expiry at 0 until a token is had.
+    /// Every configured OAuth2 login's expiry at 0 until a token is had, and not failing.
     pub(super) fn preset(&self, config: &Config) {
         for (kind, name, _) in config.oauth_logins() {
             self.gauge(kind, name).set(0.0);
+            self.failing(kind, name).set(0);
+        }
+    }
+
+    /// The refresh-failing gauge of an OAuth2 login, labelled as [`Self::gauge`].
+    fn failing(&self, kind: &str, name: &str) -> prometheus::IntGauge {
+        if kind == "route" {
+            self.oauth_route_refresh_failing.with_label_values(&[name])
+        } else {
+            self.oauth_refresh_failing.with_label_values(&[name])
         }
     }
 
@@ -64,6 +89,8 @@ impl RuntimeMetrics {
     pub(super) fn retire(&self, c: &Configured) {
         retire(&self.oauth_token_expiry, c);
         retire(&self.oauth_route_token_expiry, c);
+        retire(&self.oauth_refresh_failing, c);
+        retire(&self.oauth_route_refresh_failing, c);
     }
 }
 
@@ -81,10 +108,16 @@ impl Metrics {
         self.runtime.gauge(kind, name).set(seconds);
     }
 
+    /// Records that an OAuth2 login has a valid access token (refreshed or still good).
+    pub fn oauth_refresh_worked(&self, kind: &str, name: &str) {
+        self.runtime.failing(kind, name).set(0);
+    }
+
     /// Records a failed OAuth2 token refresh (and logs it): for a seed or bounce mailbox an
     /// `auth` error of its mailbox; a route's shows as its failed send.
     pub fn oauth_refresh_failed(&self, kind: &str, name: &str, error: &crate::oauth::OAuthError) {
         tracing::warn!(kind, name, reason = error.reason(), error = %error, "OAuth2 token refresh failed");
+        self.runtime.failing(kind, name).set(1);
         if kind != "route" {
             self.probe
                 .imap_errors

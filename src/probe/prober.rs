@@ -251,7 +251,10 @@ impl Prober {
                 .await;
         for ((kind, name, oauth), result) in logins.iter().zip(results) {
             match result {
-                Ok(_) => self.metrics.oauth_token(kind, name, oauth.cache.expiry()),
+                Ok(_) => {
+                    self.metrics.oauth_refresh_worked(kind, name);
+                    self.metrics.oauth_token(kind, name, oauth.cache.expiry());
+                }
                 Err(e) => self.metrics.oauth_refresh_failed(kind, name, &e),
             }
         }

@@ -6,7 +6,7 @@
 //! when a test fails. The fault tests hold one file lock ([`FAULT_LOCK`] in the temporary
 //! directory) so that two faults never overlap; a benchmark that switches faults takes it too.
 //!
-//! Mailboxes: fault1..fault7 (one per test) and the fault route's bounce mailbox fault-bounces;
+//! Mailboxes: fault1..fault7 (one per test; fault9..fault14 are bench/time-to-page's) and the fault route's bounce mailbox fault-bounces;
 //! nothing of seed.test.
 
 use crate::common;
@@ -572,6 +572,49 @@ fn mx_down_queues_the_mail_until_the_mx_is_back() {
     eprintln!("queued mail delivered {seconds:.1} s after mx-down off");
 }
 
+/// The fault seeds' MX's hold queue entries for `user`@fault-seed.test (postqueue -j).
+fn held_for(user: &str) -> usize {
+    let out = Command::new("postqueue")
+        .arg("-c")
+        .arg(lab_path("postfix-fault/etc"))
+        .arg("-j")
+        .output()
+        .expect("run postqueue");
+    let needle = format!("\"{user}@fault-seed.test\"");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| {
+            serde_json::from_str::<Value>(l).is_ok_and(|m| m["queue_name"] == "hold")
+                && l.contains(&needle)
+        })
+        .count()
+}
+
+#[test]
+fn mx_hold_keeps_the_mail_at_the_mx_without_a_delay_notice_until_off() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mailbox = fault_mailbox(dir.path(), "fault8");
+    let mut fault = Fault::on("mx-hold");
+    // The MX accepts it (the sending Postfix's queue empties) and holds it.
+    let id = submit_fault_mail("fault8");
+    let t0 = Instant::now();
+    while held_for("fault8") == 0 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(15),
+            "not in the MX's hold queue"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(queued_for("fault8"), 0, "still queued at the sending side");
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(in_inbox(&mailbox, &id), Ok(false), "delivered while held");
+
+    fault.off();
+    assert_eq!(held_for("fault8"), 0, "still held after mx-hold off");
+    let seconds = wait_delivered(&mailbox, &id, Duration::from_secs(30));
+    eprintln!("held mail delivered {seconds:.1} s after mx-hold off");
+}
+
 #[test]
 fn misuse_of_the_fault_switch_is_refused_with_a_clear_message() {
     for (args, says) in [
@@ -603,6 +646,7 @@ fn misuse_of_the_fault_switch_is_refused_with_a_clear_message() {
                 "mx-refuse",
                 "imap-down",
                 "mx-down",
+                "mx-hold",
             ] {
                 assert!(err.contains(f), "{args:?} does not name {f}: {err}");
             }
@@ -610,5 +654,5 @@ fn misuse_of_the_fault_switch_is_refused_with_a_clear_message() {
     }
     let out = mailstack(&["fault", "status"]);
     assert!(out.status.success(), "{}", text(&out));
-    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 7);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 8);
 }

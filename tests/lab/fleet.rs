@@ -353,6 +353,10 @@ fn two_vantages_remote_write_into_one_prometheus_and_every_query_sees_both() {
         }
         with_data += 1;
         let seen = vantages_of(&data);
+        // The dead man's switch (`vector(1)`) is about the alerting pipeline, not a vantage.
+        if seen.is_empty() && e.expr.trim() == "vector(1)" {
+            continue;
+        }
         if seen.is_empty() {
             if !e.expr.contains("$vantage") && !e.expr.contains("${vantage}") {
                 problems.push(format!(

@@ -7,6 +7,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod alerting;
 mod audit;
 mod bounces;
 mod crash;

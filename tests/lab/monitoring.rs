@@ -22,12 +22,20 @@ const NO_ROUTE_NO_SEED: &[&str] = &[
     "MailcanaryProbeStale",
     "MailcanaryVantageSilent",
     "MailcanaryConfigReloadFailed",
+    "MailcanaryWatchdog",
 ];
 /// Alerts whose metrics carry a seed but no route.
 const SEED_ONLY: &[&str] = &["MailcanaryForgedProbes"];
-/// Alerts whose metrics carry a route but no seed (sending and DNS audit are per route).
+/// Alerts whose metrics carry a route but no seed (route-wide breaks, counted over the seeds;
+/// the DNS audit is per route).
 const ROUTE_ONLY: &[&str] = &[
-    "MailcanarySendFailing",
+    "MailcanaryRouteInSpam",
+    "MailcanaryRouteMissing",
+    "MailcanaryRouteRejected",
+    "MailcanaryRouteNotSent",
+    "MailcanaryRouteSPFNotPassing",
+    "MailcanaryRouteDKIMNotPassing",
+    "MailcanaryRouteDMARCNotPassing",
     "MailcanaryDNSCheckFailing",
     "MailcanaryDNSBlocklisted",
     "MailcanaryDKIMKeyWeak",
@@ -40,7 +48,11 @@ const REPORT_ALERTS: &[(&str, &str)] = &[
     ("MailcanaryTLSReportFailures", "domain"),
     ("MailcanaryDMARCReportsStopped", "reporter"),
     ("MailcanaryReportMailboxStale", "mailbox"),
+    ("MailcanaryForgedBounces", "mailbox"),
 ];
+/// The dead man's switch: always firing, on purpose, routed to a heartbeat receiver; the one
+/// alert whose severity is `none` (it pages nobody while it fires).
+const WATCHDOG: &str = "MailcanaryWatchdog";
 
 fn paths(files: &[std::path::PathBuf]) -> Vec<&std::path::Path> {
     files.iter().map(|p| p.as_path()).collect()
@@ -91,9 +103,22 @@ fn promtool_check_config() {
 #[test]
 fn amtool_check_config() {
     let amtool = require_tool(&["amtool"]);
-    let out = run_ok(Command::new(amtool).args(["check-config", "alertmanager/alertmanager.yml"]));
-    assert!(out.contains("SUCCESS"), "{out}");
-    assert!(out.contains("1 inhibit rules"), "{out}");
+    // The shipped config and the paging example (a receiver that does not send mail), each
+    // with the same three inhibitions: route-wide over per-seed, route-wide critical over
+    // route-wide warnings, critical over warnings of the same route and seed.
+    for file in [
+        "alertmanager/alertmanager.yml",
+        "alertmanager/examples/paging.yml",
+    ] {
+        let out = run_ok(Command::new(&amtool).args(["check-config", file]));
+        assert!(out.contains("SUCCESS"), "{file}: {out}");
+        assert!(out.contains("3 inhibit rules"), "{file}: {out}");
+    }
+    let example = read(&repo().join("alertmanager/examples/paging.yml"));
+    assert!(
+        !example.contains("email_configs"),
+        "the paging example must not page through mail"
+    );
 }
 
 #[test]
@@ -154,6 +179,7 @@ fn every_alert_has_severity_annotations_and_a_runbook_anchor() {
         let name = &alert.name;
         match alert.label("severity") {
             Some("critical" | "warning") => {}
+            Some("none") if name == WATCHDOG => {}
             other => problems.push(format!(
                 "{name}: severity {other:?}, expected critical or warning"
             )),
@@ -237,7 +263,8 @@ fn every_alert_keeps_the_collecting_side_labels() {
     let mut problems = Vec::new();
     for alert in &alerts {
         let name = &alert.name;
-        if alert.expr.trim_start().starts_with("absent(") {
+        // absent() and the watchdog's vector(1) carry no labels of any series.
+        if alert.expr.trim_start().starts_with("absent(") || name == WATCHDOG {
             continue;
         }
         for keyword in [" by (", " by(", " on (", " on("] {
@@ -335,19 +362,22 @@ fn alertmanager_inhibits_warnings_of_the_same_route_and_seed() {
         .collect();
     assert_eq!(
         url_lines.len(),
-        1,
-        "expected one webhook url in alertmanager.yml"
+        2,
+        "expected two webhook urls in alertmanager.yml (notifications, heartbeat)"
     );
     let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let indent = &url_lines[0][..url_lines[0].find('-').unwrap()];
-    let config = config.replace(
-        url_lines[0],
-        &format!("{indent}- url: http://127.0.0.1:{closed_port}/"),
-    );
+    let mut config = config.clone();
+    for line in url_lines {
+        let indent = &line[..line.find('-').unwrap()];
+        config = config.replace(
+            line,
+            &format!("{indent}- url: http://127.0.0.1:{closed_port}/"),
+        );
+    }
     let config_path = dir.path().join("alertmanager.yml");
     std::fs::write(&config_path, config).unwrap();
 
@@ -421,9 +451,71 @@ fn alertmanager_inhibits_warnings_of_the_same_route_and_seed() {
         // A route-wide critical (no seed) must not mute the route's DNS-audit warnings.
         (
             &[
-                ("alertname", "MailcanarySendFailing"),
+                ("alertname", "MailcanaryRouteNotSent"),
                 ("severity", "critical"),
+                ("problem", "not_sent"),
                 ("route", "primary"),
+            ],
+            false,
+        ),
+        // A route-wide break mutes the per-seed alerts of its route and problem (one
+        // notification, not one per seed), and the route-wide warnings that explain it; not
+        // another problem at one of its seeds, nor the same problem on another route.
+        (
+            &[
+                ("alertname", "MailcanaryRouteInSpam"),
+                ("severity", "critical"),
+                ("problem", "spam"),
+                ("route", "third"),
+            ],
+            false,
+        ),
+        (
+            &[
+                ("alertname", "MailcanaryProbeInSpam"),
+                ("severity", "critical"),
+                ("problem", "spam"),
+                ("route", "third"),
+                ("seed", "gmail"),
+            ],
+            true,
+        ),
+        (
+            &[
+                ("alertname", "MailcanaryProbeInSpam"),
+                ("severity", "critical"),
+                ("problem", "spam"),
+                ("route", "third"),
+                ("seed", "outlook"),
+            ],
+            true,
+        ),
+        (
+            &[
+                ("alertname", "MailcanaryProbeMissing"),
+                ("severity", "critical"),
+                ("problem", "missing"),
+                ("route", "third"),
+                ("seed", "yahoo"),
+            ],
+            false,
+        ),
+        (
+            &[
+                ("alertname", "MailcanaryRouteDKIMNotPassing"),
+                ("severity", "warning"),
+                ("problem", "dkim"),
+                ("route", "third"),
+            ],
+            true,
+        ),
+        (
+            &[
+                ("alertname", "MailcanaryProbeInSpam"),
+                ("severity", "critical"),
+                ("problem", "spam"),
+                ("route", "fourth"),
+                ("seed", "gmail"),
             ],
             false,
         ),
