@@ -7,7 +7,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::dns_audit::{CheckResult, CheckStatus, SeenIpAudit};
 use crate::gmail::Tab;
+use crate::path::Path;
+use crate::requirements::{HeaderCheck, Unsubscribe};
 use crate::status::Status;
 use crate::verdict::{AuthResult, SpamVerdict, Verdict};
 
@@ -140,8 +143,59 @@ pub struct Judgement {
     /// extensions); `None` elsewhere.
     #[serde(default)]
     pub tab: Option<Tab>,
+    /// The path the probe took, from its `Received:` fields, trusted from the seed's own hops
+    /// inward ([`crate::path`]); `None` in results stored by older versions.
+    #[serde(default)]
+    pub path: Option<Path>,
+    /// The audit of the address the receiving MX saw (`probe::seen_address`), as it was when the
+    /// probe was found; `None` when no address was seen or no resolver could be set up.
+    #[serde(default)]
+    pub seen_ip: Option<SeenIpChecks>,
+    /// The RFC 5322 §3.6 check of the header section as it arrived (the providers'
+    /// well-formedness requirement); `None` in results stored by older versions.
+    #[serde(default)]
+    pub headers: Option<HeaderCheck>,
+    /// What it offered for RFC 8058 one-click unsubscribe (the bulk-sender requirement).
+    #[serde(default)]
+    pub unsubscribe: Option<Unsubscribe>,
     /// Set when the message could not be read as a message at all.
     pub error: Option<String>,
+}
+
+/// The audit of the address a receiver saw, as a probe result keeps it: the address, its
+/// family, whether the route's `sending_ips` lists it, and the checks as `check-dns` reports
+/// them (`sending_ip`, `ptr`, `fcrdns`, `helo`, `spf`, `dnsbl`), each fix naming the address and
+/// its family.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeenIpChecks {
+    /// The address audited.
+    pub ip: std::net::IpAddr,
+    /// `ipv4` or `ipv6`.
+    pub family: String,
+    /// Whether the route's `sending_ips` lists it (`None`: the route lists none).
+    pub expected: Option<bool>,
+    /// The checks.
+    pub checks: Vec<CheckResult>,
+}
+
+impl SeenIpChecks {
+    /// What the probe keeps of an audit.
+    pub fn of(audit: &SeenIpAudit) -> SeenIpChecks {
+        SeenIpChecks {
+            ip: audit.ip,
+            family: audit.family.to_string(),
+            expected: audit.expected,
+            checks: audit.audit.checks.clone(),
+        }
+    }
+
+    /// The checks that found something wrong (`fail` or `warn`, with a cause); a check that
+    /// could not run (`error`) finds nothing.
+    pub fn findings(&self) -> impl Iterator<Item = &CheckResult> {
+        self.checks.iter().filter(|c| {
+            matches!(c.status, CheckStatus::Fail | CheckStatus::Warn) && c.cause.is_some()
+        })
+    }
 }
 
 /// The status of one probe result: critical when missing or not sent; warning when in spam or

@@ -15,7 +15,7 @@
 
 use std::path::{Path, PathBuf};
 
-use mailcanary::probe::judge::judge;
+use mailcanary::probe::judge::{judge, receiver_of};
 
 #[path = "common/line_ends.rs"]
 mod line_ends;
@@ -104,7 +104,7 @@ fn golden_messages_through_each_presets_trust_lf_and_crlf() {
         let raw = std::fs::read(dir("verdict").join(case.eml)).expect("read .eml");
         let (lf, crlf) = lf_and_crlf(&raw);
         for (form, raw) in [("LF", lf), ("CRLF", crlf)] {
-            let j = judge(&raw, &seed.authserv_ids);
+            let j = judge(&raw, &seed.authserv_ids, &receiver_of(&seed));
             let v = serde_json::to_value(&j.verdict).expect("verdict json");
             let got =
                 [&v["spf"], &v["dkim"], &v["dmarc"]].map(|r| r.as_str().unwrap_or("?").to_string());
@@ -114,6 +114,7 @@ fn golden_messages_through_each_presets_trust_lf_and_crlf() {
                 || j.spam.flagged != case.spam_flagged
                 || got_source != case.spam_source
                 || j.error.is_some()
+                || j.path.is_none()
             {
                 failures.push(format!(
                     "{} via preset {} ({form}): spf/dkim/dmarc {got:?} (expected {:?}), spam \

@@ -36,6 +36,8 @@ fn report_json(report: &Report) -> Value {
     match report {
         Report::Dmarc(report) => serde_json::to_value(report).expect("json"),
         Report::Tlsrpt(report) => serde_json::to_value(report).expect("json"),
+        // `unpack` finds report files only; a complaint is a mail of its own (arf_corpus.rs).
+        Report::Arf(complaint) => serde_json::to_value(complaint).expect("json"),
     }
 }
 

@@ -1,12 +1,16 @@
 //! `mailcanary check-dns`: the DNS audit as a command, for every route of a config file
 //! (`--config`) or for one ad hoc identity (`--domain D --ip IP ...`). Readable or the JSON
-//! contract of [`crate::dns_audit`]; exit codes as `once` (3 for usage and resolver errors).
+//! contract of [`crate::dns_audit`]; exit codes as `once` (3 for usage and resolver errors). The
+//! readable report of a config's routes adds a line per provider's sender requirement the DNS
+//! alone shows unmet (DMARC record, PTR and FCrDNS of the first sending IP;
+//! [`crate::results::scorecard::score_audit`]).
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use crate::dns_audit::{AuditTarget, Auditor, DEFAULT_TIMEOUT, RouteAudit, dnsbl};
+use crate::results::scorecard;
 use crate::status::Status;
 
 /// Arguments of `mailcanary check-dns`.
@@ -77,6 +81,16 @@ fn config_routes(path: &Path, json: bool) -> Result<ExitCode, ExitCode> {
             println!("route {}:", r.route);
             // DNS records are whatever the zone's owner wrote: TXT strings may hold any byte.
             print!("{}", super::terminal::escape_lines(&r.render_text()));
+            // The providers' sender requirements the DNS alone shows unmet.
+            if let Some(route) = config.route(&r.route) {
+                let scored = [scorecard::score_audit(r, route)];
+                for line in scorecard::unmet_lines(&scored) {
+                    println!(
+                        "{}",
+                        super::terminal::escape(&format!("  requirement {line}"))
+                    );
+                }
+            }
         }
     }
     let worst = Status::worst(reports.iter().map(RouteAudit::status));

@@ -1,5 +1,7 @@
 //! `mailcanary once`: one round now, the results on standard output (readable or the JSON
-//! contract), and the worst status as the exit code (0 ok, 1 warning, 2 critical, 3 unknown).
+//! contract; the readable form ends with a line per sender requirement the probes show unmet,
+//! `results::scorecard`), and the worst status as the exit code (0 ok, 1 warning, 2 critical,
+//! 3 unknown).
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -27,6 +29,14 @@ pub fn run(path: &Path, json: bool) -> Result<ExitCode, ExitCode> {
                 "{}",
                 super::terminal::escape_lines(&results::words::render_text(&results))
             );
+            // The providers' sender requirements this round's probes show unmet.
+            let scored = results::scorecard::score_routes(&records, &config);
+            for line in results::scorecard::unmet_lines(&scored) {
+                println!(
+                    "{}",
+                    super::terminal::escape(&format!("requirement {line}"))
+                );
+            }
         }
         Ok(ExitCode::from(results.status.exit_code()))
     })

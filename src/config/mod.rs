@@ -158,6 +158,9 @@ pub struct Route {
     /// The Gmail tab its probes should land in; an inbox hit in another tab is a warning
     /// (cause `gmail_tab`). Only seeds whose server speaks Gmail's extensions report a tab.
     pub expect_tab: Option<crate::gmail::Tab>,
+    /// The route sends bulk mail: the providers' requirements for bulk senders (RFC 8058
+    /// one-click unsubscribe) are scored for it too (`crate::requirements`).
+    pub bulk: bool,
 }
 
 impl Route {

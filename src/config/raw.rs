@@ -146,6 +146,9 @@ pub struct RawRoute {
     /// The Gmail tab this route's probes should land in (`primary`, …); another tab is a
     /// warning.
     pub expect_tab: Option<String>,
+    /// The route sends bulk mail: the providers' bulk-sender requirements (RFC 8058 one-click
+    /// unsubscribe) count for it.
+    pub bulk: Option<bool>,
     #[serde(default)]
     pub message: RawMessage,
 }

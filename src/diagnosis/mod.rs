@@ -10,7 +10,7 @@ pub mod provider_reply;
 
 use std::net::IpAddr;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Every cause name (for pre-setting and clearing the `mailcanary_diagnosis` series).
 pub fn all_causes() -> Vec<&'static str> {
@@ -18,7 +18,7 @@ pub fn all_causes() -> Vec<&'static str> {
 }
 
 /// The fixed set of failure causes (serialized snake_case, see [`Cause::as_str`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Cause {
     /// The sending IP has no PTR record.

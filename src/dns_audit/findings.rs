@@ -3,14 +3,14 @@
 
 use std::net::IpAddr;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::dns::DnsError;
 use crate::diagnosis::{Cause, Context};
 use crate::status::Status;
 
 /// The checks, with fixed names (the `check` label of `mailcanary_dns_check_ok`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Check {
     /// The address the receiver saw is one the route's `sending_ips` lists (audits of a seen
@@ -73,7 +73,7 @@ impl Check {
 }
 
 /// The outcome of one check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CheckStatus {
     /// As it should be.
@@ -105,7 +105,7 @@ impl CheckStatus {
 }
 
 /// One check of one subject (an IP, a domain, a DNSBL zone).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckResult {
     /// Which check.
     pub check: Check,

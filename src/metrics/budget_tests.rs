@@ -72,7 +72,19 @@ fn judgement(pass: bool, score: f64) -> Judgement {
         client_ip: None,
         tab: None,
         error: None,
+        // A found probe's path costs its pair the TLS version of the hop into the receiver.
+        path: Some(received_path()),
+        seen_ip: None,
+        headers: None,
+        unsubscribe: None,
     }
+}
+
+/// A two-hop path as the lab's seed receives a probe: submission, then the MX over TLS 1.3.
+fn received_path() -> crate::path::Path {
+    let raw = b"Received: from mail.sender.test (mail.sender.test [127.0.0.2])\r\n\tby mx.seed.test (Postfix) with ESMTPS id 4A\r\n\t(using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits))\r\n\tfor <seed1@seed.test>; Tue, 08 Dec 2026 01:00:01 +0000\r\nReceived: from [127.0.0.1] (localhost [127.0.0.1])\r\n\tby mail.sender.test (Postfix) with ESMTPSA id 3B\r\n\tfor <seed1@seed.test>; Tue, 08 Dec 2026 01:00:00 +0000\r\nSubject: probe\r\n\r\nbody\r\n";
+    let receiver = crate::path::Receiver::from_authserv_ids(["mx.seed.test"]);
+    crate::path::read(raw, &receiver).expect("a parsable path")
 }
 
 fn sent(m: &Metrics, route: &str, seed: &str) {

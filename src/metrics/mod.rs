@@ -1,5 +1,7 @@
 //! Every metric mailcanary exports, one module per family, each registering and describing its
 //! own series beside the methods that set them (and log): [`probe_series`] (the rounds),
+//! [`path_series`] (the path of found probes: handoff delays, TLS of the hop into the
+//! receiver), [`requirement_series`] (the providers' sender requirements per route),
 //! [`standing_series`] (where each pair stands, confirmation probes, skipped turns),
 //! [`audit_series`] (the DNS audit), [`runtime_series`] (OAuth2 token expiries, config
 //! reloads) and [`report_series`] (what the report mailboxes brought in). Labels are only
@@ -16,8 +18,10 @@
 pub mod audit_series;
 #[cfg(test)]
 mod budget_tests;
+pub mod path_series;
 pub mod probe_series;
 pub mod report_series;
+pub mod requirement_series;
 pub mod runtime_series;
 pub mod standing_series;
 #[cfg(test)]
@@ -34,8 +38,10 @@ use prometheus::{
 
 use crate::config::Config;
 use audit_series::AuditMetrics;
+use path_series::PathMetrics;
 pub use probe_series::{IMAP_REASONS, ProbeMetrics, REJECTION_CLASSES, SEND_REASONS};
 pub use report_series::{REPORT_ERROR_REASONS, ReportMetrics};
+use requirement_series::RequirementMetrics;
 use runtime_series::RuntimeMetrics;
 pub use standing_series::{CONFIRMATION_SKIPS, StandingMetrics};
 
@@ -45,6 +51,10 @@ pub struct Metrics {
     pub build_info: IntGaugeVec,
     /// The probe rounds ([`probe_series`]).
     pub probe: ProbeMetrics,
+    /// The path of found probes ([`path_series`]).
+    pub path: PathMetrics,
+    /// The providers' sender requirements per route ([`requirement_series`]).
+    pub requirements: RequirementMetrics,
     /// Where each pair stands, confirmation probes, skipped turns ([`standing_series`]).
     pub standing: StandingMetrics,
     /// The DNS audit ([`audit_series`]).
@@ -170,6 +180,8 @@ impl Metrics {
                 &["version"],
             ),
             probe: ProbeMetrics::new(&r),
+            path: PathMetrics::new(&r),
+            requirements: RequirementMetrics::new(&r),
             standing: StandingMetrics::new(&r),
             audit: AuditMetrics::new(&r),
             runtime: RuntimeMetrics::new(&r),
@@ -193,11 +205,14 @@ impl Metrics {
     pub fn preset(&self, config: &Config) {
         let configured = Configured::of(config);
         self.probe.retire(&configured);
+        self.path.retire(&configured);
+        self.requirements.retire(&configured);
         self.standing.retire(&configured);
         self.audit.retire(&configured);
         self.runtime.retire(&configured);
         *self.configured.write().unwrap_or_else(|e| e.into_inner()) = Some(configured);
         self.probe.preset(config);
+        self.path.preset(config);
         self.standing.preset(config);
         for mailbox in &config.report_mailboxes {
             self.reports.preset(mailbox);

@@ -344,6 +344,9 @@ impl Metrics {
                 .spam_score
                 .with_label_values(&[route, seed])
                 .set(j.spam.score.unwrap_or(f64::NAN));
+            if let Some(path) = &j.path {
+                self.set_last_hop_tls(route, seed, path.last_hop_tls());
+            }
         }
     }
 
@@ -393,6 +396,9 @@ impl Metrics {
                 .last_delivery
                 .with_label_values(&[route, seed])
                 .set(d);
+        }
+        if let Some(path) = &j.path {
+            self.path_observed(route, seed, path);
         }
         let v = &j.verdict;
         for method in Method::ALL {

@@ -1,10 +1,11 @@
 //! The reports family: what the report mailboxes brought in — DMARC aggregate reports and the
-//! messages they count, TLS sessions and failures, unreadable reports, when each mailbox was
-//! last read.
+//! messages they count, TLS sessions and failures, complaints (ARF feedback reports),
+//! unreadable reports, when each mailbox was last read.
 
 use prometheus::{GaugeVec, IntCounterVec, Registry};
 
 use super::{counter, gauge};
+use crate::reports::arf::FeedbackType;
 
 /// The `mailcanary_dmarc_*`, `mailcanary_tls_*` and `mailcanary_report_*` series. Labels are
 /// a configured domain, a reporter label from [`crate::reports::labels`] (a configured list plus
@@ -16,6 +17,7 @@ pub struct ReportMetrics {
     pub dmarc_last_report: GaugeVec,
     pub tls_sessions: IntCounterVec,
     pub tls_failures: IntCounterVec,
+    pub complaints: IntCounterVec,
     pub errors: IntCounterVec,
     pub last_read: GaugeVec,
 }
@@ -72,6 +74,12 @@ impl ReportMetrics {
                 "Failed SMTP TLS sessions reported in TLS reports, by RFC 8460 result type (other: a type outside RFC 8460).",
                 &["domain", "reporter", "result_type"],
             ),
+            complaints: counter(
+                r,
+                "mailcanary_complaints_total",
+                "Complaints about mail claiming the domain, from complaint feedback reports (ARF, RFC 5965: Yahoo CFL, Microsoft JMRP) read in a report mailbox, by feedback type (abuse, fraud, virus, not-spam, auth-failure, other); the incidents each report stands for, each report once.",
+                &["domain", "reporter", "type"],
+            ),
             errors: counter(
                 r,
                 "mailcanary_report_errors_total",
@@ -113,6 +121,11 @@ impl ReportMetrics {
                 for result in ["successful", "failed"] {
                     self.tls_sessions
                         .with_label_values(&[domain, reporter, result]);
+                }
+                // The first complaint must be an increase, not a new series.
+                for kind in FeedbackType::ALL {
+                    self.complaints
+                        .with_label_values(&[domain, reporter, kind.as_str()]);
                 }
             }
         }
@@ -209,6 +222,32 @@ impl ReportMetrics {
                 inc_saturating(&counter, f.count);
             }
         }
+    }
+
+    /// Counts one newly stored complaint feedback report (never a duplicate): the incidents it
+    /// stands for, under its feedback type.
+    pub fn complaint_report(
+        &self,
+        mailbox: &str,
+        domain: &str,
+        reporter: &str,
+        complaint: &crate::reports::Complaint,
+    ) {
+        let kind = complaint.report.feedback_type.as_str();
+        tracing::warn!(
+            mailbox,
+            domain,
+            reporter,
+            feedback_type = kind,
+            incidents = complaint.incidents(),
+            about_a_probe = complaint.report.probe_token.is_some(),
+            source_ip = %complaint.report.source_ip.map(|ip| ip.to_string()).unwrap_or_default(),
+            "complaint feedback report stored"
+        );
+        inc_saturating(
+            &self.complaints.with_label_values(&[domain, reporter, kind]),
+            complaint.incidents(),
+        );
     }
 
     /// Counts a message that looked like a report and could not be read, and logs why.

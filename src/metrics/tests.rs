@@ -73,6 +73,101 @@ fn only_the_current_gmail_tab_has_a_series() {
 }
 
 #[test]
+fn only_the_current_last_hop_tls_has_a_series() {
+    let m = Metrics::new();
+    m.set_last_hop_tls("r", "s1", "tls1.2");
+    m.set_last_hop_tls("r", "s1", "tls1.3");
+    m.set_last_hop_tls("r", "s2", "none");
+    let text = m.render();
+    assert!(text.contains(r#"mailcanary_last_hop_tls{route="r",seed="s1",version="tls1.3"} 1"#));
+    assert!(!text.contains(r#"version="tls1.2""#), "{text}");
+    assert!(text.contains(r#"mailcanary_last_hop_tls{route="r",seed="s2",version="none"} 1"#));
+    assert_eq!(
+        text.matches("mailcanary_last_hop_tls{").count(),
+        2,
+        "{text}"
+    );
+}
+
+#[test]
+fn complaints_count_their_incidents_under_their_type() {
+    let m = Metrics::new();
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/arf/microsoft-jmrp.eml"
+    );
+    let raw = std::fs::read(path).expect("fixture");
+    let report = crate::reports::arf::parse(&raw).expect("ARF");
+    let complaint = crate::reports::Complaint {
+        report_message_id: "<1@hotmail.com>".into(),
+        received: 0,
+        report,
+    };
+    m.reports
+        .complaint_report("rua", "sender.test", "other", &complaint);
+    let kind = complaint.report.feedback_type.as_str();
+    let text = m.render();
+    let line = format!(
+        "mailcanary_complaints_total{{domain=\"sender.test\",reporter=\"other\",type=\"{kind}\"}} 3"
+    );
+    assert!(text.contains(&line), "{text}");
+}
+
+#[test]
+fn a_requirement_has_a_series_only_while_met_or_unmet() {
+    let m = Metrics::new();
+    m.set_requirement("r", "gmail", "ptr_fcrdns", Some(false));
+    m.set_requirement("r", "gmail", "tls", Some(true));
+    let text = m.render();
+    assert!(text.contains(
+        r#"mailcanary_requirement_met{provider="gmail",requirement="ptr_fcrdns",route="r"} 0"#
+    ));
+    assert!(
+        text.contains(
+            r#"mailcanary_requirement_met{provider="gmail",requirement="tls",route="r"} 1"#
+        )
+    );
+    // Unknown this time (or not observable): no series, so `== 0` alerts only on what a probe
+    // showed unmet.
+    m.set_requirement("r", "gmail", "ptr_fcrdns", None);
+    assert!(!m.render().contains(r#"requirement="ptr_fcrdns""#));
+}
+
+#[test]
+fn handoffs_are_observed_per_route_and_leg() {
+    use crate::path::{Handoff, Leg, Path, Receiver};
+    let m = Metrics::new();
+    let mut path = Path::from_hops(Vec::new(), 0, &Receiver::default());
+    path.handoffs = vec![
+        Handoff {
+            hop: Leg::ReceivingMx,
+            seconds: 3,
+        },
+        // Clocks that disagree: counted as 0, never negative.
+        Handoff {
+            hop: Leg::Mailbox,
+            seconds: -2,
+        },
+    ];
+    m.path_observed("r", "s1", &path);
+    m.path_observed("r", "s2", &path);
+    let text = m.render();
+    assert!(
+        text.contains(
+            r#"mailcanary_handoff_duration_seconds_count{hop="receiving_mx",route="r"} 2"#
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"mailcanary_handoff_duration_seconds_sum{hop="receiving_mx",route="r"} 6"#)
+    );
+    assert!(text.contains(r#"mailcanary_handoff_duration_seconds_sum{hop="mailbox",route="r"} 0"#));
+    assert!(!text.contains(
+        r#"mailcanary_handoff_duration_seconds_count{hop="receiving_mx",route="r",seed"#
+    ));
+}
+
+#[test]
 fn registry_builds_and_renders() {
     let m = Metrics::new();
     m.probe

@@ -75,7 +75,8 @@
 //! # JSON
 //!
 //! [`Path`] serialises as `mailcanary inspect --json` shows it under `path`; every key is
-//! always present (`null` when absent). Keys are never removed or renamed.
+//! always present (`null` when absent). Keys are never removed or renamed. It also reads back
+//! (`Deserialize`): a probe's path is kept with its result in the state file.
 
 mod hop;
 pub mod receiver;
@@ -85,7 +86,7 @@ mod tests;
 
 use std::net::IpAddr;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use hop::parse_field;
 pub use receiver::Receiver;
@@ -117,7 +118,7 @@ pub fn read(raw: &[u8], receiver: &Receiver) -> Result<Path, InspectError> {
 }
 
 /// The path of one message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Path {
     /// The hops read, top-most (the last, the mailbox) first; at most [`MAX_HOPS`].
     pub hops: Vec<Hop>,
@@ -208,7 +209,7 @@ pub const LAST_HOP_TLS_LABELS: [&str; 9] = [
 ];
 
 /// One `Received:` field, read.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Hop {
     /// Whether the hop is the receiver's own (the receiving hop or above it).
     pub trusted: bool,
@@ -241,7 +242,7 @@ pub struct Hop {
 }
 
 /// The client side of a hop (RFC 5321 §4.4 `From-domain` and `TCP-info`).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct From {
     /// The HELO/EHLO name the client gave, lower case, no final dot.
     pub helo: Option<String>,
@@ -254,7 +255,7 @@ pub struct From {
 }
 
 /// An IP address family.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Family {
     /// IPv4.
@@ -291,7 +292,7 @@ impl Family {
 
 /// The protocol of a hop (the IANA Mail Transmission Types, RFC 3848 and RFC 6531, plus the
 /// words real MTAs write). Serialised as written in `Received:`, upper case (`ESMTPS`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Protocol {
     #[serde(rename = "SMTP")]
     Smtp,
@@ -449,7 +450,7 @@ impl Protocol {
 }
 
 /// A TLS (or SSL) protocol version. Serialised as OpenSSL names it (`TLSv1.3`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum TlsVersion {
     #[serde(rename = "SSLv2")]
     Ssl2,
@@ -492,7 +493,7 @@ impl TlsVersion {
 }
 
 /// What the receiver saw on the receiving hop.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Seen {
     /// The host of the receiver that took the message from outside.
     pub by: Option<String>,
@@ -533,7 +534,7 @@ impl Seen {
 
 /// A stretch of the path whose delay is measured (the bounded `hop` label of the handoff
 /// histograms).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Leg {
     /// From submission (the oldest timestamp below the receiving hop) to the receiving MX.
@@ -556,7 +557,7 @@ impl Leg {
 }
 
 /// The delay of one leg.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Handoff {
     /// Which leg.
     pub hop: Leg,

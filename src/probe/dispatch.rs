@@ -82,6 +82,21 @@ impl Dispatcher {
         self.current().config.clone()
     }
 
+    /// Scores `route` against the providers' sender requirements from the latest results and
+    /// exports it (`mailcanary_requirement_met`): after each probe of it that was found.
+    fn export_requirements(&self, config: &Config, route: &str) {
+        match self.launcher.store.latest_per_pair() {
+            Ok(latest) => {
+                let scored = crate::results::scorecard::score_routes(&latest, config);
+                let this: Vec<_> = scored.into_iter().filter(|s| s.route == route).collect();
+                crate::results::scorecard::export(&this, &self.launcher.metrics);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the latest results to score requirements")
+            }
+        }
+    }
+
     /// Reads events until every sender of them is gone (shutdown).
     pub(crate) async fn run(mut self, mut events: tokio::sync::mpsc::UnboundedReceiver<Event>) {
         while let Some(event) = events.recv().await {
@@ -119,7 +134,15 @@ impl Dispatcher {
                     result.diagnosis.iter().map(|d| d.cause.as_str()).collect();
                 metrics.set_diagnosis(&r.route, &r.seed, &causes, &current);
                 metrics.set_last_tab(&r.route, &r.seed, result.tab);
+                // A probe found brings its path; a missing or refused one leaves the TLS of
+                // the last hop the receiver recorded as it was.
+                if let Some(path) = &result.path {
+                    metrics.set_last_hop_tls(&r.route, &r.seed, path.last_hop_tls());
+                }
             }
+        }
+        if r.judgement.is_some() {
+            self.export_requirements(config, &r.route);
         }
 
         let key = (r.route.clone(), r.seed.clone());

@@ -201,6 +201,7 @@ impl Launcher {
             board: self.board.clone(),
             events: self.events.clone(),
             started: now(),
+            seen_ips: setup.seen_ips.clone(),
         }
     }
 

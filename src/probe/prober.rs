@@ -131,6 +131,9 @@ impl Prober {
             self.metrics
                 .restore_last(&r.route, &r.seed, outcome, r.judgement.as_ref());
         }
+        // And each route's sender requirements, as the latest results score them.
+        let scored = crate::results::scorecard::score_routes(&latest, config);
+        crate::results::scorecard::export(&scored, &self.metrics);
     }
 
     /// Starts reading the events, once (it needs the runtime).

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use tokio::sync::Mutex as AsyncMutex;
 
 use crate::config::{Config, Seed};
+use crate::dns_audit::SeenIpAuditor;
 use crate::oauth::caches::TokenCaches;
 use crate::probe::send::{SendError, Sender};
 use crate::probe::watch::bounces::BounceMailbox;
@@ -28,6 +29,10 @@ pub struct Setup {
     /// The OAuth2 token caches of the config's logins, handed on from setup to setup: one
     /// account's logins share one cache for as long as the process runs them.
     pub token_caches: Arc<TokenCaches>,
+    /// The audit of the addresses receivers saw ([`crate::probe::seen_address`]), with its cache;
+    /// handed on while the DNS audit's nameserver stays the same. `None` when no resolver could
+    /// be set up.
+    pub seen_ips: Option<Arc<SeenIpAuditor>>,
 }
 
 /// What a reload did to the connections, for its log line.
@@ -73,12 +78,19 @@ impl Setup {
                 (b.name.clone(), bb)
             })
             .collect();
+        let seen_ips = match previous {
+            Some(p) if p.config.dns_audit.nameserver == config.dns_audit.nameserver => {
+                p.seen_ips.clone()
+            }
+            _ => crate::probe::seen_address::auditor(&config),
+        };
         Ok(Setup {
             config,
             senders,
             mailboxes,
             bounce_boxes,
             token_caches,
+            seen_ips,
         })
     }
 

@@ -1,6 +1,7 @@
 //! Report mailboxes (`[report_mailboxes.NAME]`): where receivers send the domain's DMARC
 //! aggregate reports (RFC 7489 §7.2, the `rua=` address) and SMTP TLS reports (RFC 8460 §3,
-//! the `TLSRPT` `rua=` address). Read on their own schedule with the shared IMAP client
+//! the `TLSRPT` `rua=` address), and where feedback loops send complaints (ARF, RFC 5965:
+//! Yahoo's CFL, Microsoft's JMRP). Read on their own schedule with the shared IMAP client
 //! ([`crate::imap`]):
 //! header-first, every new mail's Message-ID looked up before its body is fetched, the body
 //! read whole in pieces, unpacked and parsed by the pure [`crate::reports`] readers. Each report
@@ -166,7 +167,10 @@ impl ReportReader {
     /// Stores and counts the reports of one mail.
     async fn take(&self, key: &str, raw: &[u8]) -> Result<Outcome, StateError> {
         let name = self.mailbox.mailbox.name.as_str();
-        let found = match reports_in(raw, &self.mailbox, now() as i64) {
+        let read = complaint_in(raw, key, &self.mailbox, now() as i64)
+            .transpose()
+            .unwrap_or_else(|| reports_in(raw, &self.mailbox, now() as i64));
+        let found = match read {
             Ok(f) => f,
             Err(ReportError::NotAReport) => return Ok(Outcome::Ignored),
             Err(e) => {
@@ -214,6 +218,11 @@ impl ReportReader {
                     self.metrics
                         .reports
                         .tls_report(name, &f.domain, &f.reporter, r, &policies);
+                }
+                Report::Arf(c) => {
+                    self.metrics
+                        .reports
+                        .complaint_report(name, &f.domain, &f.reporter, c);
                 }
             }
         }
@@ -318,6 +327,8 @@ pub fn reports_in(
                     .find_map(|p| ours(&p.policy_domain, &mailbox.domains)),
                 r.contact.as_deref(),
             ),
+            // A complaint is a mail of its own (`complaint_in`); `unpack` never yields one.
+            Report::Arf(_) => (None, None),
         };
         let Some(domain) = domain else { continue };
         let reporter =
@@ -329,6 +340,69 @@ pub fn reports_in(
         });
     }
     Ok(out)
+}
+
+/// The complaint in a mail, when it is a complaint feedback report (ARF, RFC 5965): `None`
+/// when the mail is not one (then it may hold other reports, [`reports_in`]); no [`Found`]
+/// when the complaint is about none of the mailbox's domains. The domain is the first of the
+/// report's `Reported-Domain`s, `Original-Mail-From` domain and reported From domain that is
+/// ours; the reporter the `User-Agent` (or `Reporting-MTA`) and the report mail's From, counted
+/// as a configured reporter only when the mail is authenticated for it, as for every report.
+/// `key` is the mail's Message-ID (`uid:N` without one): the id the complaint is stored once
+/// under. Pure (`now`, Unix seconds, is the caller's clock).
+pub fn complaint_in(
+    raw: &[u8],
+    key: &str,
+    mailbox: &ReportMailbox,
+    now: i64,
+) -> Result<Option<Vec<Found>>, ReportError> {
+    let report = match reports::arf::parse(raw) {
+        Ok(report) => report,
+        Err(ReportError::NotFeedbackReport) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let domain_of = |address: &str| {
+        address
+            .rsplit_once('@')
+            .map(|(_, d)| d.trim_end_matches('>').trim().to_string())
+    };
+    let candidates = report
+        .reported_domains
+        .iter()
+        .cloned()
+        .chain(report.original_mail_from.as_deref().and_then(domain_of))
+        .chain(report.original_from.as_deref().and_then(domain_of));
+    let domain = candidates
+        .into_iter()
+        .find_map(|d| ours(&d, &mailbox.domains).cloned());
+    let complaint = reports::Complaint {
+        report_message_id: key.to_string(),
+        received: now,
+        report,
+    };
+    let report = Report::Arf(complaint);
+    report.check_not_future(now)?;
+    let Some(domain) = domain else {
+        return Ok(Some(Vec::new()));
+    };
+    let authenticated = authenticated_domains(raw, &mailbox.mailbox.authserv_ids);
+    let from = crate::verdict::headers::split(raw).ok().and_then(|fields| {
+        fields
+            .iter()
+            .find(|field| field.is("From"))
+            .map(|field| field.value())
+    });
+    let reporter = labels::reporter(
+        report.org_name(),
+        from.as_deref(),
+        &mailbox.reporters,
+        &authenticated,
+    );
+    Ok(Some(vec![Found {
+        domain,
+        reporter: reporter.to_string(),
+        report,
+    }]))
 }
 
 /// The domains the mail is authenticated for, as the report mailbox's own receiver wrote in

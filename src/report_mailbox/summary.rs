@@ -1,5 +1,6 @@
 //! What the stored reports say, for people: the newest reports, alignment per domain and
-//! reporter, the busiest sources failing DMARC (with their reverse names) and TLS failures.
+//! reporter, the busiest sources failing DMARC (with their reverse names), TLS failures, and
+//! the complaints (ARF feedback reports) per domain, reporter and type.
 //! Pure: the caller reads the reports and the names from the store. Served as
 //! `/api/reports` and shown on the status page.
 
@@ -7,6 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::reports::arf::FeedbackType;
 use crate::reports::dmarc::AggregateReport;
 use crate::reports::labels;
 use crate::reports::{Report, ReportKind, saturating_sum};
@@ -27,6 +29,25 @@ pub struct ReportsView {
     pub failing_sources: Vec<Source>,
     /// TLS failures per domain and RFC 8460 result type.
     pub tls_failures: Vec<TlsFailures>,
+    /// Complaint feedback reports (ARF, RFC 5965) per domain, reporter and feedback type.
+    pub complaints: Vec<Complaints>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Complaints {
+    pub domain: String,
+    pub reporter: String,
+    /// `abuse`, `fraud`, `virus`, `not-spam`, `auth-failure`, `other` (RFC 5965 §7.3).
+    pub feedback_type: FeedbackType,
+    /// Reports received.
+    pub reports: u64,
+    /// Incidents they stand for (`Incidents`, RFC 5965 §3.2; 1 when a report states none).
+    pub incidents: u64,
+    /// Of the reports, those about one of our probes (the reported message carries the probe
+    /// header).
+    pub about_probes: u64,
+    /// When the newest complained-of mail arrived (Unix seconds).
+    pub latest: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -86,8 +107,29 @@ pub fn view(
     let mut alignment: BTreeMap<(String, String), Alignment> = BTreeMap::new();
     let mut sources: BTreeMap<(String, String), Source> = BTreeMap::new();
     let mut tls: BTreeMap<(String, String), u64> = BTreeMap::new();
+    let mut complaints: BTreeMap<(String, String, &'static str), Complaints> = BTreeMap::new();
     for s in reports {
         match &s.report {
+            Report::Arf(c) => {
+                let kind = c.report.feedback_type;
+                let entry = complaints
+                    .entry((s.domain.clone(), s.reporter.clone(), kind.as_str()))
+                    .or_insert_with(|| Complaints {
+                        domain: s.domain.clone(),
+                        reporter: s.reporter.clone(),
+                        feedback_type: kind,
+                        reports: 0,
+                        incidents: 0,
+                        about_probes: 0,
+                        latest: 0,
+                    });
+                entry.reports = entry.reports.saturating_add(1);
+                entry.incidents = entry.incidents.saturating_add(c.incidents());
+                if c.report.probe_token.is_some() {
+                    entry.about_probes = entry.about_probes.saturating_add(1);
+                }
+                entry.latest = entry.latest.max(c.at());
+            }
             Report::Dmarc(r) => {
                 let a = alignment
                     .entry((s.domain.clone(), s.reporter.clone()))
@@ -175,6 +217,7 @@ pub fn view(
         alignment: alignment.into_values().collect(),
         failing_sources,
         tls_failures,
+        complaints: complaints.into_values().collect(),
     }
 }
 
@@ -192,6 +235,8 @@ fn line(s: &StoredReport) -> ReportLine {
             ),
             saturating_sum(r.policies.iter().map(|p| p.failed)),
         ),
+        // A complaint: the incidents it stands for, every one of them a complaint.
+        Report::Arf(c) => (c.incidents(), c.incidents()),
     };
     let (begin, end) = s.report.period();
     ReportLine {
@@ -231,4 +276,63 @@ pub fn failing_sources(r: &AggregateReport, n: usize) -> Vec<String> {
         .take(n)
         .map(|(ip, _)| ip.to_string())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reports::Complaint;
+    use crate::reports::arf::ComplaintReport;
+
+    fn complaint(kind: FeedbackType, incidents: Option<u32>, probe: bool, at: i64) -> StoredReport {
+        StoredReport {
+            reporter_key: "yahoo".into(),
+            reporter: "yahoo".into(),
+            domain: "sender.test".into(),
+            mailbox: "rua".into(),
+            received_at: 0.0,
+            report: Report::Arf(Complaint {
+                report_message_id: format!("<{at}@yahoo.com>"),
+                received: at,
+                report: ComplaintReport {
+                    feedback_type: kind,
+                    feedback_type_word: None,
+                    user_agent: None,
+                    version: None,
+                    source_ip: None,
+                    reported_domains: vec![],
+                    original_mail_from: None,
+                    original_rcpt_to: None,
+                    arrival_date: None,
+                    arrival_timestamp: None,
+                    reporting_mta: None,
+                    incidents,
+                    original_message_id: None,
+                    probe_token: probe.then(|| "token".to_string()),
+                    original_from: None,
+                },
+            }),
+        }
+    }
+
+    #[test]
+    fn complaints_are_counted_per_domain_reporter_and_type() {
+        let stored = [
+            complaint(FeedbackType::Abuse, None, true, 100),
+            complaint(FeedbackType::Abuse, Some(3), false, 300),
+            complaint(FeedbackType::NotSpam, None, false, 200),
+        ];
+        let v = view(&stored, 7, |_| None);
+        assert_eq!(v.complaints.len(), 2, "{:?}", v.complaints);
+        let abuse = &v.complaints[0];
+        assert_eq!(abuse.feedback_type, FeedbackType::Abuse);
+        assert_eq!(
+            (abuse.reports, abuse.incidents, abuse.about_probes),
+            (2, 4, 1)
+        );
+        assert_eq!(abuse.latest, 300);
+        assert_eq!(v.complaints[1].feedback_type, FeedbackType::NotSpam);
+        // Each complaint is a report line too, its incidents all failing.
+        assert_eq!((v.reports[1].total, v.reports[1].failing), (3, 3));
+    }
 }

@@ -340,3 +340,73 @@ fn the_view_never_wraps_a_sum() {
         vec!["198.51.100.7".to_string()]
     );
 }
+
+fn arf_fixture(name: &str) -> Vec<u8> {
+    let path = format!("{}/tests/fixtures/arf/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+#[test]
+fn a_complaint_about_our_domain_is_found_with_its_type_and_reporter() {
+    let raw = arf_fixture("yahoo-cfl-probe.eml");
+    // Yahoo's mail, authenticated by the mailbox's receiver for yahoo.com.
+    let raw = with_auth(
+        &raw,
+        "Authentication-Results: mx.example.com; dkim=pass header.d=yahoo.com header.s=s1",
+    );
+    let found = complaint_in(
+        &raw,
+        "<cfl-1@yahoo.com>",
+        &mailbox(&["sender.test"], &["yahoo"]),
+        NOW,
+    )
+    .expect("readable")
+    .expect("a complaint");
+    let [f] = found.as_slice() else {
+        panic!("one complaint: {found:?}");
+    };
+    assert_eq!(f.domain, "sender.test");
+    assert_eq!(f.reporter, "yahoo");
+    let Report::Arf(c) = &f.report else {
+        panic!("not a complaint: {f:?}");
+    };
+    assert_eq!(
+        c.report.feedback_type,
+        crate::reports::arf::FeedbackType::Abuse
+    );
+    assert_eq!(c.report_message_id, "<cfl-1@yahoo.com>");
+    assert!(c.report.probe_token.is_some(), "about a probe: {c:?}");
+    assert_eq!(c.incidents(), 1);
+    // The same mail, not authenticated: counted, as `other`.
+    let unauthenticated = arf_fixture("yahoo-cfl-probe.eml");
+    let found = complaint_in(
+        &unauthenticated,
+        "k",
+        &mailbox(&["sender.test"], &["yahoo"]),
+        NOW,
+    )
+    .expect("readable")
+    .expect("a complaint");
+    assert_eq!(found[0].reporter, "other");
+}
+
+#[test]
+fn a_complaint_about_other_domains_is_left_alone_and_other_mail_is_no_complaint() {
+    let raw = arf_fixture("microsoft-jmrp.eml");
+    let none = complaint_in(&raw, "k", &mailbox(&["example.org"], &[]), NOW).expect("readable");
+    assert_eq!(none.map(|f| f.len()), Some(0));
+    // Its Incidents count.
+    let found = complaint_in(&raw, "k", &mailbox(&["sender.test"], &[]), NOW)
+        .expect("readable")
+        .expect("a complaint");
+    let Report::Arf(c) = &found[0].report else {
+        panic!("not a complaint");
+    };
+    assert_eq!(c.incidents(), 3);
+    // A DMARC report mail is not a complaint: the report readers take it.
+    let dmarc = authenticated("<feedback/>", "google.com");
+    assert_eq!(
+        complaint_in(&dmarc, "k", &mailbox(&["example.com"], &[]), NOW),
+        Ok(None)
+    );
+}

@@ -34,7 +34,7 @@ use std::net::IpAddr;
 
 use mail_parser::HeaderValue;
 use mail_parser::parsers::MessageStream;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{ReportError, check_input};
 use crate::verdict::dsn::mime::{ContentType, decode, split_entity, split_multipart};
@@ -55,7 +55,7 @@ const PROBE_HEADER: &str = "X-Mailcanary-Probe";
 
 /// What kind of feedback (RFC 5965 §7.3 registry; RFC 6430 `not-spam`; RFC 6591
 /// `auth-failure`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum FeedbackType {
     /// Unsolicited or otherwise abusive mail: a user's spam complaint.
@@ -73,6 +73,16 @@ pub enum FeedbackType {
 }
 
 impl FeedbackType {
+    /// Every type (the bounded `type` label of `mailcanary_complaints_total`).
+    pub const ALL: [FeedbackType; 6] = [
+        FeedbackType::Abuse,
+        FeedbackType::Fraud,
+        FeedbackType::Virus,
+        FeedbackType::NotSpam,
+        FeedbackType::AuthFailure,
+        FeedbackType::Other,
+    ];
+
     /// Reads a `Feedback-Type` value, case-insensitively.
     pub fn parse(word: &str) -> FeedbackType {
         match word.trim().to_ascii_lowercase().as_str() {
@@ -99,7 +109,7 @@ impl FeedbackType {
 }
 
 /// One complaint (or other feedback) report.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ComplaintReport {
     /// `Feedback-Type`.
     pub feedback_type: FeedbackType,

@@ -86,6 +86,45 @@ pub enum Report {
     Dmarc(dmarc::AggregateReport),
     /// An SMTP TLS report.
     Tlsrpt(tlsrpt::TlsReport),
+    /// A complaint feedback report (ARF), a mail of its own.
+    Arf(Complaint),
+}
+
+/// A complaint feedback report as a report mailbox keeps it: the ARF fields, and what the
+/// reader adds — the report mail's own Message-ID (the id it is stored once under) and when it
+/// was received (its period when the report states no `Arrival-Date`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Complaint {
+    /// The report mail's Message-ID (`<...>`), or `uid:N` without one.
+    pub report_message_id: String,
+    /// When the report mail was read, Unix seconds.
+    pub received: i64,
+    /// The report.
+    #[serde(flatten)]
+    pub report: arf::ComplaintReport,
+}
+
+impl Complaint {
+    /// Who sent it, as a name: its `User-Agent` (`Yahoo!-Mail-Feedback/2.0`), else its
+    /// `Reporting-MTA`, else the empty name.
+    pub fn reporter_name(&self) -> &str {
+        self.report
+            .user_agent
+            .as_deref()
+            .or(self.report.reporting_mta.as_deref())
+            .unwrap_or("")
+    }
+
+    /// The incidents it stands for (`Incidents`, RFC 5965 §3.2), 1 when it states none; capped
+    /// at [`MAX_COUNT`] like every count of a report.
+    pub fn incidents(&self) -> u64 {
+        u64::from(self.report.incidents.unwrap_or(1).max(1)).min(MAX_COUNT)
+    }
+
+    /// When the complained-of mail arrived (`Arrival-Date`), else when the report was read.
+    pub fn at(&self) -> i64 {
+        self.report.arrival_timestamp.unwrap_or(self.received)
+    }
 }
 
 impl Report {
@@ -95,6 +134,7 @@ impl Report {
         match self {
             Report::Dmarc(r) => &r.org_name,
             Report::Tlsrpt(r) => &r.org_name,
+            Report::Arf(c) => c.reporter_name(),
         }
     }
 
@@ -103,6 +143,7 @@ impl Report {
         match self {
             Report::Dmarc(r) => &r.report_id,
             Report::Tlsrpt(r) => &r.report_id,
+            Report::Arf(c) => &c.report_message_id,
         }
     }
 
@@ -111,6 +152,7 @@ impl Report {
         match self {
             Report::Dmarc(_) => ReportKind::Dmarc,
             Report::Tlsrpt(_) => ReportKind::Tlsrpt,
+            Report::Arf(_) => ReportKind::Arf,
         }
     }
 
@@ -119,6 +161,7 @@ impl Report {
         match self {
             Report::Dmarc(r) => (r.begin, r.end),
             Report::Tlsrpt(r) => (r.begin, r.end),
+            Report::Arf(c) => (c.at(), c.at()),
         }
     }
 }

@@ -7,7 +7,9 @@
 
 use mail_parser::parsers::MessageStream;
 use mail_parser::{Address, HeaderValue};
-use serde::Serialize;
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
 
 use crate::verdict::InspectError;
 use crate::verdict::headers::{self, Field};
@@ -32,16 +34,19 @@ const MAX_SIGNATURES: usize = 16;
 const MAX_VALUE_CHARS: usize = 255;
 
 /// What is wrong with a header section (RFC 5322 §3.6).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "problem", rename_all = "snake_case")]
 pub enum HeaderProblem {
     /// A field that must be there is not (`From`, `Date`; `Message-ID`, which RFC 5322 §3.6.4
     /// makes a SHOULD and Gmail requires).
-    Missing { field: &'static str },
+    Missing { field: Cow<'static, str> },
     /// A field appears more often than allowed.
-    Repeated { field: &'static str, count: usize },
+    Repeated {
+        field: Cow<'static, str>,
+        count: usize,
+    },
     /// A field's value does not parse (an address list, a date, a message id).
-    Unparsable { field: &'static str },
+    Unparsable { field: Cow<'static, str> },
 }
 
 impl HeaderProblem {
@@ -56,7 +61,7 @@ impl HeaderProblem {
 }
 
 /// The RFC 5322 check of a header section.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct HeaderCheck {
     /// Every problem found, in field order of [`check_headers`]; empty when well-formed.
     pub problems: Vec<HeaderProblem>,
@@ -92,31 +97,37 @@ pub fn check_headers(raw: &[u8]) -> Result<HeaderCheck, InspectError> {
         ("Date", first("Date").map(|value| is_date(&value))),
     ] {
         match count(field) {
-            0 => check.problems.push(HeaderProblem::Missing { field }),
+            0 => check.problems.push(HeaderProblem::Missing {
+                field: field.into(),
+            }),
             1 => {}
-            count => check
-                .problems
-                .push(HeaderProblem::Repeated { field, count }),
+            count => check.problems.push(HeaderProblem::Repeated {
+                field: field.into(),
+                count,
+            }),
         }
         if parsed == Some(false) {
-            check.problems.push(HeaderProblem::Unparsable { field });
+            check.problems.push(HeaderProblem::Unparsable {
+                field: field.into(),
+            });
         }
     }
     match first("Message-ID") {
         None => check.problems.push(HeaderProblem::Missing {
-            field: "Message-ID",
+            field: "Message-ID".into(),
         }),
         Some(value) if !is_message_id(&value) => check.problems.push(HeaderProblem::Unparsable {
-            field: "Message-ID",
+            field: "Message-ID".into(),
         }),
         Some(_) => {}
     }
     for field in AT_MOST_ONCE {
         let count = count(field);
         if count > 1 {
-            check
-                .problems
-                .push(HeaderProblem::Repeated { field, count });
+            check.problems.push(HeaderProblem::Repeated {
+                field: (*field).into(),
+                count,
+            });
         }
     }
     Ok(check)
@@ -168,7 +179,7 @@ fn is_message_id(value: &str) -> bool {
 }
 
 /// What a message offers for RFC 8058 one-click unsubscribe.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Unsubscribe {
     /// The first https URI of `List-Unsubscribe` (RFC 2369 §3.2: `<...>` list), cut to size.
     pub https_uri: Option<String>,

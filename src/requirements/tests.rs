@@ -311,15 +311,17 @@ fn rfc5322_problems_are_named() {
         check.problems,
         [
             HeaderProblem::Repeated {
-                field: "From",
+                field: "From".into(),
                 count: 2
             },
-            HeaderProblem::Missing { field: "Date" },
+            HeaderProblem::Missing {
+                field: "Date".into()
+            },
             HeaderProblem::Unparsable {
-                field: "Message-ID"
+                field: "Message-ID".into()
             },
             HeaderProblem::Repeated {
-                field: "Subject",
+                field: "Subject".into(),
                 count: 2
             },
         ]
@@ -332,10 +334,14 @@ fn rfc5322_problems_are_named() {
     assert_eq!(
         check.problems,
         [
-            HeaderProblem::Unparsable { field: "From" },
-            HeaderProblem::Unparsable { field: "Date" },
+            HeaderProblem::Unparsable {
+                field: "From".into()
+            },
+            HeaderProblem::Unparsable {
+                field: "Date".into()
+            },
             HeaderProblem::Missing {
-                field: "Message-ID"
+                field: "Message-ID".into()
             },
         ]
     );

@@ -14,7 +14,10 @@
 //!               "delivery_seconds": 0.8, "late": false,
 //!               "status": "ok", "diagnosis": [{"cause": "ptr_missing", "fix": "…"}],
 //!               "error": null, "error_reason": null, "sent_at": 1795840266.1,
-//!               "kind": "scheduled", "pair_state": "ok"}]}
+//!               "kind": "scheduled", "pair_state": "ok",
+//!               "path": {"hops": [...], "hops_total": 3, "receiver_domains": ["seed.test"],
+//!                        "receiving_hop": 1, "seen": {"ip": "127.0.0.5", "family": "ipv4", ...},
+//!                        "handoffs": [{"hop": "receiving_mx", "seconds": 0}, ...]}}]}
 //! ```
 //! `once` gives one result per route × seed: a confirmation probe (`kind`) supersedes the
 //! probe it confirms; `pair_state` says where the pair stands (`ok`, `suspect`, `confirmed`,
@@ -26,8 +29,12 @@
 //! its Message-ID), never the id its token and envelope id carry. `late` is true when the
 //! outcome came after the timeout (found late, or a bounce that came late), and then
 //! `expired_as` says what it was recorded as at the timeout (`missing`, `unknown`), else `null`.
+//! `path` is the probe's path as `inspect --json` shows it ([`crate::path`]), `null` until the
+//! probe is found; `seen_ip` the audit of the address its receiving hop names
+//! (`probe::seen_address`), whose findings are in `diagnosis` too.
 
 pub mod causes;
+pub mod scorecard;
 #[cfg(test)]
 mod tests;
 pub mod words;
@@ -38,7 +45,8 @@ use crate::config::Config;
 use crate::diagnosis::Diagnosis;
 use crate::gmail::Tab;
 use crate::outcome::SendOutcome;
-use crate::outcome::{Bounce, Placement, probe_status};
+use crate::outcome::{Bounce, Placement, SeenIpChecks, probe_status};
+use crate::path::Path;
 use crate::probe::token;
 use crate::standing::{PairState, Standing};
 use crate::state::probes::{ProbeKind, ProbeRecord, ProbeState};
@@ -83,6 +91,14 @@ pub struct ProbeResult {
     /// is on its way), `confirmed` (two in a row: the alerts fire), `recovered`; `null` before
     /// its first outcome.
     pub pair_state: Option<PairState>,
+    /// The path the probe took ([`crate::path::Path`], as `inspect --json` shows it): its
+    /// `Received:` hops, which are the seed's own (`trusted`), what the receiving MX saw
+    /// (`seen`: address, family, HELO, TLS) and the handoff delays; `null` until it is found.
+    pub path: Option<Path>,
+    /// The audit of the address the receiving MX saw (`{ip, family, expected, checks}`, the
+    /// checks as `check-dns --json` reports them); its findings are in `diagnosis` too. `null`
+    /// until the probe is found, or when no address was seen.
+    pub seen_ip: Option<SeenIpChecks>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -185,6 +201,8 @@ pub fn build(records: &[ProbeRecord], config: &Config) -> Results {
                 bounce: r.bounce.clone(),
                 kind: r.kind,
                 pair_state: None,
+                path: r.judgement.as_ref().and_then(|j| j.path.clone()),
+                seen_ip: r.judgement.as_ref().and_then(|j| j.seen_ip.clone()),
             }
         })
         .collect();

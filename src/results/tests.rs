@@ -47,6 +47,8 @@ fn result(route: &str, seed: &str, placement: Option<Placement>, status: Status)
         bounce: None,
         kind: crate::state::probes::ProbeKind::Scheduled,
         pair_state: None,
+        path: None,
+        seen_ip: None,
     }
 }
 

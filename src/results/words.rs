@@ -8,6 +8,7 @@ use std::cmp::Ordering;
 
 use super::{ProbeResult, Results};
 use crate::outcome::Placement;
+use crate::path::Leg;
 use crate::status::Status;
 use crate::verdict::AuthResult;
 
@@ -147,6 +148,45 @@ pub fn in_words(r: &ProbeResult, fixes: bool) -> Vec<String> {
         }
     }
     out
+}
+
+/// The path of a found probe in a few words (the status page's path line): the address the
+/// receiving MX saw with its family and the HELO it recorded, the TLS of the hop into it, and
+/// the handoff delays. `None` before the probe is found. Raw text from the message: escape it
+/// before it goes into HTML.
+pub fn path_words(r: &ProbeResult) -> Option<String> {
+    let path = r.path.as_ref()?;
+    let Some(seen) = &path.seen else {
+        return Some(format!(
+            "{} hop{}, none the receiver's own",
+            path.hops_total,
+            if path.hops_total == 1 { "" } else { "s" }
+        ));
+    };
+    let mut parts = Vec::new();
+    parts.push(match (seen.ip, seen.family) {
+        (Some(ip), Some(family)) => format!("MX saw {ip} ({})", family.name()),
+        _ => "MX saw no address".to_string(),
+    });
+    if let Some(helo) = &seen.helo {
+        parts.push(format!("HELO {helo}"));
+    }
+    parts.push(match (seen.tls, seen.tls_version) {
+        (_, Some(version)) => version.as_str().to_string(),
+        (Some(true), None) => "TLS (version not stated)".to_string(),
+        (Some(false), None) => "no TLS".to_string(),
+        (None, None) => "TLS not stated".to_string(),
+    });
+    for leg in Leg::ALL {
+        if let Some(seconds) = path.handoff(leg) {
+            let name = match leg {
+                Leg::ReceivingMx => "to MX",
+                Leg::Mailbox => "to mailbox",
+            };
+            parts.push(format!("{name} {seconds} s"));
+        }
+    }
+    Some(parts.join(", "))
 }
 
 /// Failing results of one route that the seeds agree on: same status, placement and causes.

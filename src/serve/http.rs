@@ -1,5 +1,6 @@
-//! The HTTP endpoints: `/metrics` (Prometheus; gzipped when accepted), `/healthz`, `/readyz`, `/api/results` and
-//! `/api/reports` (JSON), `/` (the status page) and `POST /-/reload` (re-read the config, as
+//! The HTTP endpoints: `/metrics` (Prometheus; gzipped when accepted), `/healthz`, `/readyz`,
+//! `/api/results`, `/api/reports` and `/api/requirements` (JSON), `/` (the status page) and
+//! `POST /-/reload` (re-read the config, as
 //! Prometheus' own endpoint, off unless enabled: [`crate::serve::lifecycle`]). Every other
 //! handler only reads recorded state; probing runs on its schedule. TLS, basic auth and the
 //! security headers of every response are set up in [`crate::serve::web`].
@@ -24,6 +25,7 @@ use axum::routing::{get, post};
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::report_mailbox::summary::{self, ReportsView};
+use crate::results::scorecard::{self, Scorecard};
 use crate::results::{self, Results};
 use crate::serve::exposition;
 use crate::serve::lifecycle::Lifecycle;
@@ -58,6 +60,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/readyz", get(readyz))
         .route("/api/results", get(results))
         .route("/api/reports", get(reports))
+        .route("/api/requirements", get(requirements))
         .route("/-/reload", post(reload))
         .with_state(state)
 }
@@ -131,6 +134,20 @@ async fn results(State(s): State<Arc<AppState>>) -> Response {
     }
 }
 
+/// The routes' sender requirements per provider, scored from the latest results.
+fn scored(s: &AppState) -> Result<Scorecard, crate::state::StateError> {
+    let records = s.store.latest_per_pair()?;
+    Ok(scorecard::scorecard(&records, &(s.config)()))
+}
+
+/// `/api/requirements`: the scorecard (`results::scorecard`).
+async fn requirements(State(s): State<Arc<AppState>>) -> Response {
+    match scored(&s) {
+        Ok(card) => axum::Json(card).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+    }
+}
+
 /// How far back `/api/reports` and the status page look.
 pub const REPORT_WINDOW_DAYS: u32 = 7;
 
@@ -168,11 +185,16 @@ async fn status(State(s): State<Arc<AppState>>) -> Response {
         tracing::error!(error = %e, "cannot read reports for the status page");
         None
     });
+    let requirements = scored(&s).map(|card| card.routes).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "cannot score the sender requirements for the status page");
+        Vec::new()
+    });
     match latest(&s) {
         Ok(r) => Html(status_page::render(
             &r,
             &failures,
             reports.as_ref(),
+            &requirements,
             crate::clock::now(),
         ))
         .into_response(),

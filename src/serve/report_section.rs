@@ -1,6 +1,7 @@
 //! The status page's "Reports" section: what the domain's DMARC aggregate and TLS reports say
 //! (from [`crate::report_mailbox::summary`]): the newest reports, the busiest sources failing DMARC
-//! with the reverse name of each, and TLS failures. Every value shown came from a report, that
+//! with the reverse name of each, TLS failures, and complaints (ARF feedback reports) per domain,
+//! reporter and type, beside them. Every value shown came from a report, that
 //! is from anyone who can mail the report address: all of it is escaped.
 
 use crate::report_mailbox::summary::ReportsView;
@@ -56,6 +57,7 @@ pub fn render(view: &ReportsView, now: f64) -> String {
         }
         html.push_str("</tbody></table></div>");
     }
+    html.push_str(&complaints(view));
     if !view.tls_failures.is_empty() {
         html.push_str("<h3>TLS failures</h3><ul>");
         for t in &view.tls_failures {
@@ -72,6 +74,34 @@ pub fn render(view: &ReportsView, now: f64) -> String {
         "<p>Details: <a href=\"/api/reports\">/api/reports</a> (page rendered {}).</p></section>",
         esc(&utc(now))
     ));
+    html
+}
+
+/// The complaints table: per domain, reporter and feedback type, how many reports and
+/// incidents, how many about our own probes, and the newest.
+fn complaints(view: &ReportsView) -> String {
+    if view.complaints.is_empty() {
+        return String::new();
+    }
+    let mut html = String::from(
+        "<h3>Complaints (feedback loops)</h3><div class=\"wrap\"><table><thead><tr>\
+<th>domain</th><th>reporter</th><th>type</th><th>reports</th><th>incidents</th>\
+<th>about probes</th><th>latest</th></tr></thead><tbody>",
+    );
+    for c in &view.complaints {
+        html.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td class=\"{}\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&c.domain),
+            esc(&c.reporter),
+            if c.feedback_type == crate::reports::arf::FeedbackType::NotSpam { "ok" } else { "crit" },
+            esc(c.feedback_type.as_str()),
+            c.reports,
+            c.incidents,
+            c.about_probes,
+            esc(&utc(c.latest as f64))
+        ));
+    }
+    html.push_str("</tbody></table></div>");
     html
 }
 
@@ -106,6 +136,7 @@ mod tests {
                 reporters: vec!["other".into()],
             }],
             tls_failures: vec![],
+            complaints: vec![],
         };
         let html = render(&view, 100.0);
         assert!(!html.contains("<script>"));
@@ -118,7 +149,51 @@ mod tests {
             alignment: vec![],
             failing_sources: vec![],
             tls_failures: vec![],
+            complaints: vec![],
         };
         assert!(render(&empty, 0.0).contains("No DMARC or TLS report has arrived yet."));
+    }
+
+    #[test]
+    fn complaints_are_listed_beside_the_reports() {
+        use crate::report_mailbox::summary::{Complaints, ReportLine};
+        use crate::reports::ReportKind;
+        use crate::reports::arf::FeedbackType;
+        let view = ReportsView {
+            window_days: 7,
+            reports: vec![ReportLine {
+                kind: ReportKind::Arf,
+                domain: "example.com".into(),
+                reporter: "yahoo".into(),
+                org_name: "Yahoo!-Mail-Feedback/2.0".into(),
+                report_id: "<1@yahoo.com>".into(),
+                begin: 0,
+                end: 0,
+                received_at: 1.0,
+                total: 1,
+                failing: 1,
+            }],
+            alignment: vec![],
+            failing_sources: vec![],
+            tls_failures: vec![],
+            complaints: vec![Complaints {
+                domain: "example.com".into(),
+                reporter: "<yahoo>".into(),
+                feedback_type: FeedbackType::Abuse,
+                reports: 2,
+                incidents: 4,
+                about_probes: 1,
+                latest: 86_400,
+            }],
+        };
+        let html = render(&view, 100.0);
+        assert!(
+            html.contains("<h3>Complaints (feedback loops)</h3>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("<td>example.com</td><td>&lt;yahoo&gt;</td><td class=\"crit\">abuse</td><td>2</td><td>4</td><td>1</td>"),
+            "{html}"
+        );
     }
 }

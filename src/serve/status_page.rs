@@ -8,8 +8,10 @@
 use std::collections::BTreeSet;
 
 use crate::report_mailbox::summary::ReportsView;
+use crate::results::scorecard::RouteRequirements;
 use crate::results::words::{
-    group_failures, in_flight, in_words, natural_cmp, placement_word, spam_score, status_word,
+    group_failures, in_flight, in_words, natural_cmp, path_words, placement_word, spam_score,
+    status_word,
 };
 use crate::results::{ProbeResult, Results};
 use crate::serve::html::{esc, utc};
@@ -92,6 +94,10 @@ fn cell(r: &ProbeResult) -> String {
         // Suspect: a confirmation probe is on its way; confirmed: the alerts fire.
         s.push_str(&format!("<div class=\"pair\">{p}</div>"));
     }
+    if let Some(path) = path_words(r) {
+        // The receiver's view of the path: written by hosts along the way, so escaped.
+        s.push_str(&format!("<div class=\"path\">{}</div>", esc(&path)));
+    }
     for d in &r.diagnosis {
         // Let long cause names break at their underscores on narrow screens.
         s.push_str(&format!(
@@ -143,6 +149,7 @@ td{min-width:7.5rem}\
 .auth.pass{color:#137333}.auth.fail{color:#b3261e;font-weight:700}.auth.none{color:#666}\
 .facts{display:flex;flex-wrap:wrap;column-gap:.6rem;color:#444;font-size:.78rem;margin-top:.15rem}\
 .facts span{white-space:nowrap}\
+.path{color:#555;font-size:.72rem;overflow-wrap:anywhere}\
 .cause{color:#b3261e;font-size:.78rem;overflow-wrap:anywhere}\
 ul.failing,ul.history{list-style:none;padding:0;margin:0}\
 ul.failing>li{border-left:.3rem solid #999;padding:.35rem .5rem;margin:.35rem 0;font-size:.88rem}\
@@ -170,11 +177,13 @@ fn distinct<'a>(
     names
 }
 
-/// Renders the page; `reports` is the report mailboxes' view, when any is configured.
+/// Renders the page; `reports` is the report mailboxes' view, when any is configured;
+/// `requirements` the routes' sender requirements per provider.
 pub fn render(
     latest: &Results,
     failures: &Results,
     reports: Option<&ReportsView>,
+    requirements: &[RouteRequirements],
     now: f64,
 ) -> String {
     let status = status_word(latest.status);
@@ -188,12 +197,14 @@ pub fn render(
     html.push_str(&grid(&latest.results));
     html.push_str(&failing_now(&latest.results, now));
     html.push_str(&history(&failures.results, now));
+    html.push_str(&crate::serve::requirement_section::render(requirements));
     if let Some(view) = reports {
         html.push_str(&crate::serve::report_section::render(view, now));
     }
     html.push_str(&format!(
         "<footer><p>Probes run on their own schedule; this page only shows recorded results \
 (rendered {}, reloads every minute). <a href=\"/api/results\">/api/results</a> · \
+<a href=\"/api/requirements\">/api/requirements</a> · \
 <a href=\"/metrics\">/metrics</a></p></footer></main></body></html>\n",
         esc(&utc(now))
     ));
@@ -386,6 +397,8 @@ mod tests {
             bounce: None,
             kind: crate::state::probes::ProbeKind::Scheduled,
             pair_state: None,
+            path: None,
+            seen_ip: None,
         }
     }
 
@@ -416,6 +429,26 @@ mod tests {
     }
 
     #[test]
+    fn the_path_is_shown_in_its_cell_escaped() {
+        let mut r = result("good", "seed1", Some(Placement::Inbox), Status::Ok);
+        assert!(!cell(&r).contains("class=\"path\""));
+        let raw = "Received: from <script>x (mail.example.org [2001:db8::25])\r\n\
+            \tby mx.seed.test with ESMTPS (using TLSv1.3 with cipher X) id 1;\r\n\
+            \tTue, 8 Dec 2026 01:00:05 +0000\r\n\
+            Received: from a by mail.example.org with ESMTPSA id 2; Tue, 8 Dec 2026 01:00:01 +0000\r\n\
+            \r\n";
+        let receiver = crate::path::Receiver::new(["seed.test"]);
+        r.path = crate::path::read(raw.as_bytes(), &receiver).ok();
+        let html = cell(&r);
+        assert!(
+            html.contains("<div class=\"path\">MX saw 2001:db8::25 (IPv6)"),
+            "{html}"
+        );
+        assert!(html.contains("TLSv1.3, to MX 4 s"), "{html}");
+        assert!(!html.contains("<script"), "{html}");
+    }
+
+    #[test]
     fn escapes_everything_shown() {
         assert_eq!(esc("<b a=\"x\">&'"), "&lt;b a=&quot;x&quot;&gt;&amp;&#39;");
     }
@@ -426,7 +459,7 @@ mod tests {
             status: Status::Unknown,
             results: vec![],
         };
-        let html = render(&r, &r, None, 0.0);
+        let html = render(&r, &r, None, &[], 0.0);
         assert!(html.contains("No probe has run yet."));
         assert!(!html.contains("<script"));
     }
@@ -448,7 +481,7 @@ mod tests {
                 result("spam", "seed9", Some(Placement::Spam), Status::Warning),
             ],
         };
-        let html = render(&latest, &latest, None, 110.0);
+        let html = render(&latest, &latest, None, &[], 110.0);
         assert!(html.contains("data-route=\"good\" data-seed=\"seed9\" data-placement=\"inbox\""));
         assert!(html.find("<th>seed9</th>") < html.find("<th>seed10</th>"));
         // The missing spam/seed10 cell is shown as such, not left out.
@@ -471,7 +504,7 @@ mod tests {
             status: Status::Warning,
             results: vec![b, a, c],
         };
-        let html = render(&latest, &latest, None, 110.0);
+        let html = render(&latest, &latest, None, &[], 110.0);
         assert!(html.contains("data-route=\"spf-fail\" data-seeds=\"seed9 seed10\""));
         assert!(html.contains("data-route=\"spf-fail\" data-seeds=\"seed11\""));
     }
@@ -487,7 +520,7 @@ mod tests {
             status: Status::Unknown,
             results: vec![result("good", "seed9", None, Status::Unknown)],
         };
-        let html = render(&latest, &latest, None, 100.0);
+        let html = render(&latest, &latest, None, &[], 100.0);
         assert!(html.contains("1 in flight"));
         assert!(!html.contains("<ul class=\"failing\">"));
     }

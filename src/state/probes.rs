@@ -728,6 +728,10 @@ mod tests {
             spam_reasons: Vec::new(),
             client_ip: None,
             tab: None,
+            path: None,
+            seen_ip: None,
+            headers: None,
+            unsubscribe: None,
             error: None,
         };
         assert!(

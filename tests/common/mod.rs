@@ -93,11 +93,14 @@ pub fn all_routes() -> String {
     .concat()
 }
 
-/// A `[probe]` table with its state in `dir`.
+/// A `[probe]` table with its state in `dir` (more `[probe]` keys in `extra`), and the lab's
+/// `[dns_audit]` table: the address the receiver saw of each probe found is audited on the lab
+/// DNS, as config/lab.toml has it (the host's resolver knows nothing of the lab's names).
 pub fn probe_section(dir: &Path, timeout: &str, extra: &str) -> String {
     format!(
         "[probe]\nschedule = \"*/5 * * * *\"\ntimeout = \"{timeout}\"\nlate_window = \"10m\"\nlisten = \"127.0.0.1:0\"\n\
-         state = \"{}\"\ntoken_key_file = \"{LAB_DIR}/secrets/probe-key\"\n{extra}\n",
+         state = \"{}\"\ntoken_key_file = \"{LAB_DIR}/secrets/probe-key\"\n{extra}\n\
+         [dns_audit]\nnameserver = \"127.0.53.53:53\"\ndnsbl_zones = []\n",
         dir.join("state.sqlite").display()
     )
 }

@@ -49,3 +49,29 @@ fn every_lab_route_gets_exactly_its_cause() {
     assert_eq!(got, want);
     assert_eq!(out.status.code(), Some(2), "failing checks are critical");
 }
+
+/// The readable report adds a line per provider's sender requirement the DNS alone shows
+/// unmet: the no-ptr route's address has no PTR, which Gmail and Yahoo require of all senders;
+/// the good route has none.
+#[test]
+fn the_readable_report_names_the_requirements_the_dns_shows_unmet() {
+    common::require_lab();
+    let out = Command::new(common::bin())
+        .args(["check-dns", "--config", "config/lab.toml"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run check-dns");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines().any(|l| l.starts_with(
+            "  requirement no-ptr: ptr_fcrdns unmet at Gmail, Yahoo Mail (the IPv4 address \
+             127.0.0.5 has no PTR record): ptr_missing: Publish a PTR record for the IPv4 address \
+             127.0.0.5"
+        )),
+        "{text}"
+    );
+    assert!(
+        !text.lines().any(|l| l.starts_with("  requirement good:")),
+        "{text}"
+    );
+}

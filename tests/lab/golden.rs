@@ -7,7 +7,9 @@
 //! Two values were changed on purpose since: the `content_spam` fix names the rules that count
 //! against the message ranked by score, no longer the first rules as written (which put
 //! `DMARC_POLICY_ALLOW` and `R_SPF_ALLOW`, good signs, among the "top rules"); and the unsigned
-//! `dmarc-fail` probe is also diagnosed `dkim_unsigned` (DMARC fails with no DKIM result).
+//! `dmarc-fail` probe is also diagnosed `dkim_unsigned` (DMARC fails with no DKIM result); and
+//! the `listed` probe is `blocklisted` (a warning): the address the receiving MX saw,
+//! 127.0.0.6, is audited live against the route's `dnsbl_zones`, which list it (issue #22).
 
 use crate::common;
 use std::path::Path;

@@ -75,6 +75,10 @@ const ALLOWED_LABELS: &[&str] = &[
     "version",
     "state",
     "le",
+    "hop",
+    "provider",
+    "requirement",
+    "type",
 ];
 
 fn tail(log: String) -> String {
@@ -225,6 +229,10 @@ fn naming_problems(text: &str, routes: &[String]) -> Vec<String> {
         "inbox", "spam", "other", "missing", "unknown", "rejected", "deferred", "not_sent",
     ];
     let pair_states = ["ok", "suspect", "confirmed", "recovered"];
+    let legs = mailcanary::path::Leg::ALL.map(|leg| leg.as_str());
+    let table = mailcanary::requirements::Table::embedded().expect("requirement table");
+    let providers: Vec<&str> = table.providers.iter().map(|p| p.id.as_str()).collect();
+    let requirements = mailcanary::requirements::RequirementId::ALL.map(|r| r.as_str());
     let mut reported = BTreeSet::new();
     for (name, labels, _) in samples(text) {
         for (key, value) in &labels {
@@ -241,6 +249,26 @@ fn naming_problems(text: &str, routes: &[String]) -> Vec<String> {
                 "state" if !pair_states.contains(&value.as_str()) => Some("not a pair state"),
                 "class" if !mailcanary::metrics::REJECTION_CLASSES.contains(&value.as_str()) => {
                     Some("not a rejection class")
+                }
+                "hop" if !legs.contains(&value.as_str()) => Some("not a leg of the path"),
+                "type"
+                    if !mailcanary::reports::arf::FeedbackType::ALL
+                        .iter()
+                        .any(|t| t.as_str() == value) =>
+                {
+                    Some("not a feedback type")
+                }
+                "provider" if !providers.contains(&value.as_str()) => {
+                    Some("not a provider of the requirement table")
+                }
+                "requirement" if !requirements.contains(&value.as_str()) => {
+                    Some("not a requirement id")
+                }
+                "version"
+                    if name == "mailcanary_last_hop_tls"
+                        && !mailcanary::path::LAST_HOP_TLS_LABELS.contains(&value.as_str()) =>
+                {
+                    Some("not a TLS version label")
                 }
                 _ => None,
             };

@@ -40,6 +40,7 @@ const ROUTE_ONLY: &[&str] = &[
     "MailcanaryDNSBlocklisted",
     "MailcanaryDKIMKeyWeak",
     "MailcanarySPFLookupsNearLimit",
+    "MailcanaryRequirementUnmet",
 ];
 /// Alerts about what the report mailboxes bring in: no route or seed, but the label their
 /// description must name instead.
@@ -47,6 +48,7 @@ const REPORT_ALERTS: &[(&str, &str)] = &[
     ("MailcanaryDMARCAlignmentFailing", "domain"),
     ("MailcanaryTLSReportFailures", "domain"),
     ("MailcanaryDMARCReportsStopped", "reporter"),
+    ("MailcanaryComplaintsReceived", "domain"),
     ("MailcanaryReportMailboxStale", "mailbox"),
     ("MailcanaryForgedBounces", "mailbox"),
 ];

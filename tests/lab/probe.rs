@@ -30,6 +30,76 @@ fn result<'a>(json: &'a Value, route: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no result for route {route} in {json:#}"))
 }
 
+/// The classic IPv6 failure (issue #22): the sending Postfix leaves over IPv6 from ::1, which
+/// has no PTR, while the admin's route lists only its IPv4 address. `once` reads the path the
+/// probe took, sees ::1 on the receiving hop, audits it on the lab DNS and names `ptr_missing`
+/// for the IPv6 address (with the fix naming it and its reverse zone) and
+/// `unexpected_sending_ip`. Reads seed2, whose other test (mailstack.rs) only reads its own
+/// message by Message-ID.
+#[test]
+fn once_audits_the_ipv6_address_the_mx_saw() {
+    require_lab();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "{}{}{}",
+            probe_section(dir.path(), "30s", ""),
+            route(
+                "ipv6",
+                "probe <probe@ipv6.test>",
+                "sending_ips = [\"127.0.0.2\"]"
+            ),
+            seed("s2", "seed2")
+        ),
+    );
+    let (_, json) = once(&config);
+    let r = result(&json, "ipv6");
+    assert_eq!(r["placement"], "inbox", "{r:#}");
+    let seen = &r["path"]["seen"];
+    assert_eq!(seen["ip"], "::1", "{r:#}");
+    assert_eq!(seen["family"], "ipv6");
+    assert_eq!(seen["helo"], "mail.ipv6.test");
+    assert_eq!(seen["by"], "mx.seed.test");
+    assert_eq!(seen["tls"], true, "{r:#}");
+    let hops = r["path"]["hops"].as_array().expect("hops");
+    assert!(hops.len() >= 2, "{r:#}");
+    assert_eq!(r["seen_ip"]["ip"], "::1", "{r:#}");
+    assert_eq!(r["seen_ip"]["expected"], false);
+    let fix = |cause: &str| -> String {
+        r["diagnosis"]
+            .as_array()
+            .and_then(|d| d.iter().find(|d| d["cause"] == cause))
+            .and_then(|d| d["fix"].as_str())
+            .unwrap_or_else(|| panic!("no {cause} in {r:#}"))
+            .to_string()
+    };
+    let ptr = fix("ptr_missing");
+    assert!(
+        ptr.contains("the IPv6 address ::1")
+            && ptr.contains("0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.ip6.arpa"),
+        "{ptr}"
+    );
+    assert!(fix("unexpected_sending_ip").contains("the IPv6 address ::1"));
+    assert_eq!(r["status"], "warning", "{r:#}");
+
+    // The readable form ends with the providers' requirements the probe shows unmet: Gmail and
+    // Yahoo require a PTR (with FCrDNS) of the address they see.
+    let out = Command::new(bin())
+        .args(["once", "--config"])
+        .arg(&config)
+        .output()
+        .expect("run mailcanary once");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines().any(|l| l.starts_with(
+            "requirement ipv6: ptr_fcrdns unmet at Gmail, Yahoo Mail (the IPv6 address ::1 has no \
+             PTR record): ptr_missing: Publish a PTR record for the IPv6 address ::1"
+        )),
+        "{text}"
+    );
+}
+
 #[test]
 fn once_reports_every_fault_route_of_the_lab() {
     require_lab();

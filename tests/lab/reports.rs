@@ -36,9 +36,8 @@ fn config(dir: &Path, listen: &str) -> String {
         "probe <probe@sender.test>",
         "sending_ips = [\"127.0.0.2\"]",
     );
-    // Reverse names of failing sources come from the lab DNS.
-    let dns = "[dns_audit]\nnameserver = \"127.0.53.53:53\"\n";
-    format!("{probe}{dns}{good}{}{reports}", seed("s11", "seed11"))
+    // Reverse names of failing sources come from the lab DNS (probe_section's [dns_audit]).
+    format!("{probe}{good}{}{reports}", seed("s11", "seed11"))
 }
 
 fn metric(text: &str, prefix: &str) -> f64 {
@@ -269,4 +268,55 @@ fn rspamd_aggregate_report_is_read_counted_once_and_shown() {
         page.contains(&format!("<td>{}</td>", report_mail::FAILING_SOURCE_NAME)),
         "the failing source's reverse name is not on the status page:\n{page}"
     );
+}
+
+/// A complaint feedback report (the corpus' Yahoo CFL report about a probe of sender.test) in
+/// the report mailbox: counted once under its type, listed in `/api/reports` and on the status
+/// page, and a second read (a restart) does not count it again.
+#[test]
+fn a_complaint_feedback_report_is_counted_once_and_shown() {
+    require_lab();
+    let _mailbox = lock_report_mailbox();
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let raw =
+        std::fs::read(repo().join("tests/fixtures/arf/yahoo-cfl-probe.eml")).expect("fixture");
+    let nonce = format!("{}-{}", std::process::id(), common::support::unix_now());
+    let mail = with_message_id(&raw, &format!("<cfl-{nonce}@yahoo.com>"));
+    rt.block_on(report_mail::plant(&[mail], true));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let series =
+        "mailcanary_complaints_total{domain=\"sender.test\",reporter=\"other\",type=\"abuse\"}";
+    for life in 0..2 {
+        let daemon = start(dir.path());
+        let text = wait_for(
+            "the complaint counted in /metrics",
+            Duration::from_secs(60),
+            || match http(&daemon.addr, "GET", "/metrics", None) {
+                Ok((200, body)) if life == 1 || metric(&body, series) >= 1.0 => Ok(body),
+                other => Err(format!("{other:?}")),
+            },
+            || daemon.log(),
+        );
+        if life == 0 {
+            assert_eq!(metric(&text, series), 1.0, "{text}");
+        } else {
+            // After a restart the mail is known: read once, never counted again.
+            std::thread::sleep(Duration::from_secs(4));
+            let again = http(&daemon.addr, "GET", "/metrics", None)
+                .expect("metrics")
+                .1;
+            assert_eq!(metric(&again, series), 0.0, "counted again:\n{again}");
+        }
+        let (code, body) =
+            http(&daemon.addr, "GET", "/api/reports", None).expect("GET /api/reports");
+        assert_eq!(code, 200, "{body}");
+        let api: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+        let complaints = &api["complaints"][0];
+        assert_eq!(complaints["domain"], "sender.test", "{api}");
+        assert_eq!(complaints["feedback_type"], "abuse", "{api}");
+        assert_eq!(complaints["reports"], 1, "{api}");
+        assert_eq!(complaints["about_probes"], 1, "{api}");
+        let (_, page) = http(&daemon.addr, "GET", "/", None).expect("GET /");
+        assert!(page.contains("Complaints (feedback loops)"), "{page}");
+    }
 }

@@ -44,6 +44,8 @@ pub fn render(report: &Report, json: bool) -> Result<String, serde_json::Error> 
         }
         (Report::Dmarc(r), false) => dmarc_summary(r),
         (Report::Tlsrpt(r), false) => tls_summary(r),
+        // A complaint is read from a mail of its own and explained by `complaint`.
+        (Report::Arf(c), json) => super::complaint::render(&c.report, json)?,
     };
     Ok(text)
 }

@@ -66,6 +66,17 @@ pub(super) fn validate_route(
     // shared with the signing daemon by group as a rule (`root:_rspamd 0640`), its mode is
     // the mail server's business, not a secret of ours to warn about.
     let dkim_key_file = r.dkim_key_file.clone().map(|k| resolve(base, k));
+    let bulk = r.bulk.unwrap_or(false);
+    if bulk && !has_https_unsubscribe(r.message.list_unsubscribe.as_deref()) {
+        // The probe stands for the route's bulk mail: without an https URI it can never show
+        // one-click unsubscribe (RFC 8058 §3.1), and the requirement would be unmet by
+        // construction.
+        errs.push(
+            at("message.list_unsubscribe"),
+            "a bulk route's probe needs List-Unsubscribe with an https URI for one-click \
+             unsubscribe (RFC 8058), e.g. \"<https://example.com/unsubscribe/probe>\"",
+        );
+    }
     Some(Route {
         name: name.to_string(),
         host: connection.host,
@@ -89,6 +100,19 @@ pub(super) fn validate_route(
         message: message_template(&r.message),
         bounces: r.bounces.clone(),
         expect_tab,
+        bulk,
+    })
+}
+
+/// Whether a `List-Unsubscribe` value offers an https URI (RFC 2369 §3.2: `<...>` list).
+fn has_https_unsubscribe(value: Option<&str>) -> bool {
+    value.is_some_and(|v| {
+        v.split(',').any(|uri| {
+            uri.trim()
+                .trim_start_matches('<')
+                .get(..8)
+                .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
+        })
     })
 }
 

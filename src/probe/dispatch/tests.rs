@@ -67,7 +67,7 @@ fn found(f: &Fixture, id: &str, created: f64, placement: Placement) -> ProbeReco
             ProbeKind::Scheduled,
         )
         .expect("insert");
-    let j = judge(SPAM, &["mx.seed.test".to_string()]);
+    let j = judge(SPAM, &["mx.seed.test".to_string()], &Default::default());
     f.store
         .resolve(id, placement, "Junk", &j, Some(1.0))
         .expect("resolve");

@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::config::Config;
+use crate::dns_audit::SeenIpAuditor;
 use crate::metrics::Metrics;
 use crate::state::probes::{ProbeRecord, ProbeStore};
 
@@ -373,6 +374,8 @@ pub(crate) struct WatchCtx {
     pub(crate) events: Events,
     /// When the watcher started (Unix seconds).
     pub(crate) started: f64,
+    /// Audits the address the receiver saw of each probe found (`None`: no resolver).
+    pub(crate) seen_ips: Option<Arc<SeenIpAuditor>>,
 }
 
 impl WatchCtx {

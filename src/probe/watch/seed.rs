@@ -18,8 +18,8 @@ use super::context::{Entry, Event, SendState, Watch, WatchCtx, Watcher};
 use crate::config::Seed;
 use crate::imap::{Candidate, FolderConn, ImapError};
 use crate::outcome::{FolderRole, Placement};
-use crate::probe::judge;
 use crate::probe::token::{self, HeaderCheck};
+use crate::probe::{judge, seen_address};
 use crate::state::StateError;
 use crate::state::probes::{ProbeRecord, ProbeState};
 
@@ -568,7 +568,9 @@ async fn check_folder(
                     folder: &folder,
                     tab,
                 };
-                resolve(ctx, seed, watched, &record, &found).map_err(CheckError::State)?
+                resolve(ctx, seed, watched, &record, &found)
+                    .await
+                    .map_err(CheckError::State)?
             }
             Identified::AlreadyJudged => true,
         };
@@ -668,9 +670,10 @@ fn identify(
     Ok(Some(Identified::Judge(Box::new(record))))
 }
 
-/// Judges a verified probe from its header section and records it. Returns whether it was
-/// resolved just now (only then is it cleaned up).
-fn resolve(
+/// Judges a verified probe from its header section (with the audit of the address the
+/// receiver saw) and records it. Returns whether it was resolved just now (only then is it
+/// cleaned up).
+async fn resolve(
     ctx: &WatchCtx,
     seed: &Seed,
     watched: &mut HashMap<String, ProbeRecord>,
@@ -679,8 +682,12 @@ fn resolve(
 ) -> Result<bool, StateError> {
     let seen_at = crate::clock::now();
     let folder = found.folder;
-    let mut judgement = judge::judge(found.raw, &seed.authserv_ids);
+    let mut judgement = judge::judge(found.raw, &seed.authserv_ids, &judge::receiver_of(seed));
     judgement.tab = found.tab;
+    if let Some(route) = ctx.config.route(&record.route) {
+        judgement.seen_ip =
+            seen_address::audit(ctx.seen_ips.as_deref(), route, &ctx.config, &judgement).await;
+    }
     let placement = found.role.placement();
     let accepted_at = match ctx.board.send_state(&record.probe_id) {
         SendState::Accepted { at, .. } => Some(at),

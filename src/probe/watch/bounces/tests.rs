@@ -48,6 +48,7 @@ fn fixture() -> Fixture {
             board: Board::default(),
             events,
             started: 1000.0,
+            seen_ips: None,
         },
         events: received,
     }
@@ -601,7 +602,7 @@ fn a_late_bounce_of_an_older_probe_moves_no_gauge() {
         .expect("expire");
     // A newer probe of the pair landed in the inbox since.
     f.sent(P2, "main", 200.0);
-    let j = crate::probe::judge::judge(b"Subject: x\r\n\r\n", &[]);
+    let j = crate::probe::judge::judge(b"Subject: x\r\n\r\n", &[], &Default::default());
     f.ctx
         .store
         .resolve(P2, Placement::Inbox, "INBOX", &j, Some(1.0))
