@@ -369,6 +369,24 @@ class Bench:
             raise SystemExit(f"not quiet {limit} s after {why}: pairs or alerts still bad")
         log(f"quiet after {why} ({time.time() - t0:.0f} s)")
 
+    def wait_groups_closed(self, why, since, limit=300):
+        """Until every stack that was notified of firing alerts since `since` has had its
+        all-resolved notification: Alertmanager then deletes the group, and the next break
+        starts a new one (paged after group_wait, not at the old group's group_interval)."""
+        def closed():
+            for s in self.stacks:
+                notes = self.inbox.since(since, s.name)
+                if any(firing(n[3]) for n in notes):
+                    last = notes[-1][3]
+                    if last.get("status") != "resolved" or firing(last):
+                        return False
+            return True
+        t0 = time.time()
+        if not wait_for(why, closed, limit, 1.0):
+            log(f"warning: a group still open {limit} s after {why}")
+        else:
+            log(f"groups closed after {why} ({time.time() - t0:.0f} s)")
+
     def record(self, scenario, kind, t0, t_end, stacks_data):
         r = {"scenario": scenario, "kind": kind, "at": time.strftime("%H:%M:%S", time.localtime(t0)),
              "stacks": stacks_data}
@@ -424,6 +442,7 @@ class Bench:
             }
         self.record(name, "real", t0, t_end, data)
         self.wait_quiet(f"{name} off")
+        self.wait_groups_closed(f"{name} off", t0)
 
     def transient(self, name, action):
         log(f"transient {name}")
@@ -443,6 +462,7 @@ class Bench:
             }
         self.record(name, "transient", t0, t_end, data)
         self.wait_quiet(f"{name}")
+        self.wait_groups_closed(name, t0)
 
     # the transient actions
     def for_a_minute(self, name):
