@@ -176,6 +176,8 @@ class Stack:
             f'password_file = "{LAB_DIR}/secrets/submit-password"\n'
             f'from = "probe <probe@fault.test>"\nenvelope_from = "bounces@fault.test"\n'
             f'bounces = "fault"\nsending_ips = ["127.0.0.9"]\n\n'
+            # The DNS audit asks the lab's DNS only (never the host's resolver), no blocklists.
+            f'[dns_audit]\nnameserver = "127.0.53.53:53"\ndnsbl_zones = []\n\n'
             f"{seeds}"
             f'[bounce_mailboxes.fault]\naddress = "bounces@fault.test"\nhost = "127.0.0.3"\n'
             f'port = 993\ntls = "tls"\nca_file = "{LAB_DIR}/ca/ca.pem"\n'
@@ -417,7 +419,9 @@ class Bench:
                     if s.name in first:
                         continue
                     for t, _, _, payload in self.inbox.since(t0, s.name):
-                        alerts = firing(payload)
+                        # The page about the break: an alert on the probes' placement or
+                        # authentication (they carry `problem`), not e.g. a DNS-audit warning.
+                        alerts = [a for a in firing(payload) if "problem" in a["labels"]]
                         if want:
                             alerts = [a for a in alerts if re.search(want, a["labels"]["alertname"])]
                         if alerts:
@@ -531,6 +535,8 @@ def main():
     if not os.access(args.bin, os.X_OK):
         raise SystemExit(f"{args.bin}: no mailcanary binary (cargo build, or --bin)")
 
+    # SIGTERM ends the run like Ctrl-C: faults off, daemons stopped, figures so far kept.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     lock = open(FAULT_LOCK, "a")
     log("waiting for the lab's fault lock")
     fcntl.flock(lock, fcntl.LOCK_EX)
