@@ -136,27 +136,38 @@ class Sel:
 # PromQL pieces
 
 
+# The counters of judged probes: read back (any folder), missing, unreadable, refused.
+OUTCOME_COUNTERS = 'mailcanary_probes_(received|missing|unknown|rejected)_total'
+
+
 def outcomes(sel, by):
     """Probes judged in the window: read back (any folder), missing, unreadable or refused
-    (every class of refusal)."""
-    return " + ".join(
-        "sum by (%s) (increase(%s%s%s))" % (by, metric, sel.rs(), RI)
-        for metric in (
-            "mailcanary_probes_received_total",
-            "mailcanary_probes_missing_total",
-            "mailcanary_probes_unknown_total",
-            "mailcanary_probes_rejected_total",
-        )
-    )
+    (every class of refusal). One selector over the four counters, not a sum of four: a
+    pair's outcome counters appear when first counted (the series budget), and `a + b` is
+    empty where `b` has no series."""
+    return "sum by (%s) (increase(%s%s))" % (
+        by, sel.rs('__name__=~"%s"' % OUTCOME_COUNTERS), RI)
+
+
+def count_or_zero(metric, sel, by):
+    """Increase of a pair's outcome counter, 0 (not no data) for the selected pairs where it has
+    no series yet: a pair's outcome counters appear when first counted (the series budget),
+    `mailcanary_probes_sent_total` is there for every configured pair."""
+    return "sum by (%s) (increase(%s%s%s)) or 0 * sum by (%s) (increase(%s%s%s))" % (
+        by, metric, sel.rs(), RI, by, "mailcanary_probes_sent_total", sel.rs(), RI)
 
 
 def share(sel, numerator_metric, extra, by=by("route", "seed")):
-    return "sum by (%s) (increase(%s%s%s))\n/\n(%s)" % (
+    """The numerator's share of the judged probes; 0 (not no data) where the numerator's
+    series does not exist yet."""
+    judged = outcomes(sel, by)
+    return "(sum by (%s) (increase(%s%s%s)) or 0 * %s)\n/\n%s" % (
         by,
         numerator_metric,
         sel.rs(*extra),
         RI,
-        outcomes(sel, by),
+        judged,
+        judged,
     )
 
 
@@ -593,24 +604,26 @@ SEED_LINKS = [dm.DynamicConfigValue(id_val="links", value=PROBE_LINK)]
 
 
 def auth_panels(sel, by_legend):
+    """The authentication results are counted per route (every seed together: the series
+    budget); the latest verdict is per route and seed."""
     pass_rate = (
         "sum by (%s) (increase(mailcanary_auth_results_total%s%s))\n/\n"
         "sum by (%s) (increase(mailcanary_auth_results_total%s%s))"
-        % (by("method"), sel.rs('result="pass"'), RI, by("method"), sel.rs(), RI)
+        % (by("method"), sel.r('result="pass"'), RI, by("method"), sel.r(), RI)
     )
     return [
         timeseries_panel(
             "Authentication pass rate by method",
-            "Share of probes read back whose receiver reported pass, per method "
-            "(Authentication-Results, RFC 8601).",
+            "Share of the route's probes read back (every seed) whose receiver reported pass, "
+            "per method (Authentication-Results, RFC 8601).",
             query(pass_rate, "{{method}}"),
         ).unit("percentunit").min(0).max(1).interval(SPARSE_INTERVAL),
         timeseries_panel(
             "Non-pass authentication results",
-            "Results other than pass, by method and result.",
+            "Results other than pass of the route's probes (every seed), by method and result.",
             query(
                 "sum by (%s) (increase(mailcanary_auth_results_total%s%s))"
-                % (by("method", "result"), sel.rs('result!="pass"'), RI),
+                % (by("method", "result"), sel.r('result!="pass"'), RI),
                 "{{method}} {{result}}",
             ),
             bars=True, stack=True,
@@ -624,21 +637,31 @@ def auth_panels(sel, by_legend):
     ]
 
 
-def latency_panels(sel, labels, legend):
+def latency_panels(sel, labels, legend, pair_legend):
+    """The delivery-time distribution is per route (every seed together: the series budget);
+    per route and seed, the latest probe's delivery time."""
     metric = "mailcanary_delivery_duration_seconds"
     return [
         timeseries_panel(
             "Delivery latency percentiles",
-            "Time from SMTP submission to the probe being visible over IMAP.",
-            query(quantile("0.5", metric, sel.rs(), labels), ("p50 " + legend).strip()),
-            query(quantile("0.9", metric, sel.rs(), labels), ("p90 " + legend).strip()),
-            query(quantile("0.99", metric, sel.rs(), labels), ("p99 " + legend).strip()),
-        ).unit("s").interval(SPARSE_INTERVAL),
+            "Time from SMTP submission to the probe being visible over IMAP, every seed of the "
+            "route.",
+            query(quantile("0.5", metric, sel.r(), labels), ("p50 " + legend).strip()),
+            query(quantile("0.9", metric, sel.r(), labels), ("p90 " + legend).strip()),
+            query(quantile("0.99", metric, sel.r(), labels), ("p99 " + legend).strip()),
+        ).span(8).unit("s").interval(SPARSE_INTERVAL),
         heatmap_panel(
             "Delivery latency heatmap",
-            "Probes per delivery-time bucket, every selected vantage together.",
-            "sum by (le) (increase(%s_bucket%s%s))" % (metric, sel.rs(), RI),
-        ),
+            "Probes per delivery-time bucket, every seed of the selected routes and every "
+            "selected vantage together.",
+            "sum by (le) (increase(%s_bucket%s%s))" % (metric, sel.r(), RI),
+        ).span(8),
+        timeseries_panel(
+            "Latest delivery time",
+            "Delivery time of the latest probe read back, per route and seed "
+            "(MailcanaryDeliverySlow: its 90th percentile over an hour above 5 minutes).",
+            query("mailcanary_last_delivery_duration_seconds%s" % sel.rs(), pair_legend),
+        ).span(8).unit("s"),
         timeseries_panel(
             "SMTP submission time",
             "Time for the submission server to accept a probe, by route.",
@@ -781,10 +804,10 @@ def overview():
             "Late and unknown probes",
             "Late: arrived after being counted missing. Unknown: the seed mailbox could not "
             "be read.",
-            query("sum by (%s) (increase(mailcanary_probes_late_total%s%s))"
-                  % (by("route", "seed"), sel.rs(), RI), "late " + rs),
-            query("sum by (%s) (increase(mailcanary_probes_unknown_total%s%s))"
-                  % (by("route", "seed"), sel.rs(), RI), "unknown " + rs),
+            query(count_or_zero("mailcanary_probes_late_total", sel, by("route", "seed")),
+                  "late " + rs),
+            query(count_or_zero("mailcanary_probes_unknown_total", sel, by("route", "seed")),
+                  "unknown " + rs),
             bars=True, stack=True,
         ).span(8).unit("short"),
         timeseries_panel(
@@ -819,7 +842,7 @@ def overview():
         row("Authentication"),
         *auth_panels(sel, rs),
         row("Delivery and sending"),
-        *latency_panels(sel, ["route", "seed"], rs),
+        *latency_panels(sel, ["route"], "{{route}}", rs),
         row("Seed mailboxes"),
         timeseries_panel(
             "IMAP errors by reason",
@@ -934,12 +957,9 @@ def probe():
             "receiving server by kind of refusal.",
             query("sum by (%s) (increase(mailcanary_probes_received_total%s%s))"
                   % (by("placement"), sel.rs(), RI), "{{placement}}"),
-            query("sum by (%s) (increase(mailcanary_probes_missing_total%s%s))"
-                  % (by(), sel.rs(), RI), "missing"),
-            query("sum by (%s) (increase(mailcanary_probes_late_total%s%s))"
-                  % (by(), sel.rs(), RI), "late"),
-            query("sum by (%s) (increase(mailcanary_probes_unknown_total%s%s))"
-                  % (by(), sel.rs(), RI), "unknown"),
+            query(count_or_zero("mailcanary_probes_missing_total", sel, by()), "missing"),
+            query(count_or_zero("mailcanary_probes_late_total", sel, by()), "late"),
+            query(count_or_zero("mailcanary_probes_unknown_total", sel, by()), "unknown"),
             query("sum by (%s) (increase(mailcanary_probes_rejected_total%s%s))"
                   % (by("class"), sel.rs(), RI), "rejected {{class}}"),
             bars=True, stack=True,
@@ -961,7 +981,7 @@ def probe():
         row("Authentication"),
         *auth_panels(sel, "latest"),
         row("Delivery and sending"),
-        *latency_panels(sel, [], ""),
+        *latency_panels(sel, [], "", "latest"),
         row("Seed mailbox"),
         timeseries_panel(
             "IMAP errors by reason",

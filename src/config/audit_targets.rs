@@ -7,9 +7,11 @@ use crate::dns_audit::AuditTarget;
 /// One audit target per route: its From/envelope domains, sending IPs, DKIM selector (and the
 /// signing key when mailcanary signs), and the seed domains it sends to.
 pub fn audit_targets(config: &Config) -> Vec<AuditTarget> {
+    // An inbound route's sending side is a provider's server: its DNS is not ours to audit.
     config
         .routes
         .iter()
+        .filter(|r| r.direction == super::Direction::Outbound)
         .map(|r| {
             let mut seed_domains: Vec<String> = config
                 .seeds

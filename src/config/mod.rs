@@ -161,6 +161,41 @@ pub struct Route {
     /// The route sends bulk mail: the providers' requirements for bulk senders (RFC 8058
     /// one-click unsubscribe) are scored for it too (`crate::requirements`).
     pub bulk: bool,
+    /// Which way the route's probes travel: our server's mail to the seeds (`outbound`), or the
+    /// world's mail to our own mailbox (`inbound`).
+    pub direction: Direction,
+}
+
+/// Which way a route's probes travel, and so whose server a result judges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// Submitted through our own server to seed mailboxes at the providers (or ours): how the
+    /// world receives our mail. The DNS audit and the sender requirements are about these.
+    #[default]
+    Outbound,
+    /// Submitted through a provider's server (an account there) to our own mailbox: how our
+    /// MX receives the world's mail (refused, junked, authentication judged by our MX).
+    Inbound,
+}
+
+impl Direction {
+    pub const NAMES: [&'static str; 2] = ["outbound", "inbound"];
+
+    pub fn parse(s: &str) -> Option<Direction> {
+        match s {
+            "outbound" => Some(Direction::Outbound),
+            "inbound" => Some(Direction::Inbound),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Outbound => "outbound",
+            Direction::Inbound => "inbound",
+        }
+    }
 }
 
 impl Route {

@@ -149,6 +149,9 @@ pub struct RawRoute {
     /// The route sends bulk mail: the providers' bulk-sender requirements (RFC 8058 one-click
     /// unsubscribe) count for it.
     pub bulk: Option<bool>,
+    /// `outbound` (default: our server's mail to the world) or `inbound` (the world's mail,
+    /// submitted through a provider's server, to our own mailbox).
+    pub direction: Option<String>,
     #[serde(default)]
     pub message: RawMessage,
 }

@@ -16,6 +16,8 @@
 //! exported, so no removed series comes back.
 
 pub mod audit_series;
+#[cfg(test)]
+mod budget_tests;
 pub mod path_series;
 pub mod probe_series;
 pub mod report_series;

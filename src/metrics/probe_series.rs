@@ -1,7 +1,14 @@
 //! The probe family: what the rounds record — sends and their failures, probes found (where,
 //! how judged, how fast), missing, unknown, rejected, late; IMAP errors of every mailbox read;
-//! forged and foreign probe headers; the latest placement, verdict, diagnosis and Gmail tab of
-//! every route × seed pair, and when the last round finished.
+//! forged and foreign probe headers; the latest placement, verdict, delivery time, diagnosis and
+//! Gmail tab of every route × seed pair, and when the last round finished.
+//!
+//! The series budget (issue #23, `budget_tests.rs`): a route × seed pair costs at most 25
+//! series once it had an outcome. So the distributions are per route (the delivery histogram,
+//! the authentication results) and a pair keeps only its latest values (placement, verdict,
+//! delivery time, spam score); a pair's counters of outcomes other than `sent` appear when
+//! first counted, not at 0 — Prometheus does not see their first increment in `rate()`, the
+//! gauges the alerts use see it at once.
 
 use prometheus::{Gauge, GaugeVec, HistogramVec, IntCounterVec, IntGaugeVec, Registry};
 
@@ -60,6 +67,7 @@ pub struct ProbeMetrics {
     pub probes_unknown: IntCounterVec,
     pub auth_results: IntCounterVec,
     pub delivery_duration: HistogramVec,
+    pub last_delivery: GaugeVec,
     pub smtp_send_duration: HistogramVec,
     pub last_placement: IntGaugeVec,
     pub last_auth_pass: IntGaugeVec,
@@ -129,15 +137,21 @@ impl ProbeMetrics {
             auth_results: counter(
                 r,
                 "mailcanary_auth_results_total",
-                "Receiver verdicts of found probes, per method and result.",
-                &["route", "seed", "method", "result"],
+                "Receiver verdicts of found probes of the route (every seed), per method and result.",
+                &["route", "method", "result"],
             ),
             delivery_duration: histogram(
                 r,
                 "mailcanary_delivery_duration_seconds",
-                "Time from SMTP acceptance to the probe being seen in the seed mailbox.",
-                &["route", "seed"],
+                "Time from SMTP acceptance to the probe being seen in the seed mailbox, every seed of the route.",
+                &["route"],
                 &DELIVERY_BUCKETS,
+            ),
+            last_delivery: gauge(
+                r,
+                "mailcanary_last_delivery_duration_seconds",
+                "Time from SMTP acceptance to the latest found probe of this route and seed being seen in the seed mailbox.",
+                &["route", "seed"],
             ),
             smtp_send_duration: histogram(
                 r,
@@ -219,34 +233,28 @@ impl ProbeMetrics {
         }
     }
 
-    /// Creates every series of the configured routes, seeds and pairs at 0.
+    /// Creates the series of the configured routes and seeds at 0, and of each pair only
+    /// `mailcanary_probes_sent_total` (the dashboards list the pairs from it); a pair's other
+    /// counters appear when first counted (the series budget, see the module doc).
     pub(super) fn preset(&self, config: &Config) {
         self.round_interval.set(config.probe.interval.as_secs_f64());
         for (route, seed) in config.pairs() {
-            let (r, s) = (route.name.as_str(), seed.name.as_str());
-            self.probes_sent.with_label_values(&[r, s]);
-            self.probes_missing.with_label_values(&[r, s]);
-            self.probes_late.with_label_values(&[r, s]);
-            self.probes_unknown.with_label_values(&[r, s]);
-            for class in REJECTION_CLASSES {
-                self.probes_rejected.with_label_values(&[r, s, class]);
-            }
-            for p in ["inbox", "spam", "other"] {
-                self.probes_received.with_label_values(&[r, s, p]);
+            self.probes_sent
+                .with_label_values(&[route.name.as_str(), seed.name.as_str()]);
+        }
+        for route in &config.routes {
+            let r = route.name.as_str();
+            for reason in SEND_REASONS {
+                self.send_failures.with_label_values(&[r, reason]);
             }
             for method in ["spf", "dkim", "dmarc"] {
                 for result in ["pass", "fail"] {
-                    self.auth_results.with_label_values(&[r, s, method, result]);
+                    self.auth_results.with_label_values(&[r, method, result]);
                 }
             }
-            self.delivery_duration.with_label_values(&[r, s]);
-        }
-        for route in &config.routes {
-            for reason in SEND_REASONS {
-                self.send_failures.with_label_values(&[&route.name, reason]);
-            }
-            self.smtp_send_duration.with_label_values(&[&route.name]);
-            self.bounces.with_label_values(&[&route.name]);
+            self.delivery_duration.with_label_values(&[r]);
+            self.smtp_send_duration.with_label_values(&[r]);
+            self.bounces.with_label_values(&[r]);
         }
         for seed in &config.seeds {
             for reason in IMAP_REASONS {
@@ -285,6 +293,7 @@ impl ProbeMetrics {
         retire(&self.probes_unknown, c);
         retire(&self.auth_results, c);
         retire(&self.delivery_duration, c);
+        retire(&self.last_delivery, c);
         retire(&self.smtp_send_duration, c);
         retire(&self.last_placement, c);
         retire(&self.last_auth_pass, c);
@@ -381,8 +390,12 @@ impl Metrics {
         if let Some(d) = delivery {
             self.probe
                 .delivery_duration
-                .with_label_values(&[route, seed])
+                .with_label_values(&[route])
                 .observe(d);
+            self.probe
+                .last_delivery
+                .with_label_values(&[route, seed])
+                .set(d);
         }
         if let Some(path) = &j.path {
             self.path_observed(route, seed, path);
@@ -393,7 +406,7 @@ impl Metrics {
             let method = method.as_str();
             self.probe
                 .auth_results
-                .with_label_values(&[route, seed, method, result.label()])
+                .with_label_values(&[route, method, result.label()])
                 .inc();
         }
         for method in [Method::Spf, Method::Dkim, Method::Dmarc] {

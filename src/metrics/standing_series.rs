@@ -50,14 +50,10 @@ impl StandingMetrics {
         }
     }
 
-    /// Creates the counters of the configured pairs and seeds at 0 (the state gauge is set from
-    /// the stored standings: a restart must not show a confirmed pair as ok for a moment).
+    /// Creates the counters of the configured seeds at 0; a pair's counters appear when first
+    /// counted (the series budget: [`super::probe_series`]). The state gauge is set from the
+    /// stored standings: a restart must not show a confirmed pair as ok for a moment.
     pub(super) fn preset(&self, config: &Config) {
-        for (route, seed) in config.pairs() {
-            let labels = [route.name.as_str(), seed.name.as_str()];
-            self.confirmation_probes.with_label_values(&labels);
-            self.probes_skipped.with_label_values(&labels);
-        }
         for seed in &config.seeds {
             for reason in CONFIRMATION_SKIPS {
                 self.confirmations_skipped

@@ -188,7 +188,7 @@ fn unknown_results_are_other() {
     assert!(AuthResult::LABELS.contains(&AuthResult::parse("PermError").label()));
 }
 
-fn config(routes: &[&str], seeds: &[&str]) -> Config {
+pub(super) fn config(routes: &[&str], seeds: &[&str]) -> Config {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/config");
     let mut text = "[probe]\ntoken_key_file = \"token.key\"\ninstance = \"t\"\n".to_string();
     for r in routes {

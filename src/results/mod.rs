@@ -99,6 +99,10 @@ pub struct ProbeResult {
     /// checks as `check-dns --json` reports them); its findings are in `diagnosis` too. `null`
     /// until the probe is found, or when no address was seen.
     pub seen_ip: Option<SeenIpChecks>,
+    /// Which way the route's probes travel (`routes.NAME.direction`): `outbound` (our server's
+    /// mail to the seed) or `inbound` (the world's mail, through a provider, to our own
+    /// mailbox: the result judges our MX).
+    pub direction: crate::config::Direction,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -203,6 +207,12 @@ pub fn build(records: &[ProbeRecord], config: &Config) -> Results {
                 pair_state: None,
                 path: r.judgement.as_ref().and_then(|j| j.path.clone()),
                 seen_ip: r.judgement.as_ref().and_then(|j| j.seen_ip.clone()),
+                direction: config
+                    .routes
+                    .iter()
+                    .find(|route| route.name == r.route)
+                    .map(|route| route.direction)
+                    .unwrap_or_default(),
             }
         })
         .collect();

@@ -138,9 +138,12 @@ pub fn score_routes(records: &[ProbeRecord], config: &Config) -> Vec<RouteRequir
         tracing::error!(error = %e, reason = e.reason(), "no sender requirement table");
         return Vec::new();
     }
+    // An inbound route sends as a provider to our own mailbox: the providers' sender
+    // requirements are not about it.
     config
         .routes
         .iter()
+        .filter(|route| route.direction == crate::config::Direction::Outbound)
         .map(|route| {
             let probe = newest_found(records, &route.name);
             let obs = observations(route, probe.and_then(|r| r.judgement.as_ref()));

@@ -49,6 +49,7 @@ fn result(route: &str, seed: &str, placement: Option<Placement>, status: Status)
         pair_state: None,
         path: None,
         seen_ip: None,
+        direction: crate::config::Direction::Outbound,
     }
 }
 

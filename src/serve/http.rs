@@ -1,5 +1,6 @@
-//! The HTTP endpoints: `/metrics` (Prometheus), `/healthz`, `/readyz`, `/api/results` and
-//! `/api/reports`, `/api/requirements` (JSON), `/` (the status page) and `POST /-/reload` (re-read the config, as
+//! The HTTP endpoints: `/metrics` (Prometheus; gzipped when accepted), `/healthz`, `/readyz`,
+//! `/api/results`, `/api/reports` and `/api/requirements` (JSON), `/` (the status page) and
+//! `POST /-/reload` (re-read the config, as
 //! Prometheus' own endpoint, off unless enabled: [`crate::serve::lifecycle`]). Every other
 //! handler only reads recorded state; probing runs on its schedule. TLS, basic auth and the
 //! security headers of every response are set up in [`crate::serve::web`].
@@ -17,7 +18,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 
@@ -26,6 +27,7 @@ use crate::metrics::Metrics;
 use crate::report_mailbox::summary::{self, ReportsView};
 use crate::results::scorecard::{self, Scorecard};
 use crate::results::{self, Results};
+use crate::serve::exposition;
 use crate::serve::lifecycle::Lifecycle;
 use crate::serve::reload::Reloader;
 use crate::serve::status_page;
@@ -102,15 +104,9 @@ async fn reload(State(s): State<Arc<AppState>>, headers: HeaderMap) -> Response 
     }
 }
 
-async fn metrics(State(s): State<Arc<AppState>>) -> Response {
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        s.metrics.render(),
-    )
-        .into_response()
+/// The text exposition, gzipped when the client accepts it ([`exposition`]).
+async fn metrics(State(s): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    exposition::respond(s.metrics.clone(), exposition::accepts_gzip(&headers)).await
 }
 
 async fn readyz(State(s): State<Arc<AppState>>) -> Response {

@@ -399,6 +399,7 @@ mod tests {
             pair_state: None,
             path: None,
             seen_ip: None,
+            direction: crate::config::Direction::Outbound,
         }
     }
 

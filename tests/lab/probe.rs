@@ -281,3 +281,37 @@ fn an_unreadable_mailbox_is_unknown_not_missing() {
         "the probe that was unknown is recorded as late once found"
     );
 }
+
+/// The inbound direction (issue #22): a route submitted through the lab's provider side
+/// (127.0.0.14:587, standing for a big provider) to the admin's own mailbox (admin@sender.test),
+/// so the result judges the admin's own MX, mail.sender.test: delivered to INBOX with SPF, DKIM
+/// (the provider's signature) and DMARC passing as that MX reports them, and `direction`
+/// says which way the pair measures. The admin
+/// mailbox's other test (mailstack.rs) only reads its own messages by Message-ID.
+#[test]
+fn once_measures_the_inbound_direction_through_the_provider_side() {
+    require_lab();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "{}[routes.world]\nhost = \"127.0.0.14\"\nport = 587\ntls = \"starttls\"\nca_file = \"{LAB_DIR}/ca/ca.pem\"\n\
+             username = \"submit\"\npassword_file = \"{LAB_DIR}/secrets/submit-password\"\n\
+             from = \"probe <probe@provider.test>\"\nenvelope_from = \"bounces@provider.test\"\ndirection = \"inbound\"\n\n\
+             [seeds.admin]\naddress = \"admin@sender.test\"\nhost = \"127.0.0.3\"\nport = 993\ntls = \"tls\"\n\
+             ca_file = \"{LAB_DIR}/ca/ca.pem\"\nusername = \"admin\"\npassword_file = \"{LAB_DIR}/secrets/imap-password\"\n\
+             authserv_ids = [\"mail.sender.test\"]\npoll_interval = \"20ms\"\nroutes = [\"world\"]\n",
+            probe_section(dir.path(), "30s", ""),
+        ),
+    );
+    let (code, json) = once(&config);
+    let r = result(&json, "world");
+    assert_eq!(r["direction"], "inbound", "{r:#}");
+    assert_eq!(r["seed"], "admin", "{r:#}");
+    assert_eq!(r["placement"], "inbox", "{r:#}");
+    assert_eq!(r["verdict"]["authserv_id"], "mail.sender.test", "{r:#}");
+    for m in ["spf", "dkim", "dmarc"] {
+        assert_eq!(r["verdict"][m], "pass", "{m}: {r:#}");
+    }
+    assert_eq!(code, 0, "{json:#}");
+}

@@ -77,6 +77,27 @@ pub(super) fn validate_route(
              unsubscribe (RFC 8058), e.g. \"<https://example.com/unsubscribe/probe>\"",
         );
     }
+    let direction = match r.direction.as_deref() {
+        None => crate::config::Direction::Outbound,
+        Some(d) => crate::config::Direction::parse(d).unwrap_or_else(|| {
+            errs.push(
+                at("direction"),
+                format!(
+                    "unknown direction {d:?}; expected one of {}",
+                    crate::config::Direction::NAMES.join(", ")
+                ),
+            );
+            crate::config::Direction::Outbound
+        }),
+    };
+    if bulk && direction == crate::config::Direction::Inbound {
+        // The bulk-sender requirements judge our sending; an inbound route sends as a provider.
+        errs.push(
+            at("bulk"),
+            "bulk applies to outbound routes (the providers' rules judge our sending), not to \
+             direction = \"inbound\"",
+        );
+    }
     Some(Route {
         name: name.to_string(),
         host: connection.host,
@@ -101,6 +122,7 @@ pub(super) fn validate_route(
         bounces: r.bounces.clone(),
         expect_tab,
         bulk,
+        direction,
     })
 }
 
