@@ -260,6 +260,7 @@ PLACEMENT_MAP = value_map(
 PASS_MAP = value_map([(0, "Fail", "red"), (1, "Pass", "green")])
 CHECK_MAP = value_map([(0, "Failing", "red"), (1, "OK", "green")])
 LISTED_MAP = value_map([(0, "Not listed", "green"), (1, "Listed", "red")])
+MET_MAP = value_map([(0, "Unmet", "red"), (1, "Met", "green")])
 
 def last_value():
     """Reduce each series to its last non-null value."""
@@ -866,6 +867,15 @@ def overview():
         ).unit("short"),
         row("DNS audit and diagnosis"),
         *dns_panels(sel),
+        state_timeline_panel(
+            "Sender requirements per provider",
+            "mailcanary_requirement_met per route, provider and requirement: what Gmail, Yahoo "
+            "and Microsoft require of senders (data/sender-requirements.toml), scored from the "
+            "route's newest probe as the receiver saw it. Unmet for 30 minutes raises "
+            "MailcanaryRequirementUnmet; /api/requirements says why and how to fix it.",
+            query("mailcanary_requirement_met%s" % sel.r(), "{{route}} {{provider}} {{requirement}}"),
+            MET_MAP,
+        ).span(24).height(10),
         table_panel(
             "Current diagnosis",
             "The diagnosed cause for each failing probe (mailcanary_diagnosis == 1).",
@@ -1090,6 +1100,19 @@ def reports():
                 "sum by (%s) (increase(mailcanary_tls_failures_total%s%s))"
                 % (by("domain", "result_type"), matchers(dr), RI),
                 "{{domain}} {{result_type}}",
+            ),
+            bars=True, stack=True,
+        ).unit("short").interval(REPORT_INTERVAL),
+        row("Complaints (ARF feedback loops, RFC 5965)"),
+        timeseries_panel(
+            "Complaints per reporter",
+            "Complaints (abuse, fraud, ...) the receivers' feedback loops sent about mail "
+            "claiming the domain, by feedback type, per reporting day. Any complaint raises "
+            "MailcanaryComplaintsReceived; the complained-about messages are in /api/reports.",
+            query(
+                "sum by (%s) (increase(mailcanary_complaints_total%s%s))"
+                % (by("domain", "reporter", "type"), matchers(dr), RI),
+                "{{domain}} {{reporter}} {{type}}",
             ),
             bars=True, stack=True,
         ).unit("short").interval(REPORT_INTERVAL),

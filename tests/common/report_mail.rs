@@ -150,3 +150,28 @@ pub fn lock_report_mailbox() -> ReportMailboxLock {
         Duration::from_secs(120),
     )
 }
+
+/// `raw` with its Message-ID replaced by `id` (each planted report must be new to the mailbox).
+pub fn with_message_id(raw: &[u8], id: &str) -> Vec<u8> {
+    let text = String::from_utf8_lossy(raw);
+    let mut out = String::new();
+    let mut replaced = false;
+    for line in text.split_inclusive('\n') {
+        if !replaced && line.to_ascii_lowercase().starts_with("message-id:") {
+            out.push_str(&format!("Message-ID: {id}\r\n"));
+            replaced = true;
+        } else {
+            out.push_str(line);
+        }
+    }
+    assert!(replaced, "the report mail has no Message-ID:\n{text}");
+    out.into_bytes()
+}
+
+/// A complaint feedback report (RFC 5965 ARF): the corpus' Yahoo CFL report about a probe of
+/// sender.test, under a Message-ID of its own.
+pub fn arf_mail(message_id: &str) -> Vec<u8> {
+    let raw = std::fs::read(super::support::repo().join("tests/fixtures/arf/yahoo-cfl-probe.eml"))
+        .expect("tests/fixtures/arf/yahoo-cfl-probe.eml");
+    with_message_id(&raw, message_id)
+}

@@ -445,8 +445,8 @@ fn prometheus_runs_every_dashboard_and_alert_query_on_live_probe_metrics() {
     require_tool(&["promtool"]);
     let exprs = all_promql_exprs();
     let _seeds = live::lock_seeds();
-    // The report panels need reports: one DMARC and one TLS report of this run's own, in the
-    // lab's report mailbox before mailcanary reads it at start-up.
+    // The report panels need reports: one DMARC, one TLS and one complaint report of this run's
+    // own, in the lab's report mailbox before mailcanary reads it at start-up.
     let _reports = common::report_mail::lock_report_mailbox();
     let nonce = format!("live-{}-{}", std::process::id(), support::unix_now());
     tokio::runtime::Runtime::new()
@@ -455,6 +455,7 @@ fn prometheus_runs_every_dashboard_and_alert_query_on_live_probe_metrics() {
             &[
                 common::report_mail::dmarc_mail(&nonce, &format!("<dmarc-{nonce}@google.com>")),
                 common::report_mail::tls_mail(&nonce, &format!("<tls-{nonce}@google.com>")),
+                common::report_mail::arf_mail(&format!("<cfl-{nonce}@yahoo.com>")),
             ],
             false,
         ));

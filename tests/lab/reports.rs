@@ -13,7 +13,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::live::wait_for;
-use common::report_mail::{self, lock_report_mailbox};
+use common::report_mail::{self, lock_report_mailbox, with_message_id};
 use common::support::{Daemon, http, repo, start_on_free_port};
 use common::*;
 
@@ -59,23 +59,6 @@ fn start(dir: &Path) -> Daemon {
             .current_dir(dir);
         cmd
     })
-}
-
-/// The raw mail with its Message-ID header replaced (a second mail carrying the same report).
-fn with_message_id(raw: &[u8], id: &str) -> Vec<u8> {
-    let text = String::from_utf8_lossy(raw);
-    let mut out = String::new();
-    let mut replaced = false;
-    for line in text.split_inclusive('\n') {
-        if !replaced && line.to_ascii_lowercase().starts_with("message-id:") {
-            out.push_str(&format!("Message-ID: {id}\r\n"));
-            replaced = true;
-        } else {
-            out.push_str(line);
-        }
-    }
-    assert!(replaced, "the report mail has no Message-ID:\n{text}");
-    out.into_bytes()
 }
 
 #[test]
