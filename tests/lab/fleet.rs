@@ -147,7 +147,7 @@ fn two_vantages_remote_write_into_one_prometheus_and_every_query_sees_both() {
     require_lab();
     require_tool(&["prometheus"]);
     let exprs = all_promql_exprs();
-    // The report panels need reports: one DMARC and one TLS report of this run's own in the
+    // The report panels need reports: one DMARC, one TLS and one complaint report of this run's own in the
     // lab's report mailbox (read, never changed: `after` is `keep`), as the live test does.
     let _reports = report_mail::lock_report_mailbox();
     let nonce = format!("fleet-{}-{}", std::process::id(), unix_now());
@@ -157,6 +157,7 @@ fn two_vantages_remote_write_into_one_prometheus_and_every_query_sees_both() {
             &[
                 report_mail::dmarc_mail(&nonce, &format!("<dmarc-{nonce}@google.com>")),
                 report_mail::tls_mail(&nonce, &format!("<tls-{nonce}@google.com>")),
+                report_mail::arf_mail(&format!("<cfl-{nonce}@yahoo.com>")),
             ],
             false,
         ));
