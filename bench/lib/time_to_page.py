@@ -462,7 +462,8 @@ class Bench:
                 "notifications_critical": len(critical_notes),
                 "notifications_firing": len(firing_notes),
                 "alerts": sorted({a["labels"]["alertname"] for n in firing_notes for a in firing(n[3])}),
-                "confirmation_probes": round((s.confirmations() - conf0[s.name])),
+                # A restart starts the counter again: no figure then.
+                "confirmation_probes": max(-1, round(s.confirmations() - conf0[s.name])),
             }
         self.record(name, "transient", t0, t_end, data)
         self.wait_quiet(f"{name}")
@@ -537,6 +538,8 @@ def main():
 
     # SIGTERM ends the run like Ctrl-C: faults off, daemons stopped, figures so far kept.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+    commit = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"],
+                            capture_output=True, text=True).stdout.strip()
     lock = open(FAULT_LOCK, "a")
     log("waiting for the lab's fault lock")
     fcntl.flock(lock, fcntl.LOCK_EX)
@@ -577,8 +580,7 @@ def main():
             s.stop()
         server.shutdown()
     result = {
-        "commit": subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"],
-                                 capture_output=True, text=True).stdout.strip(),
+        "commit": commit,  # the checkout's, at the start
         "load": open("/proc/loadavg").read().split()[:3],
         "schedules_s": intervals, "timeout_s": timeout, "watch_s": args.watch,
         "results": bench.results,
@@ -596,8 +598,10 @@ def table(result):
             ttp = d.get("seconds_to_page")
             ttp = "-" if r["kind"] == "transient" else (f"{ttp:.0f} s" if ttp is not None else "none")
             alerts = ",".join(d.get("first_alerts") or d.get("alerts") or []) or "-"
+            confirmations = d["confirmation_probes"]
+            confirmations = "n/a (counter reset)" if confirmations < 0 else confirmations
             print(f"{r['scenario']:<14} {name:<7} {ttp:>7}  {alerts[:42]:<42} "
-                  f"{d['notifications_firing']:>3}/{d['notifications_critical']:<3}            {d['confirmation_probes']}",
+                  f"{d['notifications_firing']:>3}/{d['notifications_critical']:<3}            {confirmations}",
                   file=sys.stderr)
 
 
