@@ -13,9 +13,11 @@ use std::path::{Path, PathBuf};
 
 use mailcanary::reports::arf::{ComplaintReport, parse};
 
+#[path = "common/corpus.rs"]
+mod corpus;
 #[path = "common/line_ends.rs"]
 mod line_ends;
-use line_ends::lf_and_crlf;
+use corpus::Corpus;
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/arf")
@@ -31,50 +33,26 @@ fn run_case(raw: &[u8]) -> String {
     }
 }
 
+/// A case's expected file: `<case>.err` when there is one, or when the case is named
+/// `error-…` (so that blessing a new error case writes the `.err`), else `<case>.json`.
+fn expected(dir: &Path, stem: &str) -> PathBuf {
+    if stem.starts_with("error-") {
+        dir.join(format!("{stem}.err"))
+    } else {
+        corpus::err_else_json(dir, stem)
+    }
+}
+
 #[test]
 fn golden_corpus_lf_and_crlf() {
-    let bless = std::env::var_os("ARF_BLESS").is_some();
-    let mut cases: Vec<PathBuf> = fs::read_dir(fixtures())
-        .expect("fixtures directory")
-        .map(|entry| entry.expect("directory entry").path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "eml"))
-        .collect();
-    cases.sort();
-    let mut ran = 0;
-    let mut failures = Vec::new();
-    for eml in &cases {
-        let name = eml.file_stem().and_then(|s| s.to_str()).unwrap_or("?");
-        let raw = fs::read(eml).expect("read .eml");
-        let (lf, crlf) = lf_and_crlf(&raw);
-        let got_lf = run_case(&lf);
-        let got_crlf = run_case(&crlf);
-        let err_path = eml.with_extension("err");
-        let expected_path = if err_path.exists() || name.starts_with("error-") {
-            err_path
-        } else {
-            eml.with_extension("json")
-        };
-        if bless && got_lf == got_crlf {
-            fs::write(&expected_path, &got_lf).expect("write expected output");
-        }
-        let expected = fs::read_to_string(&expected_path)
-            .unwrap_or_else(|_| panic!("{name}: missing {}", expected_path.display()));
-        for (form, got) in [("LF", &got_lf), ("CRLF", &got_crlf)] {
-            if *got != expected {
-                failures.push(format!(
-                    "{name} ({form}): output differs from {}\n--- got ---\n{got}",
-                    expected_path.display()
-                ));
-            }
-        }
-        ran += 1;
-    }
-    println!("arf corpus: {ran} cases ran, each in LF and CRLF form");
-    assert!(
-        ran > 0,
-        "no arf corpus case ran: is tests/fixtures/arf empty?"
-    );
-    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    let corpus = Corpus {
+        dir: fixtures(),
+        what: "arf corpus",
+        bless: "ARF_BLESS",
+        case: corpus::eml_case,
+        expected,
+    };
+    corpus::run(&corpus, |_, raw| run_case(raw));
 }
 
 /// None of the other corpora's messages (ordinary mail, bounces) is a feedback report.

@@ -19,9 +19,11 @@ use std::path::{Path as FsPath, PathBuf};
 use mailcanary::path::{Receiver, read};
 use serde::Deserialize;
 
+#[path = "common/corpus.rs"]
+mod corpus;
 #[path = "common/line_ends.rs"]
 mod line_ends;
-use line_ends::lf_and_crlf;
+use corpus::Corpus;
 
 fn fixtures() -> PathBuf {
     FsPath::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/received")
@@ -59,56 +61,20 @@ fn run_case(raw: &[u8], receiver: &Receiver) -> String {
 
 #[test]
 fn golden_corpus_lf_and_crlf() {
-    let bless = std::env::var_os("RECEIVED_BLESS").is_some();
-    let mut cases: Vec<PathBuf> = fs::read_dir(fixtures())
-        .expect("fixtures directory")
-        .map(|entry| entry.expect("directory entry").path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "eml"))
-        .collect();
-    cases.sort();
-
-    let mut ran = 0;
-    let mut failures = Vec::new();
-    for eml in &cases {
-        let name = eml.file_stem().and_then(|s| s.to_str()).unwrap_or("?");
-        let raw = fs::read(eml).expect("read .eml");
+    let corpus = Corpus {
+        dir: fixtures(),
+        what: "received corpus",
+        bless: "RECEIVED_BLESS",
+        case: corpus::eml_case,
+        expected: corpus::err_else_json,
+    };
+    corpus::run(&corpus, |eml, raw| {
         let spec: ReceiverSpec = match fs::read_to_string(eml.with_extension("receiver.json")) {
             Ok(text) => serde_json::from_str(&text).expect("receiver.json"),
             Err(_) => ReceiverSpec::default(),
         };
-        let receiver = spec.receiver();
-        let (lf, crlf) = lf_and_crlf(&raw);
-        let got_lf = run_case(&lf, &receiver);
-        let got_crlf = run_case(&crlf, &receiver);
-
-        let err_path = eml.with_extension("err");
-        let expected_path = if err_path.exists() {
-            err_path
-        } else {
-            eml.with_extension("json")
-        };
-        if bless && got_lf == got_crlf {
-            fs::write(&expected_path, &got_lf).expect("write expected output");
-        }
-        let expected = fs::read_to_string(&expected_path).unwrap_or_else(|_| {
-            panic!("{name}: missing {}", expected_path.display());
-        });
-        for (form, got) in [("LF", &got_lf), ("CRLF", &got_crlf)] {
-            if *got != expected {
-                failures.push(format!(
-                    "{name} ({form}): output differs from {}\n--- got ---\n{got}",
-                    expected_path.display()
-                ));
-            }
-        }
-        ran += 1;
-    }
-    println!("received corpus: {ran} cases ran, each in LF and CRLF form");
-    assert!(
-        ran > 0,
-        "no received corpus case ran: is tests/fixtures/received empty?"
-    );
-    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+        run_case(raw, &spec.receiver())
+    });
 }
 
 #[test]

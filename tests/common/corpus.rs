@@ -1,5 +1,5 @@
 //! The golden-corpus runner the corpus tests share (`verdict_corpus`, `dsn_corpus`,
-//! `reports_corpus`): every case file of a fixtures folder is run, text cases twice (LF and
+//! `reports_corpus`, `arf_corpus`, `received_corpus`): every case file of a fixtures folder is run, text cases twice (LF and
 //! CRLF line ends, which must give the same output), and compared with its expected file. The
 //! test fails on any difference, and when no case ran at all (an empty or misnamed folder must
 //! not pass). With the corpus's bless variable set, expected files are (re)written from what
