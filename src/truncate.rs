@@ -4,7 +4,9 @@
 //! database, the log and every page view); values read from a bounce are cut to their stored
 //! size ([`cut`]); work on attacker-sized input is bounded to a prefix ([`prefix`]); a record
 //! quoted in a sentence is shortened to a few characters ([`shorten`]). Every cut is on a
-//! character boundary and `…` marks it. Imports nothing: the libraries use it too.
+//! character boundary and `…` marks it, but for a header value read into a stored field
+//! ([`field`]: collapsed and cut to a number of characters, as a value, not a quote). Imports
+//! nothing: the libraries use it too.
 
 /// The most bytes of server text kept per error.
 pub const MAX_BYTES: usize = 512;
@@ -55,9 +57,42 @@ pub fn shorten(text: &str, chars: usize) -> String {
     }
 }
 
+/// A header value as a stored field: control characters dropped, white space collapsed to
+/// single spaces and trimmed, cut to at most `max_chars` characters (unmarked); `None` when
+/// nothing is left.
+pub fn field(value: &str, max_chars: usize) -> Option<String> {
+    let mut out = String::new();
+    let mut chars = 0;
+    for ch in value.chars() {
+        if chars >= max_chars {
+            break;
+        }
+        if ch.is_whitespace() {
+            if !out.is_empty() && !out.ends_with(' ') {
+                out.push(' ');
+                chars += 1;
+            }
+        } else if !ch.is_control() {
+            out.push(ch);
+            chars += 1;
+        }
+    }
+    let out = out.trim_end().to_string();
+    (!out.is_empty()).then_some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_field_is_collapsed_cleaned_and_cut_to_characters() {
+        assert_eq!(field("  a \t\r\n b\u{7}c  ", 10).as_deref(), Some("a bc"));
+        assert_eq!(field("\u{1}\t ", 10), None);
+        assert_eq!(field("ééééé", 3).as_deref(), Some("ééé"));
+        // The cut counts the collapsed spaces, and never leaves one at the end.
+        assert_eq!(field("ab   cd", 3).as_deref(), Some("ab"));
+    }
 
     #[test]
     fn short_text_is_kept_and_long_text_cut_on_a_char_boundary() {

@@ -163,21 +163,7 @@ fn rfc3339(timestamp: i64) -> Option<String> {
 /// Control characters dropped, white space collapsed, cut to [`MAX_VALUE_CHARS`]; `None`
 /// when nothing is left.
 fn clean(value: &str) -> Option<String> {
-    let mut out = String::new();
-    for ch in value.chars() {
-        if out.chars().count() >= MAX_VALUE_CHARS {
-            break;
-        }
-        if ch.is_whitespace() {
-            if !out.is_empty() && !out.ends_with(' ') {
-                out.push(' ');
-            }
-        } else if !ch.is_control() {
-            out.push(ch);
-        }
-    }
-    let out = out.trim_end().to_string();
-    (!out.is_empty()).then_some(out)
+    crate::truncate::field(value, MAX_VALUE_CHARS)
 }
 
 /// At most `max` bytes of `text`, cut on a character boundary.

@@ -305,22 +305,8 @@ fn message_id(value: &str) -> Option<String> {
     clean(&format!("<{word}>"))
 }
 
-/// White space collapsed, control characters dropped, cut to [`MAX_VALUE_CHARS`]; `None` when
-/// nothing is left.
+/// Control characters dropped, white space collapsed, cut to [`MAX_VALUE_CHARS`]; `None`
+/// when nothing is left.
 fn clean(value: &str) -> Option<String> {
-    let mut out = String::new();
-    for ch in value.chars() {
-        if out.chars().count() >= MAX_VALUE_CHARS {
-            break;
-        }
-        if ch.is_whitespace() {
-            if !out.is_empty() && !out.ends_with(' ') {
-                out.push(' ');
-            }
-        } else if !ch.is_control() {
-            out.push(ch);
-        }
-    }
-    let out = out.trim_end().to_string();
-    (!out.is_empty()).then_some(out)
+    crate::truncate::field(value, MAX_VALUE_CHARS)
 }
