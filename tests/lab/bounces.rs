@@ -91,40 +91,17 @@ fn planted() -> Vec<(String, Vec<u8>)> {
     ]
 }
 
-/// The planted messages as they are now in the bounce mailbox (by Message-ID).
+/// The planted messages as they are now in the bounce mailbox (by Message-ID), read-only.
 async fn find(
     mailbox: &mailcanary::config::Seed,
     ids: &[String],
     plant: Option<&[(String, Vec<u8>)]>,
 ) -> Vec<Vec<u8>> {
-    let mut s = mailcanary::imap::connect::login(mailbox, &Default::default())
+    flags_and_bytes(mailbox, ids, plant)
         .await
-        .expect("login");
-    if let Some(messages) = plant {
-        for (_, raw) in messages {
-            s.append("INBOX", None, None, raw).await.expect("append");
-        }
-    }
-    s.select("INBOX").await.expect("select");
-    let mut out = Vec::new();
-    for id in ids {
-        let uids = s
-            .uid_search(format!("HEADER Message-ID \"{id}\""))
-            .await
-            .expect("search");
-        for uid in uids {
-            let fetched: Vec<_> = s
-                .uid_fetch(uid.to_string(), "BODY.PEEK[]")
-                .await
-                .expect("fetch")
-                .try_collect()
-                .await
-                .expect("fetch stream");
-            out.extend(fetched.iter().filter_map(|f| f.body().map(<[u8]>::to_vec)));
-        }
-    }
-    let _ = s.logout().await;
-    out
+        .into_iter()
+        .map(|(_, bytes)| bytes)
+        .collect()
 }
 
 #[test]
