@@ -208,9 +208,7 @@ pub fn build(records: &[ProbeRecord], config: &Config) -> Results {
                 path: r.judgement.as_ref().and_then(|j| j.path.clone()),
                 seen_ip: r.judgement.as_ref().and_then(|j| j.seen_ip.clone()),
                 direction: config
-                    .routes
-                    .iter()
-                    .find(|route| route.name == r.route)
+                    .route(&r.route)
                     .map(|route| route.direction)
                     .unwrap_or_default(),
             }
