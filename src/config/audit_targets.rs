@@ -9,9 +9,7 @@ use crate::dns_audit::AuditTarget;
 pub fn audit_targets(config: &Config) -> Vec<AuditTarget> {
     // An inbound route's sending side is a provider's server: its DNS is not ours to audit.
     config
-        .routes
-        .iter()
-        .filter(|r| r.direction == super::Direction::Outbound)
+        .outbound_routes()
         .map(|r| {
             let mut seed_domains: Vec<String> = config
                 .seeds

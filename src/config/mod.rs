@@ -389,6 +389,15 @@ impl Config {
         self.routes.iter().find(|r| r.name == name)
     }
 
+    /// The routes that measure our own sending (`direction = "outbound"`): what the DNS audit
+    /// and the providers' sender requirements are about. An inbound route sends as a provider,
+    /// to our own mailbox.
+    pub fn outbound_routes(&self) -> impl Iterator<Item = &Route> {
+        self.routes
+            .iter()
+            .filter(|r| r.direction == Direction::Outbound)
+    }
+
     /// Whether `route` sends to `seed` in this config.
     pub fn pair(&self, route: &str, seed: &str) -> bool {
         self.route(route).is_some()

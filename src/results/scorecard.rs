@@ -141,9 +141,7 @@ pub fn score_routes(records: &[ProbeRecord], config: &Config) -> Vec<RouteRequir
     // An inbound route sends as a provider to our own mailbox: the providers' sender
     // requirements are not about it.
     config
-        .routes
-        .iter()
-        .filter(|route| route.direction == crate::config::Direction::Outbound)
+        .outbound_routes()
         .map(|route| {
             let probe = newest_found(records, &route.name);
             let obs = observations(route, probe.and_then(|r| r.judgement.as_ref()));
