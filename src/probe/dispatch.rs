@@ -5,8 +5,9 @@
 //! settles the probe on the board — so a round waiting for its probes also waits for the
 //! confirmations they asked for.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use crate::clock::now;
 use crate::config::Config;
@@ -44,12 +45,22 @@ pub fn outcome_of(r: &ProbeRecord) -> Outcome {
     }
 }
 
+/// How long after a found probe its route's sender requirements are scored again. Scoring
+/// reads every pair's latest result: done once per such pause for every route that had a
+/// probe found meanwhile, not once per probe (a round of 2,000 probes read 2,000 × 2,000).
+/// The alert on an unmet requirement waits far longer than this (`for: 30m`).
+const RESCORE_AFTER: Duration = Duration::from_secs(10);
+
 /// The prober's reader of events.
 pub(crate) struct Dispatcher {
     launcher: Arc<Launcher>,
     setup: Arc<RwLock<Arc<Setup>>>,
     pairs: HashMap<(String, String), Standing>,
     budgets: HashMap<String, Budget>,
+    /// Routes with a probe found since their requirements were last scored, and when they
+    /// are scored next.
+    rescore: HashSet<String>,
+    rescore_at: Option<tokio::time::Instant>,
 }
 
 impl Dispatcher {
@@ -71,6 +82,8 @@ impl Dispatcher {
             setup,
             pairs,
             budgets: HashMap::new(),
+            rescore: HashSet::new(),
+            rescore_at: None,
         }
     }
 
@@ -82,14 +95,24 @@ impl Dispatcher {
         self.current().config.clone()
     }
 
-    /// Scores `route` against the providers' sender requirements from the latest results and
-    /// exports it (`mailcanary_requirement_met`): after each probe of it that was found.
-    fn export_requirements(&self, config: &Config, route: &str) {
+    /// Scores the routes that had a probe found since the last time against the providers'
+    /// sender requirements, from the latest results, and exports them
+    /// (`mailcanary_requirement_met`).
+    pub(crate) fn export_requirements(&mut self) {
+        self.rescore_at = None;
+        if self.rescore.is_empty() {
+            return;
+        }
+        let routes = std::mem::take(&mut self.rescore);
+        let config = self.config();
         match self.launcher.store.latest_per_pair() {
             Ok(latest) => {
-                let scored = crate::results::scorecard::score_routes(&latest, config);
-                let this: Vec<_> = scored.into_iter().filter(|s| s.route == route).collect();
-                crate::results::scorecard::export(&this, &self.launcher.metrics);
+                let scored = crate::results::scorecard::score_routes(&latest, &config);
+                let these: Vec<_> = scored
+                    .into_iter()
+                    .filter(|s| routes.contains(&s.route))
+                    .collect();
+                crate::results::scorecard::export(&these, &self.launcher.metrics);
             }
             Err(e) => {
                 tracing::error!(error = %e, "cannot read the latest results to score requirements")
@@ -97,11 +120,25 @@ impl Dispatcher {
         }
     }
 
-    /// Reads events until every sender of them is gone (shutdown).
+    /// Reads events until every sender of them is gone (shutdown), scoring the requirements
+    /// [`RESCORE_AFTER`] after a found probe asked for it.
     pub(crate) async fn run(mut self, mut events: tokio::sync::mpsc::UnboundedReceiver<Event>) {
-        while let Some(event) = events.recv().await {
-            self.handle(event);
+        loop {
+            let rescore_at = self.rescore_at;
+            tokio::select! {
+                event = events.recv() => match event {
+                    Some(event) => self.handle(event),
+                    None => break,
+                },
+                () = async {
+                    match rescore_at {
+                        Some(at) => tokio::time::sleep_until(at).await,
+                        None => std::future::pending().await,
+                    }
+                } => self.export_requirements(),
+            }
         }
+        self.export_requirements();
     }
 
     pub(crate) fn handle(&mut self, event: Event) {
@@ -141,8 +178,9 @@ impl Dispatcher {
                 }
             }
         }
-        if r.judgement.is_some() {
-            self.export_requirements(config, &r.route);
+        if r.judgement.is_some() && self.rescore.insert(r.route.clone()) && self.rescore_at.is_none()
+        {
+            self.rescore_at = Some(tokio::time::Instant::now() + RESCORE_AFTER);
         }
 
         let key = (r.route.clone(), r.seed.clone());

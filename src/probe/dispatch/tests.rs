@@ -303,3 +303,39 @@ fn a_late_bounce_neither_counts_twice_nor_rewrites_a_newer_result() {
         "an older probe's late news leaves the newer result's diagnosis"
     );
 }
+
+/// The sender requirements are scored from every pair's latest result: once per
+/// RESCORE_AFTER for the routes that had a probe found, not once per probe.
+#[test]
+fn requirements_are_scored_once_for_a_burst_of_found_probes() {
+    let mut f = fixture(30);
+    let series = |f: &Fixture| -> usize {
+        use prometheus::core::Collector;
+        f.metrics
+            .requirements
+            .met
+            .collect()
+            .iter()
+            .map(|m| m.get_metric().len())
+            .sum()
+    };
+    let before = tokio::time::Instant::now();
+    for (i, id) in ["a", "b", "c"].iter().enumerate() {
+        let r = found(&f, id, 10.0 + i as f64, Placement::Inbox);
+        f.dispatcher.handle(Event::Outcome {
+            record: Box::new(r),
+            last: true,
+        });
+    }
+    assert_eq!(series(&f), 0, "nothing scored per probe");
+    let due = f.dispatcher.rescore_at.expect("a scoring is due");
+    assert!(due >= before + RESCORE_AFTER, "the first found probe set it");
+    assert_eq!(
+        f.dispatcher.rescore.iter().collect::<Vec<_>>(),
+        ["main"],
+        "each route once"
+    );
+    f.dispatcher.export_requirements();
+    assert!(series(&f) > 0, "scored");
+    assert!(f.dispatcher.rescore.is_empty() && f.dispatcher.rescore_at.is_none());
+}
