@@ -60,6 +60,8 @@ impl Db {
             .map_err(open_err)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(open_err)?;
+        // Every statement of the probe path stays prepared (rusqlite keeps 16 by default).
+        conn.set_prepared_statement_cache_capacity(64);
         schema::create(&conn, instance).map_err(open_err)?;
         Ok(Db {
             conn: Mutex::new(conn),

@@ -13,7 +13,7 @@ impl ProbeStore {
     pub fn save_pair(&self, route: &str, seed: &str, pair: &Standing) -> Result<(), StateError> {
         let c = pair.confirmation.as_ref();
         let counted = pair.counted_until.is_finite().then_some(pair.counted_until);
-        self.conn().execute(
+        self.exec(
             "INSERT INTO pairs (instance, route, seed, state, since, problem, counted_until, confirmation_id, confirmation_created_at, confirmation_overdue) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
              ON CONFLICT (instance, route, seed) DO UPDATE SET state = ?4, since = ?5, problem = ?6, counted_until = ?7, \

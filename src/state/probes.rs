@@ -168,6 +168,12 @@ impl ProbeStore {
         &self.instance
     }
 
+    /// Runs one statement, prepared once per connection (the probe path runs the same few
+    /// statements thousands of times a round).
+    pub(super) fn exec(&self, sql: &str, params: impl rusqlite::Params) -> rusqlite::Result<usize> {
+        self.conn().prepare_cached(sql)?.execute(params)
+    }
+
     pub fn start_round(&self) -> Result<i64, StateError> {
         let c = self.conn();
         c.execute(
@@ -178,7 +184,7 @@ impl ProbeStore {
     }
 
     pub fn finish_round(&self, id: i64) -> Result<(), StateError> {
-        self.conn().execute(
+        self.exec(
             "UPDATE rounds SET finished_at = ?2 WHERE id = ?1",
             params![id, now()],
         )?;
@@ -205,7 +211,7 @@ impl ProbeStore {
         created_at: f64,
         kind: ProbeKind,
     ) -> Result<(), StateError> {
-        self.conn().execute(
+        self.exec(
             "INSERT INTO probes (probe_id, round_id, route, seed, message_id, state, created_at, instance, kind) VALUES (?1, ?2, ?3, ?4, ?5, 'sending', ?6, ?7, ?8)",
             params![probe_id, round_id, route, seed, message_id, created_at, self.instance, kind.as_str()],
         )?;
@@ -216,7 +222,7 @@ impl ProbeStore {
     /// confirmation budget survives a restart).
     pub fn confirmations_since(&self, seed: &str, since: f64) -> Result<Vec<f64>, StateError> {
         let c = self.conn();
-        let mut stmt = c.prepare(
+        let mut stmt = c.prepare_cached(
             "SELECT created_at FROM probes WHERE seed = ?1 AND kind = 'confirmation' AND created_at > ?2 AND instance = ?3",
         )?;
         let rows = stmt
@@ -231,7 +237,7 @@ impl ProbeStore {
         outcome: &SendOutcome,
         sent_at: f64,
     ) -> Result<(), StateError> {
-        self.conn().execute(
+        self.exec(
             "UPDATE probes SET state = 'sent', sent_at = ?2, smtp_json = ?3 WHERE probe_id = ?1",
             params![probe_id, sent_at, serde_json::to_string(outcome)?],
         )?;
@@ -248,7 +254,7 @@ impl ProbeStore {
         let smtp = code.map(|c| {
             serde_json::json!({"code": c, "queue_id": null, "duration_seconds": 0.0}).to_string()
         });
-        self.conn().execute(
+        self.exec(
             "UPDATE probes SET state = 'send_failed', error = ?2, error_reason = ?3, smtp_json = ?4, resolved_at = ?5 WHERE probe_id = ?1",
             params![probe_id, truncate::cap(error), reason, smtp, now()],
         )?;
@@ -266,7 +272,7 @@ impl ProbeStore {
         judgement: &Judgement,
         delivery_seconds: Option<f64>,
     ) -> Result<bool, StateError> {
-        let changed = self.conn().execute(
+        let changed = self.exec(
             &format!(
                 "UPDATE probes SET {LATE_NEWS}, \
                  state = 'resolved', placement = ?2, folder = ?3, judgement_json = ?4, delivery_seconds = ?5, resolved_at = ?6, error = NULL, error_reason = NULL \
@@ -282,7 +288,7 @@ impl ProbeStore {
     /// `late`, with what the probe was recorded as then kept in `expired_as`. Returns whether
     /// it changed.
     pub fn reject(&self, probe_id: &str, bounce: &Bounce) -> Result<bool, StateError> {
-        let changed = self.conn().execute(
+        let changed = self.exec(
             &format!(
                 "UPDATE probes SET {LATE_NEWS}, \
                  state = 'rejected', placement = 'rejected', bounce_json = ?2, resolved_at = ?3, error = NULL, error_reason = NULL \
@@ -309,7 +315,7 @@ impl ProbeStore {
     /// Records a delay notice: the probe is `deferred` and still watched; the notice is kept
     /// (a later timeout shows it). Returns whether it changed.
     pub fn defer(&self, probe_id: &str, bounce: &Bounce) -> Result<bool, StateError> {
-        let changed = self.conn().execute(
+        let changed = self.exec(
             "UPDATE probes SET state = 'deferred', bounce_json = ?2 \
              WHERE probe_id = ?1 AND state IN ('sending', 'sent', 'deferred')",
             params![probe_id, serde_json::to_string(bounce)?],
@@ -330,7 +336,7 @@ impl ProbeStore {
         } else {
             ProbeState::Missing
         };
-        self.conn().execute(
+        self.exec(
             "UPDATE probes SET state = ?2, placement = ?3, error = ?4, error_reason = ?5 WHERE probe_id = ?1 AND state IN ('sending', 'sent', 'deferred', 'missing', 'unknown')",
             params![probe_id, state.as_str(), placement.as_str(), error.map(truncate::cap), reason],
         )?;
@@ -339,7 +345,7 @@ impl ProbeStore {
 
     pub fn get(&self, probe_id: &str) -> Result<Option<ProbeRecord>, StateError> {
         let c = self.conn();
-        let mut stmt = c.prepare(&format!(
+        let mut stmt = c.prepare_cached(&format!(
             "SELECT {COLUMNS} FROM probes WHERE probe_id = ?1 AND instance = ?2"
         ))?;
         let row = stmt
@@ -351,7 +357,7 @@ impl ProbeStore {
     /// The probe with this Message-ID (`<...>`), if it is one of ours.
     pub fn by_message_id(&self, message_id: &str) -> Result<Option<ProbeRecord>, StateError> {
         let c = self.conn();
-        let mut stmt = c.prepare(&format!(
+        let mut stmt = c.prepare_cached(&format!(
             "SELECT {COLUMNS} FROM probes WHERE message_id = ?1 AND message_id != '' AND instance = ?2"
         ))?;
         let row = stmt
@@ -455,7 +461,7 @@ impl ProbeStore {
 
     fn query(&self, sql: &str, p: impl rusqlite::Params) -> Result<Vec<ProbeRecord>, StateError> {
         let c = self.conn();
-        let mut stmt = c.prepare(sql)?;
+        let mut stmt = c.prepare_cached(sql)?;
         let rows = stmt
             .query_map(p, row_to_raw)?
             .collect::<Result<Vec<_>, _>>()?;
@@ -675,6 +681,7 @@ mod tests {
             code: 250,
             queue_id: None,
             duration_seconds: 0.1,
+            session: crate::outcome::SmtpSession::Fresh,
         };
         s.mark_sent("sent1", &outcome, 101.0).expect("sent");
         let expired = s.expire_orphans(1000.0).expect("expire orphans");
@@ -710,6 +717,7 @@ mod tests {
                     code: 250,
                     queue_id: Some("Q1".into()),
                     duration_seconds: 0.1,
+                    session: crate::outcome::SmtpSession::Fresh,
                 },
                 100.1,
             )
