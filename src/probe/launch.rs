@@ -369,18 +369,21 @@ impl SendJob {
 
     async fn wait_for_watchers(&self, which: &[Watcher]) {
         let until = Instant::now() + BASELINE_WAIT;
-        loop {
-            let changed = self.board.changed();
-            tokio::pin!(changed);
-            changed.as_mut().enable();
-            if which.iter().all(|w| self.board.is_ready(w)) {
-                return;
+        for w in which {
+            loop {
+                let signal = self.board.ready_signal(w);
+                let ready = signal.notified();
+                tokio::pin!(ready);
+                ready.as_mut().enable();
+                if self.board.is_ready(w) {
+                    break;
+                }
+                let step = until.saturating_duration_since(Instant::now());
+                if step.is_zero() {
+                    return;
+                }
+                let _ = tokio::time::timeout(step.min(Duration::from_secs(1)), ready).await;
             }
-            let step = until.saturating_duration_since(Instant::now());
-            if step.is_zero() {
-                return;
-            }
-            let _ = tokio::time::timeout(step.min(Duration::from_secs(1)), changed).await;
         }
     }
 
@@ -408,6 +411,7 @@ impl SendJob {
                     tracing::error!(error = %se, "cannot record a failed send");
                 }
                 self.board.done(id, true);
+                self.wake.notify_one();
                 match self.store.get(id) {
                     Ok(Some(record)) => {
                         let _ = self.events.send(Event::Outcome {

@@ -61,6 +61,21 @@ pub(crate) struct Entry {
     pub(crate) watched_until: f64,
 }
 
+/// How far a route's mail system has got with its deliveries to one receiver (an IMAP
+/// server): the acceptance of the newest probe found there, and when that was found. A mail
+/// system delivers a destination's queue roughly in the order it accepted the mail, so a probe
+/// accepted well after the frontier is still queued behind others, and its watcher need not
+/// ask for it at the poll interval yet ([`Board::behind`]).
+#[derive(Debug, Clone, Copy)]
+struct Frontier {
+    accepted: Instant,
+    found: Instant,
+}
+
+/// A frontier counts only while the route's mail keeps arriving at the receiver: this soon
+/// after its last find. A mail system that paused (or a new round, later) gets no estimate.
+pub(crate) const FRONTIER_FRESH: Duration = Duration::from_secs(5);
+
 /// Who watches a mailbox: a seed's watcher, or a bounce mailbox's.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) enum Watcher {
@@ -72,8 +87,14 @@ pub(crate) enum Watcher {
 #[derive(Default)]
 pub(crate) struct BoardState {
     pub(crate) probes: HashMap<String, Entry>,
+    /// The ids of `probes` by seed: a watcher's look at its seed's probes reads its own, not
+    /// the whole board (a thousand watchers polling a board of thousands of probes).
+    by_seed: HashMap<String, HashSet<String>>,
     /// When a probe was last found, in any mailbox.
     pub(crate) last_found: Option<Instant>,
+    /// How far each route's mail system has delivered to each receiver: see [`Frontier`].
+    /// By route, then receiver.
+    frontiers: HashMap<String, HashMap<String, Frontier>>,
     /// The watchers running, each with the generation of its claim.
     running: HashMap<Watcher, u64>,
     /// Watchers that released their claim and are finishing (cleaning up) before they end.
@@ -81,9 +102,26 @@ pub(crate) struct BoardState {
     generation: u64,
     /// The running watchers that have had their first look at their mailbox.
     ready: HashSet<Watcher>,
+    /// Per watcher, the signal of its first look (or its end), for the sends waiting for it.
+    ready_signals: HashMap<Watcher, Arc<tokio::sync::Notify>>,
     /// Seeds whose mailbox could not be read at the last look: a probe we cannot look for is
     /// not overdue.
     unreadable: HashSet<String>,
+}
+
+impl BoardState {
+    /// Takes a probe off the board, and out of its seed's index.
+    fn remove(&mut self, id: &str) {
+        let Some(e) = self.probes.remove(id) else {
+            return;
+        };
+        if let Some(ids) = self.by_seed.get_mut(&e.record.seed) {
+            ids.remove(id);
+            if ids.is_empty() {
+                self.by_seed.remove(&e.record.seed);
+            }
+        }
+    }
 }
 
 /// The board, shared by the prober, the senders and the watchers, with a signal for every
@@ -115,9 +153,14 @@ impl Board {
 
     /// Puts a probe that is about to be sent (or resumed after a restart) on the board.
     pub(crate) fn register(&self, entry: Entry) {
-        self.lock()
-            .probes
-            .insert(entry.record.probe_id.clone(), entry);
+        {
+            let mut b = self.lock();
+            b.by_seed
+                .entry(entry.record.seed.clone())
+                .or_default()
+                .insert(entry.record.probe_id.clone());
+            b.probes.insert(entry.record.probe_id.clone(), entry);
+        }
         self.notify();
     }
 
@@ -188,7 +231,7 @@ impl Board {
             let mut b = self.lock();
             match b.probes.get(id).map(|e| e.watch) {
                 Some(Watch::Done) => {
-                    b.probes.remove(id);
+                    b.remove(id);
                 }
                 Some(_) => {
                     if let Some(e) = b.probes.get_mut(id) {
@@ -225,8 +268,46 @@ impl Board {
         self.lock().last_found
     }
 
-    pub(crate) fn found_now(&self) {
-        self.lock().last_found = Some(Instant::now());
+    /// A probe was found just now at `receiver` (its IMAP server): the route's frontier there
+    /// moves up to its acceptance.
+    pub(crate) fn found(&self, id: &str, receiver: &str) {
+        let now = Instant::now();
+        let mut b = self.lock();
+        b.last_found = Some(now);
+        let Some((route, SendState::Accepted { instant, .. })) =
+            b.probes.get(id).map(|e| (e.record.route.clone(), e.send))
+        else {
+            return;
+        };
+        let f = b
+            .frontiers
+            .entry(route)
+            .or_default()
+            .entry(receiver.to_string())
+            .or_insert(Frontier {
+                accepted: instant,
+                found: now,
+            });
+        f.accepted = f.accepted.max(instant);
+        f.found = now;
+    }
+
+    /// How long after the route's frontier at `receiver` a probe accepted at `accepted` was
+    /// accepted: zero when it is not behind, or when nothing of the route was found there in
+    /// the [`FRONTIER_FRESH`] before `now` (no estimate, so no reason to wait).
+    pub(crate) fn behind(
+        &self,
+        route: &str,
+        receiver: &str,
+        accepted: Instant,
+        now: Instant,
+    ) -> Duration {
+        self.lock()
+            .frontiers
+            .get(route)
+            .and_then(|r| r.get(receiver))
+            .filter(|f| now < f.found + FRONTIER_FRESH)
+            .map_or(Duration::ZERO, |f| accepted.saturating_duration_since(f.accepted))
     }
 
     /// Whether every probe of the round is settled.
@@ -239,17 +320,29 @@ impl Board {
 
     /// The probes a seed's watcher looks for (in flight or in their late window), by id.
     pub(crate) fn watched_at(&self, seed: &str) -> Vec<Entry> {
-        self.lock()
-            .probes
-            .values()
-            .filter(|e| e.record.seed == seed && e.watch != Watch::Done)
+        let b = self.lock();
+        b.by_seed
+            .get(seed)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| b.probes.get(id))
+            .filter(|e| e.watch != Watch::Done)
             .cloned()
             .collect()
     }
 
     /// Drops probes whose late window ended (whatever their state: the store keeps them).
     pub(crate) fn forget_older(&self, now: f64) {
-        self.lock().probes.retain(|_, e| e.watched_until > now);
+        let mut b = self.lock();
+        let old: Vec<String> = b
+            .probes
+            .values()
+            .filter(|e| e.watched_until <= now)
+            .map(|e| e.record.probe_id.clone())
+            .collect();
+        for id in old {
+            b.remove(&id);
+        }
     }
 
     /// Claims `w` for a new watcher task: `None` when one runs already (it will see the new
@@ -286,13 +379,19 @@ impl Board {
     /// A watcher task ended abnormally (cancelled, panicked): its claim goes, unless a newer
     /// watcher holds the mailbox's claim by now.
     pub(crate) fn release(&self, w: &Watcher, generation: u64) {
-        let mut b = self.lock();
-        if b.running.get(w) == Some(&generation) {
-            b.running.remove(w);
-            b.ready.remove(w);
-        }
-        if b.closing.get(w) == Some(&generation) {
-            b.closing.remove(w);
+        let signal = {
+            let mut b = self.lock();
+            if b.running.get(w) == Some(&generation) {
+                b.running.remove(w);
+                b.ready.remove(w);
+            }
+            if b.closing.get(w) == Some(&generation) {
+                b.closing.remove(w);
+            }
+            b.ready_signals.remove(w)
+        };
+        if let Some(s) = signal {
+            s.notify_waiters();
         }
     }
 
@@ -334,8 +433,22 @@ impl Board {
 
     /// The watcher had its first look at its mailbox.
     pub(crate) fn set_ready(&self, w: &Watcher) {
-        self.lock().ready.insert(w.clone());
+        let signal = {
+            let mut b = self.lock();
+            b.ready.insert(w.clone());
+            b.ready_signals.remove(w)
+        };
+        if let Some(s) = signal {
+            s.notify_waiters();
+        }
         self.notify();
+    }
+
+    /// A wait for `w`'s first look (or its end): enable it before asking [`Board::is_ready`],
+    /// so that a first look in between is not missed. Sends wait on their own watchers, not
+    /// on every change of the board.
+    pub(crate) fn ready_signal(&self, w: &Watcher) -> Arc<tokio::sync::Notify> {
+        self.lock().ready_signals.entry(w.clone()).or_default().clone()
     }
 
     pub(crate) fn is_ready(&self, w: &Watcher) -> bool {

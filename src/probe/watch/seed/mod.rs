@@ -32,6 +32,10 @@ const FAST_WINDOW: Duration = Duration::from_secs(20);
 /// How long a watcher waits for a send to resolve before looking at the board again anyway
 /// (senders wake it at once; this only bounds a missed wake-up).
 const ACCEPT_WAIT: Duration = Duration::from_millis(200);
+/// The longest pause between checks while every probe of the seed is queued behind others of
+/// its route ([`Board::behind`](super::context::Board::behind)): it bounds the extra detection
+/// lag of a probe the mail system delivers out of its order.
+const QUEUED_PAUSE: Duration = Duration::from_secs(2);
 /// Switch from polling to IDLE once the pause would be this long.
 const IDLE_FROM: Duration = Duration::from_secs(5);
 /// How long past a probe's deadline a mailbox check may still run before it is abandoned and
@@ -124,14 +128,16 @@ struct Sweep {
     next_deadline: Option<Instant>,
     /// The latest acceptance of a probe in flight.
     latest_accepted: Option<Instant>,
+    /// How far the least queued of its accepted probes is behind its route's deliveries.
+    behind: Option<Duration>,
     /// Probes past their timeout, to expire now.
     expired: Vec<Entry>,
     /// Probes overdue now.
     overdue: Vec<String>,
 }
 
-/// Looks at the seed's probes on the board at `now`.
-fn sweep(ctx: &WatchCtx, entries: &[Entry], now: Instant) -> Sweep {
+/// Looks at the seed's probes on the board at `now`; `receiver` is the seed's IMAP server.
+fn sweep(ctx: &WatchCtx, entries: &[Entry], receiver: &str, now: Instant) -> Sweep {
     let p = &ctx.config.probe;
     let mut s = Sweep::default();
     for e in entries.iter().filter(|e| e.watch == Watch::InFlight) {
@@ -146,6 +152,8 @@ fn sweep(ctx: &WatchCtx, entries: &[Entry], now: Instant) -> Sweep {
         }
         s.next_deadline = Some(s.next_deadline.map_or(due, |n| n.min(due)));
         s.latest_accepted = Some(s.latest_accepted.map_or(instant, |l| l.max(instant)));
+        let behind = ctx.board.behind(&e.record.route, receiver, instant, now);
+        s.behind = Some(s.behind.map_or(behind, |b| b.min(behind)));
         // The launcher's timer reports a probe overdue on time; this catches the ones it could
         // not (the mailbox was unreadable then, and is readable again).
         if let Some(after) = p.confirm_after
@@ -181,15 +189,12 @@ async fn watch_seed(ctx: &WatchCtx, mb: &mut SeedMailbox, wake: &Notify) -> Resu
     }
     ctx.board.set_ready(&me);
 
+    let receiver = receiver(&mb.seed);
     let mut pause = mb.seed.poll_interval;
     loop {
-        let board = ctx.board.clone();
-        let changed = board.changed();
-        tokio::pin!(changed);
-        changed.as_mut().enable();
         let now = Instant::now();
         let entries = ctx.board.watched_at(&mb.seed.name);
-        let s = sweep(ctx, &entries, now);
+        let s = sweep(ctx, &entries, &receiver, now);
         for e in &s.expired {
             expire(ctx, mb, e)?;
         }
@@ -217,13 +222,14 @@ async fn watch_seed(ctx: &WatchCtx, mb: &mut SeedMailbox, wake: &Notify) -> Resu
         if s.next_deadline.is_none() {
             // None of the seed's probes was accepted by its SMTP server yet, so none can have
             // arrived: wait for that instead of asking the IMAP server (a failed send leaves
-            // the sweep). The fast window starts with the first acceptance.
-            let _ = tokio::time::timeout(ACCEPT_WAIT, changed).await;
+            // the sweep). The sender wakes this seed's watcher alone when its send resolves;
+            // the fast window starts with the first acceptance.
+            let _ = tokio::time::timeout(ACCEPT_WAIT, wake.notified()).await;
             continue;
         }
         let fresh = |t: Option<Instant>| t.is_some_and(|t| now < t + FAST_WINDOW);
         if fresh(s.latest_accepted) || fresh(ctx.board.last_found()) {
-            pause = mb.seed.poll_interval;
+            pause = due_pause(mb.seed.poll_interval, s.behind.unwrap_or_default());
         } else if mb.inbox.offers_idle() {
             // Past the fast window: let the server tell (IDLE), not polled with growing pauses.
             pause = SLOW_CHECK;
@@ -271,6 +277,19 @@ async fn watch_seed(ctx: &WatchCtx, mb: &mut SeedMailbox, wake: &Notify) -> Resu
         mb.reset();
     }
     Ok(())
+}
+
+/// The seed's IMAP server, as the board's frontiers name a receiver.
+fn receiver(seed: &Seed) -> String {
+    format!("{}:{}", seed.host, seed.port)
+}
+
+/// The pause between checks while a probe may arrive: the seed's poll interval, or, while
+/// every probe of the seed is queued `behind` others of its route, a quarter of that (the
+/// frontier would have to move four times faster than the mail was accepted to get there
+/// first), at most [`QUEUED_PAUSE`].
+fn due_pause(poll: Duration, behind: Duration) -> Duration {
+    (behind / 4).min(QUEUED_PAUSE).max(poll)
 }
 
 /// Resolves [`CHECK_GRACE`] after the earliest deadline of `ids` in flight, as soon as one is
@@ -705,7 +724,7 @@ async fn resolve(
         );
         return Ok(false);
     }
-    ctx.board.found_now();
+    ctx.board.found(&record.probe_id, &receiver(seed));
     ctx.board.done(&record.probe_id, false);
     let late = matches!(record.state, ProbeState::Missing | ProbeState::Unknown);
     ctx.metrics.probe_found(
@@ -726,3 +745,6 @@ async fn resolve(
     }
     Ok(true)
 }
+
+#[cfg(test)]
+mod tests;
