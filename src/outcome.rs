@@ -122,7 +122,34 @@ pub struct SendOutcome {
     pub code: u16,
     /// The server's queue id, when its reply names one ("queued as 4BC1D2").
     pub queue_id: Option<String>,
+    /// Connect to final reply on a fresh session; MAIL to final reply on a kept one.
     pub duration_seconds: f64,
+    /// Whether the probe opened its own SMTP session (connect, TLS, AUTH) or followed an
+    /// earlier probe of the round on that one's session. Older records have no field: fresh.
+    #[serde(default)]
+    pub session: SmtpSession,
+}
+
+/// How a probe reached the route's SMTP server.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpSession {
+    /// A new connection: TCP, TLS and AUTH proved by this probe.
+    #[default]
+    Fresh,
+    /// The session an earlier probe of the round opened, kept for this one.
+    Reused,
+}
+
+impl SmtpSession {
+    pub const NAMES: [&'static str; 2] = ["fresh", "reused"];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SmtpSession::Fresh => "fresh",
+            SmtpSession::Reused => "reused",
+        }
+    }
 }
 
 /// The receiver's judgement of one message.

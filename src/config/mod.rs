@@ -145,6 +145,8 @@ pub struct Route {
     pub envelope_from: String,
     pub helo: Option<String>,
     pub timeout: Duration,
+    /// How many probes may follow one another over one SMTP session (1: each its own).
+    pub probes_per_session: u32,
     pub sending_ips: Vec<IpAddr>,
     /// The server's signing key, for the audit's published-key comparison.
     pub dkim_key_file: Option<PathBuf>,

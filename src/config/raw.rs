@@ -130,6 +130,9 @@ pub struct RawRoute {
     pub envelope_from: Option<String>,
     pub helo: Option<String>,
     pub timeout: Option<String>,
+    /// How many probes of a round may follow one another over one SMTP session (the first
+    /// opens it: TCP, TLS, AUTH); `1`: a fresh session per probe.
+    pub probes_per_session: Option<i64>,
     /// The addresses this route's mail leaves from (for the DNS audit).
     #[serde(default)]
     pub sending_ips: Vec<String>,

@@ -92,6 +92,7 @@ fn sent(m: &Metrics, route: &str, seed: &str) {
         code: 250,
         queue_id: Some("4BC1D2".into()),
         duration_seconds: 0.08,
+        session: crate::outcome::SmtpSession::Fresh,
     };
     m.probe_sent(route, seed, &outcome);
 }

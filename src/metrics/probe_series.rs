@@ -16,7 +16,7 @@ use super::{Configured, Metrics, counter, gauge, gauge_plain, histogram, int_gau
 use crate::config::Config;
 use crate::gmail::Tab;
 use crate::imap::ImapError;
-use crate::outcome::{Bounce, Judgement, Placement, SendOutcome};
+use crate::outcome::{Bounce, Judgement, Placement, SendOutcome, SmtpSession};
 use crate::verdict::Method;
 
 pub const SEND_REASONS: [&str; 8] = [
@@ -156,8 +156,8 @@ impl ProbeMetrics {
             smtp_send_duration: histogram(
                 r,
                 "mailcanary_smtp_send_duration_seconds",
-                "Time the SMTP transaction took, connect to final reply.",
-                &["route"],
+                "Time the SMTP transaction took to the final reply: from connect on a fresh session (session=\"fresh\"), from MAIL on one an earlier probe of the round opened (session=\"reused\").",
+                &["route", "session"],
                 &SMTP_BUCKETS,
             ),
             last_placement: int_gauge(
@@ -253,7 +253,9 @@ impl ProbeMetrics {
                 }
             }
             self.delivery_duration.with_label_values(&[r]);
-            self.smtp_send_duration.with_label_values(&[r]);
+            for session in SmtpSession::NAMES {
+                self.smtp_send_duration.with_label_values(&[r, session]);
+            }
             self.bounces.with_label_values(&[r]);
         }
         for seed in &config.seeds {
@@ -448,7 +450,7 @@ impl Metrics {
             .inc();
         self.probe
             .smtp_send_duration
-            .with_label_values(&[route])
+            .with_label_values(&[route, outcome.session.as_str()])
             .observe(outcome.duration_seconds);
     }
 

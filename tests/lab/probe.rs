@@ -315,3 +315,51 @@ fn once_measures_the_inbound_direction_through_the_provider_side() {
     }
     assert_eq!(code, 0, "{json:#}");
 }
+
+/// Several probes of a round over one SMTP session (issue #23), through the lab's Postfix
+/// submission (STARTTLS + AUTH, DKIM by rspamd): one send at a time, so the first opens the
+/// session and the next follow on it. Each is accepted with its own queue id, lands in the
+/// inbox and passes SPF, DKIM and DMARC, as a probe on a fresh session does. The session1..3
+/// lab mailboxes belong to this test.
+#[test]
+fn probes_of_a_round_follow_one_another_over_one_smtp_session() {
+    require_lab();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let seeds: String = (1..=3)
+        .map(|i| seed(&format!("s{i}"), &format!("session{i}")))
+        .collect();
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "{}{}{seeds}",
+            probe_section(dir.path(), "30s", "concurrency = 1\ncleanup = \"delete\""),
+            route(
+                "good",
+                "probe <probe@sender.test>",
+                "sending_ips = [\"127.0.0.2\"]\ndkim_selector = \"lab\""
+            ),
+        ),
+    );
+    let (code, json) = once(&config);
+    let results = json["results"].as_array().expect("results");
+    assert_eq!(results.len(), 3, "{json:#}");
+    let mut queue_ids = Vec::new();
+    let mut sessions = Vec::new();
+    for r in results {
+        assert_eq!(r["placement"], "inbox", "{r:#}");
+        for m in ["spf", "dkim", "dmarc"] {
+            assert_eq!(r["verdict"][m], "pass", "{m}: {r:#}");
+        }
+        assert_eq!(r["smtp"]["code"], 250, "{r:#}");
+        queue_ids.push(r["smtp"]["queue_id"].as_str().expect("queue id").to_string());
+        sessions.push(r["smtp"]["session"].as_str().expect("session").to_string());
+    }
+    queue_ids.sort();
+    queue_ids.dedup();
+    assert_eq!(queue_ids.len(), 3, "one queued message per probe: {json:#}");
+    sessions.sort();
+    // One opened the session; the watchers' first looks are done before the first send, so the
+    // next two follow it within the idle limit.
+    assert_eq!(sessions, ["fresh", "reused", "reused"], "{json:#}");
+    assert_eq!(code, 0, "{json:#}");
+}

@@ -77,6 +77,7 @@ impl Fixture {
             code: 250,
             queue_id: None,
             duration_seconds: 0.1,
+            session: crate::outcome::SmtpSession::Fresh,
         };
         store.mark_sent(id, &accepted, created).expect("sent");
         self.get(id)

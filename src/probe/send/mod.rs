@@ -9,13 +9,21 @@
 //! itself ours even when the bouncer returns no headers, and nobody without the token key can
 //! write one we would believe.
 //!
+//! Several probes of a round follow one another over one SMTP session (`probes_per_session`,
+//! 20 by default), as a mail server's own client does: the first opens it and proves the
+//! connection, STARTTLS and AUTH; the next ones send MAIL / RCPT / DATA on it while they come
+//! within [`SESSION_IDLE`] of each other. A session idle longer is closed with QUIT, so every
+//! round (and every confirmation after a pause) starts on a fresh one. A kept session the
+//! server closed meanwhile costs nothing: if MAIL is not accepted on it, nothing was sent, and
+//! the probe opens a fresh session (still one probe, never a retry of an accepted message).
+//!
 //! With `auth = "oauth2"` the route authenticates with an OAuth2 access token: OAUTHBEARER
 //! (RFC 7628) when the EHLO offers it, else XOAUTH2. lettre speaks only XOAUTH2, so the AUTH
 //! exchange (RFC 4954 §4, initial response on the AUTH line) is written here for both.
 
-use std::time::{Duration, Instant};
-
 use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use lettre::address::Address;
 use lettre::transport::smtp::authentication::{Credentials as SmtpCredentials, Mechanism};
@@ -30,7 +38,7 @@ use base64::Engine;
 
 use crate::config::{Login, OAuth2, Route, Secret, TlsMode};
 use crate::oauth::sasl::{self, Mechanism as SaslMechanism};
-use crate::outcome::SendOutcome;
+use crate::outcome::{SendOutcome, SmtpSession};
 use crate::probe::compose::ProbeMessage;
 use crate::truncate;
 
@@ -104,6 +112,14 @@ const DSN_UNKNOWN: u8 = 0;
 const DSN_YES: u8 = 1;
 const DSN_NO: u8 = 2;
 
+/// A kept session is used for the next probe only if that comes this soon after the last
+/// message on it; else it is closed. Probes of a large round follow one another within
+/// milliseconds, rounds and confirmations are seconds apart: each starts on a fresh session.
+pub const SESSION_IDLE: Duration = Duration::from_secs(2);
+
+/// How long the QUIT of a session we no longer need may take.
+const QUIT_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// One route's SMTP client, built once and reused for every probe.
 pub struct Sender {
     server: String,
@@ -115,6 +131,18 @@ pub struct Sender {
     hello: ClientId,
     auth: Option<SmtpAuth>,
     dsn: AtomicU8,
+    /// Probes that may follow one another over one session (1: none follows).
+    per_session: u32,
+    /// Sessions kept for the next probe, after their last accepted message.
+    kept: Arc<Mutex<Vec<Kept>>>,
+}
+
+/// An SMTP session after an accepted message, ready for the next MAIL (RFC 5321 §4.1.4).
+struct Kept {
+    conn: AsyncSmtpConnection,
+    /// Messages accepted on it so far.
+    messages: u32,
+    since: Instant,
 }
 
 /// How a route logs in.
@@ -179,6 +207,8 @@ impl Sender {
             hello,
             auth,
             dsn: AtomicU8::new(DSN_UNKNOWN),
+            per_session: route.probes_per_session.max(1),
+            kept: Arc::new(Mutex::new(Vec::new())),
         })
     }
 
@@ -203,12 +233,13 @@ impl Sender {
                 ),
             })?;
         match sent {
-            Ok(response) => {
+            Ok((response, session)) => {
                 let text: Vec<&str> = response.message().collect();
                 Ok(SendOutcome {
                     code: code_of(&response.code().to_string()).unwrap_or(250),
                     queue_id: queue_id(&text.join(" ")),
                     duration_seconds: started.elapsed().as_secs_f64(),
+                    session,
                 })
             }
             Err(e) => {
@@ -223,13 +254,22 @@ impl Sender {
         }
     }
 
-    /// Gets the OAuth2 access token (if the route uses one), then runs the transaction.
+    /// Sends on a kept session if there is one that MAIL is accepted on; else gets the OAuth2
+    /// access token (if the route uses one) and runs the transaction on a fresh session.
     async fn authorized_send(
         &self,
         from: Address,
         to: Address,
         message: &ProbeMessage,
-    ) -> Result<Response, SendError> {
+    ) -> Result<(Response, SmtpSession), SendError> {
+        while let Some(kept) = self.take_kept() {
+            match self.on_kept(kept, &from, &to, message).await {
+                Followed::Sent(response) => return Ok((response, SmtpSession::Reused)),
+                Followed::Refused(e) => return Err(self.classify(e)),
+                // Nothing was sent on it: the next kept session, or a fresh one.
+                Followed::Unusable => continue,
+            }
+        }
         let token = match &self.auth {
             Some(SmtpAuth::OAuth2 { oauth, .. }) => Some(
                 crate::oauth::access_token(oauth)
@@ -242,7 +282,7 @@ impl Sender {
             _ => None,
         };
         match self.transaction(from, to, message, token.as_ref()).await {
-            Ok(response) => Ok(response),
+            Ok(response) => Ok((response, SmtpSession::Fresh)),
             Err(Step::Smtp(e)) => Err(self.classify(e)),
             Err(Step::NoOAuthMechanism) => Err(SendError::Auth {
                 server: self.server.clone(),
@@ -285,23 +325,126 @@ impl Sender {
             _ => {}
         }
         let dsn = self.offers_dsn(&mut conn).await?;
-        let mut mail_params = Vec::new();
-        let mut rcpt_params = Vec::new();
+        conn.command(self.mail(&conn, from, message, dsn)).await?;
+        let response = self.rest(&mut conn, to, message, dsn).await?;
+        // The message is accepted: the session is kept for the next probe, or closed.
+        self.keep(conn, 1);
+        Ok(response)
+    }
+
+    /// The MAIL command: 8BITMIME for a non-ASCII message where offered, the DSN parameters.
+    fn mail(
+        &self,
+        conn: &AsyncSmtpConnection,
+        from: Address,
+        message: &ProbeMessage,
+        dsn: bool,
+    ) -> Mail {
+        let mut params = Vec::new();
         if !message.bytes.is_ascii() && conn.server_info().supports_feature(Extension::EightBitMime)
         {
-            mail_params.push(MailParameter::Body(MailBodyParameter::EightBitMime));
+            params.push(MailParameter::Body(MailBodyParameter::EightBitMime));
         }
         if dsn {
-            mail_params.extend(dsn_mail_parameters(&message.envelope_id));
-            rcpt_params.extend(dsn_rcpt_parameters(&to));
+            params.extend(dsn_mail_parameters(&message.envelope_id));
         }
-        conn.command(Mail::new(Some(from), mail_params)).await?;
+        Mail::new(Some(from), params)
+    }
+
+    /// RCPT and DATA, after the server accepted MAIL: the message's final reply.
+    async fn rest(
+        &self,
+        conn: &mut AsyncSmtpConnection,
+        to: Address,
+        message: &ProbeMessage,
+        dsn: bool,
+    ) -> Result<Response, lettre::transport::smtp::Error> {
+        let rcpt_params = if dsn {
+            dsn_rcpt_parameters(&to)
+        } else {
+            Vec::new()
+        };
         conn.command(Rcpt::new(to, rcpt_params)).await?;
         conn.command(Data).await?;
-        let response = conn.message(&message.bytes).await?;
-        // The message is accepted; a failed QUIT changes nothing about that.
-        let _ = conn.quit().await;
-        Ok(response)
+        conn.message(&message.bytes).await
+    }
+
+    /// The probe on a kept session. MAIL not accepted (the server closed the session while it
+    /// waited, or answers differently now): nothing was sent, and the session is dropped.
+    /// After MAIL, the server's answer is this probe's.
+    async fn on_kept(
+        &self,
+        mut kept: Kept,
+        from: &Address,
+        to: &Address,
+        message: &ProbeMessage,
+    ) -> Followed {
+        let dsn = self.dsn.load(Ordering::Relaxed) == DSN_YES;
+        let mail = self.mail(&kept.conn, from.clone(), message, dsn);
+        if let Err(e) = kept.conn.command(mail).await {
+            tracing::debug!(server = %self.server, error = %e, "kept SMTP session unusable; opening a fresh one");
+            close(kept.conn);
+            return Followed::Unusable;
+        }
+        match self.rest(&mut kept.conn, to.clone(), message, dsn).await {
+            Ok(response) => {
+                self.keep(kept.conn, kept.messages + 1);
+                Followed::Sent(response)
+            }
+            Err(e) => {
+                close(kept.conn);
+                Followed::Refused(e)
+            }
+        }
+    }
+
+    /// A kept session for the next probe: the most recently used one that is still young
+    /// enough ([`SESSION_IDLE`]). Older ones are closed.
+    fn take_kept(&self) -> Option<Kept> {
+        let (taken, stale) = {
+            let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+            let stale: Vec<Kept> = kept
+                .extract_if(.., |k| k.since.elapsed() >= SESSION_IDLE || k.conn.has_broken())
+                .collect();
+            (kept.pop(), stale)
+        };
+        for k in stale {
+            close(k.conn);
+        }
+        taken
+    }
+
+    /// After an accepted message: keeps the session for the next probe while it may carry
+    /// more, else closes it. A kept session nobody takes is closed once it has been idle for
+    /// [`SESSION_IDLE`].
+    fn keep(&self, conn: AsyncSmtpConnection, messages: u32) {
+        if messages >= self.per_session {
+            close(conn);
+            return;
+        }
+        self.kept
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Kept {
+                conn,
+                messages,
+                since: Instant::now(),
+            });
+        let kept = Arc::downgrade(&self.kept);
+        tokio::spawn(async move {
+            tokio::time::sleep(SESSION_IDLE).await;
+            let Some(kept) = kept.upgrade() else {
+                return;
+            };
+            let stale: Vec<Kept> = kept
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extract_if(.., |k| k.since.elapsed() >= SESSION_IDLE)
+                .collect();
+            for k in stale {
+                close(k.conn);
+            }
+        });
     }
 
     /// AUTH with an OAuth2 bearer token (RFC 4954 §4 with RFC 7628 / XOAUTH2): the mechanism
@@ -376,6 +519,38 @@ impl Sender {
             SendError::Network { server, detail }
         }
     }
+}
+
+impl Drop for Sender {
+    /// A reload replaces the route's sender: its kept sessions end with QUIT too.
+    fn drop(&mut self) {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return;
+        }
+        let kept = std::mem::take(&mut *self.kept.lock().unwrap_or_else(|e| e.into_inner()));
+        for k in kept {
+            close(k.conn);
+        }
+    }
+}
+
+/// A probe on a kept session.
+enum Followed {
+    /// Accepted: the final reply.
+    Sent(Response),
+    /// The server took MAIL and then refused the probe (or the session failed after MAIL).
+    Refused(lettre::transport::smtp::Error),
+    /// MAIL was not accepted: nothing was sent on it.
+    Unusable,
+}
+
+/// Ends a session we no longer need with QUIT, in the background, bounded.
+fn close(mut conn: AsyncSmtpConnection) {
+    tokio::spawn(async move {
+        if tokio::time::timeout(QUIT_TIMEOUT, conn.quit()).await.is_err() {
+            conn.abort().await;
+        }
+    });
 }
 
 /// Why a transaction stopped: what the SMTP server said, or no OAuth2 mechanism offered.
@@ -519,78 +694,4 @@ pub fn queue_id(reply: &str) -> Option<String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn xtext_escapes_plus_equals_and_controls() {
-        assert_eq!(xtext("seed1@seed.test"), "seed1@seed.test");
-        assert_eq!(xtext("a+b=c d"), "a+2Bb+3Dc+20d");
-    }
-
-    #[test]
-    fn dsn_is_read_from_the_ehlo_keywords() {
-        use lettre::transport::smtp::response::{Category, Code, Detail, Severity};
-        let reply = |lines: &[&str]| {
-            Response::new(
-                Code::new(
-                    Severity::PositiveCompletion,
-                    Category::MailSystem,
-                    Detail::Zero,
-                ),
-                lines.iter().map(|l| l.to_string()).collect(),
-            )
-        };
-        assert!(ehlo_offers(
-            &reply(&["mail.sender.test", "PIPELINING", "DSN", "SMTPUTF8"]),
-            "DSN"
-        ));
-        assert!(!ehlo_offers(
-            &reply(&["mail.sender.test", "PIPELINING", "8BITMIME"]),
-            "DSN"
-        ));
-        // The greeting line names the host, not an extension.
-        assert!(!ehlo_offers(&reply(&["DSN"]), "DSN"));
-        assert_eq!(
-            ehlo_auth_mechanisms(&reply(&[
-                "mail.sender.test",
-                "PIPELINING",
-                "AUTH OAUTHBEARER XOAUTH2",
-                "AUTH=PLAIN",
-                "AUTHX FOO",
-            ])),
-            vec!["OAUTHBEARER", "XOAUTH2", "PLAIN"]
-        );
-        assert!(ehlo_auth_mechanisms(&reply(&["AUTH PLAIN"])).is_empty());
-    }
-
-    #[test]
-    fn auth_lines_carry_the_base64_initial_response() {
-        let line = AuthLine::initial(
-            SaslMechanism::XOAuth2,
-            &Secret::new("user=u\x01auth=Bearer t\x01\x01"),
-        );
-        assert_eq!(
-            line.to_string(),
-            "AUTH XOAUTH2 dXNlcj11AWF1dGg9QmVhcmVyIHQBAQ==\r\n"
-        );
-        assert_eq!(
-            AuthLine::ack(SaslMechanism::OAuthBearer).to_string(),
-            "AQ==\r\n"
-        );
-        assert_eq!(AuthLine::ack(SaslMechanism::XOAuth2).to_string(), "\r\n");
-    }
-
-    #[test]
-    fn queue_ids() {
-        assert_eq!(
-            queue_id("2.0.0 Ok: queued as DE304D8448").as_deref(),
-            Some("DE304D8448")
-        );
-        assert_eq!(
-            queue_id("OK id=1rF2aB-000Abc-3x").as_deref(),
-            Some("1rF2aB-000Abc-3x")
-        );
-        assert_eq!(queue_id("2.0.0 OK  1700000000 x"), None);
-    }
-}
+mod tests;
