@@ -24,11 +24,14 @@ lab_up() {
   as_root "$REPO/lab/mailstack" up --seeds $((have > 220 ? have : 220))
 }
 
+# build [--idle-client]: the release binary (unless MAILCANARY_BIN names one), and the bare IDLE
+# client where the bench compares with it. A bench of another build compiles nothing else.
 build() {
-  if [ -n "${MAILCANARY_BIN:-}" ]; then
-    (cd "$REPO" && cargo build --release --example idle_client)
-  else
-    (cd "$REPO" && cargo build --release --bin mailcanary --example idle_client)
+  local targets=()
+  [ -n "${MAILCANARY_BIN:-}" ] || targets+=(--bin mailcanary)
+  [ "${1:-}" != --idle-client ] || targets+=(--example idle_client)
+  if [ ${#targets[@]} -gt 0 ]; then
+    (cd "$REPO" && cargo build --release "${targets[@]}")
   fi
   [ -x "$MC" ] || die "no mailcanary binary at $MC"
 }
