@@ -178,7 +178,9 @@ impl Dispatcher {
                 }
             }
         }
-        if r.judgement.is_some() && self.rescore.insert(r.route.clone()) && self.rescore_at.is_none()
+        if r.judgement.is_some()
+            && self.rescore.insert(r.route.clone())
+            && self.rescore_at.is_none()
         {
             self.rescore_at = Some(tokio::time::Instant::now() + RESCORE_AFTER);
         }

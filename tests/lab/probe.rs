@@ -351,7 +351,12 @@ fn probes_of_a_round_follow_one_another_over_one_smtp_session() {
             assert_eq!(r["verdict"][m], "pass", "{m}: {r:#}");
         }
         assert_eq!(r["smtp"]["code"], 250, "{r:#}");
-        queue_ids.push(r["smtp"]["queue_id"].as_str().expect("queue id").to_string());
+        queue_ids.push(
+            r["smtp"]["queue_id"]
+                .as_str()
+                .expect("queue id")
+                .to_string(),
+        );
         sessions.push(r["smtp"]["session"].as_str().expect("session").to_string());
     }
     queue_ids.sort();

@@ -329,7 +329,10 @@ fn requirements_are_scored_once_for_a_burst_of_found_probes() {
     }
     assert_eq!(series(&f), 0, "nothing scored per probe");
     let due = f.dispatcher.rescore_at.expect("a scoring is due");
-    assert!(due >= before + RESCORE_AFTER, "the first found probe set it");
+    assert!(
+        due >= before + RESCORE_AFTER,
+        "the first found probe set it"
+    );
     assert_eq!(
         f.dispatcher.rescore.iter().collect::<Vec<_>>(),
         ["main"],

@@ -404,7 +404,9 @@ impl Sender {
         let (taken, stale) = {
             let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
             let stale: Vec<Kept> = kept
-                .extract_if(.., |k| k.since.elapsed() >= SESSION_IDLE || k.conn.has_broken())
+                .extract_if(.., |k| {
+                    k.since.elapsed() >= SESSION_IDLE || k.conn.has_broken()
+                })
                 .collect();
             (kept.pop(), stale)
         };
@@ -547,7 +549,10 @@ enum Followed {
 /// Ends a session we no longer need with QUIT, in the background, bounded.
 fn close(mut conn: AsyncSmtpConnection) {
     tokio::spawn(async move {
-        if tokio::time::timeout(QUIT_TIMEOUT, conn.quit()).await.is_err() {
+        if tokio::time::timeout(QUIT_TIMEOUT, conn.quit())
+            .await
+            .is_err()
+        {
             conn.abort().await;
         }
     });

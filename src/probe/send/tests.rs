@@ -130,7 +130,11 @@ mod sessions {
         let mut number = 0;
         while let Some(line) = lines.next_line().await? {
             record.lock().expect("lock")[index].push(line.clone());
-            let verb = line.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
+            let verb = line
+                .split_whitespace()
+                .next()
+                .unwrap_or("")
+                .to_ascii_uppercase();
             match verb.as_str() {
                 "EHLO" => {
                     write
@@ -148,7 +152,9 @@ mod sessions {
                 }
                 "RCPT" | "RSET" | "NOOP" => write.write_all(b"250 2.0.0 Ok\r\n").await?,
                 "DATA" => {
-                    write.write_all(b"354 End data with <CR><LF>.<CR><LF>\r\n").await?;
+                    write
+                        .write_all(b"354 End data with <CR><LF>.<CR><LF>\r\n")
+                        .await?;
                     while let Some(l) = lines.next_line().await? {
                         if l == "." {
                             break;
@@ -168,7 +174,11 @@ mod sessions {
                     write.write_all(b"221 2.0.0 Bye\r\n").await?;
                     return Ok(());
                 }
-                _ => write.write_all(b"502 5.5.2 Error: command not recognized\r\n").await?,
+                _ => {
+                    write
+                        .write_all(b"502 5.5.2 Error: command not recognized\r\n")
+                        .await?
+                }
             }
         }
         Ok(())
@@ -297,7 +307,13 @@ mod sessions {
         send_all(&s, 1).await;
         let refused = s.send(&message(2)).await.expect_err("refused");
         assert!(
-            matches!(refused, SendError::Permanent { code: Some(550), .. }),
+            matches!(
+                refused,
+                SendError::Permanent {
+                    code: Some(550),
+                    ..
+                }
+            ),
             "{refused:?}"
         );
         // One session: the refused probe was not sent again on a fresh one.

@@ -307,7 +307,9 @@ impl Board {
             .get(route)
             .and_then(|r| r.get(receiver))
             .filter(|f| now < f.found + FRONTIER_FRESH)
-            .map_or(Duration::ZERO, |f| accepted.saturating_duration_since(f.accepted))
+            .map_or(Duration::ZERO, |f| {
+                accepted.saturating_duration_since(f.accepted)
+            })
     }
 
     /// Whether every probe of the round is settled.
@@ -448,7 +450,11 @@ impl Board {
     /// so that a first look in between is not missed. Sends wait on their own watchers, not
     /// on every change of the board.
     pub(crate) fn ready_signal(&self, w: &Watcher) -> Arc<tokio::sync::Notify> {
-        self.lock().ready_signals.entry(w.clone()).or_default().clone()
+        self.lock()
+            .ready_signals
+            .entry(w.clone())
+            .or_default()
+            .clone()
     }
 
     pub(crate) fn is_ready(&self, w: &Watcher) -> bool {
