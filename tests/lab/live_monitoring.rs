@@ -79,6 +79,7 @@ const ALLOWED_LABELS: &[&str] = &[
     "provider",
     "requirement",
     "type",
+    "session",
 ];
 
 fn tail(log: String) -> String {
@@ -251,6 +252,9 @@ fn naming_problems(text: &str, routes: &[String]) -> Vec<String> {
                     Some("not a rejection class")
                 }
                 "hop" if !legs.contains(&value.as_str()) => Some("not a leg of the path"),
+                "session" if !mailcanary::outcome::SmtpSession::NAMES.contains(&value.as_str()) => {
+                    Some("not an SMTP session kind")
+                }
                 "type"
                     if !mailcanary::reports::arf::FeedbackType::ALL
                         .iter()
