@@ -4,6 +4,7 @@ named lab seed users, and a [probe] table whose state lives in the benchmark's o
 
     benchconf.py --out FILE --state FILE --seeds seed21,seed22 [--routes good,spam]
                  [--poll 20ms] [--cleanup keep] [--timeout 30s] [--imap HOST:PORT]
+                 [--probes-per-session N]
 """
 import argparse
 import os
@@ -48,6 +49,8 @@ def main():
     ap.add_argument("--concurrency", type=int, default=None)
     ap.add_argument("--imap", default="127.0.0.3:993", help="IMAP host:port (a counting proxy)")
     ap.add_argument("--schedule", default="*/5 * * * *", help="cron (6 fields: with seconds)")
+    ap.add_argument("--probes-per-session", type=int, default=None,
+                    help="routes.<name>.probes_per_session (default: mailcanary's own)")
     a = ap.parse_args()
 
     seeds = [s for s in a.seeds.split(",") if s]
@@ -76,7 +79,10 @@ def main():
     table("probe", probe, out)
     table("dns_audit", {"nameserver": "127.0.53.53:53", "dnsbl_zones": []}, out)
     for r in routes:
-        table(f"routes.{r}", lab["routes"][r], out)
+        route = dict(lab["routes"][r])
+        if a.probes_per_session is not None:
+            route["probes_per_session"] = a.probes_per_session
+        table(f"routes.{r}", route, out)
     for s in seeds:
         table(f"seeds.{s}", {
             "provider": "generic",
