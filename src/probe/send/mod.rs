@@ -212,7 +212,8 @@ impl Sender {
         })
     }
 
-    /// Sends one message; never retries (a retry would be a second probe).
+    /// Sends one message; never retries once the server may have taken it (a retry would be a
+    /// second probe). Only a kept session that did not accept MAIL gives way to a fresh one.
     pub async fn send(&self, message: &ProbeMessage) -> Result<SendOutcome, SendError> {
         let from: Address = message
             .envelope_from
