@@ -221,12 +221,13 @@ fn hash_password(stdin: &[u8], args: &[&str]) -> (i32, String, String) {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("run mailcanary");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(stdin)
-        .expect("write the password");
+    // A child that refuses its arguments exits before it reads: the pipe may be closed by then.
+    let written = child.stdin.take().expect("stdin").write_all(stdin);
+    if let Err(e) = written
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        panic!("write the password: {e}");
+    }
     let out = child.wait_with_output().expect("wait for mailcanary");
     (
         out.status.code().unwrap_or(-1),
