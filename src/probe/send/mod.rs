@@ -292,7 +292,8 @@ impl Sender {
         }
     }
 
-    /// Connect, secure, authenticate, MAIL / RCPT / DATA, QUIT: one SMTP transaction.
+    /// Connect, secure, authenticate, MAIL / RCPT / DATA on a fresh session, which is then kept
+    /// for the next probe ([`Self::keep`]) or closed.
     async fn transaction(
         &self,
         from: Address,
@@ -402,19 +403,8 @@ impl Sender {
     /// A kept session for the next probe: the most recently used one that is still young
     /// enough ([`SESSION_IDLE`]). Older ones are closed.
     fn take_kept(&self) -> Option<Kept> {
-        let (taken, stale) = {
-            let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
-            let stale: Vec<Kept> = kept
-                .extract_if(.., |k| {
-                    k.since.elapsed() >= SESSION_IDLE || k.conn.has_broken()
-                })
-                .collect();
-            (kept.pop(), stale)
-        };
-        for k in stale {
-            close(k.conn);
-        }
-        taken
+        close_kept(&self.kept, |k| k.idle_too_long() || k.conn.has_broken());
+        self.kept.lock().unwrap_or_else(|e| e.into_inner()).pop()
     }
 
     /// After an accepted message: keeps the session for the next probe while it may carry
@@ -436,16 +426,8 @@ impl Sender {
         let kept = Arc::downgrade(&self.kept);
         tokio::spawn(async move {
             tokio::time::sleep(SESSION_IDLE).await;
-            let Some(kept) = kept.upgrade() else {
-                return;
-            };
-            let stale: Vec<Kept> = kept
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .extract_if(.., |k| k.since.elapsed() >= SESSION_IDLE)
-                .collect();
-            for k in stale {
-                close(k.conn);
+            if let Some(kept) = kept.upgrade() {
+                close_kept(&kept, Kept::idle_too_long);
             }
         });
     }
@@ -530,10 +512,7 @@ impl Drop for Sender {
         if tokio::runtime::Handle::try_current().is_err() {
             return;
         }
-        let kept = std::mem::take(&mut *self.kept.lock().unwrap_or_else(|e| e.into_inner()));
-        for k in kept {
-            close(k.conn);
-        }
+        close_kept(&self.kept, |_| true);
     }
 }
 
@@ -545,6 +524,25 @@ enum Followed {
     Refused(lettre::transport::smtp::Error),
     /// MAIL was not accepted: nothing was sent on it.
     Unusable,
+}
+
+impl Kept {
+    /// Idle longer than [`SESSION_IDLE`]: not for the next probe.
+    fn idle_too_long(&self) -> bool {
+        self.since.elapsed() >= SESSION_IDLE
+    }
+}
+
+/// Closes the kept sessions `which` picks, each with [`close`].
+fn close_kept(kept: &Mutex<Vec<Kept>>, which: impl Fn(&Kept) -> bool) {
+    let gone: Vec<Kept> = kept
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .extract_if(.., |k| which(k))
+        .collect();
+    for k in gone {
+        close(k.conn);
+    }
 }
 
 /// Ends a session we no longer need with QUIT, in the background, bounded.
